@@ -1,0 +1,1 @@
+"""Hardware adapters (printers, scanners, cash drawer). No UI imports."""

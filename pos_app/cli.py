@@ -1,0 +1,56 @@
+"""Command line: ``pos`` starts the till; ``pos --config PATH`` picks an outlet."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pos_app import __version__
+from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
+from pos_app.journal import JournalError
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pos",
+        description="Voucher-aware point-of-sale till. With no configuration it starts "
+        "in demo mode against the built-in voucher simulators.",
+        epilog=f"Configuration: --config PATH, else $POS_CONFIG, else the demo ({DEMO_CONFIG}). "
+        "Data (journal, receipts) lives in the user data folder; $POS_DATA_DIR overrides it.",
+    )
+    parser.add_argument("--version", action="version", version=f"pos {__version__}")
+    parser.add_argument("--config", "-c", type=Path, metavar="PATH",
+                        help="outlet configuration (TOML); see config/example.toml")
+    return parser
+
+
+def fail(message: str) -> int:
+    print(f"pos: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def run_app(config_path: Path) -> int:
+    # Imported here so `pos --help` and config errors stay fast and Textual-free.
+    from pos_app.services.setup import open_till
+    from pos_app.ui.app import PosApp
+
+    try:
+        config = load_config(config_path)
+        till = open_till(config)
+    except (ConfigError, JournalError) as exc:
+        return fail(str(exc))
+    PosApp(till).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config_path = args.config or default_config_path()
+    return run_app(config_path)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,315 @@
+"""Configuration: TOML files validated by pydantic models.
+
+Nothing here touches the disk at import time. ``load_config`` reads one
+file, resolves relative paths against the file's folder and raises
+``ConfigError`` with one sentence naming the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pos_app.domain.catalog import Catalog, Product
+from pos_app.domain.money import EXPONENTS, Money, MoneyError
+from pos_app.domain.vat import VatError, parse_rate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = PROJECT_ROOT / "config" / "demo.toml"
+APP_NAME = "pos-app"
+
+
+class ConfigError(Exception):
+    """A configuration or catalog problem, said in one line for the shop owner."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Ident = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
+                                         pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class OutletConfig(_Section):
+    id: Ident
+    name: str = Field(min_length=1)
+    till: Ident = "1"
+    currency: str = "CHF"
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        if value not in EXPONENTS:
+            raise ValueError(f"must be one of {', '.join(sorted(EXPONENTS))}")
+        return value
+
+
+class CatalogConfig(_Section):
+    path: Path
+
+
+class ProviderConfig(_Section):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    enabled: bool = True
+    base_url: str
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    @property
+    def simulated(self) -> bool:
+        return self.base_url.startswith("sim://")
+
+
+class PrinterConfig(_Section):
+    kind: Literal["network", "usb", "serial", "file", "cups", "dummy"] = "dummy"
+    width: int = Field(default=42, ge=32, le=64)
+    profile: str = "default"
+    path: Path | None = None  # file
+    host: str | None = None  # network
+    port: int = Field(default=9100, ge=1, le=65535)
+    vendor_id: int | None = None  # usb
+    product_id: int | None = None
+    device: str | None = None  # serial
+    baudrate: int = 19200
+    queue: str | None = None  # cups
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+
+class ScannerConfig(_Section):
+    kind: Literal["keyboard", "serial"] = "keyboard"
+    suffix: str = "\r"
+    prefix: str = ""
+    port: str | None = None
+    baudrate: int = 9600
+
+
+class JournalConfig(_Section):
+    path: Path | None = None
+
+
+class CheckoutConfig(_Section):
+    max_cash_given: str = "5000.00"
+    max_gift_voucher: str = "1000.00"
+
+
+# Action name -> default key. Remap in [keys], e.g. cash = "f11".
+DEFAULT_KEYS: dict[str, str] = {
+    "voucher": "f2",
+    "cash": "f3",
+    "card": "f4",
+    "sell_voucher": "f5",
+    "balance": "f6",
+    "reprint": "f7",
+    "void": "f8",
+    "cancel": "f9",
+    "reports": "f10",
+    "status": "f12",
+}
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    demo: bool = False
+    outlet: OutletConfig
+    catalog: CatalogConfig
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    printer: PrinterConfig = PrinterConfig()
+    scanner: ScannerConfig = ScannerConfig()
+    journal: JournalConfig = JournalConfig()
+    checkout: CheckoutConfig = CheckoutConfig()
+    keys: dict[str, str] = Field(default_factory=dict)
+    receipts: Path = Path("../receipts")
+
+    source: Path = Path(".")  # set by load_config, not by the file
+
+    @field_validator("keys")
+    @classmethod
+    def _known_actions(cls, value: dict[str, str]) -> dict[str, str]:
+        for action, key in value.items():
+            if action not in DEFAULT_KEYS:
+                raise ValueError(f"unknown action {action!r} (known: {', '.join(DEFAULT_KEYS)})")
+            if not key.strip():
+                raise ValueError(f"no key given for {action!r}")
+        taken: dict[str, str] = {}
+        for action, key in {**DEFAULT_KEYS, **value}.items():
+            if key in taken:
+                raise ValueError(f"{key!r} is bound to both {taken[key]!r} and {action!r}")
+            taken[key] = action
+        return value
+
+    @model_validator(mode="after")
+    def _printer_parameters(self) -> Config:
+        p = self.printer
+        needed = {"network": "host", "serial": "device", "cups": "queue"}
+        if p.kind in needed and getattr(p, needed[p.kind]) is None:
+            raise ValueError(f"printer kind {p.kind!r} needs [printer] {needed[p.kind]}")
+        if p.kind == "usb" and (p.vendor_id is None or p.product_id is None):
+            raise ValueError("printer kind 'usb' needs [printer] vendor_id and product_id")
+        return self
+
+    # -- derived settings ---------------------------------------------------
+    @property
+    def key_map(self) -> dict[str, str]:
+        return {**DEFAULT_KEYS, **self.keys}
+
+    def data_dir(self) -> Path:
+        """Where this outlet's journal and receipts live; the demo has its own."""
+        base = os.environ.get("POS_DATA_DIR")
+        root = Path(base) if base else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        return root / ("demo" if self.demo else self.outlet.id)
+
+    def journal_path(self) -> Path:
+        return self.journal.path or self.data_dir() / f"journal-till-{self.outlet.till}.sqlite"
+
+    def printer_file(self) -> Path:
+        return self.printer.path or self.data_dir() / "printer.bin"
+
+    def money(self, text: str) -> Money:
+        return Money.parse(text, self.outlet.currency)
+
+
+def _resolve(base: Path, path: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
+    if not parts:
+        return "(top level)"
+    if len(parts) == 1:
+        return parts[0]
+    return f"[{'.'.join(parts[:-1])}] {parts[-1]}"
+
+
+def explain(error: ValidationError, source: Path) -> str:
+    first = error.errors()[0]
+    where = _loc(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against config/example.toml)"
+    elif first["type"] == "missing":
+        message = "is required but missing"
+    got = first.get("input")
+    suffix = f" (got {got!r})" if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict) else ""
+    more = len(error.errors()) - 1
+    tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
+    return f"{source}: {where}: {message}{suffix}{tail}"
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot be read (permission denied)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+
+
+def load_config(path: Path) -> Config:
+    path = path.expanduser().resolve()
+    raw = read_toml(path)
+    raw.pop("source", None)
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, path)) from None
+    for key in ("max_cash_given", "max_gift_voucher"):
+        limit = decimal_setting(getattr(config.checkout, key), config.outlet.currency, key, path)
+        if not limit.is_positive:
+            raise ConfigError(f"{path}: [checkout] {key}: must be more than zero")
+    base = path.parent
+    updates: dict[str, Any] = {
+        "source": path,
+        "catalog": config.catalog.model_copy(update={"path": _resolve(base, config.catalog.path)}),
+        "receipts": _resolve(base, config.receipts),
+    }
+    if config.journal.path is not None:
+        updates["journal"] = JournalConfig(path=_resolve(base, config.journal.path))
+    if config.printer.path is not None:
+        updates["printer"] = config.printer.model_copy(
+            update={"path": _resolve(base, config.printer.path)}
+        )
+    return config.model_copy(update=updates)
+
+
+class _ProductRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ean: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    price: str
+    vat: str
+
+
+def load_catalog(path: Path, currency: str) -> Catalog:
+    raw = read_toml(path)
+    unknown = set(raw) - {"product"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown table {sorted(unknown)[0]!r}; products go in [[product]]")
+    rows = raw.get("product", [])
+    if not isinstance(rows, list) or not rows:
+        raise ConfigError(f"{path}: no [[product]] entries")
+    products: dict[str, Product] = {}
+    for index, row in enumerate(rows, start=1):
+        where = f"{path}: product #{index}"
+        try:
+            item = _ProductRow.model_validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"{where}: {_loc(first['loc'])}: {first['msg']}") from None
+        try:
+            price = Money.parse(item.price, currency)
+        except MoneyError as exc:
+            raise ConfigError(f"{where} ({item.name}): price: {exc}") from None
+        if not price.is_positive:
+            raise ConfigError(f"{where} ({item.name}): price: must be more than zero")
+        try:
+            rate = parse_rate(item.vat)
+        except VatError as exc:
+            raise ConfigError(f"{where} ({item.name}): vat: {exc}") from None
+        if item.ean in products:
+            raise ConfigError(f"{where} ({item.name}): ean {item.ean!r} is listed twice")
+        products[item.ean] = Product(item.ean, item.name, price, rate)
+    return Catalog(products)
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("POS_CONFIG")
+    return Path(env) if env else DEMO_CONFIG
+
+
+def decimal_setting(text: str, currency: str, key: str, source: Path) -> Money:
+    try:
+        return Money.parse(text, currency)
+    except MoneyError as exc:
+        raise ConfigError(f"{source}: [checkout] {key}: {exc}") from None
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DEFAULT_KEYS",
+    "load_catalog",
+    "load_config",
+]

@@ -1,0 +1,1 @@
+"""Pure business rules: money, orders, VAT, codes. No I/O, no Textual."""

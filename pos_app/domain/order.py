@@ -1,0 +1,254 @@
+"""The order aggregate: lines, tenders, totals, VAT, change and cash rounding.
+
+Pure rules, no I/O. The services layer journals every change *before* it
+applies it here, so the in-memory order is always what the journal says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+
+from pos_app.domain.money import Money, sum_money
+from pos_app.domain.vat import VatLine, breakdown
+
+# Smallest cash step per currency. Swiss 5-Rappen rounding: cash totals are
+# rounded to 0.05; cards and vouchers are paid to the cent.
+CASH_STEP: dict[str, int] = {"CHF": 5}
+
+
+class OrderError(ValueError):
+    """A request that the rules refuse; the message is for the cashier."""
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class LineKind(StrEnum):
+    PRODUCT = "product"
+    GIFT_VOUCHER = "gift_voucher"
+
+
+class TenderKind(StrEnum):
+    CASH = "cash"
+    CARD = "card"
+    VOUCHER = "voucher"
+
+
+class TenderState(StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    VOIDED = "voided"
+    UNKNOWN = "unknown"
+
+
+def cash_round(amount: Money) -> Money:
+    """Round to the currency's cash step, half up (CHF: 0.01/0.02 down, 0.03/0.04 up)."""
+    step = CASH_STEP.get(amount.currency, 1)
+    if step == 1:
+        return amount
+    sign = -1 if amount.minor < 0 else 1
+    units, rest = divmod(abs(amount.minor), step)
+    if rest * 2 >= step:
+        units += 1
+    return Money(sign * units * step, amount.currency)
+
+
+@dataclass(slots=True)
+class Line:
+    id: int
+    ean: str
+    name: str
+    quantity: int
+    unit_price: Money
+    vat_rate: Decimal
+    kind: LineKind = LineKind.PRODUCT
+    voided: bool = False
+
+    @property
+    def total(self) -> Money:
+        return self.unit_price * self.quantity
+
+    @property
+    def in_vat(self) -> bool:
+        """Sold gift vouchers are multi-purpose vouchers: not revenue, no VAT line."""
+        return self.kind is not LineKind.GIFT_VOUCHER
+
+
+@dataclass(slots=True)
+class Tender:
+    id: int
+    kind: TenderKind
+    amount: Money  # what this tender pays of the order
+    given: Money | None = None  # cash handed over
+    change: Money | None = None  # cash handed back
+    rounding: Money | None = None  # cash rounding difference (+ customer paid more)
+    state: TenderState = TenderState.CAPTURED
+    code: str | None = None  # voucher code (full, journal only; screens mask it)
+    voided: bool = False
+
+    @property
+    def active(self) -> bool:
+        return not self.voided and self.state is not TenderState.VOIDED
+
+
+@dataclass(frozen=True, slots=True)
+class CashPlan:
+    amount: Money
+    given: Money
+    change: Money
+    rounding: Money
+
+
+@dataclass(slots=True)
+class Order:
+    id: int
+    currency: str
+    status: OrderStatus = OrderStatus.OPEN
+    number: str | None = None
+    lines: list[Line] = field(default_factory=list)
+    tenders: list[Tender] = field(default_factory=list)
+
+    # -- views ----------------------------------------------------------------
+    @property
+    def active_lines(self) -> list[Line]:
+        return [line for line in self.lines if not line.voided]
+
+    @property
+    def active_tenders(self) -> list[Tender]:
+        return [t for t in self.tenders if t.active]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.active_lines and not self.active_tenders
+
+    @property
+    def total(self) -> Money:
+        return sum_money([line.total for line in self.active_lines], self.currency)
+
+    @property
+    def paid(self) -> Money:
+        return sum_money([t.amount for t in self.active_tenders], self.currency)
+
+    @property
+    def remaining(self) -> Money:
+        return self.total - self.paid
+
+    @property
+    def change(self) -> Money:
+        return sum_money([t.change for t in self.active_tenders if t.change], self.currency)
+
+    @property
+    def rounding(self) -> Money:
+        return sum_money([t.rounding for t in self.active_tenders if t.rounding], self.currency)
+
+    @property
+    def cash_due(self) -> Money:
+        return cash_round(self.remaining)
+
+    @property
+    def is_settled(self) -> bool:
+        return bool(self.active_lines) and self.total.is_positive and self.remaining.minor == 0
+
+    def vat_breakdown(self) -> list[VatLine]:
+        items = [(line.total, line.vat_rate) for line in self.active_lines if line.in_vat]
+        return breakdown(items, self.currency)
+
+    def line(self, line_id: int) -> Line:
+        for line in self.lines:
+            if line.id == line_id:
+                return line
+        raise OrderError(f"no line {line_id} on this order")
+
+    def tender(self, tender_id: int) -> Tender:
+        for tender in self.tenders:
+            if tender.id == tender_id:
+                return tender
+        raise OrderError(f"no tender {tender_id} on this order")
+
+    # -- rules ----------------------------------------------------------------
+    def _require_open(self) -> None:
+        if self.status is not OrderStatus.OPEN:
+            raise OrderError(f"the order is {self.status.value}")
+
+    def check_add_line(self, line: Line) -> None:
+        self._require_open()
+        if line.quantity < 1:
+            raise OrderError("quantity must be at least 1")
+        if line.unit_price.currency != self.currency:
+            raise OrderError(f"price in {line.unit_price.currency}, order in {self.currency}")
+
+    def check_void_line(self, line_id: int) -> Line:
+        self._require_open()
+        line = self.line(line_id)
+        if line.voided:
+            raise OrderError(f"{line.name} is already voided")
+        if (self.total - line.total).minor < self.paid.minor:
+            raise OrderError(
+                f"payments already cover more than the order without {line.name}: "
+                "void a payment first"
+            )
+        return line
+
+    def check_void_tender(self, tender_id: int) -> Tender:
+        self._require_open()
+        tender = self.tender(tender_id)
+        if not tender.active:
+            raise OrderError("that payment is already voided")
+        return tender
+
+    def _require_payable(self) -> None:
+        self._require_open()
+        if not self.active_lines:
+            raise OrderError("the order is empty: scan a product first")
+        if not self.remaining.is_positive:
+            raise OrderError("nothing left to pay")
+
+    def plan_cash(self, given: Money) -> CashPlan:
+        """What a cash tender of ``given`` does: pays, rounds, gives change.
+
+        If ``given`` covers the rounded cash due, the order is paid in full:
+        the tender pays the exact remaining amount, the difference between
+        the remaining amount and the rounded cash due is the rounding, and
+        the rest is change. Otherwise it is a part payment, taken exactly.
+        """
+        self._require_payable()
+        if given.currency != self.currency:
+            raise OrderError(f"cash in {given.currency}, order in {self.currency}")
+        if given.is_negative:
+            raise OrderError("the amount given cannot be negative")
+        step = CASH_STEP.get(self.currency, 1)
+        if given.minor % step:
+            raise OrderError(
+                f"cash in {self.currency} comes in steps of {Money(step, self.currency).amount_str()}"
+            )
+        zero = Money.zero(self.currency)
+        due = self.cash_due
+        if given.minor >= due.minor:
+            return CashPlan(self.remaining, given, given - due, due - self.remaining)
+        if not given.is_positive:
+            raise OrderError("enter the amount the customer gave")
+        return CashPlan(given, given, zero, zero)
+
+    def check_card(self, amount: Money) -> Money:
+        self._require_payable()
+        if amount.currency != self.currency:
+            raise OrderError(f"card amount in {amount.currency}, order in {self.currency}")
+        if not amount.is_positive:
+            raise OrderError("the card amount must be more than zero")
+        if amount.minor > self.remaining.minor:
+            raise OrderError(f"a card pays at most the remaining {self.remaining}")
+        return amount
+
+    def check_close(self) -> None:
+        self._require_open()
+        if not self.is_settled:
+            raise OrderError(f"{self.remaining} still to pay")
+
+    def check_cancel(self) -> None:
+        self._require_open()

@@ -1,0 +1,65 @@
+"""VAT on gross (VAT-inclusive) prices, broken down per rate.
+
+Shelf prices in Switzerland and the EU include VAT. The VAT of a rate is
+computed once on the gross sum of that rate (not per line, which would
+accumulate rounding errors): ``vat = gross * rate / (100 + rate)``, rounded
+half-up to the minor unit; ``net = gross - vat``, so net + VAT == gross,
+always, to the cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from pos_app.domain.money import Money, round_to
+
+
+class VatError(ValueError):
+    pass
+
+
+def parse_rate(text: str | Decimal) -> Decimal:
+    """A VAT rate in percent: ``"8.1"`` -> Decimal("8.1"). 0 <= rate < 100."""
+    try:
+        rate = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise VatError(f"{text!r} is not a VAT rate") from None
+    if not rate.is_finite() or rate < 0 or rate >= 100:
+        raise VatError(f"VAT rate {text!r} must be between 0 and 100 percent")
+    return rate.normalize() if rate != rate.to_integral_value() else rate.quantize(Decimal(1))
+
+
+def format_rate(rate: Decimal) -> str:
+    text = f"{rate.normalize():f}"
+    return f"{text}%"
+
+
+@dataclass(frozen=True, slots=True)
+class VatLine:
+    rate: Decimal
+    gross: Money
+    vat: Money
+
+    @property
+    def net(self) -> Money:
+        return self.gross - self.vat
+
+
+def vat_of(gross: Money, rate: Decimal) -> Money:
+    if rate == 0:
+        return Money.zero(gross.currency)
+    value = Decimal(gross.minor) * rate / (Decimal(100) + rate)
+    return Money(round_to(value), gross.currency)
+
+
+def breakdown(items: list[tuple[Money, Decimal]], currency: str) -> list[VatLine]:
+    """Group (gross, rate) pairs by rate, highest rate last.
+
+    Items excluded from VAT altogether (sold gift vouchers) must not be
+    passed in: a 0 % rate here still shows as a VAT line.
+    """
+    by_rate: dict[Decimal, Money] = {}
+    for gross, rate in items:
+        by_rate[rate] = by_rate.get(rate, Money.zero(currency)) + gross
+    return [VatLine(rate, gross, vat_of(gross, rate)) for rate, gross in sorted(by_rate.items())]

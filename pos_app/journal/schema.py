@@ -1,0 +1,68 @@
+"""Schema migrations, applied in order; ``PRAGMA user_version`` is the index."""
+
+MIGRATIONS: list[str] = [
+    # 1: orders, lines, tenders, an append-only event log, receipts
+    """
+    CREATE TABLE orders (
+        id          INTEGER PRIMARY KEY,
+        outlet      TEXT NOT NULL,
+        till        TEXT NOT NULL,
+        currency    TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('open', 'closed', 'cancelled')),
+        number      INTEGER,
+        opened_at   TEXT NOT NULL,
+        ended_at    TEXT,
+        UNIQUE (outlet, till, number)
+    );
+    CREATE INDEX orders_open ON orders (outlet, till, status);
+
+    CREATE TABLE lines (
+        id          INTEGER PRIMARY KEY,
+        order_id    INTEGER NOT NULL REFERENCES orders (id),
+        kind        TEXT NOT NULL,
+        ean         TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        quantity    INTEGER NOT NULL CHECK (quantity > 0),
+        unit_minor  INTEGER NOT NULL,
+        vat_rate    TEXT NOT NULL,
+        added_at    TEXT NOT NULL,
+        voided_at   TEXT
+    );
+    CREATE INDEX lines_order ON lines (order_id);
+
+    CREATE TABLE tenders (
+        id             INTEGER PRIMARY KEY,
+        order_id       INTEGER NOT NULL REFERENCES orders (id),
+        kind           TEXT NOT NULL,
+        state          TEXT NOT NULL,
+        amount_minor   INTEGER NOT NULL,
+        given_minor    INTEGER,
+        change_minor   INTEGER,
+        rounding_minor INTEGER,
+        code           TEXT,
+        added_at       TEXT NOT NULL,
+        voided_at      TEXT
+    );
+    CREATE INDEX tenders_order ON tenders (order_id);
+
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        order_id  INTEGER REFERENCES orders (id),
+        kind      TEXT NOT NULL,
+        detail    TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_order ON events (order_id);
+
+    CREATE TABLE receipts (
+        id          INTEGER PRIMARY KEY,
+        order_id    INTEGER REFERENCES orders (id),
+        kind        TEXT NOT NULL,
+        text        TEXT NOT NULL,
+        escpos      BLOB NOT NULL,
+        created_at  TEXT NOT NULL,
+        printed_at  TEXT,
+        print_error TEXT
+    );
+    """,
+]

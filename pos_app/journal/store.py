@@ -1,0 +1,385 @@
+"""SQLite journal: WAL, ``synchronous=FULL``, one explicit transaction per change.
+
+Every change to an order is committed here *before* the till shows it, so a
+till killed at any moment comes back with the order exactly as the cashier
+last saw it. Orders are read back from these rows (the journal is the
+source of truth, the in-memory order is derived from it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pos_app.domain.money import Money
+from pos_app.domain.order import (
+    Line,
+    LineKind,
+    Order,
+    OrderStatus,
+    Tender,
+    TenderKind,
+    TenderState,
+)
+from pos_app.journal.schema import MIGRATIONS
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    id: int
+    order_id: int | None
+    kind: str
+    text: str
+    escpos: bytes
+    created_at: str
+    printed_at: str | None
+    print_error: str | None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _money(minor: int | None, currency: str) -> Money | None:
+    return None if minor is None else Money(minor, currency)
+
+
+class Journal:
+    def __init__(self, path: Path, outlet: str, till: str) -> None:
+        self.path = path
+        self.outlet = outlet
+        self.till = till
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"cannot open the journal {path}: {exc}") from None
+        try:
+            self._setup()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise JournalError(
+                f"the journal {path} is damaged ({exc}). Do not delete it: it holds the "
+                "till's sales. Copy it aside and contact support."
+            ) from None
+
+    # -- set-up ---------------------------------------------------------------
+    def _setup(self) -> None:
+        db = self._db
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        sync = db.execute("PRAGMA synchronous").fetchone()[0]
+        if str(mode).lower() != "wal" or sync != 2:
+            raise JournalError(
+                f"the journal {self.path} cannot run in WAL mode with synchronous=FULL "
+                f"(got journal_mode={mode}, synchronous={sync}); put it on a local disk"
+            )
+        check = db.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {check}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise JournalError(
+                f"the journal {self.path} was written by a newer version of the till "
+                f"(schema {version}); update the till software"
+            )
+        for index in range(version, len(MIGRATIONS)):
+            with self._tx() as tx:
+                tx.executescript_in_tx(MIGRATIONS[index])
+                tx.execute(f"PRAGMA user_version={index + 1}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[_Tx]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchall()
+
+    def pragma(self, name: str) -> Any:
+        return self._query(f"PRAGMA {name}")[0][0]
+
+    # -- orders ---------------------------------------------------------------
+    def open_order_id(self) -> int | None:
+        rows = self._query(
+            "SELECT id FROM orders WHERE outlet=? AND till=? AND status='open' ORDER BY id",
+            (self.outlet, self.till),
+        )
+        return rows[-1]["id"] if rows else None
+
+    def start_order(self, currency: str) -> int:
+        with self._tx() as tx:
+            order_id = tx.insert(
+                "INSERT INTO orders (outlet, till, currency, status, opened_at) VALUES (?,?,?,?,?)",
+                (self.outlet, self.till, currency, OrderStatus.OPEN.value, _now()),
+            )
+            tx.event(order_id, "order_started", {})
+        return order_id
+
+    def next_number(self) -> int:
+        rows = self._query(
+            "SELECT COALESCE(MAX(number), 0) + 1 AS n FROM orders WHERE outlet=? AND till=?",
+            (self.outlet, self.till),
+        )
+        return int(rows[0]["n"])
+
+    def load_order(self, order_id: int) -> Order:
+        rows = self._query("SELECT * FROM orders WHERE id=?", (order_id,))
+        if not rows:
+            raise JournalError(f"order {order_id} is not in the journal")
+        row = rows[0]
+        currency = row["currency"]
+        order = Order(
+            id=row["id"],
+            currency=currency,
+            status=OrderStatus(row["status"]),
+            number=self.format_number(row["number"]) if row["number"] is not None else None,
+        )
+        for r in self._query("SELECT * FROM lines WHERE order_id=? ORDER BY id", (order_id,)):
+            order.lines.append(
+                Line(
+                    id=r["id"],
+                    ean=r["ean"],
+                    name=r["name"],
+                    quantity=r["quantity"],
+                    unit_price=Money(r["unit_minor"], currency),
+                    vat_rate=Decimal(r["vat_rate"]),
+                    kind=LineKind(r["kind"]),
+                    voided=r["voided_at"] is not None,
+                )
+            )
+        for r in self._query("SELECT * FROM tenders WHERE order_id=? ORDER BY id", (order_id,)):
+            order.tenders.append(
+                Tender(
+                    id=r["id"],
+                    kind=TenderKind(r["kind"]),
+                    amount=Money(r["amount_minor"], currency),
+                    given=_money(r["given_minor"], currency),
+                    change=_money(r["change_minor"], currency),
+                    rounding=_money(r["rounding_minor"], currency),
+                    state=TenderState(r["state"]),
+                    code=r["code"],
+                    voided=r["voided_at"] is not None,
+                )
+            )
+        return order
+
+    def format_number(self, number: int) -> str:
+        return f"{self.till}-{number:04d}"
+
+    def add_line(self, order_id: int, line: Line) -> int:
+        with self._tx() as tx:
+            line_id = tx.insert(
+                "INSERT INTO lines (order_id, kind, ean, name, quantity, unit_minor, vat_rate, added_at)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    order_id,
+                    line.kind.value,
+                    line.ean,
+                    line.name,
+                    line.quantity,
+                    line.unit_price.minor,
+                    str(line.vat_rate),
+                    _now(),
+                ),
+            )
+            tx.event(order_id, "line_added", {"line": line_id, "ean": line.ean, "qty": line.quantity,
+                                              "unit": line.unit_price.minor})
+        return line_id
+
+    def void_line(self, order_id: int, line_id: int) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE lines SET voided_at=? WHERE id=? AND order_id=? AND voided_at IS NULL",
+                (_now(), line_id, order_id),
+            )
+            tx.event(order_id, "line_voided", {"line": line_id})
+
+    def add_tender(self, order_id: int, tender: Tender) -> int:
+        def minor(m: Money | None) -> int | None:
+            return None if m is None else m.minor
+
+        with self._tx() as tx:
+            tender_id = tx.insert(
+                "INSERT INTO tenders (order_id, kind, state, amount_minor, given_minor, change_minor,"
+                " rounding_minor, code, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    order_id,
+                    tender.kind.value,
+                    tender.state.value,
+                    tender.amount.minor,
+                    minor(tender.given),
+                    minor(tender.change),
+                    minor(tender.rounding),
+                    tender.code,
+                    _now(),
+                ),
+            )
+            tx.event(order_id, "tender_added", {"tender": tender_id, "kind": tender.kind.value,
+                                                "amount": tender.amount.minor})
+        return tender_id
+
+    def void_tender(self, order_id: int, tender_id: int) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE tenders SET voided_at=?, state=? WHERE id=? AND order_id=? AND voided_at IS NULL",
+                (_now(), TenderState.VOIDED.value, tender_id, order_id),
+            )
+            tx.event(order_id, "tender_voided", {"tender": tender_id})
+
+    def close_order(
+        self, order_id: int, render: Callable[[str], tuple[str, bytes]]
+    ) -> tuple[int, int]:
+        """Close an order: number it and store its receipt in one transaction.
+
+        ``render(number_text) -> (text, escpos)`` builds the receipt once the
+        number is known; the receipt is committed with the close, so a closed
+        order always has its receipt, printed or not.
+        Returns (order number, receipt id).
+        """
+        with self._tx() as tx:
+            number = int(
+                tx.one(
+                    "SELECT COALESCE(MAX(number), 0) + 1 FROM orders WHERE outlet=? AND till=?",
+                    (self.outlet, self.till),
+                )
+            )
+            changed = tx.execute(
+                "UPDATE orders SET status='closed', number=?, ended_at=? WHERE id=? AND status='open'",
+                (number, _now(), order_id),
+            )
+            if changed != 1:
+                raise JournalError(f"order {order_id} is not open")
+            text, data = render(self.format_number(number))
+            receipt_id = tx.insert(
+                "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
+                (order_id, "sale", text, data, _now()),
+            )
+            tx.event(order_id, "order_closed", {"number": number, "receipt": receipt_id})
+        return number, receipt_id
+
+    def cancel_order(self, order_id: int) -> None:
+        with self._tx() as tx:
+            changed = tx.execute(
+                "UPDATE orders SET status='cancelled', ended_at=? WHERE id=? AND status='open'",
+                (_now(), order_id),
+            )
+            if changed != 1:
+                raise JournalError(f"order {order_id} is not open")
+            tx.event(order_id, "order_cancelled", {})
+
+    # -- receipts -------------------------------------------------------------
+    def mark_printed(self, receipt_id: int) -> None:
+        with self._tx() as tx:
+            tx.execute("UPDATE receipts SET printed_at=?, print_error=NULL WHERE id=?",
+                       (_now(), receipt_id))
+            tx.event(None, "receipt_printed", {"receipt": receipt_id})
+
+    def mark_print_failed(self, receipt_id: int, error: str) -> None:
+        with self._tx() as tx:
+            tx.execute("UPDATE receipts SET print_error=? WHERE id=?", (error, receipt_id))
+            tx.event(None, "receipt_print_failed", {"receipt": receipt_id, "error": error})
+
+    def receipt(self, receipt_id: int) -> ReceiptRecord:
+        rows = self._query("SELECT * FROM receipts WHERE id=?", (receipt_id,))
+        if not rows:
+            raise JournalError(f"receipt {receipt_id} is not in the journal")
+        return _receipt(rows[0])
+
+    def last_receipt(self) -> ReceiptRecord | None:
+        rows = self._query(
+            "SELECT r.* FROM receipts r JOIN orders o ON o.id = r.order_id"
+            " WHERE o.outlet=? AND o.till=? ORDER BY r.id DESC LIMIT 1",
+            (self.outlet, self.till),
+        )
+        return _receipt(rows[0]) if rows else None
+
+    def unprinted_receipts(self) -> list[ReceiptRecord]:
+        rows = self._query(
+            "SELECT r.* FROM receipts r JOIN orders o ON o.id = r.order_id"
+            " WHERE o.outlet=? AND o.till=? AND r.printed_at IS NULL ORDER BY r.id",
+            (self.outlet, self.till),
+        )
+        return [_receipt(r) for r in rows]
+
+    def events(self, order_id: int | None = None) -> list[dict[str, Any]]:
+        if order_id is None:
+            rows = self._query("SELECT * FROM events ORDER BY id")
+        else:
+            rows = self._query("SELECT * FROM events WHERE order_id=? ORDER BY id", (order_id,))
+        return [
+            {"id": r["id"], "at": r["at"], "order_id": r["order_id"], "kind": r["kind"],
+             "detail": json.loads(r["detail"])}
+            for r in rows
+        ]
+
+
+def _receipt(row: sqlite3.Row) -> ReceiptRecord:
+    return ReceiptRecord(
+        id=row["id"],
+        order_id=row["order_id"],
+        kind=row["kind"],
+        text=row["text"],
+        escpos=bytes(row["escpos"]),
+        created_at=row["created_at"],
+        printed_at=row["printed_at"],
+        print_error=row["print_error"],
+    )
+
+
+class _Tx:
+    """The statements of one open transaction."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
+        return self._db.execute(sql, args).rowcount
+
+    def insert(self, sql: str, args: tuple[Any, ...]) -> int:
+        cur = self._db.execute(sql, args)
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._db.execute(sql, args).fetchone()[0]
+
+    def executescript_in_tx(self, script: str) -> None:
+        # executescript() would COMMIT first; run statement by statement instead.
+        for statement in script.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
+
+    def event(self, order_id: int | None, kind: str, detail: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT INTO events (at, order_id, kind, detail) VALUES (?,?,?,?)",
+            (_now(), order_id, kind, json.dumps(detail, sort_keys=True)),
+        )

@@ -1,0 +1,175 @@
+"""Receipts: one model, rendered to plain text (screen) and ESC/POS bytes (paper).
+
+The texts a shop owner may change (header, footer) come from TOML files in
+``receipts/``; they are loaded and checked once at start-up
+(``load_templates``), so a broken template stops the till with a clear
+message instead of failing at the first sale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import string
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from escpos.printer import Dummy
+
+from pos_app.config import Config, ConfigError, read_toml
+from pos_app.domain.order import Order, TenderKind
+from pos_app.domain.vat import format_rate
+
+Align = Literal["left", "center", "right"]
+PLACEHOLDERS = {"outlet_name", "outlet_id", "till", "number", "date", "time", "currency"}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    text: str = ""
+    align: Align = "left"
+    bold: bool = False
+    rule: bool = False  # a full-width line of dashes
+
+
+@dataclass(slots=True)
+class Receipt:
+    width: int
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, text: str = "", align: Align = "left", bold: bool = False) -> None:
+        self.rows.append(Row(text[: self.width], align, bold))
+
+    def pair(self, left: str, right: str, bold: bool = False) -> None:
+        room = self.width - len(right) - 1
+        self.rows.append(Row(f"{left[:room]:<{room}} {right}", "left", bold))
+
+    def rule(self) -> None:
+        self.rows.append(Row(rule=True))
+
+    def lines(self) -> list[str]:
+        out = []
+        for row in self.rows:
+            if row.rule:
+                out.append("-" * self.width)
+            elif row.align == "center":
+                out.append(row.text.center(self.width).rstrip())
+            elif row.align == "right":
+                out.append(row.text.rjust(self.width))
+            else:
+                out.append(row.text)
+        return out
+
+    def text(self) -> str:
+        return "\n".join(self.lines()) + "\n"
+
+    def escpos(self, profile: str = "default") -> bytes:
+        """ESC/POS bytes for the whole receipt, built in memory for one write."""
+        printer = Dummy(profile=profile)
+        # python-escpos prints warnings and barcode diagnostics to stdout,
+        # which would corrupt a terminal UI.
+        with contextlib.redirect_stdout(io.StringIO()):
+            printer.hw("INIT")
+            for row, line in zip(self.rows, self.lines(), strict=True):
+                printer.set(align=row.align if not row.rule else "left", bold=row.bold)
+                printer.textln(line.strip() if row.align == "center" else line)
+            printer.set(align="left", bold=False)
+            printer.cut()
+        return printer.output
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    header: tuple[str, ...]
+    footer: tuple[str, ...]
+
+
+def _check_lines(path: Path, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: {key}: must be a list of text lines")
+    for line in value:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(line) if name is not None}
+        except ValueError as exc:
+            raise ConfigError(f"{path}: {key}: {line!r}: {exc} (write {{{{ for a literal brace)") from None
+        unknown = fields - PLACEHOLDERS
+        if unknown:
+            raise ConfigError(
+                f"{path}: {key}: unknown placeholder {{{sorted(unknown)[0]}}} in {line!r}; "
+                f"known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}"
+            )
+    return tuple(value)
+
+
+def load_templates(folder: Path) -> Templates:
+    path = folder / "sale.toml"
+    raw = read_toml(path)
+    unknown = set(raw) - {"header", "footer"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: header, footer)")
+    return Templates(
+        header=_check_lines(path, "header", raw.get("header", [])),
+        footer=_check_lines(path, "footer", raw.get("footer", [])),
+    )
+
+
+def _fill(lines: tuple[str, ...], values: dict[str, str]) -> list[str]:
+    return [line.format(**values) for line in lines]
+
+
+TENDER_LABELS = {TenderKind.CASH: "Cash", TenderKind.CARD: "Card", TenderKind.VOUCHER: "Voucher"}
+
+
+def sale_receipt(order: Order, number: str, config: Config, templates: Templates,
+                 when: datetime) -> Receipt:
+    currency = order.currency
+    values = {
+        "outlet_name": config.outlet.name,
+        "outlet_id": config.outlet.id,
+        "till": config.outlet.till,
+        "number": number,
+        "date": when.strftime("%d.%m.%Y"),
+        "time": when.strftime("%H:%M"),
+        "currency": currency,
+    }
+    r = Receipt(config.printer.width)
+    for i, line in enumerate(_fill(templates.header, values)):
+        r.add(line, "center", bold=i == 0)
+    r.rule()
+    r.pair(f"Receipt {number}", f"{values['date']} {values['time']}")
+    r.rule()
+    rates = {rate: chr(ord("A") + i) for i, rate in enumerate(sorted({l.vat_rate for l in order.active_lines}))}
+    for line in order.active_lines:
+        code = rates[line.vat_rate] if line.in_vat else " "
+        if line.quantity == 1:
+            r.pair(line.name, f"{line.total.amount_str()} {code}")
+        else:
+            r.add(line.name)
+            r.pair(f"  {line.quantity} x {line.unit_price.amount_str()}", f"{line.total.amount_str()} {code}")
+    r.rule()
+    r.pair(f"TOTAL {currency}", order.total.amount_str() + "  ", bold=True)
+    for tender in order.active_tenders:
+        label = TENDER_LABELS[tender.kind]
+        if tender.kind is TenderKind.CASH and tender.given is not None:
+            r.pair(f"{label} given", tender.given.amount_str() + "  ")
+        else:
+            r.pair(label, tender.amount.amount_str() + "  ")
+    if order.rounding:
+        r.pair("Cash rounding", order.rounding.amount_str() + "  ")
+    if order.change:
+        r.pair("Change", order.change.amount_str() + "  ", bold=True)
+    vat = order.vat_breakdown()
+    if vat:
+        r.rule()
+        r.pair("VAT", f"{'net':>9}{'VAT':>8}{'gross':>9}")
+        for v in vat:
+            amounts = f"{v.net.amount_str():>9}{v.vat.amount_str():>8}{v.gross.amount_str():>9}"
+            r.pair(f"{rates[v.rate]} {format_rate(v.rate)}", amounts)
+    footer = _fill(templates.footer, values)
+    if footer:
+        r.rule()
+        for line in footer:
+            r.add(line, "center")
+    return r

@@ -1,0 +1,1 @@
+"""The Textual cashier interface."""

@@ -1,0 +1,350 @@
+"""The checkout screen: order, totals, tenders, scan field, status line, F-keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from pos_app.domain.codes import mask_code
+from pos_app.domain.order import Tender, TenderKind
+from pos_app.domain.vat import format_rate
+from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
+from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
+
+# Keys of DESIGN.md whose screens come in later versions: pressing one says so.
+NOT_YET = {
+    "voucher": "Voucher payment",
+    "sell_voucher": "Selling gift vouchers",
+    "balance": "Voucher balance check",
+    "reports": "Reports",
+    "status": "The status screen",
+}
+
+TENDER_NAMES = {TenderKind.CASH: "Cash", TenderKind.CARD: "Card", TenderKind.VOUCHER: "Voucher"}
+
+
+def _bindings() -> list[Binding]:
+    spec = [
+        ("f2", "voucher", "Voucher"),
+        ("f3", "cash", "Cash"),
+        ("f4", "card", "Card"),
+        ("f5", "sell_voucher", "Sell"),
+        ("f6", "balance", "Balance"),
+        ("f7", "reprint", "Reprint"),
+        ("f8", "void", "Void"),
+        ("f9", "cancel", "Cancel"),
+        ("f10", "reports", "Reports"),
+        ("f12", "status", "Status"),
+    ]
+    bindings = [Binding(key, action, label, id=action, priority=True) for key, action, label in spec]
+    bindings += [
+        Binding("up", "select(-1)", "Select up", show=False),
+        Binding("down", "select(1)", "Select down", show=False),
+    ]
+    return bindings
+
+
+class CheckoutScreen(Screen[None]):
+    BINDINGS = _bindings()
+
+    def __init__(self, till: Till) -> None:
+        super().__init__()
+        self.till = till
+        self.selected: tuple[str, int] | None = None
+
+    # -- layout ---------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        with Horizontal(id="main"):
+            with VerticalScroll(id="order-pane") as order_pane:
+                order_pane.border_title = "Order"
+                yield DataTable(id="lines", cursor_type="row", zebra_stripes=False)
+                yield Static(id="last-receipt")
+            with Vertical(id="pay-pane") as pay_pane:
+                pay_pane.border_title = "To pay"
+                yield Static(id="totals")
+                yield DataTable(id="tenders", cursor_type="row", show_header=False)
+                yield Static(id="balance")
+        with Horizontal(id="bottom"):
+            yield Input(placeholder="Scan or type a barcode (3*code for 3 pieces)", id="scan",
+                        max_length=128)
+            yield Static(id="health")
+        yield Static(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        lines = self.query_one("#lines", DataTable)
+        lines.add_column("Qty", key="qty", width=4)
+        lines.add_column("Item", key="name", width=24)
+        lines.add_column("Price", key="price", width=8)
+        lines.add_column("Total", key="total", width=9)
+        lines.add_column("VAT", key="vat", width=5)
+        tenders = self.query_one("#tenders", DataTable)
+        tenders.add_column("Tender", key="name", width=16)
+        tenders.add_column("Amount", key="amount", width=9)
+        for table in (lines, tenders):
+            table.can_focus = False
+        self.query_one("#scan", Input).focus()
+        self.set_interval(1.0, self._tick)
+        self.refresh_order()
+        notice = self.till.startup_notice()
+        self.say(notice or Notice("Ready — scan a product"))
+
+    # -- rendering ------------------------------------------------------------
+    def _tick(self) -> None:
+        self._render_title()
+
+    def _render_title(self) -> None:
+        cfg = self.till.config
+        left = f"{cfg.outlet.name} · Till {cfg.outlet.till} · Order {self.till.next_number}"
+        if cfg.demo:
+            left += " · DEMO"
+        right = f"{self.till.currency}   {datetime.now():%H:%M}"
+        title = self.query_one("#title", Static)
+        width = max(title.size.width - 2, len(left) + len(right) + 1)
+        title.update(left + " " * (width - len(left) - len(right)) + right)
+
+    def refresh_order(self) -> None:
+        order = self.till.order
+        items = self._selectable()
+        if self.selected not in items:
+            self.selected = items[-1] if items else None
+        self._render_title()
+
+        lines = self.query_one("#lines", DataTable)
+        lines.clear()
+        for line in order.active_lines:
+            vat = format_rate(line.vat_rate) if line.in_vat else "—"
+            lines.add_row(
+                str(line.quantity), line.name, Text(line.unit_price.amount_str(), justify="right"),
+                Text(line.total.amount_str(), justify="right"), vat, key=f"line-{line.id}",
+            )
+        tenders = self.query_one("#tenders", DataTable)
+        tenders.clear()
+        for tender in order.active_tenders:
+            for index, (label, amount) in enumerate(self._tender_rows(tender)):
+                key = f"tender-{tender.id}" if index == 0 else f"tender-{tender.id}-{index}"
+                tenders.add_row(label, Text(amount, justify="right"), key=key)
+        self._render_selection()
+
+        totals = [f"{'Total':<18}{order.total.amount_str():>10}"]
+        for vat in order.vat_breakdown():
+            totals.append(f"{' VAT ' + format_rate(vat.rate):<18}{vat.vat.amount_str():>10}")
+        self.query_one("#totals", Static).update("\n".join(totals))
+        self.query_one("#balance", Static).update(self._balance_text())
+        self._render_last_receipt()
+        self._render_health()
+
+    def _tender_rows(self, tender: Tender) -> list[tuple[str, str]]:
+        if tender.kind is TenderKind.CASH and tender.given is not None:
+            rows = [("Cash given", f"-{tender.given.amount_str()}")]
+            if tender.rounding:
+                rows.append(("  rounding", tender.rounding.amount_str()))
+            return rows
+        label = TENDER_NAMES[tender.kind]
+        if tender.code:
+            label += f" {mask_code(tender.code)}"
+        return [(label, f"-{tender.amount.amount_str()}")]
+
+    def _balance_text(self) -> str:
+        order = self.till.order
+        closed = self.till.last_closed
+        if order.is_empty and closed is not None:
+            text = f"Order {closed.number} paid"
+            if closed.change:
+                text += f"\n{'CHANGE':<18}{closed.change.amount_str():>10}"
+            return text
+        if not order.active_lines:
+            return ""
+        text = f"{'Remaining':<18}{order.remaining.amount_str():>10}"
+        if order.cash_due != order.remaining:
+            text += f"\n{' cash (rounded)':<18}{order.cash_due.amount_str():>10}"
+        return text
+
+    def _render_last_receipt(self) -> None:
+        widget = self.query_one("#last-receipt", Static)
+        text = None
+        if self.till.config.demo and self.till.order.is_empty:
+            text = self.till.last_receipt_text()
+        widget.display = text is not None
+        if text is not None:
+            widget.update(Text("Last receipt (demo)\n\n" + text))
+
+    def _render_health(self) -> None:
+        ok = self.till.printer_ok
+        colour = "green" if ok else ("red" if ok is False else "grey50")
+        health = Text()
+        health.append("Printer ")
+        health.append("●", style=colour)
+        self.query_one("#health", Static).update(health)
+
+    def _selectable(self) -> list[tuple[str, int]]:
+        order = self.till.order
+        return [("line", l.id) for l in order.active_lines] + [("tender", t.id) for t in order.active_tenders]
+
+    def _render_selection(self) -> None:
+        lines = self.query_one("#lines", DataTable)
+        tenders = self.query_one("#tenders", DataTable)
+        lines.show_cursor = tenders.show_cursor = False
+        if self.selected is None:
+            return
+        kind, ident = self.selected
+        table = lines if kind == "line" else tenders
+        key = f"{kind}-{ident}"
+        table.show_cursor = True
+        table.move_cursor(row=table.get_row_index(key))
+
+    def say(self, notice: Notice) -> None:
+        status = self.query_one("#status", Static)
+        status.set_classes(notice.level.value)
+        status.update(Text(notice.text))
+
+    # -- scanning -------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "scan":
+            return
+        event.input.clear()
+        if not event.value.strip():
+            return
+        try:
+            outcome = self.till.scan(event.value)
+        except CheckoutError as exc:
+            self.say(Notice(str(exc), Level.ERROR))
+            self.app.bell()
+            return
+        self._after(outcome, select_last="line")
+
+    def _after(self, outcome: Outcome, select_last: str | None = None) -> None:
+        if select_last:
+            items = [i for i in self._selectable() if i[0] == select_last]
+            self.selected = items[-1] if items else None
+        self.refresh_order()
+        self.say(outcome.notice)
+        if outcome.closed is not None:
+            self.print_receipts([outcome.closed.receipt_id], closing=outcome.notice)
+
+    # -- actions --------------------------------------------------------------
+    def action_select(self, step: int) -> None:
+        items = self._selectable()
+        if not items:
+            return
+        index = items.index(self.selected) if self.selected in items else len(items) - 1
+        self.selected = items[max(0, min(len(items) - 1, index + step))]
+        self._render_selection()
+
+    def _not_yet(self, action: str) -> None:
+        self.say(Notice(f"{NOT_YET[action]} is not available in this version yet", Level.WARNING))
+
+    def action_voucher(self) -> None:
+        self._not_yet("voucher")
+
+    def action_sell_voucher(self) -> None:
+        self._not_yet("sell_voucher")
+
+    def action_balance(self) -> None:
+        self._not_yet("balance")
+
+    def action_reports(self) -> None:
+        self._not_yet("reports")
+
+    def action_status(self) -> None:
+        self._not_yet("status")
+
+    def _payable(self) -> bool:
+        order = self.till.order
+        if not order.active_lines:
+            self.say(Notice("The order is empty — scan a product first", Level.WARNING))
+            return False
+        return True
+
+    def _pay_dialog(self, title: str, prompt: str, default: str, info: str, pay) -> None:
+        def submit(text: str) -> str | None:
+            try:
+                outcome = pay(self.till.parse_amount(text))
+            except CheckoutError as exc:
+                return str(exc)
+            self._after(outcome, select_last="tender")
+            return None
+
+        self.app.push_screen(AmountDialog(title, prompt, default, info, submit))
+
+    def action_cash(self) -> None:
+        if not self._payable():
+            return
+        order = self.till.order
+        info = f"Remaining {order.remaining}"
+        if order.cash_due != order.remaining:
+            info += f"\nCash due (rounded to 0.05): {order.cash_due}"
+        self._pay_dialog("Cash", "Amount given", order.cash_due.amount_str(), info, self.till.pay_cash)
+
+    def action_card(self) -> None:
+        if not self._payable():
+            return
+        order = self.till.order
+        info = (f"Remaining {order.remaining}\nTake the payment on the card terminal, "
+                "then confirm the amount it accepted.")
+        self._pay_dialog("Card", "Amount taken on the terminal", order.remaining.amount_str(),
+                         info, self.till.pay_card)
+
+    def action_void(self) -> None:
+        if self.selected is None:
+            self.say(Notice("Nothing to void — select a line or payment with ↑/↓", Level.WARNING))
+            return
+        kind, ident = self.selected
+        try:
+            outcome = self.till.void_line(ident) if kind == "line" else self.till.void_tender(ident)
+        except CheckoutError as exc:
+            self.say(Notice(str(exc), Level.ERROR))
+            return
+        self._after(outcome)
+
+    def action_cancel(self) -> None:
+        if self.till.order.is_empty:
+            self.say(Notice("The order is empty — nothing to cancel", Level.WARNING))
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                self.say(Notice("Order kept"))
+                return
+            try:
+                outcome = self.till.cancel_order()
+            except CheckoutError as exc:
+                self.say(Notice(str(exc), Level.ERROR))
+                return
+            self._after(outcome)
+
+        order = self.till.order
+        question = (f"Cancel the whole order ({len(order.active_lines)} lines, "
+                    f"total {order.total})?")
+        if order.active_tenders:
+            question += f"\nPayments taken ({order.paid}) must be returned to the customer."
+        self.app.push_screen(ConfirmDialog("Cancel order", question, "cancel the order",
+                                           "keep it"), done)
+
+    def action_reprint(self) -> None:
+        receipts = self.till.receipts_to_reprint()
+        if not receipts:
+            self.say(Notice("No receipt to print yet", Level.WARNING))
+            return
+        self.say(Notice("Printing…"))
+        self.print_receipts([r.id for r in receipts])
+
+    @work(exclusive=False, group="print", exit_on_error=False)
+    async def print_receipts(self, receipt_ids: list[int], closing: Notice | None = None) -> None:
+        """Print in the background; the next customer can be served meanwhile."""
+        for receipt_id in receipt_ids:
+            result = await self.till.print_receipt(receipt_id)
+            self._render_health()
+            if not result.ok:
+                self.say(result.notice)
+                return
+        if closing is None:
+            self.say(Notice(f"{len(receipt_ids)} receipt(s) printed"))

@@ -1,0 +1,67 @@
+"""Modal dialogs: an amount prompt and a yes/no confirmation. Escape closes both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class AmountDialog(ModalScreen[bool]):
+    """Ask for an amount; ``submit(text)`` returns an error to show, or None when done."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Back")]
+
+    def __init__(self, title: str, prompt: str, default: str, info: str,
+                 submit: Callable[[str], str | None]) -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title
+        self._prompt = prompt
+        self._default = default
+        self._info = info
+        self._submit = submit
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Static(self._info, classes="info")
+            yield Label(self._prompt)
+            yield Input(value=self._default, id="amount", restrict=r"[0-9.,']*", max_length=12)
+            yield Static("", id="error", classes="error")
+            yield Static("Enter confirm · Escape back", classes="keys")
+
+    def on_mount(self) -> None:
+        field = self.query_one("#amount", Input)
+        field.focus()
+        field.action_select_all()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        error = self._submit(event.value)
+        if error is None:
+            self.dismiss(True)
+        else:
+            self.query_one("#error", Static).update(error)
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("escape", "dismiss(False)", "No"),
+        Binding("enter", "dismiss(True)", "Yes"),
+    ]
+
+    def __init__(self, title: str, question: str, yes: str, no: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title
+        self._question = question
+        self._keys = f"Enter {yes} · Escape {no}"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            yield Static(self._question, classes="info")
+            yield Static(self._keys, classes="keys")
