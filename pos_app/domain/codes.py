@@ -8,6 +8,7 @@ from dataclasses import dataclass
 MAX_QUANTITY = 999
 
 _QTY = re.compile(r"^\s*(\d{1,4})\s*[*xX]\s*(.+?)\s*$")
+_QTY_ONLY = re.compile(r"^\d{1,4}\s*[*xX]$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -45,13 +46,12 @@ def parse_scan(raw: str) -> ScanInput:
     text = clean(raw)
     if not text:
         raise ScanError("nothing scanned")
+    if _QTY_ONLY.match(text):
+        raise ScanError("quantity given but no barcode after '*'")
     match = _QTY.match(text)
     if match is None:
         return ScanInput(1, text)
     quantity = int(match.group(1))
     if not 1 <= quantity <= MAX_QUANTITY:
         raise ScanError(f"quantity must be between 1 and {MAX_QUANTITY}")
-    code = clean(match.group(2))
-    if not code:
-        raise ScanError("quantity given but no barcode after '*'")
-    return ScanInput(quantity, code)
+    return ScanInput(quantity, match.group(2))

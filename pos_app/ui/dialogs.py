@@ -46,6 +46,8 @@ class AmountDialog(ModalScreen[bool]):
             self.dismiss(True)
         else:
             self.query_one("#error", Static).update(error)
+            self.query_one("#amount", Input).action_select_all()  # retype replaces it
+            self.app.bell()
 
 
 class ConfirmDialog(ModalScreen[bool]):

@@ -1,0 +1,84 @@
+"""Shared fixtures: an isolated data folder, outlet configs, tills and the app."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pos_app.config import PROJECT_ROOT, Config, load_config
+from pos_app.services.checkout import Till
+from pos_app.services.setup import open_till
+
+DEMO_CATALOG = PROJECT_ROOT / "config" / "demo_catalog.toml"
+
+# Demo catalog barcodes used throughout the tests.
+ESPRESSO = "7610000000011"  # 14.90, 2.6 %
+CROISSANT = "7610000000028"  # 2.50, 2.6 %
+MERLOT = "7610000000035"  # 38.00, 8.1 %
+CHOCOLATE = "7610000000042"  # 3.95, 2.6 %
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data folder: no test touches a real journal."""
+    folder = tmp_path / "data"
+    monkeypatch.setenv("POS_DATA_DIR", str(folder))
+    monkeypatch.delenv("POS_CONFIG", raising=False)
+    return folder
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    def write(body: str = "", *, printer: str = 'kind = "dummy"', currency: str = "CHF",
+              name: str = "outlet.toml", top: str = "") -> Path:
+        """An outlet config in tmp_path; ``body`` is appended (more tables)."""
+        path = tmp_path / name
+        text = textwrap.dedent(
+            f"""\
+            receipts = "{(PROJECT_ROOT / 'receipts').as_posix()}"
+            {top}
+
+            [outlet]
+            id = "test-outlet"
+            name = "Test Shop Zürich"
+            till = "1"
+            currency = "{currency}"
+
+            [catalog]
+            path = "{DEMO_CATALOG.as_posix()}"
+
+            [printer]
+            {printer}
+            """
+        )
+        path.write_text(text + textwrap.dedent(body), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def config(write_config: Callable[..., Path]) -> Config:
+    return load_config(write_config())
+
+
+@pytest.fixture
+def till_factory(config: Config) -> Iterator[Callable[..., Till]]:
+    opened: list[Till] = []
+
+    def make(cfg: Config | None = None) -> Till:
+        till = open_till(cfg or config)
+        opened.append(till)
+        return till
+
+    yield make
+    for till in opened:
+        till.journal.close()
+
+
+@pytest.fixture
+def till(till_factory: Callable[..., Till]) -> Till:
+    return till_factory()

@@ -1,0 +1,127 @@
+"""Configuration and the command line: bad files exit 2 with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pos_app import __version__
+from pos_app.config import DEMO_CONFIG, PROJECT_ROOT, ConfigError, load_catalog, load_config
+
+
+def pos(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pos_app", *args],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
+    )
+
+
+def test_help_and_version() -> None:
+    result = pos("--help")
+    assert result.returncode == 0 and "--config" in result.stdout and "demo" in result.stdout
+    result = pos("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"pos {__version__}"
+
+
+def test_demo_config_and_example_are_valid() -> None:
+    demo = load_config(DEMO_CONFIG)
+    assert demo.demo and demo.outlet.currency == "CHF"
+    assert demo.providers["eguma"].simulated
+    assert len(load_catalog(demo.catalog.path, "CHF")) >= 8
+    example = load_config(PROJECT_ROOT / "config" / "example.toml")
+    assert not example.demo and example.printer.kind == "network"
+
+
+@pytest.mark.parametrize(
+    ("body", "top", "message"),
+    [
+        ('[outlet]\nid = "x"\n', "", r"not valid TOML: .*twice \(at line"),  # TOML error
+        ("", "colour = 1", "colour: unknown key"),
+        ('[printer2]\nkind = "x"\n', "", "printer2: unknown key"),
+        ("", 'keys = { cash = "f4" }', "'f4' is bound to both"),
+        ("", 'keys = { coffee = "f11" }', "unknown action 'coffee'"),
+        ('[providers.eguma]\nbase_url = "sim://eguma"\ntimeout_s = -1\n', "",
+         r"\[providers.eguma\] timeout_s: Input should be greater than 0 \(got -1\)"),
+        ('[checkout]\nmax_cash_given = "lots"\n', "", r"\[checkout\] max_cash_given: 'lots' is not an amount"),
+    ],
+)
+def test_bad_config_exits_2_with_the_file_and_key(
+    write_config: Callable[..., Path], body: str, top: str, message: str
+) -> None:
+    path = write_config(body, top=top)
+    result = pos("--config", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"pos: {path}")
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("printer", "message"),
+    [
+        ('kind = "laser"', "[printer] kind: Input should be 'network', 'usb', 'serial', 'file', 'cups' or 'dummy' (got 'laser')"),
+        ('kind = "network"', "printer kind 'network' needs [printer] host"),
+        ('kind = "dummy"\nwidth = "wide"', "[printer] width: Input should be a valid integer"),
+    ],
+)
+def test_bad_printer_section(write_config: Callable[..., Path], printer: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(printer=printer))
+    assert message in str(caught.value)
+
+
+def test_bad_currency(write_config: Callable[..., Path]) -> None:
+    with pytest.raises(ConfigError, match=r"\[outlet\] currency: Value error|\[outlet\] currency: must be one of"):
+        load_config(write_config(currency="XYZ"))
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = pos("--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"pos: {tmp_path / 'nope.toml'}: file not found"
+
+
+def test_pos_config_environment_variable(tmp_path: Path) -> None:
+    result = pos(env={"POS_CONFIG": str(tmp_path / "from-env.toml")})
+    assert result.returncode == 2 and "from-env.toml: file not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("catalog", "message"),
+    [
+        ('[[product]]\nean = "1"\nname = "A"\nprice = "1.005"\nvat = "8.1"\n', "price: '1.005' has more than 2 decimals"),
+        ('[[product]]\nean = "1"\nname = "A"\nprice = "1.00"\nvat = "180"\n', "vat: VAT rate '180' must be between"),
+        ('[[product]]\nean = "1"\nname = "A"\nprice = "1"\nvat = "0"\n[[product]]\nean = "1"\nname = "B"\nprice = "1"\nvat = "0"\n',
+         "ean '1' is listed twice"),
+        ('[[product]]\nean = "1"\nprice = "1"\nvat = "0"\n', "product #1: name: Field required"),
+        ("", "no [[product]] entries"),
+    ],
+)
+def test_bad_catalog_exits_2(write_config: Callable[..., Path], tmp_path: Path, catalog: str, message: str) -> None:
+    cat = tmp_path / "catalog.toml"
+    cat.write_text(catalog, encoding="utf-8")
+    path = write_config()
+    path.write_text(path.read_text().replace(str(PROJECT_ROOT / "config" / "demo_catalog.toml"), "catalog.toml"))
+    result = pos("--config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr and str(cat) in result.stderr
+
+
+def test_broken_receipt_template_is_reported_at_start(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    folder = tmp_path / "receipts"
+    folder.mkdir()
+    (folder / "sale.toml").write_text('header = ["{shop_name}"]\nfooter = []\n', encoding="utf-8")
+    path = write_config(top=f'receipts = "{folder.as_posix()}"')
+    path.write_text(path.read_text().replace(f'receipts = "{(PROJECT_ROOT / "receipts").as_posix()}"', ""))
+    result = pos("--config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown placeholder {shop_name}" in result.stderr

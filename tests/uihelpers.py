@@ -1,0 +1,28 @@
+"""Helpers for driving the real app with Pilot."""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+
+def text(pilot: Pilot, selector: str) -> str:
+    """The plain text a Static currently shows (on the active screen)."""
+    widget = pilot.app.screen.query_one(selector, Static)
+    return str(widget.content)
+
+
+def table_rows(pilot: Pilot, selector: str) -> list[list[str]]:
+    table = pilot.app.screen.query_one(selector, DataTable)
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def scan(pilot: Pilot, code: str) -> None:
+    """Type like a keyboard-wedge scanner: the characters, then Enter."""
+    await pilot.press(*code, "enter")
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let workers (printing, provider calls) finish and the screen catch up."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
