@@ -1,0 +1,518 @@
+"""E-GUMA REST API v1 client (``/work/shared/providers/eguma.md``).
+
+The port's tender cycle maps onto E-GUMA like this:
+
+* ``balance``   GET  ``/v1/vouchers/{code}/balance.json`` (resolves short codes)
+* ``authorize`` POST ``/v1/vouchers/{code}/redeem.json`` (money leaves the voucher now)
+* ``capture``   nothing to send: a redemption is final until cancelled
+* ``void``      POST ``/v1/vouchers/{code}/cancel_redemption.json`` (token + amount)
+* ``activation_status`` / ``activate``     ``/v1/depot_vouchers/{code}/activate*``
+* ``deactivation_status`` / ``deactivate`` ``/v1/depot_vouchers/{code}/deactivate*``
+
+Rules this client keeps:
+
+* One injected ``httpx.AsyncClient`` for every call (connection reuse) and an
+  explicit ``httpx.Timeout`` per request, plus an overall deadline so a
+  server that trickles bytes cannot hang the till.
+* The API key travels only as the ``apikey`` query parameter. httpx errors
+  carry that URL, so they are translated into typed errors *outside* the
+  ``except`` block: the typed error has neither ``__cause__`` nor
+  ``__context__``, and no message built here contains a URL or the key.
+* A POST is never retried: E-GUMA has no idempotency key, a repeated Redeem
+  is a second redemption. A POST without a usable answer is
+  :class:`UnknownOutcome`; the caller reconciles with Balance
+  (see :func:`redeem_applied`).
+* Status codes and transport failures become typed errors in one place
+  (:meth:`EgumaClient._status_error`, :meth:`EgumaClient._transport_error`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from pos_app.domain.codes import mask_code, normalize_voucher_code
+from pos_app.domain.money import Money, MoneyError
+from pos_app.providers.base import (
+    Activation,
+    ActivationStatus,
+    AuthenticationError,
+    Authorization,
+    BadResponse,
+    Capability,
+    Deactivation,
+    DeactivationStatus,
+    NotFoundError,
+    ProviderBase,
+    ProviderError,
+    ProviderTimeout,
+    RefusedError,
+    UnavailableError,
+    UnknownOutcome,
+    VoidResult,
+    VoucherBalance,
+    bad_response,
+    install_httpx_log_redaction,
+    redact,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "EgumaClient", "redact", "redeem_applied"]
+
+PROVIDER = "eguma"
+DISPLAY_NAME = "E-GUMA"
+DEFAULT_BASE_URL = "https://api.e-guma.ch"
+MAX_TEXT = 1024  # reference_number / deactivate_reason limit
+_MAX_SHOWN_BODY = 300
+
+_CODE = re.compile(r"^[A-Z0-9]{12}$")
+_SHORT_CODE = re.compile(r"^[0-9]{2}$")
+_NOT_FOUND_MARKER = "nicht vorhanden"
+
+_log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+
+
+def redeem_applied(before: Money, after: Money, amount: Money) -> bool | None:
+    """Decide an unknown Redeem from two Balance answers (eguma.md, "Reconciling").
+
+    ``True``: the balance fell by exactly ``amount`` (it happened);
+    ``False``: the balance did not change (it did not); ``None``: anything
+    else — someone else used the voucher meanwhile; a person must decide.
+    """
+    if after == before - amount:
+        return True
+    if after == before:
+        return False
+    return None
+
+
+class _Fields:
+    """Typed, defensive access to a JSON object from E-GUMA.
+
+    Every problem (missing field, wrong type) becomes the right
+    :class:`BadResponse` for the call: for a POST one that is also an
+    :class:`UnknownOutcome`.
+    """
+
+    def __init__(self, data: JsonObject, *, mutating: bool, operation: str) -> None:
+        self._data = data
+        self._mutating = mutating
+        self._operation = operation
+
+    def bad(self, detail: str) -> BadResponse:
+        return bad_response(
+            f"{DISPLAY_NAME} sent an unreadable answer to {self._operation} ({detail}).",
+            PROVIDER,
+            mutating=self._mutating,
+            operation=self._operation,
+        )
+
+    def integer(self, name: str, default: int | None = None) -> int:
+        value = self._data.get(name, default)
+        if value is None:
+            raise self.bad(f"{name} missing")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.bad(f"{name} is not a whole number")
+        return value
+
+    def optional_int(self, name: str) -> int | None:
+        return self.integer(name) if self._data.get(name) is not None else None
+
+    def flag(self, name: str, default: bool | None = None) -> bool:
+        value = self._data.get(name, default)
+        if not isinstance(value, bool):
+            raise self.bad(f"{name} missing or not true/false")
+        return value
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._data.get(name, default)
+        if value is None:
+            value = default
+        if not isinstance(value, str):
+            raise self.bad(f"{name} missing or not text")
+        return value
+
+
+class EgumaClient(ProviderBase):
+    """The E-GUMA provider, one instance per outlet (each outlet has its own key)."""
+
+    name = PROVIDER
+    display_name = DISPLAY_NAME
+    capabilities = frozenset(
+        {
+            Capability.BALANCE,
+            Capability.AUTHORIZE,
+            Capability.CAPTURE,
+            Capability.VOID,
+            Capability.ACTIVATE,
+            Capability.DEACTIVATE,
+        }
+    )
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        currency: str = "CHF",
+        timeout_s: float = 10.0,
+        *,
+        owns_http: bool = False,
+    ) -> None:
+        """``http`` is shared and owned by the caller unless ``owns_http``.
+
+        ``currency`` is the E-GUMA account's currency (fixed per account);
+        amounts in and out of this client must be in it.
+        """
+        if not api_key:
+            raise AuthenticationError(f"No {DISPLAY_NAME} API key is set for this outlet.", PROVIDER)
+        Money.zero(currency)  # raises MoneyError for a currency the till cannot hold
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self._http = http
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")
+        self.currency = currency
+        self._timeout = httpx.Timeout(timeout_s)
+        # Each httpx phase has timeout_s; this bounds the whole exchange.
+        self._deadline_s = 3 * timeout_s
+        self._owns_http = owns_http
+        install_httpx_log_redaction()
+
+    @classmethod
+    def create(
+        cls,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        currency: str = "CHF",
+        timeout_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> EgumaClient:
+        """A client with its own ``AsyncClient`` (closed by :meth:`aclose`)."""
+        http = httpx.AsyncClient(transport=transport)
+        return cls(http, api_key, base_url, currency, timeout_s, owns_http=True)
+
+    def __repr__(self) -> str:
+        return f"EgumaClient(base_url={self._base_url!r}, currency={self.currency!r})"
+
+    # -- codes ----------------------------------------------------------------
+    def normalize_code(self, raw: str) -> str:
+        """``" l4fu-5lqt-kjr3\\r\\n"`` -> ``"L4FU5LQTKJR3"``."""
+        return normalize_voucher_code(raw)
+
+    def looks_like_code(self, text: str) -> bool:
+        """A 12-character voucher code or a 2-digit voucher2mobile short code."""
+        code = self.normalize_code(text)
+        return bool(_CODE.match(code) or _SHORT_CODE.match(code))
+
+    # -- the port -------------------------------------------------------------
+    async def balance(self, code: str) -> VoucherBalance:
+        """Balance check; ``result.code`` is the real code to use from now on."""
+        data = await self._call("GET", "vouchers", code, "balance", operation="balance")
+        f = _Fields(data, mutating=False, operation="balance")
+        redeemable = f.flag("is_redeemable")
+        currency = f.text("currency", self.currency) or self.currency
+        if currency != self.currency:
+            raise f.bad(f"currency {currency!r}, this till expects {self.currency}")
+        total = f.optional_int("total_amount_in_cents")
+        product_id = f.text("product_id", "")
+        return VoucherBalance(
+            code=self.normalize_code(f.text("code")),
+            redeemable=redeemable,
+            balance=self._money(f.integer("balance_in_cents", None if redeemable else 0)),
+            total=self._money(total) if total is not None else None,
+            currency=currency,
+            message=f.text("message", ""),
+            product_id=product_id or None,
+        )
+
+    async def authorize(
+        self, code: str, amount: Money, reference: str | None = None
+    ) -> Authorization:
+        """Redeem ``amount`` now. Never retried: a second Redeem takes money twice."""
+        self._check_amount(amount)
+        body: JsonObject = {"amount_in_cents": amount.minor}
+        if reference is not None:
+            body["reference_number"] = self._check_text(reference, "reference")
+        data = await self._call("POST", "vouchers", code, "redeem", body, operation="redeem")
+        f = _Fields(data, mutating=True, operation="redeem")
+        token = f.text("redeem_token")
+        if not token:
+            raise f.bad("redeem_token empty")
+        new_balance = f.optional_int("balance_in_cents")
+        return Authorization(
+            code=self._answer_code(f, code),
+            amount=amount,
+            token=token,
+            new_balance=self._money(new_balance) if new_balance is not None else None,
+            reference=reference,
+        )
+
+    async def capture(self, auth: Authorization) -> Authorization:
+        """Nothing to do: an E-GUMA redemption is final when it is made."""
+        return auth
+
+    async def void(self, auth: Authorization, amount: Money | None = None) -> VoidResult:
+        """Cancel (part of) a redemption; may be repeated until all is cancelled."""
+        amount = auth.amount if amount is None else amount
+        self._check_amount(amount)
+        if amount.minor > auth.amount.minor:
+            raise MoneyError(f"cannot cancel {amount} of a redemption of {auth.amount}")
+        body = {"redeem_token": auth.token, "amount_in_cents": amount.minor}
+        data = await self._call(
+            "POST", "vouchers", auth.code, "cancel_redemption", body, operation="cancel_redemption"
+        )
+        f = _Fields(data, mutating=True, operation="cancel_redemption")
+        new_balance = f.optional_int("balance_in_cents")
+        return VoidResult(
+            code=self._answer_code(f, auth.code),
+            amount=amount,
+            new_balance=self._money(new_balance) if new_balance is not None else None,
+        )
+
+    async def activation_status(self, code: str) -> ActivationStatus:
+        data = await self._call(
+            "GET", "depot_vouchers", code, "activate_status", operation="activate_status"
+        )
+        f = _Fields(data, mutating=False, operation="activate_status")
+        free_amount = f.flag("free_amount", False)
+        amount = f.optional_int("amount_in_cents")
+        return ActivationStatus(
+            code=self._answer_code(f, code),
+            can_activate=f.flag("can_be_activated"),
+            free_amount=free_amount,
+            amount=None if free_amount or amount is None else self._money(amount),
+            message=f.text("message", ""),
+        )
+
+    async def activate(self, code: str, amount: Money | None = None) -> Activation:
+        """Activate a sold depot voucher; ``amount`` only for a free-amount voucher."""
+        body: JsonObject = {}
+        if amount is not None:
+            self._check_amount(amount)
+            body["amount_in_cents"] = amount.minor
+        data = await self._call("POST", "depot_vouchers", code, "activate", body, operation="activate")
+        f = _Fields(data, mutating=True, operation="activate")
+        amount_in_cents = f.integer("amount_in_cents")
+        return Activation(code=self._answer_code(f, code), amount=self._money(amount_in_cents))
+
+    async def deactivation_status(self, code: str) -> DeactivationStatus:
+        data = await self._call(
+            "GET", "depot_vouchers", code, "deactivate_status", operation="deactivate_status"
+        )
+        f = _Fields(data, mutating=False, operation="deactivate_status")
+        return DeactivationStatus(
+            code=self._answer_code(f, code),
+            can_deactivate=f.flag("can_be_deactivated"),
+            amount=self._money(f.integer("amount_in_cents", 0)),
+            message=f.text("message", ""),
+        )
+
+    async def deactivate(self, code: str, reason: str | None = None) -> Deactivation:
+        body: JsonObject = {}
+        if reason:
+            body["deactivate_reason"] = reason[:MAX_TEXT]
+        data = await self._call(
+            "POST", "depot_vouchers", code, "deactivate", body, operation="deactivate"
+        )
+        f = _Fields(data, mutating=True, operation="deactivate")
+        amount_in_cents = f.integer("amount_in_cents")
+        return Deactivation(code=self._answer_code(f, code), amount=self._money(amount_in_cents))
+
+    async def aclose(self) -> None:
+        """Close the HTTP client only if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- values ----------------------------------------------------------------
+    def _money(self, cents: int) -> Money:
+        return Money(cents, self.currency)
+
+    def _check_amount(self, amount: Money) -> None:
+        if amount.currency != self.currency:
+            raise MoneyError(f"{DISPLAY_NAME} account is in {self.currency}, amount is {amount}")
+        if amount.minor <= 0:
+            raise MoneyError(f"amount must be positive, got {amount}")
+
+    @staticmethod
+    def _check_text(text: str, what: str) -> str:
+        if len(text) > MAX_TEXT:
+            raise ValueError(f"{what} longer than {MAX_TEXT} characters")
+        return text
+
+    def _answer_code(self, f: _Fields, sent: str) -> str:
+        """The code in an answer, normalised; E-GUMA echoes it as sent (maybe dashed)."""
+        return self.normalize_code(f.text("code", "") or sent)
+
+    # -- HTTP -------------------------------------------------------------------
+    def _url(self, collection: str, code: str, action: str) -> str:
+        encoded = quote(self.normalize_code(code), safe="")
+        return f"{self._base_url}/v1/{collection}/{encoded}/{action}.json"
+
+    async def _call(
+        self,
+        method: str,
+        collection: str,
+        code: str,
+        action: str,
+        body: JsonObject | None = None,
+        *,
+        operation: str,
+    ) -> JsonObject:
+        """One request: send, map failures to typed errors, return the JSON object."""
+        mutating = method != "GET"
+        url = self._url(collection, code, action)
+        started = time.monotonic()
+        response, failure = await self._send(method, url, body, mutating, operation)
+        if failure is not None:
+            _log.info(
+                "%s %s %s failed: %s", DISPLAY_NAME, operation, mask_code(code), type(failure).__name__
+            )
+            raise failure
+        assert response is not None
+        _log.debug(
+            "%s %s %s -> HTTP %d in %.0f ms",
+            DISPLAY_NAME,
+            operation,
+            mask_code(code),
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        error = self._status_error(response, mutating, operation)
+        if error is not None:
+            raise error
+        return self._json(response, mutating, operation)
+
+    async def _send(
+        self, method: str, url: str, body: JsonObject | None, mutating: bool, operation: str
+    ) -> tuple[httpx.Response | None, ProviderError | None]:
+        """Send once. A failure is *returned*, so it is raised outside this
+        ``except`` and carries no httpx exception (whose URL holds the key)."""
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                response = await self._http.request(
+                    method,
+                    url,
+                    params={"apikey": self._api_key},
+                    json=body,
+                    timeout=self._timeout,
+                )
+            return response, None
+        except TimeoutError as exc:  # our overall deadline, not an httpx phase timeout
+            return None, self._transport_error(exc, mutating, operation)
+        except httpx.RequestError as exc:
+            return None, self._transport_error(exc, mutating, operation)
+
+    # -- the one place where failures become typed errors ----------------------------
+    def _transport_error(
+        self, exc: httpx.RequestError | TimeoutError, mutating: bool, operation: str
+    ) -> ProviderError:
+        """No HTTP answer. What matters is whether the request may have arrived."""
+        who = DISPLAY_NAME
+        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
+            return ProviderTimeout(
+                f"{who} could not be reached in time; nothing was sent.", PROVIDER, operation=operation
+            )
+        if isinstance(exc, (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol)):
+            return UnavailableError(
+                f"{who} could not be reached; nothing was sent.", PROVIDER, operation=operation
+            )
+        if isinstance(exc, httpx.DecodingError):
+            return bad_response(
+                f"{who} sent an answer that could not be decoded.",
+                PROVIDER,
+                mutating=mutating,
+                operation=operation,
+            )
+        if mutating:
+            return UnknownOutcome(
+                f"{who} did not answer after the request was sent; "
+                f"it is not known whether the {operation} happened.",
+                PROVIDER,
+                operation=operation,
+            )
+        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+            return ProviderTimeout(f"{who} did not answer in time.", PROVIDER, operation=operation)
+        return UnavailableError(
+            f"{who} closed the connection without an answer.", PROVIDER, operation=operation
+        )
+
+    def _status_error(
+        self, response: httpx.Response, mutating: bool, operation: str
+    ) -> ProviderError | None:
+        """Map an HTTP status (E-GUMA errors are plain text) to a typed error."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return None
+        text = self._body_text(response)
+        who = DISPLAY_NAME
+        if status == 400:
+            cls = NotFoundError if _NOT_FOUND_MARKER in text.lower() else RefusedError
+            return cls(
+                f"{who}: {text}" if text else f"{who} refused the request.",
+                PROVIDER,
+                provider_message=text,
+                operation=operation,
+            )
+        if status in (401, 403):
+            return AuthenticationError(
+                f"{who} rejected the API key of this outlet (HTTP {status}).",
+                PROVIDER,
+                operation=operation,
+            )
+        retry_later = status in (408, 429, 500, 503)
+        if retry_later or (status >= 500 and not mutating):
+            return UnavailableError(
+                f"{who} is not available right now (HTTP {status}).", PROVIDER, operation=operation
+            )
+        if status >= 500:
+            # 502/504 from a gateway: the upstream may have committed before it failed.
+            return UnknownOutcome(
+                f"{who} gateway error (HTTP {status}) after the request was sent; "
+                f"it is not known whether the {operation} happened.",
+                PROVIDER,
+                operation=operation,
+            )
+        if 400 <= status < 500:
+            return RefusedError(
+                f"{who} refused the request (HTTP {status}).",
+                PROVIDER,
+                provider_message=text,
+                operation=operation,
+            )
+        return bad_response(
+            f"{who} sent an unexpected answer (HTTP {status}).",
+            PROVIDER,
+            mutating=mutating,
+            operation=operation,
+        )
+
+    def _body_text(self, response: httpx.Response) -> str:
+        """The plain-text error body, trimmed and with the key masked."""
+        try:
+            text = response.text
+        except (UnicodeDecodeError, LookupError):
+            text = response.content.decode("utf-8", errors="replace")
+        return redact(text.strip()[:_MAX_SHOWN_BODY], self._api_key)
+
+    def _json(self, response: httpx.Response, mutating: bool, operation: str) -> JsonObject:
+        try:
+            data = json.loads(response.content)
+        except (ValueError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict):
+            raise bad_response(
+                f"{DISPLAY_NAME} sent an unreadable answer to {operation} (not a JSON object).",
+                PROVIDER,
+                mutating=mutating,
+                operation=operation,
+            )
+        return data
