@@ -19,6 +19,8 @@ from typing import Literal
 from escpos.printer import Dummy
 
 from pos_app.config import Config, ConfigError, read_toml
+from pos_app.domain.codes import mask_code
+from pos_app.domain.money import Money
 from pos_app.domain.order import Order, TenderKind
 from pos_app.domain.vat import format_rate
 
@@ -122,10 +124,8 @@ def _fill(lines: tuple[str, ...], values: dict[str, str]) -> list[str]:
 TENDER_LABELS = {TenderKind.CASH: "Cash", TenderKind.CARD: "Card", TenderKind.VOUCHER: "Voucher"}
 
 
-def sale_receipt(order: Order, number: str, config: Config, templates: Templates,
-                 when: datetime) -> Receipt:
-    currency = order.currency
-    values = {
+def _values(config: Config, number: str, when: datetime, currency: str) -> dict[str, str]:
+    return {
         "outlet_name": config.outlet.name,
         "outlet_id": config.outlet.id,
         "till": config.outlet.till,
@@ -134,10 +134,28 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         "time": when.strftime("%H:%M"),
         "currency": currency,
     }
-    r = Receipt(config.printer.width)
+
+
+def _header(r: Receipt, templates: Templates, values: dict[str, str]) -> None:
     for i, line in enumerate(_fill(templates.header, values)):
         r.add(line, "center", bold=i == 0)
     r.rule()
+
+
+def _footer(r: Receipt, templates: Templates, values: dict[str, str]) -> None:
+    footer = _fill(templates.footer, values)
+    if footer:
+        r.rule()
+        for line in footer:
+            r.add(line, "center")
+
+
+def sale_receipt(order: Order, number: str, config: Config, templates: Templates,
+                 when: datetime) -> Receipt:
+    currency = order.currency
+    values = _values(config, number, when, currency)
+    r = Receipt(config.printer.width)
+    _header(r, templates, values)
     r.pair(f"Receipt {number}", f"{values['date']} {values['time']}")
     r.rule()
     rates = {rate: chr(ord("A") + i) for i, rate in enumerate(sorted({l.vat_rate for l in order.active_lines}))}
@@ -154,6 +172,10 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         label = TENDER_LABELS[tender.kind]
         if tender.kind is TenderKind.CASH and tender.given is not None:
             r.pair(f"{label} given", tender.given.amount_str() + "  ")
+        elif tender.kind is TenderKind.VOUCHER and tender.code:
+            r.pair(f"{label} {mask_code(tender.code)}", tender.amount.amount_str() + "  ")
+            if tender.balance_after is not None:
+                r.pair("  new balance", tender.balance_after.amount_str() + "  ")
         else:
             r.pair(label, tender.amount.amount_str() + "  ")
     if order.rounding:
@@ -167,9 +189,26 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         for v in vat:
             amounts = f"{v.net.amount_str():>9}{v.vat.amount_str():>8}{v.gross.amount_str():>9}"
             r.pair(f"{rates[v.rate]} {format_rate(v.rate)}", amounts)
-    footer = _fill(templates.footer, values)
-    if footer:
-        r.rule()
-        for line in footer:
-            r.add(line, "center")
+    _footer(r, templates, values)
+    return r
+
+
+def balance_slip(*, provider: str, code: str, redeemable: bool, balance: Money,
+                 total: Money | None, message: str, config: Config, templates: Templates,
+                 when: datetime) -> Receipt:
+    """The balance-check slip: the customer's voucher, masked, and what is left on it."""
+    values = _values(config, "", when, balance.currency)
+    r = Receipt(config.printer.width)
+    _header(r, templates, values)
+    r.add("VOUCHER BALANCE", "center", bold=True)
+    r.pair(f"{values['date']} {values['time']}", f"Till {config.outlet.till}")
+    r.rule()
+    r.pair(f"{provider} voucher", mask_code(code))
+    r.pair("Redeemable", "yes" if redeemable else "no")
+    r.pair(f"Balance {balance.currency}", balance.amount_str(), bold=True)
+    if total is not None:
+        r.pair(f"Total amount {total.currency}", total.amount_str())
+    if message:
+        r.add(message)
+    _footer(r, templates, values)
     return r

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from pos_app.services.checkout import Till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT
 
 CHILD = """
-import json, sys, time
+import asyncio, json, sys, time
 from pathlib import Path
 from pos_app.config import load_config
 from pos_app.services.setup import open_till
@@ -30,8 +31,8 @@ till.scan("{espresso}")
 till.scan("3*{croissant}")
 till.scan("{merlot}")
 till.void_line(till.order.active_lines[0].id)
-till.pay_card(till.parse_amount("10.00"))
-till.pay_cash(till.parse_amount("20"))
+asyncio.run(till.pay_card(till.parse_amount("10.00")))
+asyncio.run(till.pay_cash(till.parse_amount("20")))
 o = till.order
 print(json.dumps({{
     "id": o.id,
@@ -72,7 +73,7 @@ def test_sigkill_mid_order_restores_it_exactly(
     assert [[t.kind.value, t.amount.minor, t.given and t.given.minor] for t in order.tenders] == before["tenders"]
     assert order.remaining.minor == before["remaining"] == 14_90 - 14_90 + 7_50 + 38_00 - 10_00 - 20_00
     # the recovered order goes on as if nothing happened
-    outcome = till.pay_cash(till.parse_amount("20"))
+    outcome = asyncio.run(till.pay_cash(till.parse_amount("20")))
     assert outcome.closed is not None and outcome.closed.change.minor == 20_00 - 15_50
 
 
@@ -170,15 +171,15 @@ def test_journal_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         Journal(path, "o", "1")
 
 
-def test_order_numbers_are_sequential_per_till(till: Till) -> None:
+async def test_order_numbers_are_sequential_per_till(till: Till) -> None:
     numbers = []
     for _ in range(3):
         till.scan(CROISSANT)
-        numbers.append(till.pay_card(till.parse_amount("2.50")).closed.number)  # type: ignore[union-attr]
+        numbers.append((await till.pay_card(till.parse_amount("2.50"))).closed.number)  # type: ignore[union-attr]
     till.scan(CROISSANT)
-    till.cancel_order()
+    await till.cancel_order()
     till.scan(CROISSANT)
-    numbers.append(till.pay_card(till.parse_amount("2.50")).closed.number)  # type: ignore[union-attr]
+    numbers.append((await till.pay_card(till.parse_amount("2.50"))).closed.number)  # type: ignore[union-attr]
     assert numbers == ["1-0001", "1-0002", "1-0003", "1-0004"]  # cancelled orders get no number
     kinds = [e["kind"] for e in till.journal.events()]
     assert kinds.count("order_closed") == 4 and kinds.count("order_cancelled") == 1

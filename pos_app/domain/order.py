@@ -91,10 +91,25 @@ class Tender:
     state: TenderState = TenderState.CAPTURED
     code: str | None = None  # voucher code (full, journal only; screens mask it)
     voided: bool = False
+    provider: str | None = None  # voucher provider name ("eguma")
+    token: str | None = None  # what a void needs (E-GUMA redeem_token); None if lost
+    balance_after: Money | None = None  # the voucher's balance after this payment
+    problem: str | None = None  # why the last void or check of this tender failed
 
     @property
     def active(self) -> bool:
+        """Shown on the order: not voided (pending and unknown ones are shown too)."""
         return not self.voided and self.state is not TenderState.VOIDED
+
+    @property
+    def counts(self) -> bool:
+        """Pays part of the order: only money that certainly moved."""
+        return self.active and self.state in (TenderState.AUTHORIZED, TenderState.CAPTURED)
+
+    @property
+    def unresolved(self) -> bool:
+        """Sent to a provider, outcome not (yet) known: blocks paying and closing."""
+        return self.active and self.state in (TenderState.PENDING, TenderState.UNKNOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +148,11 @@ class Order:
 
     @property
     def paid(self) -> Money:
-        return sum_money([t.amount for t in self.active_tenders], self.currency)
+        return sum_money([t.amount for t in self.active_tenders if t.counts], self.currency)
+
+    @property
+    def unresolved_tenders(self) -> list[Tender]:
+        return [t for t in self.active_tenders if t.unresolved]
 
     @property
     def remaining(self) -> Money:
@@ -141,11 +160,11 @@ class Order:
 
     @property
     def change(self) -> Money:
-        return sum_money([t.change for t in self.active_tenders if t.change], self.currency)
+        return sum_money([t.change for t in self.active_tenders if t.counts and t.change], self.currency)
 
     @property
     def rounding(self) -> Money:
-        return sum_money([t.rounding for t in self.active_tenders if t.rounding], self.currency)
+        return sum_money([t.rounding for t in self.active_tenders if t.counts and t.rounding], self.currency)
 
     @property
     def cash_due(self) -> Money:
@@ -153,7 +172,12 @@ class Order:
 
     @property
     def is_settled(self) -> bool:
-        return bool(self.active_lines) and self.total.is_positive and self.remaining.minor == 0
+        return (
+            bool(self.active_lines)
+            and self.total.is_positive
+            and self.remaining.minor == 0
+            and not self.unresolved_tenders
+        )
 
     def vat_breakdown(self) -> list[VatLine]:
         items = [(line.total, line.vat_rate) for line in self.active_lines if line.in_vat]
@@ -188,6 +212,8 @@ class Order:
         line = self.line(line_id)
         if line.voided:
             raise OrderError(f"{line.name} is already voided")
+        if self.unresolved_tenders:
+            raise OrderError("resolve the open voucher payment first (select it, F8)")
         if (self.total - line.total).minor < self.paid.minor:
             raise OrderError(
                 f"payments already cover more than the order without {line.name}: "
@@ -206,8 +232,21 @@ class Order:
         self._require_open()
         if not self.active_lines:
             raise OrderError("the order is empty: scan a product first")
+        if self.unresolved_tenders:
+            raise OrderError(
+                "a voucher payment is not resolved yet: select it and press Void (F8) to check it again"
+            )
         if not self.remaining.is_positive:
             raise OrderError("nothing left to pay")
+
+    def voucher_amount(self, balance: Money) -> Money:
+        """What a voucher pays: ``min(remaining, balance)``, computed, never typed."""
+        self._require_payable()
+        if balance.currency != self.currency:
+            raise OrderError(f"the voucher is in {balance.currency}, the order in {self.currency}")
+        if not balance.is_positive:
+            raise OrderError("the voucher has no balance left")
+        return self.remaining.min(balance)
 
     def plan_cash(self, given: Money) -> CashPlan:
         """What a cash tender of ``given`` does: pays, rounds, gives change.
@@ -247,6 +286,8 @@ class Order:
 
     def check_close(self) -> None:
         self._require_open()
+        if self.unresolved_tenders:
+            raise OrderError("a voucher payment is not resolved yet")
         if not self.is_settled:
             raise OrderError(f"{self.remaining} still to pay")
 

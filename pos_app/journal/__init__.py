@@ -1,5 +1,5 @@
 """The local SQLite journal of every money movement."""
 
-from pos_app.journal.store import Journal, JournalError, ReceiptRecord
+from pos_app.journal.store import Journal, JournalError, OpRecord, OpState, ReceiptRecord
 
-__all__ = ["Journal", "JournalError", "ReceiptRecord"]
+__all__ = ["Journal", "JournalError", "OpRecord", "OpState", "ReceiptRecord"]

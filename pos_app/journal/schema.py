@@ -66,3 +66,36 @@ MIGRATIONS: list[str] = [
     );
     """,
 ]
+
+MIGRATIONS.append(
+    # 2: voucher tenders and provider operations (intent before the request,
+    # outcome after it; see DESIGN.md "Journal: write before you send")
+    """
+    ALTER TABLE tenders ADD COLUMN provider TEXT;
+    ALTER TABLE tenders ADD COLUMN token TEXT;
+    ALTER TABLE tenders ADD COLUMN balance_after_minor INTEGER;
+    ALTER TABLE tenders ADD COLUMN problem TEXT;
+
+    CREATE TABLE provider_ops (
+        id                   INTEGER PRIMARY KEY,
+        reference            TEXT NOT NULL UNIQUE,
+        order_id             INTEGER REFERENCES orders (id),
+        tender_id            INTEGER REFERENCES tenders (id),
+        line_id              INTEGER REFERENCES lines (id),
+        provider             TEXT NOT NULL,
+        operation            TEXT NOT NULL,
+        code                 TEXT NOT NULL,
+        amount_minor         INTEGER,
+        currency             TEXT NOT NULL,
+        balance_before_minor INTEGER,
+        state                TEXT NOT NULL CHECK (state IN ('sent', 'ok', 'failed', 'unknown', 'done', 'not_done')),
+        token                TEXT,
+        result               TEXT,
+        error                TEXT,
+        sent_at              TEXT NOT NULL,
+        ended_at             TEXT
+    );
+    CREATE INDEX provider_ops_open ON provider_ops (state);
+    CREATE INDEX provider_ops_code ON provider_ops (code);
+    """
+)

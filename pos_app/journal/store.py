@@ -36,6 +36,48 @@ class JournalError(RuntimeError):
     """The journal cannot be used; the message says what to do."""
 
 
+class OpState:
+    """States of a provider operation row."""
+
+    SENT = "sent"  # intent committed, request (maybe) on its way
+    OK = "ok"  # provider answered: done
+    FAILED = "failed"  # provider answered or could not be reached: not done
+    UNKNOWN = "unknown"  # sent, no usable answer: must be reconciled
+    DONE = "done"  # was unknown, reconciliation found it happened
+    NOT_DONE = "not_done"  # was unknown, reconciliation found it did not happen
+
+    OPEN = (SENT, UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class OpRecord:
+    id: int
+    reference: str
+    order_id: int | None
+    tender_id: int | None
+    line_id: int | None
+    provider: str
+    operation: str
+    code: str
+    amount: Money | None
+    balance_before: Money | None
+    state: str
+    token: str | None
+    result: dict[str, Any]
+    error: str | None
+    sent_at: str
+    ended_at: str | None
+
+
+# Columns of ``tenders`` a provider outcome may change, with their encoders.
+_TENDER_FIELDS = {
+    "state": lambda v: v.value,
+    "token": lambda v: v,
+    "balance_after": lambda v: None if v is None else v.minor,
+    "problem": lambda v: v,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiptRecord:
     id: int
@@ -188,6 +230,10 @@ class Journal:
                     state=TenderState(r["state"]),
                     code=r["code"],
                     voided=r["voided_at"] is not None,
+                    provider=r["provider"],
+                    token=r["token"],
+                    balance_after=_money(r["balance_after_minor"], currency),
+                    problem=r["problem"],
                 )
             )
         return order
@@ -228,24 +274,131 @@ class Journal:
             return None if m is None else m.minor
 
         with self._tx() as tx:
-            tender_id = tx.insert(
-                "INSERT INTO tenders (order_id, kind, state, amount_minor, given_minor, change_minor,"
-                " rounding_minor, code, added_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    order_id,
-                    tender.kind.value,
-                    tender.state.value,
-                    tender.amount.minor,
-                    minor(tender.given),
-                    minor(tender.change),
-                    minor(tender.rounding),
-                    tender.code,
-                    _now(),
-                ),
-            )
-            tx.event(order_id, "tender_added", {"tender": tender_id, "kind": tender.kind.value,
-                                                "amount": tender.amount.minor})
+            return self._insert_tender(tx, order_id, tender)
+
+    def _insert_tender(self, tx: _Tx, order_id: int, tender: Tender) -> int:
+        def minor(m: Money | None) -> int | None:
+            return None if m is None else m.minor
+
+        tender_id = tx.insert(
+            "INSERT INTO tenders (order_id, kind, state, amount_minor, given_minor, change_minor,"
+            " rounding_minor, code, provider, token, balance_after_minor, added_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                order_id,
+                tender.kind.value,
+                tender.state.value,
+                tender.amount.minor,
+                minor(tender.given),
+                minor(tender.change),
+                minor(tender.rounding),
+                tender.code,
+                tender.provider,
+                tender.token,
+                minor(tender.balance_after),
+                _now(),
+            ),
+        )
+        tx.event(order_id, "tender_added", {"tender": tender_id, "kind": tender.kind.value,
+                                            "amount": tender.amount.minor, "state": tender.state.value,
+                                            "code": tender.code})
         return tender_id
+
+    # -- provider operations: intent before the request, outcome after ----------
+    def begin_op(
+        self,
+        *,
+        provider: str,
+        operation: str,
+        code: str,
+        currency: str,
+        amount: Money | None = None,
+        balance_before: Money | None = None,
+        order_id: int | None = None,
+        tender_id: int | None = None,
+        line_id: int | None = None,
+        new_tender: Tender | None = None,
+    ) -> tuple[int, str, int | None]:
+        """Commit the intent of a provider call (state ``sent``) before it is made.
+
+        With ``new_tender`` the tender the call creates is inserted in the same
+        transaction (state pending), so a crash right after leaves both.
+        Returns (op id, our reference, tender id).
+        """
+        with self._tx() as tx:
+            if new_tender is not None:
+                assert order_id is not None
+                tender_id = self._insert_tender(tx, order_id, new_tender)
+            op_id = int(tx.one("SELECT COALESCE(MAX(id), 0) + 1 FROM provider_ops"))
+            reference = f"{self.outlet}-{self.till}-{op_id:06d}"
+            tx.execute(
+                "INSERT INTO provider_ops (id, reference, order_id, tender_id, line_id, provider, operation,"
+                " code, amount_minor, currency, balance_before_minor, state, sent_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (op_id, reference, order_id, tender_id, line_id, provider, operation, code,
+                 None if amount is None else amount.minor, currency,
+                 None if balance_before is None else balance_before.minor, OpState.SENT, _now()),
+            )
+            tx.event(order_id, "provider_op_sent", {"op": op_id, "operation": operation, "code": code,
+                                                    "amount": None if amount is None else amount.minor})
+        return op_id, reference, tender_id
+
+    def finish_op(
+        self,
+        op_id: int,
+        state: str,
+        *,
+        token: str | None = None,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+        tender: dict[str, Any] | None = None,
+        void_tender: bool = False,
+    ) -> None:
+        """Commit the outcome of a provider call, and its effect on the tender, together."""
+        with self._tx() as tx:
+            row = tx.row("SELECT order_id, tender_id FROM provider_ops WHERE id=?", (op_id,))
+            if row is None:
+                raise JournalError(f"provider operation {op_id} is not in the journal")
+            order_id, tender_id = row
+            tx.execute(
+                "UPDATE provider_ops SET state=?, token=COALESCE(?, token), result=?, error=?, ended_at=?"
+                " WHERE id=?",
+                (state, token, json.dumps(result or {}, sort_keys=True), error, _now(), op_id),
+            )
+            if tender_id is not None and (tender or void_tender):
+                updates = {k: _TENDER_FIELDS[k](v) for k, v in (tender or {}).items()}
+                if void_tender:
+                    updates["state"] = TenderState.VOIDED.value
+                    updates["voided_at"] = _now()
+                columns = ", ".join(f"{k if k != 'balance_after' else 'balance_after_minor'}=?"
+                                    for k in updates)
+                tx.execute(f"UPDATE tenders SET {columns} WHERE id=?", (*updates.values(), tender_id))
+            tx.event(order_id, "provider_op_" + state, {"op": op_id, "tender": tender_id,
+                                                        "error": error, **(result or {})})
+
+    def set_tender_problem(self, tender_id: int, problem: str | None) -> None:
+        with self._tx() as tx:
+            tx.execute("UPDATE tenders SET problem=? WHERE id=?", (problem, tender_id))
+
+    def op(self, op_id: int) -> OpRecord:
+        rows = self._query("SELECT * FROM provider_ops WHERE id=?", (op_id,))
+        if not rows:
+            raise JournalError(f"provider operation {op_id} is not in the journal")
+        return _op(rows[0])
+
+    def ops(self, *, tender_id: int | None = None, code: str | None = None,
+            open_only: bool = False) -> list[OpRecord]:
+        sql, args = "SELECT * FROM provider_ops WHERE 1=1", []
+        if tender_id is not None:
+            sql += " AND tender_id=?"
+            args.append(tender_id)
+        if code is not None:
+            sql += " AND code=?"
+            args.append(code)
+        if open_only:
+            sql += " AND state IN (?, ?)"
+            args += list(OpState.OPEN)
+        return [_op(r) for r in self._query(sql + " ORDER BY id", tuple(args))]
 
     def void_tender(self, order_id: int, tender_id: int) -> None:
         with self._tx() as tx:
@@ -278,6 +431,10 @@ class Journal:
             )
             if changed != 1:
                 raise JournalError(f"order {order_id} is not open")
+            tx.execute(
+                "UPDATE tenders SET state=? WHERE order_id=? AND state=? AND voided_at IS NULL",
+                (TenderState.CAPTURED.value, order_id, TenderState.AUTHORIZED.value),
+            )
             text, data = render(self.format_number(number))
             receipt_id = tx.insert(
                 "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
@@ -297,6 +454,16 @@ class Journal:
             tx.event(order_id, "order_cancelled", {})
 
     # -- receipts -------------------------------------------------------------
+    def store_receipt(self, kind: str, text: str, data: bytes, order_id: int | None = None) -> int:
+        """A receipt that is not a sale (balance slip, void receipt)."""
+        with self._tx() as tx:
+            receipt_id = tx.insert(
+                "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
+                (order_id, kind, text, data, _now()),
+            )
+            tx.event(order_id, "receipt_stored", {"receipt": receipt_id, "kind": kind})
+        return receipt_id
+
     def mark_printed(self, receipt_id: int) -> None:
         with self._tx() as tx:
             tx.execute("UPDATE receipts SET printed_at=?, print_error=NULL WHERE id=?",
@@ -342,6 +509,28 @@ class Journal:
         ]
 
 
+def _op(row: sqlite3.Row) -> OpRecord:
+    currency = row["currency"]
+    return OpRecord(
+        id=row["id"],
+        reference=row["reference"],
+        order_id=row["order_id"],
+        tender_id=row["tender_id"],
+        line_id=row["line_id"],
+        provider=row["provider"],
+        operation=row["operation"],
+        code=row["code"],
+        amount=_money(row["amount_minor"], currency),
+        balance_before=_money(row["balance_before_minor"], currency),
+        state=row["state"],
+        token=row["token"],
+        result=json.loads(row["result"]) if row["result"] else {},
+        error=row["error"],
+        sent_at=row["sent_at"],
+        ended_at=row["ended_at"],
+    )
+
+
 def _receipt(row: sqlite3.Row) -> ReceiptRecord:
     return ReceiptRecord(
         id=row["id"],
@@ -368,6 +557,9 @@ class _Tx:
         cur = self._db.execute(sql, args)
         assert cur.lastrowid is not None
         return cur.lastrowid
+
+    def row(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        return self._db.execute(sql, args).fetchone()
 
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self._db.execute(sql, args).fetchone()[0]

@@ -9,60 +9,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TypeVar
 
 from drivers.printer import PrinterError, ReceiptPrinter
 from pos_app.config import Config
 from pos_app.domain.catalog import Catalog
 from pos_app.domain.codes import ScanError, parse_scan
+from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money, MoneyError
-from pos_app.domain.order import Line, Order, OrderError, Tender, TenderKind
+from pos_app.domain.order import Line, Order, OrderError, Tender, TenderKind, TenderState
 from pos_app.journal import Journal, ReceiptRecord
-from pos_app.receipts import Templates, sale_receipt
+from pos_app.providers import Authorization, ProviderError
+from pos_app.receipts import Templates, balance_slip, sale_receipt
+from pos_app.services.providers import ProviderSlot
+from pos_app.services.results import (
+    CheckoutError,
+    Closed,
+    Level,
+    Notice,
+    Outcome,
+    PrintOutcome,
+)
+from pos_app.services.vouchers import VoucherCheck, VoucherDesk
+
+__all__ = ["CheckoutError", "Closed", "Level", "Notice", "Outcome", "PrintOutcome", "Till"]
 
 T = TypeVar("T")
-
-
-class CheckoutError(ValueError):
-    """A request the till refuses; the message is for the cashier as it stands."""
-
-
-class Level(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    text: str
-    level: Level = Level.INFO
-
-
-@dataclass(frozen=True, slots=True)
-class Closed:
-    """An order that just closed: what the cashier must still do or see."""
-
-    number: str
-    receipt_id: int
-    total: Money
-    change: Money
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    notice: Notice
-    closed: Closed | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PrintOutcome:
-    receipt_id: int
-    ok: bool
-    notice: Notice
 
 
 class Till:
@@ -73,6 +46,7 @@ class Till:
         journal: Journal,
         printer: ReceiptPrinter,
         templates: Templates,
+        providers: dict[str, ProviderSlot] | None = None,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
         self.config = config
@@ -90,9 +64,16 @@ class Till:
         self.recovered = recovered is not None
         self._order_id = recovered if recovered is not None else journal.start_order(self.currency)
         self.order: Order = journal.load_order(self._order_id)
+        self.providers = providers or {}
+        self.vouchers = VoucherDesk(self, self.providers)
 
     # -- reading --------------------------------------------------------------
-    def _reload(self) -> Order:
+    @property
+    def order_id(self) -> int:
+        return self._order_id
+
+    def reload(self) -> Order:
+        """Read the current order back from the journal (the source of truth)."""
         self.order = self.journal.load_order(self._order_id)
         return self.order
 
@@ -126,57 +107,64 @@ class Till:
         except ScanError as exc:
             raise CheckoutError(str(exc).capitalize()) from None
         product = self.catalog.get(scan.code)
+        if product is None and scan.quantity == 1 and self.vouchers.looks_like_voucher(scan.code):
+            return Outcome(Notice(f"Voucher {mask_code(scan.code)} scanned"), voucher_code=scan.code)
         if product is None:
             shown = scan.code if len(scan.code) <= 32 else scan.code[:29] + "..."
             raise CheckoutError(f"Unknown barcode {shown!r} — nothing added")
         line = Line(0, product.ean, product.name, scan.quantity, product.price, product.vat_rate)
-        self._guard(lambda: self.order.check_add_line(line))
+        self.guard(lambda: self.order.check_add_line(line))
         self.journal.add_line(self._order_id, line)
-        self._reload()
+        self.reload()
         self.last_closed = None
         qty = f"{scan.quantity} × " if scan.quantity > 1 else ""
         return Outcome(Notice(f"Added {qty}{product.name}  {line.total.amount_str()}"))
 
     # -- tenders --------------------------------------------------------------
-    def pay_cash(self, given: Money) -> Outcome:
+    async def pay_cash(self, given: Money) -> Outcome:
         if given.minor > self.max_cash_given.minor:
             raise CheckoutError(
                 f"{given} is more than the {self.max_cash_given} a till accepts at once — check the amount"
             )
-        plan = self._guard(lambda: self.order.plan_cash(given))
+        plan = self.guard(lambda: self.order.plan_cash(given))
         tender = Tender(0, TenderKind.CASH, plan.amount, given=plan.given,
                         change=plan.change, rounding=plan.rounding)
         self.journal.add_tender(self._order_id, tender)
-        self._reload()
+        self.reload()
         notice = Notice(f"Cash {given.amount_str()} taken")
-        return self._close_if_settled(notice)
+        return await self.close_if_settled(notice)
 
-    def pay_card(self, amount: Money) -> Outcome:
-        self._guard(lambda: self.order.check_card(amount))
+    async def pay_card(self, amount: Money) -> Outcome:
+        self.guard(lambda: self.order.check_card(amount))
         self.journal.add_tender(self._order_id, Tender(0, TenderKind.CARD, amount))
-        self._reload()
-        return self._close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
+        self.reload()
+        return await self.close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
 
     # -- voids and cancel -----------------------------------------------------
     def void_line(self, line_id: int) -> Outcome:
-        line = self._guard(lambda: self.order.check_void_line(line_id))
+        line = self.guard(lambda: self.order.check_void_line(line_id))
         self.journal.void_line(self._order_id, line_id)
-        self._reload()
+        self.reload()
         return Outcome(Notice(f"Voided {line.quantity} × {line.name}"))
 
-    def void_tender(self, tender_id: int) -> Outcome:
-        tender = self._guard(lambda: self.order.check_void_tender(tender_id))
+    async def void_tender(self, tender_id: int) -> Outcome:
+        tender = self.guard(lambda: self.order.check_void_tender(tender_id))
+        if tender.kind is TenderKind.VOUCHER:
+            return await self.vouchers.void(tender_id)
         self.journal.void_tender(self._order_id, tender_id)
-        self._reload()
+        self.reload()
         label = "Cash" if tender.kind is TenderKind.CASH else "Card"
         hint = " — hand the cash back" if tender.kind is TenderKind.CASH else " — refund it on the card terminal"
         return Outcome(Notice(f"{label} payment {tender.amount.amount_str()} voided{hint}", Level.WARNING))
 
-    def cancel_order(self) -> Outcome:
-        self._guard(self.order.check_cancel)
+    async def cancel_order(self) -> Outcome:
+        self.guard(self.order.check_cancel)
         if self.order.is_empty:
             raise CheckoutError("The order is empty — nothing to cancel")
-        given_back = list(self.order.active_tenders)
+        failures = await self.vouchers.void_all()
+        if failures:
+            raise CheckoutError("Order not cancelled — " + "; ".join(failures))
+        given_back = [t for t in self.order.active_tenders if t.counts]
         self.journal.cancel_order(self._order_id)
         self._start_new_order()
         text = "Order cancelled"
@@ -186,9 +174,13 @@ class Till:
         return Outcome(Notice(text, Level.WARNING))
 
     # -- closing and printing -------------------------------------------------
-    def _close_if_settled(self, notice: Notice) -> Outcome:
+    async def close_if_settled(self, notice: Notice) -> Outcome:
         if not self.order.is_settled:
-            return Outcome(Notice(f"{notice.text} — {self.order.remaining.amount_str()} still to pay"))
+            if self.order.unresolved_tenders:
+                return Outcome(notice)
+            return Outcome(Notice(f"{notice.text} — {self.order.remaining.amount_str()} still to pay",
+                                  notice.level))
+        await self._capture_vouchers()
         order = self.order
         order.check_close()
         when = self.clock()
@@ -206,9 +198,23 @@ class Till:
             text += f" — change {closed.change}"
         return Outcome(Notice(text), closed)
 
+    async def _capture_vouchers(self) -> None:
+        """Capture authorized voucher payments (E-GUMA: nothing to send)."""
+        for tender in self.order.active_tenders:
+            if tender.kind is not TenderKind.VOUCHER or tender.state is not TenderState.AUTHORIZED:
+                continue
+            slot = self.vouchers.slot(tender.provider)
+            assert slot.client is not None and tender.code is not None
+            auth = Authorization(tender.code, tender.amount, tender.token or "", tender.balance_after)
+            try:
+                await slot.client.capture(auth)
+            except ProviderError as exc:
+                raise CheckoutError(f"Order not closed — capture of {mask_code(tender.code)} failed: "
+                                    f"{exc.message}") from None
+
     def _start_new_order(self) -> None:
         self._order_id = self.journal.start_order(self.currency)
-        self._reload()
+        self.reload()
 
     async def print_receipt(self, receipt_id: int) -> PrintOutcome:
         """Send a stored receipt to the printer from a worker thread."""
@@ -226,6 +232,14 @@ class Till:
         self.printer_message = self.printer.description
         return PrintOutcome(receipt_id, True, Notice("Receipt printed"))
 
+    def store_balance_slip(self, check: VoucherCheck) -> int:
+        """Build and keep a balance slip; print it with ``print_receipt``."""
+        b = check.balance
+        slip = balance_slip(provider=check.display_name, code=b.code, redeemable=b.redeemable,
+                            balance=b.balance, total=b.total, message=b.message, config=self.config,
+                            templates=self.templates, when=self.clock())
+        return self.journal.store_receipt("balance", slip.text(), slip.escpos(self.config.printer.profile))
+
     def receipts_to_reprint(self) -> list[ReceiptRecord]:
         """Unprinted receipts first (oldest first); otherwise the last one."""
         unprinted = self.journal.unprinted_receipts()
@@ -240,7 +254,8 @@ class Till:
 
     # -- helpers --------------------------------------------------------------
     @staticmethod
-    def _guard(check: Callable[[], T]) -> T:
+    def guard(check: Callable[[], T]) -> T:
+        """Run a domain check; its refusal becomes a CheckoutError for the cashier."""
         try:
             return check()
         except OrderError as exc:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
-from pos_app.services.checkout import Till
+from pos_app.services.checkout import Level, Notice, Till
+from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
+
+log = logging.getLogger(__name__)
 
 
 class PosApp(App[None]):
@@ -17,6 +24,7 @@ class PosApp(App[None]):
     def __init__(self, till: Till) -> None:
         super().__init__()
         self.till = till
+        self.checkout = CheckoutScreen(till)
         self.set_keymap(till.config.key_map)
 
     def get_key_display(self, binding: Binding) -> str:
@@ -24,7 +32,28 @@ class PosApp(App[None]):
         return display.upper() if len(display) <= 3 and display[:1] in "fF" else display
 
     def on_mount(self) -> None:
-        self.push_screen(CheckoutScreen(self.till))
+        self.push_screen(self.checkout)
 
-    def on_unmount(self) -> None:
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place where an unexpected failure in the background is reported.
+
+        Expected failures (provider refusals, printer off) are handled where
+        they happen; this catches bugs, so the till tells the cashier instead
+        of dying, and the journal (written before every step) stays the truth.
+        """
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        assert error is not None
+        log.error("worker %s failed:\n%s", event.worker.name,
+                  "".join(traceback.format_exception(error)))
+        self.till.reload()
+        self.checkout.refresh_order()
+        self.checkout.say(Notice(
+            f"Unexpected error ({type(error).__name__}) — nothing is lost: the journal has every step. "
+            "Check the order; if it repeats, restart the till.", Level.ERROR))
+        self.bell()
+
+    async def on_unmount(self) -> None:
+        await close_providers(self.till.providers)
         self.till.journal.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from rich.text import Text
@@ -13,16 +14,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from pos_app.domain.codes import mask_code
-from pos_app.domain.order import Tender, TenderKind
+from pos_app.domain.money import Money
+from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
+from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 
 # Keys of DESIGN.md whose screens come in later versions: pressing one says so.
 NOT_YET = {
-    "voucher": "Voucher payment",
     "sell_voucher": "Selling gift vouchers",
-    "balance": "Voucher balance check",
     "reports": "Reports",
     "status": "The status screen",
 }
@@ -58,6 +59,7 @@ class CheckoutScreen(Screen[None]):
         super().__init__()
         self.till = till
         self.selected: tuple[str, int] | None = None
+        self.provider_busy = False
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -142,16 +144,27 @@ class CheckoutScreen(Screen[None]):
         self._render_last_receipt()
         self._render_health()
 
-    def _tender_rows(self, tender: Tender) -> list[tuple[str, str]]:
+    def _tender_rows(self, tender: Tender) -> list[tuple[str | Text, str]]:
         if tender.kind is TenderKind.CASH and tender.given is not None:
-            rows = [("Cash given", f"-{tender.given.amount_str()}")]
+            rows: list[tuple[str | Text, str]] = [("Cash given", f"-{tender.given.amount_str()}")]
             if tender.rounding:
                 rows.append(("  rounding", tender.rounding.amount_str()))
             return rows
         label = TENDER_NAMES[tender.kind]
         if tender.code:
             label += f" {mask_code(tender.code)}"
-        return [(label, f"-{tender.amount.amount_str()}")]
+        if tender.state is TenderState.PENDING:
+            return [(Text(f"{label} sending…", style="yellow"), f"({tender.amount.amount_str()})")]
+        if tender.state is TenderState.UNKNOWN:
+            rows = [(Text(f"? {label} unresolved", style="bold red"), f"({tender.amount.amount_str()})"),
+                    (Text("  F8 checks again", style="red"), "")]
+        else:
+            rows = [(label, f"-{tender.amount.amount_str()}")]
+            if tender.balance_after is not None:
+                rows.append(("  new balance", tender.balance_after.amount_str()))
+        if tender.problem:
+            rows.append((Text(f"  ! {tender.problem}", style="bold red"), ""))
+        return rows
 
     def _balance_text(self) -> str:
         order = self.till.order
@@ -178,11 +191,15 @@ class CheckoutScreen(Screen[None]):
             widget.update(Text("Last receipt (demo)\n\n" + text))
 
     def _render_health(self) -> None:
-        ok = self.till.printer_ok
-        colour = "green" if ok else ("red" if ok is False else "grey50")
+        def dot(ok: bool | None) -> str:
+            return "green" if ok else ("red" if ok is False else "grey50")
+
         health = Text()
+        for slot in self.till.providers.values():
+            health.append(f"{slot.display_name} ")
+            health.append("● ", style=dot(False if slot.problem else slot.healthy))
         health.append("Printer ")
-        health.append("●", style=colour)
+        health.append("●", style=dot(self.till.printer_ok))
         self.query_one("#health", Static).update(health)
 
     def _selectable(self) -> list[tuple[str, int]]:
@@ -221,7 +238,14 @@ class CheckoutScreen(Screen[None]):
             return
         self._after(outcome, select_last="line")
 
-    def _after(self, outcome: Outcome, select_last: str | None = None) -> None:
+    def _after(self, outcome: Outcome | None, select_last: str | None = None) -> None:
+        if outcome is None:  # a dialog closed without doing anything
+            self.refresh_order()
+            return
+        if outcome.voucher_code is not None:
+            self.say(outcome.notice)
+            self._open_voucher(outcome.voucher_code)
+            return
         if select_last:
             items = [i for i in self._selectable() if i[0] == select_last]
             self.selected = items[-1] if items else None
@@ -242,14 +266,20 @@ class CheckoutScreen(Screen[None]):
     def _not_yet(self, action: str) -> None:
         self.say(Notice(f"{NOT_YET[action]} is not available in this version yet", Level.WARNING))
 
+    def _open_voucher(self, code: str = "") -> None:
+        if not self._payable():
+            return
+        self.app.push_screen(VoucherDialog(self.till, code),
+                             lambda outcome: self._after(outcome, select_last="tender"))
+
     def action_voucher(self) -> None:
-        self._not_yet("voucher")
+        self._open_voucher()
 
     def action_sell_voucher(self) -> None:
         self._not_yet("sell_voucher")
 
     def action_balance(self) -> None:
-        self._not_yet("balance")
+        self.app.push_screen(BalanceScreen(self.till), lambda _: self.refresh_order())
 
     def action_reports(self) -> None:
         self._not_yet("reports")
@@ -264,10 +294,11 @@ class CheckoutScreen(Screen[None]):
             return False
         return True
 
-    def _pay_dialog(self, title: str, prompt: str, default: str, info: str, pay) -> None:
-        def submit(text: str) -> str | None:
+    def _pay_dialog(self, title: str, prompt: str, default: str, info: str,
+                    pay: Callable[[Money], Awaitable[Outcome]]) -> None:
+        async def submit(text: str) -> str | None:
             try:
-                outcome = pay(self.till.parse_amount(text))
+                outcome = await pay(self.till.parse_amount(text))
             except CheckoutError as exc:
                 return str(exc)
             self._after(outcome, select_last="tender")
@@ -298,14 +329,46 @@ class CheckoutScreen(Screen[None]):
             self.say(Notice("Nothing to void — select a line or payment with ↑/↓", Level.WARNING))
             return
         kind, ident = self.selected
-        try:
-            outcome = self.till.void_line(ident) if kind == "line" else self.till.void_tender(ident)
-        except CheckoutError as exc:
-            self.say(Notice(str(exc), Level.ERROR))
+        if kind == "line":
+            try:
+                outcome = self.till.void_line(ident)
+            except CheckoutError as exc:
+                self.say(Notice(str(exc), Level.ERROR))
+                return
+            self._after(outcome)
             return
+        if self.provider_busy:
+            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+            return
+        tender = self.till.order.tender(ident)
+        if tender.kind is TenderKind.VOUCHER:
+            verb = "Checking" if tender.unresolved else "Cancelling"
+            self.say(Notice(f"{verb} the voucher payment {mask_code(tender.code or '')} with the provider…"))
+        self.run_provider_step(self.till.void_tender(ident))
+
+    @work(group="provider", exit_on_error=False)
+    async def run_provider_step(self, step: Awaitable[Outcome]) -> None:
+        """A provider call in the background: the screen never freezes while it waits.
+
+        Never cancelled by another step (money may be in flight): callers
+        check ``provider_busy`` first.
+        """
+        self.provider_busy = True
+        try:
+            outcome = await step
+        except CheckoutError as exc:
+            self.refresh_order()
+            self.say(Notice(str(exc), Level.ERROR))
+            self.app.bell()
+            return
+        finally:
+            self.provider_busy = False
         self._after(outcome)
 
     def action_cancel(self) -> None:
+        if self.provider_busy:
+            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+            return
         if self.till.order.is_empty:
             self.say(Notice("The order is empty — nothing to cancel", Level.WARNING))
             return
@@ -314,12 +377,9 @@ class CheckoutScreen(Screen[None]):
             if not confirmed:
                 self.say(Notice("Order kept"))
                 return
-            try:
-                outcome = self.till.cancel_order()
-            except CheckoutError as exc:
-                self.say(Notice(str(exc), Level.ERROR))
-                return
-            self._after(outcome)
+            if any(t.kind is TenderKind.VOUCHER for t in self.till.order.active_tenders):
+                self.say(Notice("Cancelling the voucher payments with the provider…"))
+            self.run_provider_step(self.till.cancel_order())
 
         order = self.till.order
         question = (f"Cancel the whole order ({len(order.active_lines)} lines, "

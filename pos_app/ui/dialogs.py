@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +17,7 @@ class AmountDialog(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "dismiss(False)", "Back")]
 
     def __init__(self, title: str, prompt: str, default: str, info: str,
-                 submit: Callable[[str], str | None]) -> None:
+                 submit: Callable[[str], Awaitable[str | None]]) -> None:
         super().__init__(classes="dialog-screen")
         self._title = title
         self._prompt = prompt
@@ -39,9 +39,9 @@ class AmountDialog(ModalScreen[bool]):
         field.focus()
         field.action_select_all()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    async def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        error = self._submit(event.value)
+        error = await self._submit(event.value)
         if error is None:
             self.dismiss(True)
         else:

@@ -1,0 +1,48 @@
+"""What use cases answer the UI: notices, closed orders, print outcomes, errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pos_app.domain.money import Money
+
+
+class CheckoutError(ValueError):
+    """A request the till refuses; the message is for the cashier as it stands."""
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    text: str
+    level: Level = Level.INFO
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """An order that just closed: what the cashier must still do or see."""
+
+    number: str
+    receipt_id: int
+    total: Money
+    change: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    notice: Notice
+    closed: Closed | None = None
+    voucher_code: str | None = None  # a scan that is a voucher code: open the voucher dialog
+
+
+@dataclass(frozen=True, slots=True)
+class PrintOutcome:
+    receipt_id: int
+    ok: bool
+    notice: Notice

@@ -1,0 +1,296 @@
+"""Vouchers as a payment method: check, redeem, void, resolve, balance slips.
+
+Every provider call follows the journal protocol: the intent (state
+``sent``, our reference) is committed before the request, the outcome after
+it. A call whose answer is lost leaves the tender ``unknown``; it is then
+resolved by the provider's own lookup (E-GUMA: compare the balance with the
+one seen before), never by sending the request again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pos_app.domain.codes import mask_code, normalize_voucher_code
+from pos_app.domain.money import Money
+from pos_app.domain.order import Tender, TenderKind, TenderState
+from pos_app.journal import OpState
+from pos_app.providers import (
+    Authorization,
+    ProviderError,
+    RefusedError,
+    UnknownOutcome,
+    VoucherBalance,
+)
+from pos_app.providers.eguma.client import redeem_applied
+from pos_app.services.providers import ProviderSlot
+from pos_app.services.results import CheckoutError, Level, Notice, Outcome
+
+if TYPE_CHECKING:  # the Till owns the desk
+    from pos_app.services.checkout import Till
+
+LOST_TOKEN = ("the answer to the redemption was lost, so the till has no token to cancel it with; "
+              "ask {provider} to reverse it")
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherCheck:
+    """A balance check, and what Enter would redeem now."""
+
+    provider: str
+    display_name: str
+    balance: VoucherBalance
+    amount: Money | None  # min(remaining, balance); None when it cannot pay now
+    reason: str | None  # why it cannot pay (the provider's message, or the order's state)
+
+    @property
+    def code(self) -> str:
+        """The code Balance returned: every later call uses it (short codes)."""
+        return self.balance.code
+
+    @property
+    def masked(self) -> str:
+        return mask_code(self.balance.code)
+
+
+def describe(error: ProviderError, display_name: str) -> str:
+    """One line for the cashier: the provider's own words where there are any."""
+    if isinstance(error, RefusedError):
+        return f"{display_name}: {error.provider_message or error.message}"
+    return f"{error.message} {error.hint}"
+
+
+class VoucherDesk:
+    def __init__(self, till: Till, providers: dict[str, ProviderSlot]) -> None:
+        self.till = till
+        self.providers = providers
+
+    # -- routing --------------------------------------------------------------
+    def looks_like_voucher(self, raw: str) -> bool:
+        return any(s.client is not None and s.client.looks_like_code(raw) for s in self.providers.values())
+
+    def route(self, raw: str) -> ProviderSlot:
+        for slot in self.providers.values():
+            if slot.client is not None and slot.client.looks_like_code(raw):
+                return slot
+        problems = [s.problem for s in self.providers.values() if s.problem]
+        if problems:
+            raise CheckoutError(problems[0])
+        if not self.providers:
+            raise CheckoutError("No voucher provider is configured for this till")
+        shown = normalize_voucher_code(raw)[:20] or "(empty)"
+        raise CheckoutError(f"{shown!r} is not a voucher code — check it and scan again")
+
+    def slot(self, name: str | None) -> ProviderSlot:
+        slot = self.providers.get(name or "")
+        if slot is None or slot.client is None:
+            reason = slot.problem if slot is not None else f"provider {name!r} is not configured"
+            raise CheckoutError(reason or f"provider {name!r} cannot be used")
+        return slot
+
+    def _refuse_if_unresolved(self, code: str) -> None:
+        if self.till.journal.ops(code=code, open_only=True):
+            raise CheckoutError(
+                f"A payment on {mask_code(code)} is not resolved yet — select it and press F8 to check it"
+            )
+
+    # -- balance --------------------------------------------------------------
+    async def check(self, raw: str, for_payment: bool = True) -> VoucherCheck:
+        """Balance of a scanned or typed code; with ``for_payment``, the amount to redeem."""
+        if not normalize_voucher_code(raw):
+            raise CheckoutError("Scan or type the voucher code")
+        slot = self.route(raw)
+        assert slot.client is not None
+        code = slot.client.normalize_code(raw)
+        if for_payment:
+            self._refuse_if_unresolved(code)
+        try:
+            balance = await slot.client.balance(code)
+        except ProviderError as exc:
+            slot.mark(exc)
+            raise CheckoutError(describe(exc, slot.display_name)) from None
+        slot.mark(None)
+        if not for_payment:
+            return VoucherCheck(slot.name, slot.display_name, balance, None, balance.message or None)
+        self._refuse_if_unresolved(balance.code)
+        if not balance.redeemable:
+            reason = balance.message or "not redeemable"
+            return VoucherCheck(slot.name, slot.display_name, balance, None, reason)
+        try:
+            amount = self.till.guard(lambda: self.till.order.voucher_amount(balance.balance))
+        except CheckoutError as exc:
+            return VoucherCheck(slot.name, slot.display_name, balance, None, str(exc))
+        return VoucherCheck(slot.name, slot.display_name, balance, amount, None)
+
+    # -- pay ------------------------------------------------------------------
+    async def pay(self, check: VoucherCheck) -> Outcome:
+        """Redeem ``min(remaining, balance)`` from the checked voucher."""
+        till = self.till
+        slot = self.slot(check.provider)
+        assert slot.client is not None
+        code = check.code
+        self._refuse_if_unresolved(code)
+        amount = till.guard(lambda: till.order.voucher_amount(check.balance.balance))
+        tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code,
+                        provider=slot.name)
+        op_id, reference, tender_id = till.journal.begin_op(
+            provider=slot.name, operation="redeem", code=code, currency=till.currency,
+            amount=amount, balance_before=check.balance.balance, order_id=till.order_id,
+            new_tender=tender,
+        )
+        assert tender_id is not None
+        try:
+            auth = await slot.client.authorize(code, amount, reference)
+        except UnknownOutcome as exc:
+            slot.mark(exc)
+            till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
+                                   tender={"state": TenderState.UNKNOWN})
+            till.reload()
+            return await self.resolve(tender_id, lost=True)
+        except ProviderError as exc:
+            slot.mark(exc)
+            message = describe(exc, slot.display_name)
+            till.journal.finish_op(op_id, OpState.FAILED, error=exc.message, void_tender=True,
+                                   tender={"problem": message})
+            till.reload()
+            raise CheckoutError(f"Not paid — {message}") from None
+        slot.mark(None)
+        till.journal.finish_op(
+            op_id, OpState.OK, token=auth.token,
+            result={"new_balance": None if auth.new_balance is None else auth.new_balance.minor},
+            tender={"state": TenderState.AUTHORIZED, "token": auth.token, "balance_after": auth.new_balance},
+        )
+        till.reload()
+        text = f"Voucher {mask_code(code)} paid {amount.amount_str()}"
+        if auth.new_balance is not None:
+            text += f" — new balance {auth.new_balance.amount_str()}"
+        return await till.close_if_settled(Notice(text))
+
+    # -- resolve an unknown outcome -------------------------------------------
+    async def resolve(self, tender_id: int, lost: bool = False) -> Outcome:
+        """Decide an unknown redemption or cancellation by the balance, without resending it."""
+        till = self.till
+        tender = till.order.tender(tender_id)
+        open_ops = till.journal.ops(tender_id=tender_id, open_only=True)
+        if not open_ops:
+            raise CheckoutError("Nothing to resolve on that payment")
+        op = open_ops[-1]
+        slot = self.slot(tender.provider)
+        assert slot.client is not None and op.amount is not None and op.balance_before is not None
+        what = "redemption" if op.operation == "redeem" else "cancellation"
+        head = f"The {what} of {op.amount} on {mask_code(op.code)}"
+        prefix = f"{slot.display_name} did not answer. " if lost else ""
+        try:
+            now = (await slot.client.balance(op.code)).balance
+        except ProviderError as exc:
+            slot.mark(exc)
+            problem = f"{what} not confirmed: {exc.message}"
+            till.journal.set_tender_problem(tender_id, problem)
+            till.reload()
+            raise CheckoutError(
+                f"{prefix}{head} could not be checked ({exc.message}). It stays unresolved — "
+                "press F8 on it to check again; do not take it again."
+            ) from None
+        slot.mark(None)
+        if op.operation == "redeem":
+            applied = redeem_applied(op.balance_before, now, op.amount)
+        else:  # a cancellation puts the amount back
+            applied = redeem_applied(op.balance_before, now, -op.amount)
+        result = {"balance_seen": now.minor, "resolved_by": "balance comparison"}
+        if applied is None:
+            problem = (f"balance is {now.amount_str()}, expected {op.balance_before.amount_str()} or "
+                       f"{(op.balance_before - op.amount if op.operation == 'redeem' else op.balance_before + op.amount).amount_str()}"
+                       f" — the voucher was used elsewhere; ask {slot.display_name}")
+            till.journal.set_tender_problem(tender_id, problem)
+            till.reload()
+            raise CheckoutError(f"{prefix}{head} cannot be decided: {problem}")
+        if op.operation == "redeem":
+            if applied:
+                till.journal.finish_op(op.id, OpState.DONE, result=result, tender={
+                    "state": TenderState.AUTHORIZED, "balance_after": now,
+                    "problem": LOST_TOKEN.format(provider=slot.display_name) if tender.token is None else None})
+                till.reload()
+                return await till.close_if_settled(Notice(
+                    f"{prefix}{head} did happen — kept on the order (new balance {now.amount_str()})",
+                    Level.WARNING))
+            till.journal.finish_op(op.id, OpState.NOT_DONE, result=result, void_tender=True,
+                                   tender={"problem": None})
+            till.reload()
+            return Outcome(Notice(f"{prefix}{head} did not happen — nothing was charged; take the payment again",
+                                  Level.WARNING))
+        if applied:
+            till.journal.finish_op(op.id, OpState.DONE, result=result, void_tender=True,
+                                   tender={"problem": None, "balance_after": now})
+            till.reload()
+            return Outcome(Notice(f"{prefix}{head} did happen — the payment is removed", Level.WARNING))
+        till.journal.finish_op(op.id, OpState.NOT_DONE, result=result,
+                               tender={"problem": "cancellation did not happen: F8 tries again"})
+        till.reload()
+        return Outcome(Notice(f"{prefix}{head} did not happen — the payment is still on the order; "
+                              "F8 tries again", Level.WARNING))
+
+    # -- void -----------------------------------------------------------------
+    async def void(self, tender_id: int) -> Outcome:
+        """Cancel a voucher payment with the provider (token and amount)."""
+        till = self.till
+        tender = till.guard(lambda: till.order.check_void_tender(tender_id))
+        if tender.unresolved:
+            return await self.resolve(tender_id)
+        slot = self.slot(tender.provider)
+        assert slot.client is not None and tender.code is not None
+        if tender.token is None:
+            raise CheckoutError(f"Voucher {mask_code(tender.code)}: "
+                                + LOST_TOKEN.format(provider=slot.display_name))
+        op_id, _, _ = till.journal.begin_op(
+            provider=slot.name, operation="cancel", code=tender.code, currency=till.currency,
+            amount=tender.amount, balance_before=tender.balance_after, order_id=till.order_id,
+            tender_id=tender_id,
+        )
+        auth = Authorization(tender.code, tender.amount, tender.token, tender.balance_after)
+        try:
+            result = await slot.client.void(auth, tender.amount)
+        except UnknownOutcome as exc:
+            slot.mark(exc)
+            till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
+                                   tender={"problem": "cancellation not confirmed"})
+            till.reload()
+            if tender.balance_after is None:
+                raise CheckoutError(f"{exc.message} The cancellation is not confirmed; ask "
+                                    f"{slot.display_name} about {mask_code(tender.code)}") from None
+            return await self.resolve(tender_id, lost=True)
+        except ProviderError as exc:
+            slot.mark(exc)
+            message = describe(exc, slot.display_name)
+            till.journal.finish_op(op_id, OpState.FAILED, error=exc.message,
+                                   tender={"problem": f"cancel failed: {message}"})
+            till.reload()
+            raise CheckoutError(f"Voucher payment not cancelled — {message}. It stays on the order; "
+                                "F8 tries again") from None
+        slot.mark(None)
+        till.journal.finish_op(
+            op_id, OpState.OK,
+            result={"new_balance": None if result.new_balance is None else result.new_balance.minor},
+            void_tender=True, tender={"problem": None, "balance_after": result.new_balance},
+        )
+        till.reload()
+        text = f"Voucher {mask_code(tender.code)} payment {tender.amount.amount_str()} cancelled"
+        if result.new_balance is not None:
+            text += f" — balance back to {result.new_balance.amount_str()}"
+        return Outcome(Notice(text, Level.WARNING))
+
+    async def void_all(self) -> list[str]:
+        """Void every voucher payment of the order; the failures, one line each."""
+        failures = []
+        for tender in list(self.till.order.active_tenders):
+            if tender.kind is not TenderKind.VOUCHER:
+                continue
+            try:
+                await self.void(tender.id)
+            except CheckoutError as exc:
+                failures.append(str(exc))
+                continue
+            still = self.till.order.tender(tender.id)
+            if still.active:  # resolved as "cancel did not happen", or redeem found done
+                failures.append(f"{mask_code(still.code or '')}: {still.problem or 'still on the order'}")
+        return failures

@@ -1,0 +1,209 @@
+"""Voucher payment dialog (F2, or a voucher code scanned at the checkout) and
+the balance check screen (F6)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from pos_app.domain.codes import mask_code, normalize_voucher_code
+from pos_app.services.checkout import CheckoutError, Outcome, Till
+from pos_app.services.vouchers import VoucherCheck
+
+CODE_CHARS = r"[A-Za-z0-9.\- ]*"
+
+
+def describe_check(check: VoucherCheck) -> Text:
+    b = check.balance
+    text = Text()
+    text.append(f"{check.display_name} voucher {check.masked}  ")
+    if b.redeemable:
+        text.append("redeemable", style="bold green")
+    else:
+        text.append("NOT redeemable", style="bold red")
+    text.append(f"\nBalance {b.currency} {b.balance.amount_str()}")
+    if b.total is not None:
+        text.append(f" of {b.total.amount_str()}")
+    if b.message:
+        text.append(f"\n{check.display_name}: {b.message}", style="bold")
+    return text
+
+
+class VoucherDialog(ModalScreen[Outcome | None]):
+    """Scan or type → Balance → Enter redeems ``min(remaining, balance)``."""
+
+    BINDINGS = [Binding("escape", "back", "Back")]
+
+    def __init__(self, till: Till, code: str = "") -> None:
+        super().__init__(classes="dialog-screen")
+        self.till = till
+        self.initial = code
+        self.check: VoucherCheck | None = None
+        self.checked_text: str | None = None
+        self.busy: str | None = None  # "checking" | "redeeming"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = "Voucher payment"
+            yield Static(f"Remaining {self.till.order.remaining}", classes="info")
+            yield Label("Voucher code (scan or type)")
+            yield Input(value=self.initial, id="code", restrict=CODE_CHARS, max_length=64)
+            yield Static("", id="result")
+            yield Static("", id="error", classes="error")
+            yield Static("Enter check · Escape back", id="keys", classes="keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#code", Input).focus()
+        if self.initial:
+            self.start_check(self.initial)
+
+    def _show(self, result: Text | str = "", error: str = "", keys: str | None = None) -> None:
+        self.query_one("#result", Static).update(result)
+        self.query_one("#error", Static).update(error)
+        if keys is not None:
+            self.query_one("#keys", Static).update(keys)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if self.check is not None and normalize_voucher_code(event.value) != self.checked_text:
+            self.check = None
+            self._show(keys="Enter check · Escape back")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.busy:
+            return  # an Enter while waiting (a scanner's second suffix) does nothing
+        if self.check is not None and self.check.amount is not None:
+            self.redeem(self.check)
+        else:
+            self.start_check(event.value)
+
+    def start_check(self, raw: str) -> None:
+        self.busy = "checking"
+        self.check = None
+        self.checked_text = normalize_voucher_code(raw)
+        self._show(f"Checking {mask_code(raw)} with the provider…", keys="Escape back")
+        self.run_check(raw)
+
+    @work(exclusive=True, group="voucher-check", exit_on_error=False)
+    async def run_check(self, raw: str) -> None:
+        try:
+            check = await self.till.vouchers.check(raw)
+        except CheckoutError as exc:
+            self._show(error=str(exc), keys="Enter check again · Escape back")
+            self.app.bell()
+            return
+        finally:
+            self.busy = None
+        self.check = check
+        result = describe_check(check)
+        if check.amount is not None:
+            result.append(f"\n\nPay {check.amount}", style="bold")
+            self._show(result, keys="Enter redeem · Escape back")
+        else:
+            if check.reason and check.reason != check.balance.message:
+                result.append(f"\n{check.reason}", style="bold red")
+            self._show(result, keys="Scan another code · Escape back")
+            self.app.bell()
+
+    def redeem(self, check: VoucherCheck) -> None:
+        self.busy = "redeeming"
+        self._show(describe_check(check).append(f"\n\nRedeeming {check.amount}…", style="bold"),
+                   keys="Please wait…")
+        self.run_redeem(check)
+
+    @work(exclusive=True, group="voucher-redeem", exit_on_error=False)
+    async def run_redeem(self, check: VoucherCheck) -> None:
+        try:
+            outcome = await self.till.vouchers.pay(check)
+        except CheckoutError as exc:
+            self.busy = None
+            self.check = None
+            self._show(error=str(exc), keys="Enter check again · Escape back")
+            self.app.bell()
+            return
+        self.busy = None
+        self.dismiss(outcome)
+
+    def action_back(self) -> None:
+        if self.busy == "redeeming":
+            self.app.bell()  # never walk away from money in flight
+            self._show(error="Redeeming — wait for the answer")
+            return
+        self.dismiss(None)
+
+
+class BalanceScreen(ModalScreen[None]):
+    """F6: check a voucher's balance; 'p' prints a slip. Never touches the order."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Back"),
+        Binding("p", "print_slip", "Print slip", priority=True),
+    ]
+
+    def __init__(self, till: Till) -> None:
+        super().__init__(classes="dialog-screen")
+        self.till = till
+        self.check: VoucherCheck | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = "Balance check"
+            yield Label("Voucher code (scan or type)")
+            yield Input(id="code", restrict=CODE_CHARS, max_length=64)
+            yield Static("", id="result")
+            yield Static("", id="error", classes="error")
+            yield Static("Enter check · Escape back", id="keys", classes="keys")
+
+    def on_mount(self) -> None:
+        self.query_one("#code", Input).focus()
+
+    def _show(self, result: Text | str = "", error: str = "", keys: str = "") -> None:
+        self.query_one("#result", Static).update(result)
+        self.query_one("#error", Static).update(error)
+        self.query_one("#keys", Static).update(keys or "Enter check · Escape back")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "print_slip":
+            # 'p' prints only with a result shown and an empty field; otherwise it is typed.
+            return self.check is not None and not self.query_one("#code", Input).value
+        return True
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self._show("Checking…")
+            self.run_check(event.value)
+
+    @work(exclusive=True, group="balance", exit_on_error=False)
+    async def run_check(self, raw: str) -> None:
+        field = self.query_one("#code", Input)
+        try:
+            check = await self.till.vouchers.check(raw, for_payment=False)
+        except CheckoutError as exc:
+            self.check = None
+            self._show(error=str(exc))
+            self.app.bell()
+            return
+        self.check = check
+        field.clear()  # ready for the next scan
+        self._show(describe_check(check), keys="p print slip · scan another · Escape back")
+
+    def action_print_slip(self) -> None:
+        assert self.check is not None
+        receipt_id = self.till.store_balance_slip(self.check)
+        self._show(describe_check(self.check), keys="Printing…")
+        self.print_slip(receipt_id)
+
+    @work(exclusive=False, group="print", exit_on_error=False)
+    async def print_slip(self, receipt_id: int) -> None:
+        result = await self.till.print_receipt(receipt_id)
+        assert self.check is not None
+        if result.ok:
+            self._show(describe_check(self.check), keys="Slip printed · scan another · Escape back")
+        else:
+            self._show(describe_check(self.check), error=result.notice.text)
