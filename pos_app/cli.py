@@ -42,7 +42,10 @@ def run_app(config_path: Path) -> int:
         till = open_till(config)
     except (ConfigError, JournalError) as exc:
         return fail(str(exc))
-    PosApp(till).run()
+    try:
+        PosApp(till).run()
+    finally:
+        till.journal.close()
     return 0
 
 

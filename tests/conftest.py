@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,21 @@ def till_factory(config: Config) -> Iterator[Callable[..., Till]]:
 @pytest.fixture
 def till(till_factory: Callable[..., Till]) -> Till:
     return till_factory()
+
+
+SIM_EGUMA = """
+[providers.eguma]
+base_url = "sim://eguma"
+timeout_s = {timeout}
+"""
+
+
+@pytest.fixture
+def eguma_till(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> Till:
+    """A till whose E-GUMA provider is the in-process simulator (as in the demo)."""
+    return till_factory(load_config(write_config(SIM_EGUMA.format(timeout=0.5))))
+
+
+def sim_of(till: Till) -> Any:
+    """The E-GUMA simulator behind a till built with ``sim://eguma``."""
+    return till.providers["eguma"].simulator

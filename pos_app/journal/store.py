@@ -361,7 +361,7 @@ class Journal:
                 raise JournalError(f"provider operation {op_id} is not in the journal")
             order_id, tender_id = row
             tx.execute(
-                "UPDATE provider_ops SET state=?, token=COALESCE(?, token), result=?, error=?, ended_at=?"
+                "UPDATE provider_ops SET state=?, token=COALESCE(?, token), result=?, error=COALESCE(?, error), ended_at=?"
                 " WHERE id=?",
                 (state, token, json.dumps(result or {}, sort_keys=True), error, _now(), op_id),
             )

@@ -196,6 +196,8 @@ class Till:
         text = f"Order {closed.number} closed"
         if closed.change:
             text += f" — change {closed.change}"
+        if notice.level is not Level.INFO:  # news the cashier must still read
+            return Outcome(Notice(f"{notice.text} — {text}", notice.level), closed)
         return Outcome(Notice(text), closed)
 
     async def _capture_vouchers(self) -> None:

@@ -147,7 +147,11 @@ class VoucherDesk:
             till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
                                    tender={"state": TenderState.UNKNOWN})
             till.reload()
-            return await self.resolve(tender_id, lost=True)
+            try:
+                return await self.resolve(tender_id, lost=True)
+            except CheckoutError as unresolved:
+                # The tender is on the order, unresolved: the dialog closes, the order shows it.
+                return Outcome(Notice(str(unresolved), Level.ERROR))
         except ProviderError as exc:
             slot.mark(exc)
             message = describe(exc, slot.display_name)

@@ -56,4 +56,3 @@ class PosApp(App[None]):
 
     async def on_unmount(self) -> None:
         await close_providers(self.till.providers)
-        self.till.journal.close()

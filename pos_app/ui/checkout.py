@@ -292,6 +292,10 @@ class CheckoutScreen(Screen[None]):
         if not order.active_lines:
             self.say(Notice("The order is empty — scan a product first", Level.WARNING))
             return False
+        if order.unresolved_tenders:
+            self.say(Notice("A voucher payment is not resolved yet — select it and press F8 to check it",
+                            Level.ERROR))
+            return False
         return True
 
     def _pay_dialog(self, title: str, prompt: str, default: str, info: str,

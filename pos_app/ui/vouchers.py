@@ -95,6 +95,7 @@ class VoucherDialog(ModalScreen[Outcome | None]):
             check = await self.till.vouchers.check(raw)
         except CheckoutError as exc:
             self._show(error=str(exc), keys="Enter check again · Escape back")
+            self.query_one("#code", Input).action_select_all()  # the next scan replaces it
             self.app.bell()
             return
         finally:
@@ -108,6 +109,7 @@ class VoucherDialog(ModalScreen[Outcome | None]):
             if check.reason and check.reason != check.balance.message:
                 result.append(f"\n{check.reason}", style="bold red")
             self._show(result, keys="Scan another code · Escape back")
+            self.query_one("#code", Input).action_select_all()  # the next scan replaces it
             self.app.bell()
 
     def redeem(self, check: VoucherCheck) -> None:
@@ -137,6 +139,17 @@ class VoucherDialog(ModalScreen[Outcome | None]):
         self.dismiss(None)
 
 
+class SlipCodeInput(Input):
+    """The balance screen's code field: lets a lone 'p' through as "print slip"
+    when a result is shown and the field is empty (scanned codes are upper case)."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        screen = self.screen
+        if key == "p" and not self.value and isinstance(screen, BalanceScreen) and screen.check is not None:
+            return False
+        return super().check_consume_key(key, character)
+
+
 class BalanceScreen(ModalScreen[None]):
     """F6: check a voucher's balance; 'p' prints a slip. Never touches the order."""
 
@@ -154,7 +167,7 @@ class BalanceScreen(ModalScreen[None]):
         with Vertical(classes="dialog") as box:
             box.border_title = "Balance check"
             yield Label("Voucher code (scan or type)")
-            yield Input(id="code", restrict=CODE_CHARS, max_length=64)
+            yield SlipCodeInput(id="code", restrict=CODE_CHARS, max_length=64)
             yield Static("", id="result")
             yield Static("", id="error", classes="error")
             yield Static("Enter check · Escape back", id="keys", classes="keys")
