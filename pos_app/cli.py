@@ -24,6 +24,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pos {__version__}")
     parser.add_argument("--config", "-c", type=Path, metavar="PATH",
                         help="outlet configuration (TOML); see config/example.toml")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sim = commands.add_parser(
+        "simulate", help="serve a provider simulator over HTTP (for tests and training)",
+        description="Serve a voucher provider's simulator over real HTTP. Point a test "
+        "outlet's [providers.<name>] base_url at it (http://127.0.0.1:PORT).",
+    )
+    sim.add_argument("provider", choices=["eguma"])
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--data", type=Path, metavar="FILE",
+                     help="seed data (TOML); default: the demo vouchers")
     return parser
 
 
@@ -49,8 +60,27 @@ def run_app(config_path: Path) -> int:
     return 0
 
 
+def simulate(provider: str, host: str, port: int, data: Path | None) -> int:
+    from pos_app.providers.eguma import simulator
+
+    try:
+        simulator.load_data(data)  # a broken data file is reported here, not by uvicorn
+    except simulator.SimulatorDataError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"{data}: {exc.strerror or exc}")
+    print(f"E-GUMA simulator on http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    try:
+        simulator.run(host, port, data)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "simulate":
+        return simulate(args.provider, args.host, args.port, args.data)
     config_path = args.config or default_config_path()
     return run_app(config_path)
 
