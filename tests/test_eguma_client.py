@@ -382,14 +382,22 @@ async def test_provider_text_echoing_the_key_is_redacted(eguma: EgumaClient, env
     assert info.value.provider_message == "Ungültige Anfrage ?apikey=***"
 
 
-async def test_server_error_is_unavailable(eguma: EgumaClient, env: Env) -> None:
+async def test_server_error_on_a_post_is_an_unknown_outcome(eguma: EgumaClient, env: Env) -> None:
+    """A 500 may come after the provider committed: reconcile, never resend."""
     env.sim.fail_next(1, status=500)
-    with pytest.raises(UnavailableError) as info:
+    with pytest.raises(UnknownOutcome) as info:
         await eguma.authorize(PAID, chf(1000), None)
-    assert info.value.safe_to_retry and not info.value.outcome_unknown
-    assert "another payment method" in info.value.hint
+    assert info.value.outcome_unknown and not info.value.safe_to_retry
     assert env.sim.state.redemptions == {}
     assert (await eguma.balance(PAID)).balance == chf(5000)  # fault consumed
+
+
+async def test_server_error_on_a_get_is_unavailable(eguma: EgumaClient, env: Env) -> None:
+    env.sim.fail_next(1, status=500)
+    with pytest.raises(UnavailableError) as info:
+        await eguma.balance(PAID)
+    assert info.value.safe_to_retry and not info.value.outcome_unknown
+    assert "another payment method" in info.value.hint
 
 
 async def test_slow_answer_to_redeem_is_unknown_outcome(env: Env) -> None:
@@ -551,7 +559,7 @@ async def test_transport_failures_map_by_whether_the_request_was_sent(
         (403, AuthenticationError, AuthenticationError),
         (404, RefusedError, RefusedError),
         (429, UnavailableError, UnavailableError),
-        (500, UnavailableError, UnavailableError),
+        (500, UnavailableError, UnknownOutcome),
         (502, UnavailableError, UnknownOutcome),
         (503, UnavailableError, UnavailableError),
         (504, UnavailableError, UnknownOutcome),

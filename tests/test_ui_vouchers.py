@@ -398,3 +398,23 @@ async def test_balance_screen_checks_and_prints_without_touching_the_order(eguma
     assert b"VOUCHER BALANCE" in slip and b"KJR3" in slip and b"50.00" in slip and b"100.00" in slip
     assert not sim_of(till).state.redemptions
     assert rows(till.journal.path, "SELECT kind FROM receipts") == [("balance",)]
+
+
+async def test_server_error_on_redeem_is_resolved_not_resent(eguma_till: Till) -> None:
+    till = eguma_till
+    sim = sim_of(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, MERLOT)
+        await pilot.press("f2")
+        await scan(pilot, "L4FU5LQTKJR3")
+        await settle(pilot)
+        sim.fail_next(1, status=500)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "did not happen — nothing was charged" in text(pilot, "#status")
+        assert table_rows(pilot, "#tenders") == []
+        await pay_with_voucher(pilot, "L4FU5LQTKJR3")  # now it goes through, once
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    assert len(sim.state.redemptions) == 1 and balance(till, "L4FU5LQTKJR3") == 12_00
+    assert [r[0] for r in rows(till.journal.path, "SELECT state FROM provider_ops ORDER BY id")] == [
+        "not_done", "ok"]

@@ -468,15 +468,17 @@ class EgumaClient(ProviderBase):
                 PROVIDER,
                 operation=operation,
             )
-        retry_later = status in (408, 429, 500, 503)
+        # 408/429/503 are answered before any work is done; a 500, 502 or 504 on
+        # a POST may come after the provider committed (a crash after the
+        # write, a gateway timing out on a slow upstream): reconcile, never resend.
+        retry_later = status in (408, 429, 503)
         if retry_later or (status >= 500 and not mutating):
             return UnavailableError(
                 f"{who} is not available right now (HTTP {status}).", PROVIDER, operation=operation
             )
         if status >= 500:
-            # 502/504 from a gateway: the upstream may have committed before it failed.
             return UnknownOutcome(
-                f"{who} gateway error (HTTP {status}) after the request was sent; "
+                f"{who} failed (HTTP {status}) after the request was sent; "
                 f"it is not known whether the {operation} happened.",
                 PROVIDER,
                 operation=operation,
