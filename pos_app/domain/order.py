@@ -69,6 +69,11 @@ class Line:
     vat_rate: Decimal
     kind: LineKind = LineKind.PRODUCT
     voided: bool = False
+    code: str | None = None  # a sold gift voucher's code (printed in full on the receipt)
+    provider: str | None = None  # who activates it ("eguma")
+    free_amount: bool = False  # the cashier chose the amount (sent with Activate)
+    activated: bool = False  # Activate succeeded (at close)
+    problem: str | None = None  # why the last activation failed
 
     @property
     def total(self) -> Money:
@@ -156,11 +161,36 @@ class Order:
 
     @property
     def remaining(self) -> Money:
+        """Still to pay; negative when a removed gift voucher left the order overpaid."""
         return self.total - self.paid
 
     @property
+    def product_total(self) -> Money:
+        """What vouchers may pay for: everything except sold gift vouchers."""
+        return sum_money([line.total for line in self.active_lines if line.in_vat], self.currency)
+
+    @property
+    def paid_by_vouchers(self) -> Money:
+        return sum_money(
+            [t.amount for t in self.active_tenders if t.counts and t.kind is TenderKind.VOUCHER],
+            self.currency,
+        )
+
+    @property
+    def overpaid(self) -> Money:
+        """Money to give back beyond the cash change (a gift voucher removed after payment)."""
+        zero = Money.zero(self.currency)
+        return zero - self.remaining if self.remaining.is_negative else zero
+
+    @property
+    def gift_vouchers(self) -> list[Line]:
+        return [line for line in self.active_lines if line.kind is LineKind.GIFT_VOUCHER]
+
+    @property
     def change(self) -> Money:
-        return sum_money([t.change for t in self.active_tenders if t.counts and t.change], self.currency)
+        """Cash handed back: the change of cash tenders plus any overpayment."""
+        cash = sum_money([t.change for t in self.active_tenders if t.counts and t.change], self.currency)
+        return cash + self.overpaid
 
     @property
     def rounding(self) -> Money:
@@ -175,7 +205,7 @@ class Order:
         return (
             bool(self.active_lines)
             and self.total.is_positive
-            and self.remaining.minor == 0
+            and self.remaining.minor <= 0
             and not self.unresolved_tenders
         )
 
@@ -214,6 +244,17 @@ class Order:
             raise OrderError(f"{line.name} is already voided")
         if self.unresolved_tenders:
             raise OrderError("resolve the open voucher payment first (select it, F8)")
+        if line.kind is LineKind.GIFT_VOUCHER:
+            # Not yet activated: removing it sends nothing; what was paid for it
+            # becomes change due.
+            if line.activated:
+                raise OrderError(f"{line.name} is already activated; void the whole sale instead")
+            return line
+        if line.in_vat and (self.product_total - line.total).minor < self.paid_by_vouchers.minor:
+            raise OrderError(
+                f"vouchers already pay more than the products without {line.name}: "
+                "void a voucher payment first"
+            )
         if (self.total - line.total).minor < self.paid.minor:
             raise OrderError(
                 f"payments already cover more than the order without {line.name}: "
@@ -240,13 +281,27 @@ class Order:
             raise OrderError("nothing left to pay")
 
     def voucher_amount(self, balance: Money) -> Money:
-        """What a voucher pays: ``min(remaining, balance)``, computed, never typed."""
+        """What a voucher pays: ``min(remaining, balance)``, computed, never typed.
+
+        A voucher cannot buy a gift voucher: vouchers together pay at most
+        the products of the order.
+        """
         self._require_payable()
         if balance.currency != self.currency:
             raise OrderError(f"the voucher is in {balance.currency}, the order in {self.currency}")
         if not balance.is_positive:
             raise OrderError("the voucher has no balance left")
-        return self.remaining.min(balance)
+        room = self.product_total - self.paid_by_vouchers
+        if not room.is_positive:
+            raise OrderError(
+                f"a voucher cannot buy a gift voucher: take cash or card for the {self.remaining} left"
+            )
+        return self.remaining.min(balance).min(room)
+
+    def check_add_gift_voucher(self, code: str) -> None:
+        self._require_open()
+        if any(line.code == code for line in self.gift_vouchers):
+            raise OrderError("this gift voucher is already on the order")
 
     def plan_cash(self, given: Money) -> CashPlan:
         """What a cash tender of ``given`` does: pays, rounds, gives change.

@@ -99,3 +99,16 @@ MIGRATIONS.append(
     CREATE INDEX provider_ops_code ON provider_ops (code);
     """
 )
+
+MIGRATIONS.append(
+    # 3: selling gift vouchers (activated at close) and voiding a closed sale
+    """
+    ALTER TABLE lines ADD COLUMN code TEXT;
+    ALTER TABLE lines ADD COLUMN provider TEXT;
+    ALTER TABLE lines ADD COLUMN free_amount INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE lines ADD COLUMN activated_at TEXT;
+    ALTER TABLE lines ADD COLUMN problem TEXT;
+    ALTER TABLE orders ADD COLUMN voided_at TEXT;
+    ALTER TABLE orders ADD COLUMN void_receipt_id INTEGER REFERENCES receipts (id);
+    """
+)

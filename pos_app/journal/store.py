@@ -216,6 +216,11 @@ class Journal:
                     vat_rate=Decimal(r["vat_rate"]),
                     kind=LineKind(r["kind"]),
                     voided=r["voided_at"] is not None,
+                    code=r["code"],
+                    provider=r["provider"],
+                    free_amount=bool(r["free_amount"]),
+                    activated=r["activated_at"] is not None,
+                    problem=r["problem"],
                 )
             )
         for r in self._query("SELECT * FROM tenders WHERE order_id=? ORDER BY id", (order_id,)):
@@ -244,8 +249,8 @@ class Journal:
     def add_line(self, order_id: int, line: Line) -> int:
         with self._tx() as tx:
             line_id = tx.insert(
-                "INSERT INTO lines (order_id, kind, ean, name, quantity, unit_minor, vat_rate, added_at)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO lines (order_id, kind, ean, name, quantity, unit_minor, vat_rate, code,"
+                " provider, free_amount, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     order_id,
                     line.kind.value,
@@ -254,11 +259,14 @@ class Journal:
                     line.quantity,
                     line.unit_price.minor,
                     str(line.vat_rate),
+                    line.code,
+                    line.provider,
+                    int(line.free_amount),
                     _now(),
                 ),
             )
             tx.event(order_id, "line_added", {"line": line_id, "ean": line.ean, "qty": line.quantity,
-                                              "unit": line.unit_price.minor})
+                                              "unit": line.unit_price.minor, "code": line.code})
         return line_id
 
     def void_line(self, order_id: int, line_id: int) -> None:
@@ -353,13 +361,22 @@ class Journal:
         error: str | None = None,
         tender: dict[str, Any] | None = None,
         void_tender: bool = False,
+        line: dict[str, Any] | None = None,
     ) -> None:
-        """Commit the outcome of a provider call, and its effect on the tender, together."""
+        """Commit the outcome of a provider call, and its effect on the tender or line, together.
+
+        ``line`` may set ``activated`` (True stamps activated_at) and ``problem``.
+        """
         with self._tx() as tx:
-            row = tx.row("SELECT order_id, tender_id FROM provider_ops WHERE id=?", (op_id,))
+            row = tx.row("SELECT order_id, tender_id, line_id FROM provider_ops WHERE id=?", (op_id,))
             if row is None:
                 raise JournalError(f"provider operation {op_id} is not in the journal")
-            order_id, tender_id = row
+            order_id, tender_id, line_id = row
+            if line_id is not None and line:
+                if "problem" in line:
+                    tx.execute("UPDATE lines SET problem=? WHERE id=?", (line["problem"], line_id))
+                if line.get("activated"):
+                    tx.execute("UPDATE lines SET activated_at=? WHERE id=?", (_now(), line_id))
             tx.execute(
                 "UPDATE provider_ops SET state=?, token=COALESCE(?, token), result=?, error=COALESCE(?, error), ended_at=?"
                 " WHERE id=?",
@@ -379,6 +396,39 @@ class Journal:
     def set_tender_problem(self, tender_id: int, problem: str | None) -> None:
         with self._tx() as tx:
             tx.execute("UPDATE tenders SET problem=? WHERE id=?", (problem, tender_id))
+
+    def set_line_problem(self, line_id: int, problem: str | None) -> None:
+        with self._tx() as tx:
+            tx.execute("UPDATE lines SET problem=? WHERE id=?", (problem, line_id))
+
+    # -- voiding a closed sale ------------------------------------------------------
+    def last_closed_order_id(self) -> int | None:
+        rows = self._query(
+            "SELECT id FROM orders WHERE outlet=? AND till=? AND status='closed' ORDER BY number DESC LIMIT 1",
+            (self.outlet, self.till),
+        )
+        return rows[0]["id"] if rows else None
+
+    def order_voided_at(self, order_id: int) -> str | None:
+        rows = self._query("SELECT voided_at FROM orders WHERE id=?", (order_id,))
+        return rows[0]["voided_at"] if rows else None
+
+    def void_closed_order(self, order_id: int, text: str, data: bytes) -> int:
+        """Mark a closed sale voided and store its void receipt, in one transaction."""
+        with self._tx() as tx:
+            receipt_id = tx.insert(
+                "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
+                (order_id, "void", text, data, _now()),
+            )
+            changed = tx.execute(
+                "UPDATE orders SET voided_at=?, void_receipt_id=? WHERE id=? AND status='closed'"
+                " AND voided_at IS NULL",
+                (_now(), receipt_id, order_id),
+            )
+            if changed != 1:
+                raise JournalError(f"order {order_id} is not a closed, unvoided sale")
+            tx.event(order_id, "order_voided", {"receipt": receipt_id})
+        return receipt_id
 
     def op(self, op_id: int) -> OpRecord:
         rows = self._query("SELECT * FROM provider_ops WHERE id=?", (op_id,))
@@ -484,7 +534,7 @@ class Journal:
     def last_receipt(self) -> ReceiptRecord | None:
         rows = self._query(
             "SELECT r.* FROM receipts r JOIN orders o ON o.id = r.order_id"
-            " WHERE o.outlet=? AND o.till=? ORDER BY r.id DESC LIMIT 1",
+            " WHERE o.outlet=? AND o.till=? AND r.kind IN ('sale', 'void') ORDER BY r.id DESC LIMIT 1",
             (self.outlet, self.till),
         )
         return _receipt(rows[0]) if rows else None

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
-from pos_app.journal import OpState
+from pos_app.journal import OpRecord, OpState
 from pos_app.providers import (
     Authorization,
     ProviderError,
     RefusedError,
     UnknownOutcome,
+    VoidResult,
     VoucherBalance,
 )
 from pos_app.providers.eguma.client import redeem_applied
@@ -54,11 +55,16 @@ class VoucherCheck:
         return mask_code(self.balance.code)
 
 
-def describe(error: ProviderError, display_name: str) -> str:
-    """One line for the cashier: the provider's own words where there are any."""
+def describe(error: ProviderError, display_name: str, hint: bool = True) -> str:
+    """One line for the cashier: the provider's own words where there are any.
+
+    ``hint=False`` leaves out the generic advice (which speaks of taking
+    another payment method) where it does not fit, e.g. for a cancellation.
+    """
     if isinstance(error, RefusedError):
-        return f"{display_name}: {error.provider_message or error.message}"
-    return f"{error.message} {error.hint}"
+        return f"{display_name}: {error.provider_message or error.message}".rstrip(".")
+    text = f"{error.message} {error.hint}" if hint else error.message
+    return text.rstrip(".")
 
 
 class VoucherDesk:
@@ -172,8 +178,35 @@ class VoucherDesk:
         return await till.close_if_settled(Notice(text))
 
     # -- resolve an unknown outcome -------------------------------------------
+    async def decide(self, slot: ProviderSlot, op: OpRecord) -> bool:
+        """Did an unknown redemption or cancellation happen? Decided by the balance.
+
+        Raises CheckoutError when it cannot be decided (provider down, or the
+        balance moved by another amount: someone used the voucher meanwhile).
+        """
+        assert slot.client is not None and op.amount is not None
+        if op.balance_before is None:
+            raise CheckoutError(f"{slot.display_name}: no balance was recorded before the "
+                                f"{op.operation}; ask {slot.display_name} about {mask_code(op.code)}")
+        try:
+            now = (await slot.client.balance(op.code)).balance
+        except ProviderError as exc:
+            slot.mark(exc)
+            raise CheckoutError(f"could not be checked ({exc.message})") from None
+        slot.mark(None)
+        moved = op.amount if op.operation == "redeem" else -op.amount
+        applied = redeem_applied(op.balance_before, now, moved)
+        if applied is None:
+            expected = op.balance_before - moved
+            raise CheckoutError(
+                f"cannot be decided: the balance is {now.amount_str()}, expected "
+                f"{op.balance_before.amount_str()} or {expected.amount_str()} — the voucher was "
+                f"used elsewhere; ask {slot.display_name}"
+            )
+        return applied
+
     async def resolve(self, tender_id: int, lost: bool = False) -> Outcome:
-        """Decide an unknown redemption or cancellation by the balance, without resending it."""
+        """Settle an unknown redemption or cancellation on the current order, without resending."""
         till = self.till
         tender = till.order.tender(tender_id)
         open_ops = till.journal.ops(tender_id=tender_id, open_only=True)
@@ -181,43 +214,27 @@ class VoucherDesk:
             raise CheckoutError("Nothing to resolve on that payment")
         op = open_ops[-1]
         slot = self.slot(tender.provider)
-        assert slot.client is not None and op.amount is not None and op.balance_before is not None
+        assert op.amount is not None
         what = "redemption" if op.operation == "redeem" else "cancellation"
         head = f"The {what} of {op.amount} on {mask_code(op.code)}"
         prefix = f"{slot.display_name} did not answer. " if lost else ""
         try:
-            now = (await slot.client.balance(op.code)).balance
-        except ProviderError as exc:
-            slot.mark(exc)
-            problem = f"{what} not confirmed: {exc.message}"
-            till.journal.set_tender_problem(tender_id, problem)
+            applied = await self.decide(slot, op)
+        except CheckoutError as exc:
+            till.journal.set_tender_problem(tender_id, f"{what} not confirmed: {exc}")
             till.reload()
-            raise CheckoutError(
-                f"{prefix}{head} could not be checked ({exc.message}). It stays unresolved — "
-                "press F8 on it to check again; do not take it again."
-            ) from None
-        slot.mark(None)
-        if op.operation == "redeem":
-            applied = redeem_applied(op.balance_before, now, op.amount)
-        else:  # a cancellation puts the amount back
-            applied = redeem_applied(op.balance_before, now, -op.amount)
-        result = {"balance_seen": now.minor, "resolved_by": "balance comparison"}
-        if applied is None:
-            problem = (f"balance is {now.amount_str()}, expected {op.balance_before.amount_str()} or "
-                       f"{(op.balance_before - op.amount if op.operation == 'redeem' else op.balance_before + op.amount).amount_str()}"
-                       f" — the voucher was used elsewhere; ask {slot.display_name}")
-            till.journal.set_tender_problem(tender_id, problem)
-            till.reload()
-            raise CheckoutError(f"{prefix}{head} cannot be decided: {problem}")
+            hint = " It stays unresolved — press F8 on it to check again; do not take it again."
+            raise CheckoutError(f"{prefix}{head} {exc}.{hint if op.operation == 'redeem' else ''}") from None
+        result = {"resolved_by": "balance comparison"}
         if op.operation == "redeem":
             if applied:
+                new_balance = op.balance_before - op.amount if op.balance_before else None
                 till.journal.finish_op(op.id, OpState.DONE, result=result, tender={
-                    "state": TenderState.AUTHORIZED, "balance_after": now,
+                    "state": TenderState.AUTHORIZED, "balance_after": new_balance,
                     "problem": LOST_TOKEN.format(provider=slot.display_name) if tender.token is None else None})
                 till.reload()
                 return await till.close_if_settled(Notice(
-                    f"{prefix}{head} did happen — kept on the order (new balance {now.amount_str()})",
-                    Level.WARNING))
+                    f"{prefix}{head} did happen — kept on the order", Level.WARNING))
             till.journal.finish_op(op.id, OpState.NOT_DONE, result=result, void_tender=True,
                                    tender={"problem": None})
             till.reload()
@@ -225,7 +242,7 @@ class VoucherDesk:
                                   Level.WARNING))
         if applied:
             till.journal.finish_op(op.id, OpState.DONE, result=result, void_tender=True,
-                                   tender={"problem": None, "balance_after": now})
+                                   tender={"problem": None})
             till.reload()
             return Outcome(Notice(f"{prefix}{head} did happen — the payment is removed", Level.WARNING))
         till.journal.finish_op(op.id, OpState.NOT_DONE, result=result,
@@ -235,21 +252,32 @@ class VoucherDesk:
                               "F8 tries again", Level.WARNING))
 
     # -- void -----------------------------------------------------------------
-    async def void(self, tender_id: int) -> Outcome:
-        """Cancel a voucher payment with the provider (token and amount)."""
+    async def cancel_redemption(self, tender: Tender, order_id: int, *, on_order: bool) -> VoidResult:
+        """Cancel one redemption (token and amount) with the provider, journaled.
+
+        ``on_order``: the tender is on the open order and is voided with the
+        cancellation; otherwise (voiding a closed sale) the sale stays as it
+        was and the journal records the cancellation next to it.
+        Raises CheckoutError (the provider's words), or UnknownOutcomeError
+        when the answer was lost (the op stays open, to be resolved).
+        """
         till = self.till
-        tender = till.guard(lambda: till.order.check_void_tender(tender_id))
-        if tender.unresolved:
-            return await self.resolve(tender_id)
         slot = self.slot(tender.provider)
         assert slot.client is not None and tender.code is not None
         if tender.token is None:
             raise CheckoutError(f"Voucher {mask_code(tender.code)}: "
                                 + LOST_TOKEN.format(provider=slot.display_name))
+        try:  # the balance just before: what decides a lost answer
+            before = (await slot.client.balance(tender.code)).balance
+        except ProviderError as exc:
+            slot.mark(exc)
+            message = describe(exc, slot.display_name, hint=False)
+            if on_order:
+                till.journal.set_tender_problem(tender.id, f"cancel failed: {message}")
+            raise CheckoutError(message) from None
         op_id, _, _ = till.journal.begin_op(
             provider=slot.name, operation="cancel", code=tender.code, currency=till.currency,
-            amount=tender.amount, balance_before=tender.balance_after, order_id=till.order_id,
-            tender_id=tender_id,
+            amount=tender.amount, balance_before=before, order_id=order_id, tender_id=tender.id,
         )
         auth = Authorization(tender.code, tender.amount, tender.token, tender.balance_after)
         try:
@@ -257,28 +285,40 @@ class VoucherDesk:
         except UnknownOutcome as exc:
             slot.mark(exc)
             till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
-                                   tender={"problem": "cancellation not confirmed"})
-            till.reload()
-            if tender.balance_after is None:
-                raise CheckoutError(f"{exc.message} The cancellation is not confirmed; ask "
-                                    f"{slot.display_name} about {mask_code(tender.code)}") from None
-            return await self.resolve(tender_id, lost=True)
+                                   tender={"problem": "cancellation not confirmed"} if on_order else None)
+            raise UnknownOutcomeError(exc.message) from None
         except ProviderError as exc:
             slot.mark(exc)
-            message = describe(exc, slot.display_name)
+            message = describe(exc, slot.display_name, hint=False)
             till.journal.finish_op(op_id, OpState.FAILED, error=exc.message,
-                                   tender={"problem": f"cancel failed: {message}"})
-            till.reload()
-            raise CheckoutError(f"Voucher payment not cancelled — {message}. It stays on the order; "
-                                "F8 tries again") from None
+                                   tender={"problem": f"cancel failed: {message}"} if on_order else None)
+            raise CheckoutError(message) from None
         slot.mark(None)
         till.journal.finish_op(
             op_id, OpState.OK,
             result={"new_balance": None if result.new_balance is None else result.new_balance.minor},
-            void_tender=True, tender={"problem": None, "balance_after": result.new_balance},
+            void_tender=on_order, tender={"problem": None, "balance_after": result.new_balance} if on_order else None,
         )
+        return result
+
+    async def void(self, tender_id: int) -> Outcome:
+        """Void a voucher payment of the open order: the provider gives the money back."""
+        till = self.till
+        tender = till.guard(lambda: till.order.check_void_tender(tender_id))
+        if tender.unresolved or till.journal.ops(tender_id=tender_id, open_only=True):
+            return await self.resolve(tender_id)
+        masked = mask_code(tender.code or "")
+        try:
+            result = await self.cancel_redemption(tender, till.order_id, on_order=True)
+        except UnknownOutcomeError:
+            till.reload()
+            return await self.resolve(tender_id, lost=True)
+        except CheckoutError as exc:
+            till.reload()
+            raise CheckoutError(f"Voucher payment {masked} not cancelled — {exc}. It stays on the order, "
+                                "F8 tries again") from None
         till.reload()
-        text = f"Voucher {mask_code(tender.code)} payment {tender.amount.amount_str()} cancelled"
+        text = f"Voucher {masked} payment {tender.amount.amount_str()} cancelled"
         if result.new_balance is not None:
             text += f" — balance back to {result.new_balance.amount_str()}"
         return Outcome(Notice(text, Level.WARNING))
@@ -298,3 +338,7 @@ class VoucherDesk:
             if still.active:  # resolved as "cancel did not happen", or redeem found done
                 failures.append(f"{mask_code(still.code or '')}: {still.problem or 'still on the order'}")
         return failures
+
+
+class UnknownOutcomeError(CheckoutError):
+    """A provider call's answer was lost; its journal row stays open until resolved."""
