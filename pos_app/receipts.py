@@ -21,7 +21,7 @@ from escpos.printer import Dummy
 from pos_app.config import Config, ConfigError, read_toml
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
-from pos_app.domain.order import Order, TenderKind
+from pos_app.domain.order import LineKind, Order, TenderKind
 from pos_app.domain.vat import format_rate
 
 Align = Literal["left", "center", "right"]
@@ -34,6 +34,7 @@ class Row:
     align: Align = "left"
     bold: bool = False
     rule: bool = False  # a full-width line of dashes
+    barcode: str | None = None  # a CODE128 barcode of this code
 
 
 @dataclass(slots=True)
@@ -51,10 +52,15 @@ class Receipt:
     def rule(self) -> None:
         self.rows.append(Row(rule=True))
 
+    def barcode(self, code: str) -> None:
+        self.rows.append(Row(barcode=code, align="center"))
+
     def lines(self) -> list[str]:
         out = []
         for row in self.rows:
-            if row.rule:
+            if row.barcode:
+                out.append(f"|||| {row.barcode} ||||".center(self.width).rstrip())
+            elif row.rule:
                 out.append("-" * self.width)
             elif row.align == "center":
                 out.append(row.text.center(self.width).rstrip())
@@ -75,6 +81,12 @@ class Receipt:
         with contextlib.redirect_stdout(io.StringIO()):
             printer.hw("INIT")
             for row, line in zip(self.rows, self.lines(), strict=True):
+                if row.barcode:
+                    # native ESC/POS CODE128, code set B; the printer prints the text below
+                    printer.barcode("{B" + row.barcode, "CODE128", height=64, width=2,
+                                    pos="BELOW", function_type="B")
+                    printer.textln()
+                    continue
                 printer.set(align=row.align if not row.rule else "left", bold=row.bold)
                 printer.textln(line.strip() if row.align == "center" else line)
             printer.set(align="left", bold=False)
@@ -158,9 +170,13 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
     _header(r, templates, values)
     r.pair(f"Receipt {number}", f"{values['date']} {values['time']}")
     r.rule()
-    rates = {rate: chr(ord("A") + i) for i, rate in enumerate(sorted({l.vat_rate for l in order.active_lines}))}
+    rates = {rate: chr(ord("A") + i)
+             for i, rate in enumerate(sorted({l.vat_rate for l in order.active_lines if l.in_vat}))}
     for line in order.active_lines:
         code = rates[line.vat_rate] if line.in_vat else " "
+        if line.kind is LineKind.GIFT_VOUCHER:
+            r.pair("Gift voucher", f"{line.total.amount_str()}  ")
+            continue
         if line.quantity == 1:
             r.pair(line.name, f"{line.total.amount_str()} {code}")
         else:
@@ -189,6 +205,44 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         for v in vat:
             amounts = f"{v.net.amount_str():>9}{v.vat.amount_str():>8}{v.gross.amount_str():>9}"
             r.pair(f"{rates[v.rate]} {format_rate(v.rate)}", amounts)
+    for line in order.gift_vouchers:  # the sold voucher: code in full, to redeem it
+        assert line.code is not None
+        r.rule()
+        r.add("GIFT VOUCHER", "center", bold=True)
+        r.add(f"{currency} {line.total.amount_str()}", "center", bold=True)
+        r.add(format_code(line.code), "center")
+        r.barcode(line.code)
+    _footer(r, templates, values)
+    return r
+
+
+def format_code(code: str) -> str:
+    """``EADSHD24AKS5`` -> ``EADS-HD24-AKS5``, as printed on vouchers."""
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4)) if len(code) == 12 else code
+
+
+def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_back: Money | None,
+                 config: Config, templates: Templates, when: datetime) -> Receipt:
+    """The receipt of a voided sale: what was reversed and what was given back."""
+    values = _values(config, number, when, order.currency)
+    r = Receipt(config.printer.width)
+    _header(r, templates, values)
+    r.add(f"VOID OF SALE {number}", "center", bold=True)
+    r.pair(f"{values['date']} {values['time']}", f"Till {config.outlet.till}")
+    r.rule()
+    for line in order.active_lines:
+        label = f"Gift voucher {mask_code(line.code or '')} deactivated" if line.code else line.name
+        r.pair(label if line.quantity == 1 else f"{line.quantity} x {line.name}",
+               f"-{line.total.amount_str()}")
+    r.rule()
+    r.pair(f"TOTAL {order.currency}", f"-{order.total.amount_str()}", bold=True)
+    for tender in order.active_tenders:
+        if tender.kind is TenderKind.VOUCHER:
+            r.pair(f"Voucher {mask_code(tender.code or '')} credited", tender.amount.amount_str())
+    if card_back:
+        r.pair("Card refund", card_back.amount_str())
+    if cash_back:
+        r.pair("Cash returned", cash_back.amount_str(), bold=True)
     _footer(r, templates, values)
     return r
 

@@ -30,7 +30,7 @@ till = open_till(load_config(Path(sys.argv[1])))
 till.scan("{espresso}")
 till.scan("3*{croissant}")
 till.scan("{merlot}")
-till.void_line(till.order.active_lines[0].id)
+asyncio.run(till.void_line(till.order.active_lines[0].id))
 asyncio.run(till.pay_card(till.parse_amount("10.00")))
 asyncio.run(till.pay_cash(till.parse_amount("20")))
 o = till.order

@@ -21,7 +21,7 @@ from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, Order, OrderError, Tender, TenderKind, TenderState
 from pos_app.journal import Journal, ReceiptRecord
 from pos_app.providers import Authorization, ProviderError
-from pos_app.receipts import Templates, balance_slip, sale_receipt
+from pos_app.receipts import Templates, balance_slip, sale_receipt, void_receipt
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import (
     CheckoutError,
@@ -31,6 +31,7 @@ from pos_app.services.results import (
     Outcome,
     PrintOutcome,
 )
+from pos_app.services.gifts import GiftDesk, VoidPlan
 from pos_app.services.vouchers import VoucherCheck, VoucherDesk
 
 __all__ = ["CheckoutError", "Closed", "Level", "Notice", "Outcome", "PrintOutcome", "Till"]
@@ -57,6 +58,7 @@ class Till:
         self.clock = clock
         self.currency = config.outlet.currency
         self.max_cash_given = config.money(config.checkout.max_cash_given)
+        self.max_gift_voucher = config.money(config.checkout.max_gift_voucher)
         self.last_closed: Closed | None = None
         self.printer_ok: bool | None = None  # None: nothing printed yet
         self.printer_message = printer.description
@@ -66,6 +68,7 @@ class Till:
         self.order: Order = journal.load_order(self._order_id)
         self.providers = providers or {}
         self.vouchers = VoucherDesk(self, self.providers)
+        self.gifts = GiftDesk(self, self.providers)
 
     # -- reading --------------------------------------------------------------
     @property
@@ -141,11 +144,22 @@ class Till:
         return await self.close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
 
     # -- voids and cancel -----------------------------------------------------
-    def void_line(self, line_id: int) -> Outcome:
+    async def void_line(self, line_id: int) -> Outcome:
+        """Void a line. A gift voucher removed after payment leaves change due; the order closes."""
         line = self.guard(lambda: self.order.check_void_line(line_id))
         self.journal.void_line(self._order_id, line_id)
         self.reload()
-        return Outcome(Notice(f"Voided {line.quantity} × {line.name}"))
+        notice = Notice(f"Voided {line.quantity} × {line.name}")
+        if self.order.is_settled:
+            return await self.close_if_settled(Notice(f"{notice.text} — change recomputed", Level.WARNING))
+        return Outcome(notice)
+
+    async def finish(self) -> Outcome:
+        """Close a paid order whose closing failed before (e.g. a gift voucher activation)."""
+        if not self.order.is_settled:
+            raise CheckoutError(f"{self.order.remaining} still to pay" if self.order.active_lines
+                                else "Scan a product")
+        return await self.close_if_settled(Notice("Closing the order again"))
 
     async def void_tender(self, tender_id: int) -> Outcome:
         tender = self.guard(lambda: self.order.check_void_tender(tender_id))
@@ -181,6 +195,11 @@ class Till:
             return Outcome(Notice(f"{notice.text} — {self.order.remaining.amount_str()} still to pay",
                                   notice.level))
         await self._capture_vouchers()
+        failures = await self.gifts.activate_all()
+        if failures:
+            return Outcome(Notice(
+                "Paid, but not closed — " + "; ".join(failures)
+                + ". Enter retries; or select the line, F8 removes it", Level.ERROR))
         order = self.order
         order.check_close()
         when = self.clock()
@@ -241,6 +260,14 @@ class Till:
                             balance=b.balance, total=b.total, message=b.message, config=self.config,
                             templates=self.templates, when=self.clock())
         return self.journal.store_receipt("balance", slip.text(), slip.escpos(self.config.printer.profile))
+
+    def store_void_receipt(self, plan: VoidPlan) -> int:
+        """Mark the planned sale voided and keep its void receipt (one transaction)."""
+        receipt = void_receipt(order=plan.order, number=plan.number, cash_back=plan.cash_back,
+                               card_back=plan.card_back, config=self.config, templates=self.templates,
+                               when=self.clock())
+        return self.journal.void_closed_order(plan.order.id, receipt.text(),
+                                              receipt.escpos(self.config.printer.profile))
 
     def receipts_to_reprint(self) -> list[ReceiptRecord]:
         """Unprinted receipts first (oldest first); otherwise the last one."""

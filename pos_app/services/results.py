@@ -39,6 +39,7 @@ class Outcome:
     notice: Notice
     closed: Closed | None = None
     voucher_code: str | None = None  # a scan that is a voucher code: open the voucher dialog
+    receipt_id: int | None = None  # a receipt to print now (e.g. a void receipt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,11 @@ from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
+from pos_app.ui.gifts import SellVoucherDialog
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 
 # Keys of DESIGN.md whose screens come in later versions: pressing one says so.
 NOT_YET = {
-    "sell_voucher": "Selling gift vouchers",
     "reports": "Reports",
     "status": "The status screen",
 }
@@ -128,6 +128,9 @@ class CheckoutScreen(Screen[None]):
                 str(line.quantity), line.name, Text(line.unit_price.amount_str(), justify="right"),
                 Text(line.total.amount_str(), justify="right"), vat, key=f"line-{line.id}",
             )
+            if line.problem and not line.activated:
+                lines.add_row("", Text(f"! {line.problem}", style="bold red"), "", "", "",
+                              key=f"line-{line.id}-problem")
         tenders = self.query_one("#tenders", DataTable)
         tenders.clear()
         for tender in order.active_tenders:
@@ -229,6 +232,9 @@ class CheckoutScreen(Screen[None]):
             return
         event.input.clear()
         if not event.value.strip():
+            if self.till.order.is_settled and not self.provider_busy:  # paid, closing failed before
+                self.say(Notice("Closing the order…"))
+                self.run_provider_step(self.till.finish())
             return
         try:
             outcome = self.till.scan(event.value)
@@ -253,6 +259,8 @@ class CheckoutScreen(Screen[None]):
         self.say(outcome.notice)
         if outcome.closed is not None:
             self.print_receipts([outcome.closed.receipt_id], closing=outcome.notice)
+        elif outcome.receipt_id is not None:
+            self.print_receipts([outcome.receipt_id], closing=outcome.notice)
 
     # -- actions --------------------------------------------------------------
     def action_select(self, step: int) -> None:
@@ -276,7 +284,10 @@ class CheckoutScreen(Screen[None]):
         self._open_voucher()
 
     def action_sell_voucher(self) -> None:
-        self._not_yet("sell_voucher")
+        if self.provider_busy:
+            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+            return
+        self.app.push_screen(SellVoucherDialog(self.till), lambda outcome: self._after(outcome, select_last="line"))
 
     def action_balance(self) -> None:
         self.app.push_screen(BalanceScreen(self.till), lambda _: self.refresh_order())
@@ -333,16 +344,11 @@ class CheckoutScreen(Screen[None]):
             self.say(Notice("Nothing to void — select a line or payment with ↑/↓", Level.WARNING))
             return
         kind, ident = self.selected
-        if kind == "line":
-            try:
-                outcome = self.till.void_line(ident)
-            except CheckoutError as exc:
-                self.say(Notice(str(exc), Level.ERROR))
-                return
-            self._after(outcome)
-            return
         if self.provider_busy:
             self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+            return
+        if kind == "line":
+            self.run_provider_step(self.till.void_line(ident))
             return
         tender = self.till.order.tender(ident)
         if tender.kind is TenderKind.VOUCHER:
@@ -374,7 +380,7 @@ class CheckoutScreen(Screen[None]):
             self.say(Notice("Wait — the provider is still answering", Level.WARNING))
             return
         if self.till.order.is_empty:
-            self.say(Notice("The order is empty — nothing to cancel", Level.WARNING))
+            self._offer_void_last_sale()
             return
 
         def done(confirmed: bool | None) -> None:
@@ -392,6 +398,23 @@ class CheckoutScreen(Screen[None]):
             question += f"\nPayments taken ({order.paid}) must be returned to the customer."
         self.app.push_screen(ConfirmDialog("Cancel order", question, "cancel the order",
                                            "keep it"), done)
+
+    def _offer_void_last_sale(self) -> None:
+        """F9 on an empty order: void ("storno") the last closed sale, after a confirmation."""
+        try:
+            plan = self.till.gifts.void_plan()
+        except CheckoutError as exc:
+            self.say(Notice(f"The order is empty — nothing to cancel. {exc}", Level.WARNING))
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                self.say(Notice(f"Sale {plan.number} kept"))
+                return
+            self.say(Notice(f"Voiding sale {plan.number}…"))
+            self.run_provider_step(self.till.gifts.void_last_sale())
+
+        self.app.push_screen(ConfirmDialog("Void last sale", plan.summary(), "void the sale", "keep it"), done)
 
     def action_reprint(self) -> None:
         receipts = self.till.receipts_to_reprint()

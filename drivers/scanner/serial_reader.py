@@ -1,0 +1,245 @@
+"""Serial scanners (RS-232, or USB in CDC/virtual COM mode) read with pyserial.
+
+:class:`LineAssembler` turns bytes into scans and knows nothing of ports;
+:class:`SerialScanner` reads a port in a daemon thread, hands each result
+to ``on_scan`` and each connection change to ``on_status``, and reopens
+the port by itself, with backoff, after the scanner was unplugged.
+
+Both callbacks run in the reader thread: keep them short and let them not
+raise (a Textual app passes ``app.call_from_thread``-wrapped functions).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import serial
+
+from drivers.scanner.scans import RejectedScan, Scan, ScanResult, normalise
+
+PARITIES = {"N": serial.PARITY_NONE, "E": serial.PARITY_EVEN, "O": serial.PARITY_ODD,
+            "M": serial.PARITY_MARK, "S": serial.PARITY_SPACE}
+BYTESIZES = {5: serial.FIVEBITS, 6: serial.SIXBITS, 7: serial.SEVENBITS, 8: serial.EIGHTBITS}
+STOPBITS = {1: serial.STOPBITS_ONE, 1.5: serial.STOPBITS_ONE_POINT_FIVE, 2: serial.STOPBITS_TWO}
+
+LINE_ENDS = (b"\r", b"\n")
+
+
+def serial_settings(baudrate: int, bytesize: int, parity: str, stopbits: float) -> dict[str, object]:
+    """pyserial keyword arguments, or ValueError naming the bad setting."""
+    if baudrate <= 0:
+        raise ValueError(f"baudrate must be positive, got {baudrate}")
+    if bytesize not in BYTESIZES:
+        raise ValueError(f"bytesize must be one of 5, 6, 7, 8, got {bytesize!r}")
+    if parity.upper() not in PARITIES:
+        raise ValueError(f"parity must be one of N, E, O, M, S, got {parity!r}")
+    if stopbits not in STOPBITS:
+        raise ValueError(f"stopbits must be 1, 1.5 or 2, got {stopbits!r}")
+    return {"baudrate": baudrate, "bytesize": BYTESIZES[bytesize],
+            "parity": PARITIES[parity.upper()], "stopbits": STOPBITS[stopbits]}
+
+
+class LineAssembler:
+    """Bytes in, scans out: a line ends at the suffix, CR or LF; empty lines are dropped.
+
+    CR+LF therefore gives one scan. A line that is not text (bad baud rate
+    or parity), holds nothing but control characters, or is longer than
+    ``max_length`` comes out as a :class:`RejectedScan`.
+    """
+
+    def __init__(self, *, suffix: str = "\r", prefix: str = "", max_length: int = 128) -> None:
+        self.prefix = prefix
+        self.max_length = max_length
+        ends = set(LINE_ENDS)
+        if suffix:
+            ends.add(suffix.encode())
+        self._ends = sorted(ends, key=len, reverse=True)
+        self._buffer = bytearray()
+        self._overlong = False  # dropping the rest of a line already rejected
+        # A line may legitimately carry the prefix and up to 4 bytes per character.
+        self._cap = 4 * (max_length + len(prefix)) + 16
+
+    def feed(self, data: bytes) -> list[ScanResult]:
+        self._buffer.extend(data)
+        out: list[ScanResult] = []
+        while True:
+            found = self._next_end()
+            if found is None:
+                break
+            index, end = found
+            line = bytes(self._buffer[:index])
+            del self._buffer[: index + len(end)]
+            if self._overlong:
+                self._overlong = False
+                continue
+            if line:
+                out.append(self._decode(line, end))
+        if len(self._buffer) > self._cap:
+            if not self._overlong:
+                out.append(RejectedScan(self._text(bytes(self._buffer[:64])) + "…",
+                                        f"longer than {self.max_length} characters without an end "
+                                        "(check the scanner's suffix setting)"))
+            self._overlong = True
+            self._buffer.clear()
+        return out
+
+    def _next_end(self) -> tuple[int, bytes] | None:
+        best: tuple[int, bytes] | None = None
+        for end in self._ends:
+            index = self._buffer.find(end)
+            if index >= 0 and (best is None or index < best[0]):
+                best = (index, end)
+        return best
+
+    @staticmethod
+    def _text(data: bytes) -> str:
+        return data.decode("utf-8", errors="replace")
+
+    def _decode(self, line: bytes, end: bytes) -> ScanResult:
+        raw = self._text(line + end)
+        text = self._text(line)
+        if "\ufffd" in text:
+            return RejectedScan(raw, "not readable text (check the scanner's baud rate, parity and bytesize)")
+        code = normalise(text, self.prefix)
+        if not code:
+            return RejectedScan(raw, "no code, only control characters or spaces")
+        if len(code) > self.max_length:
+            return RejectedScan(raw, f"longer than {self.max_length} characters")
+        return Scan(raw, code, "serial")
+
+
+OnScan = Callable[[ScanResult], None]
+OnStatus = Callable[[bool, str], None]
+
+
+class SerialScanner:
+    """Reads a serial scanner in a daemon thread and reconnects after unplugging.
+
+    ``port`` may be changed while running (the next reconnect uses it); use a
+    stable name such as ``/dev/serial/by-id/...`` so a replugged scanner is
+    found again. Any pyserial URL works too (``loop://``, ``rfc2217://``).
+    """
+
+    def __init__(
+        self,
+        port: str,
+        *,
+        on_scan: OnScan,
+        on_status: OnStatus,
+        baudrate: int = 9600,
+        bytesize: int = 8,
+        parity: str = "N",
+        stopbits: float = 1,
+        suffix: str = "\r",
+        prefix: str = "",
+        max_length: int = 128,
+        read_timeout_s: float = 0.1,
+        reconnect_min_s: float = 0.25,
+        reconnect_max_s: float = 5.0,
+    ) -> None:
+        self.port = port
+        self.on_scan = on_scan
+        self.on_status = on_status
+        self._settings = serial_settings(baudrate, bytesize, parity, stopbits)
+        self.suffix = suffix
+        self.prefix = prefix
+        self.max_length = max_length
+        self.read_timeout_s = read_timeout_s
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = reconnect_max_s
+        self.connected = False
+        self.message = f"scanner on {port} not started"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._port: serial.SerialBase | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def description(self) -> str:
+        return f"serial scanner on {self.port}"
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"scanner {self.port}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop reading, close the port and wait for the thread (at most ``timeout`` s)."""
+        self._stop.set()
+        with self._lock:
+            port = self._port
+        if port is not None:
+            port.cancel_read()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> SerialScanner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- the reader thread ----------------------------------------------------
+    def _status(self, connected: bool, message: str) -> None:
+        self.connected = connected
+        self.message = message
+        self.on_status(connected, message)
+
+    def _open(self) -> serial.SerialBase:
+        return serial.serial_for_url(self.port, timeout=self.read_timeout_s, exclusive=True,
+                                     **self._settings)
+
+    def _run(self) -> None:
+        delay = self.reconnect_min_s
+        reported_down = False
+        while not self._stop.is_set():
+            try:
+                port = self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                if not reported_down:
+                    self._status(False, f"scanner disconnected: cannot open {self.port} ({_reason(exc)}); "
+                                        "retrying")
+                    reported_down = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.reconnect_max_s)
+                continue
+            delay = self.reconnect_min_s
+            reported_down = False
+            with self._lock:
+                self._port = port
+            self._status(True, f"scanner connected on {self.port}")
+            try:
+                self._read(port)
+            except (serial.SerialException, OSError) as exc:
+                self._status(False, f"scanner disconnected: {self.port} ({_reason(exc)}); retrying")
+                reported_down = True
+            finally:
+                with self._lock:
+                    self._port = None
+                _close(port)
+        if self.connected:
+            self._status(False, "scanner stopped")
+
+    def _read(self, port: serial.SerialBase) -> None:
+        assembler = LineAssembler(suffix=self.suffix, prefix=self.prefix, max_length=self.max_length)
+        while not self._stop.is_set():
+            data = port.read(max(1, port.in_waiting))
+            for result in assembler.feed(data):
+                self.on_scan(result)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _close(port: serial.SerialBase) -> None:
+    try:
+        port.close()
+    except (serial.SerialException, OSError):
+        pass  # the device is gone already; nothing left to release

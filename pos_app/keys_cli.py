@@ -1,0 +1,303 @@
+"""``pos keys set|list|delete``: an outlet's provider secrets in the OS keyring.
+
+* ``pos keys set --provider eguma [--field api_key] [--outlet ID] [--no-check]``
+  reads the secret without echo (getpass) from a terminal, or from stdin
+  for scripts (one trailing newline is dropped), checks it with the
+  provider where it can be checked (E-GUMA: one Balance call on a dummy
+  code; 401 means a wrong key) and stores it. An unreachable provider
+  stores nothing unless ``--no-check`` is given.
+* ``pos keys list [--outlet ID]`` shows, per provider and field, whether a
+  secret is set and its last four characters, and the keyring backend.
+* ``pos keys delete --provider P [--field F] [--outlet ID]`` removes one.
+
+The outlet defaults to ``[outlet] id`` of the configuration (``--config``,
+else ``$POS_CONFIG``, else the demo). A secret is never printed; at most
+its last four characters are.
+
+Exit codes: 0 done; 1 refused or failed (wrong key, provider not
+reachable, nothing to delete, keyring locked or not answering); 2 usage or
+setup problem (bad arguments or configuration, no usable keyring backend,
+a plaintext backend that is not allowed); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import enum
+import getpass
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from pos_app.config import Config, ConfigError, ProviderConfig, default_config_path, load_config
+from pos_app.providers import AuthenticationError, ProviderError, RefusedError
+from pos_app.secrets import (
+    FIELDS,
+    MAX_SECRET_LENGTH,
+    NoBackendError,
+    SecretsError,
+    backend_name,
+    check_backend,
+    check_names,
+    check_outlet,
+    check_secret_text,
+    delete_secret,
+    get_secret,
+    insecure_backend_warning,
+    list_secrets,
+    mask,
+    set_command,
+    set_secret,
+)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SETUP = 2
+EXIT_INTERRUPTED = 130
+
+# A syntactically valid E-GUMA code no voucher has: the provider answers
+# 401 for a wrong key, 400 "not found" (or 200) for a good one.
+EGUMA_CHECK_CODE = "AAAAAAAAAAAA"
+CHECK_TIMEOUT_S = 10.0  # at most, per HTTP phase; the provider's own timeout_s if lower
+
+
+class _Stop(Exception):
+    """Ends a command with a message and an exit code (raised and caught in this module only)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"  # the provider took the credentials
+    REJECTED = "rejected"  # the provider refused them (401)
+    UNREACHABLE = "unreachable"  # no usable answer: not known
+    UNCHECKABLE = "uncheckable"  # this till has no way to check them
+
+
+# -- argparse ------------------------------------------------------------------
+def add_keys_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``keys`` (with ``set``, ``list``, ``delete``) on ``pos``'s subparsers."""
+    keys = subparsers.add_parser(
+        "keys", help="set, list or delete the outlet's provider keys (OS keyring)",
+        description="Provider credentials of an outlet, kept in the OS keyring (service "
+        "'pos-app', user '<outlet>/<provider>/<field>'). Secrets are read without echo, "
+        "or from stdin when it is not a terminal; only their last 4 characters are ever shown.",
+    )
+    actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--outlet", metavar="ID", help="outlet id (default: [outlet] id of the configuration)")
+    # SUPPRESS: `pos --config X keys ...` keeps working (a None default would overwrite it).
+    common.add_argument("--config", "-c", type=Path, metavar="PATH", default=argparse.SUPPRESS,
+                        help="outlet configuration (default: $POS_CONFIG, else the demo)")
+    fields = "; ".join(f"{p}: {', '.join(f)}" for p, f in FIELDS.items())
+
+    set_ = actions.add_parser(
+        "set", parents=[common], help="store (or replace) a secret",
+        description="Store or replace a provider secret. Reads it without echo from the terminal, "
+        "or from stdin (one trailing newline dropped). E-GUMA keys are checked with the provider "
+        "first; a rejected key is not stored.",
+        epilog=f"Fields: {fields}.",
+    )
+    set_.add_argument("--provider", required=True, choices=list(FIELDS))
+    set_.add_argument("--field", help="which secret (default: the provider's only field)")
+    set_.add_argument("--no-check", action="store_true",
+                      help="store the secret even when the provider cannot be reached to check it")
+
+    actions.add_parser("list", parents=[common], help="show which secrets are set (last 4 characters)",
+                       description="Show, per provider and field, whether a secret is set for the "
+                       "outlet, its last 4 characters, and the keyring backend in use.")
+
+    delete = actions.add_parser("delete", parents=[common], help="remove a secret",
+                                description="Remove one provider secret of the outlet.",
+                                epilog=f"Fields: {fields}.")
+    delete.add_argument("--provider", required=True, choices=list(FIELDS))
+    delete.add_argument("--field", help="which secret (default: the provider's only field)")
+    return keys
+
+
+# -- the commands ----------------------------------------------------------------
+def run_keys(args: argparse.Namespace) -> int:
+    """Run a parsed ``pos keys ...`` command; the exit code."""
+    try:
+        config = load_config(getattr(args, "config", None) or default_config_path())
+        outlet = args.outlet or config.outlet.id
+        allow = allow_insecure(config)
+        if args.keys_command == "set":
+            return _set(args, config, outlet, allow)
+        if args.keys_command == "list":
+            return _list(config, outlet, allow)
+        return _delete(args, outlet)
+    except ConfigError as exc:
+        return _say_error(str(exc), EXIT_SETUP)
+    except _Stop as stop:
+        return _say_error(str(stop), stop.code)
+    except NoBackendError as exc:
+        return _say_error(str(exc), EXIT_SETUP)
+    except SecretsError as exc:
+        return _say_error(str(exc), EXIT_FAILED)
+
+
+def allow_insecure(config: Config) -> bool:
+    """``[keyring] allow_insecure`` of the configuration (False while the key does not exist)."""
+    section = getattr(config, "keyring", None)
+    return getattr(section, "allow_insecure", False) is True
+
+
+def _say_error(message: str, code: int) -> int:
+    print(f"pos keys: {message}", file=sys.stderr)
+    return code
+
+
+def _field(provider: str, given: str | None) -> str:
+    fields = FIELDS[provider]
+    if given is None:
+        if len(fields) > 1:
+            raise _Stop(f"{provider} has several secrets; choose one with --field "
+                        f"({', '.join(fields)})", EXIT_SETUP)
+        return fields[0]
+    if given not in fields:
+        raise _Stop(f"{provider} has no field {given!r}; its fields: {', '.join(fields)}", EXIT_SETUP)
+    return given
+
+
+def _names(args: argparse.Namespace, outlet: str) -> tuple[str, str]:
+    field = _field(args.provider, args.field)
+    try:
+        check_names(outlet, args.provider, field)
+    except ValueError as exc:
+        raise _Stop(str(exc), EXIT_SETUP) from None
+    return args.provider, field
+
+
+def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool) -> int:
+    provider, field = _names(args, outlet)
+    settings = config.providers.get(provider)
+    if settings is not None and settings.simulated:
+        print(f"{provider} uses the built-in simulator ({settings.base_url}) in {config.source}: "
+              "no key is needed, nothing stored.")
+        return EXIT_OK
+    check_backend(allow_insecure=allow)  # before asking for the secret
+    secret = read_secret(f"{provider} {field} for outlet {outlet} (input hidden): ", sys.stdin)
+    try:
+        check_secret_text(secret)
+    except ValueError as exc:
+        raise _Stop(f"{exc}; nothing stored", EXIT_FAILED) from None
+
+    verdict, detail = check_credentials(provider, field, secret, config, settings)
+    if verdict is Verdict.REJECTED:
+        raise _Stop(f"{detail} The {field} was NOT stored.", EXIT_FAILED)
+    if verdict is Verdict.UNREACHABLE and not args.no_check:
+        raise _Stop(f"the {field} could not be checked: {detail} Nothing was stored. Check the "
+                    f"network and [providers.{provider}] base_url in {config.source}, or run again "
+                    "with --no-check to store it unchecked.", EXIT_FAILED)
+
+    previous = get_secret(outlet, provider, field, allow_insecure=allow)
+    set_secret(outlet, provider, field, secret, allow_insecure=allow)
+    action = f"Replaced {mask(previous)} with" if previous else "Stored"
+    print(f"{action} {provider} {field} {mask(secret)} for outlet {outlet} in {backend_name()}.")
+    if verdict is Verdict.ACCEPTED:
+        print(f"Checked: {detail}")
+    else:
+        print(f"Not checked: {detail}")
+    warning = insecure_backend_warning()
+    if warning:
+        print(f"Warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _list(config: Config, outlet: str, allow: bool) -> int:
+    try:
+        check_outlet(outlet)
+    except ValueError as exc:
+        raise _Stop(str(exc), EXIT_SETUP) from None
+    rows = list_secrets(outlet, FIELDS, allow_insecure=allow)
+    print(f"Keyring backend: {backend_name()}")
+    warning = insecure_backend_warning()
+    if warning:
+        print(f"Warning: {warning}")
+    print(f"Outlet {outlet} (configuration {config.source}):")
+    for row in rows:
+        state = f"set {row.hint}" if row.is_set else "not set"
+        settings = config.providers.get(row.provider)
+        if settings is None:
+            note = ""
+        elif settings.simulated:
+            note = f"  ({settings.base_url}: simulator, no key needed)"
+        elif not row.is_set:
+            note = f"  (configured: run `{set_command(row.provider, row.field, outlet)}`)"
+        else:
+            note = "  (configured)"
+        print(f"  {row.provider:<8} {row.field:<14} {state:<12}{note}")
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace, outlet: str) -> int:
+    provider, field = _names(args, outlet)
+    if not delete_secret(outlet, provider, field):
+        raise _Stop(f"no {provider} {field} is set for outlet {outlet}; nothing deleted", EXIT_FAILED)
+    print(f"Deleted {provider} {field} of outlet {outlet} from {backend_name()}.")
+    return EXIT_OK
+
+
+# -- reading and checking a secret ---------------------------------------------------
+def read_secret(prompt: str, stream: TextIO) -> str:
+    """Without echo from a terminal; else all of ``stream`` minus one trailing newline."""
+    try:
+        if stream.isatty():
+            return getpass.getpass(prompt)
+        text = stream.read(MAX_SECRET_LENGTH + 3)
+    except EOFError:
+        raise _Stop("no secret given; nothing stored", EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        raise _Stop("interrupted; nothing stored", EXIT_INTERRUPTED) from None
+    for ending in ("\r\n", "\n"):
+        if text.endswith(ending):
+            return text[: -len(ending)]
+    return text
+
+
+def check_credentials(
+    provider: str, field: str, secret: str, config: Config, settings: ProviderConfig | None,
+) -> tuple[Verdict, str]:
+    """Ask the provider whether ``secret`` is good, where this till can; never raises for it."""
+    if provider != "eguma":
+        return Verdict.UNCHECKABLE, f"this version of the till cannot check {provider} credentials."
+    if settings is None:
+        return Verdict.UNREACHABLE, f"[providers.{provider}] is not in {config.source}, so there is no base_url to check it against."
+    timeout_s = min(settings.timeout_s, CHECK_TIMEOUT_S)
+    return asyncio.run(_check_eguma(secret, settings.base_url, config.outlet.currency, timeout_s))
+
+
+async def _check_eguma(secret: str, base_url: str, currency: str, timeout_s: float) -> tuple[Verdict, str]:
+    from pos_app.providers.eguma.client import EgumaClient  # httpx only when checking
+
+    client = EgumaClient.create(secret, base_url, currency, timeout_s)
+    failure: ProviderError | None = None
+    try:
+        await client.balance(EGUMA_CHECK_CODE)
+    except AuthenticationError:
+        return Verdict.REJECTED, f"E-GUMA at {base_url} rejected this API key (HTTP 401)."
+    except RefusedError:  # "voucher not found": the key got us past authentication
+        pass
+    except ProviderError as exc:
+        failure = exc
+    finally:
+        await client.aclose()
+    if failure is not None:
+        return Verdict.UNREACHABLE, f"no usable answer from E-GUMA at {base_url}: {failure.message}"
+    return Verdict.ACCEPTED, f"E-GUMA at {base_url} accepted the API key."
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pos_app.keys_cli ACTION ...`` is ``pos keys ACTION ...``."""
+    parser = argparse.ArgumentParser(prog="pos")
+    add_keys_parser(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(["keys", *(sys.argv[1:] if argv is None else argv)])
+    return run_keys(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

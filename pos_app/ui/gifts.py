@@ -1,0 +1,115 @@
+"""F5: sell a gift voucher (scan the printed depot voucher, amount, add to the order)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from pos_app.domain.codes import mask_code, normalize_voucher_code
+from pos_app.services.checkout import CheckoutError, Outcome, Till
+from pos_app.services.gifts import GiftCheck
+from pos_app.ui.vouchers import CODE_CHARS
+
+
+class SellVoucherDialog(ModalScreen[Outcome | None]):
+    BINDINGS = [Binding("escape", "dismiss(None)", "Back")]
+
+    def __init__(self, till: Till) -> None:
+        super().__init__(classes="dialog-screen")
+        self.till = till
+        self.check: GiftCheck | None = None
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = "Sell gift voucher"
+            yield Label("Scan the code printed on the gift voucher")
+            yield Input(id="code", restrict=CODE_CHARS, max_length=64)
+            yield Static("", id="result")
+            yield Label("Amount", id="amount-label")
+            yield Input(id="amount", restrict=r"[0-9.,']*", max_length=10)
+            yield Static("", id="error", classes="error")
+            yield Static("Enter check · Escape back", id="keys", classes="keys")
+
+    def on_mount(self) -> None:
+        self._amount_visible(False)
+        self.query_one("#code", Input).focus()
+
+    def _amount_visible(self, visible: bool) -> None:
+        self.query_one("#amount-label").display = visible
+        self.query_one("#amount", Input).display = visible
+
+    def _show(self, result: Text | str = "", error: str = "", keys: str = "Enter check · Escape back") -> None:
+        self.query_one("#result", Static).update(result)
+        self.query_one("#error", Static).update(error)
+        self.query_one("#keys", Static).update(keys)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "code" and self.check is not None \
+                and normalize_voucher_code(event.value) != self.check.code:
+            self.check = None
+            self._amount_visible(False)
+            self._show()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if self.busy:
+            return
+        if event.input.id == "amount" or (self.check is not None and self.check.status.can_activate):
+            self._add()
+            return
+        self.busy = True
+        self._show(f"Checking {mask_code(event.value)} with the provider…", keys="Escape back")
+        self.run_check(event.value)
+
+    @work(exclusive=True, group="gift-check", exit_on_error=False)
+    async def run_check(self, raw: str) -> None:
+        try:
+            check = await self.till.gifts.check(raw)
+        except CheckoutError as exc:
+            self._show(error=str(exc))
+            self.query_one("#code", Input).action_select_all()
+            self.app.bell()
+            return
+        finally:
+            self.busy = False
+        self.check = check
+        status = check.status
+        text = Text(f"{check.display_name} gift voucher {check.masked}  ")
+        if not status.can_activate:
+            text.append("cannot be sold", style="bold red")
+            if status.message:
+                text.append(f"\n{check.display_name}: {status.message}", style="bold")
+            self._show(text, keys="Scan another code · Escape back")
+            self.query_one("#code", Input).action_select_all()
+            self.app.bell()
+            return
+        text.append("can be sold", style="bold green")
+        if status.free_amount:
+            limit = self.till.max_gift_voucher
+            text.append(f"\nFree amount: type it (at most {limit.amount_str()})")
+            self._show(text, keys="Enter adds it · Escape back")
+            self._amount_visible(True)
+            self.query_one("#amount", Input).focus()
+        else:
+            assert status.amount is not None
+            text.append(f"\nAmount {status.amount}", style="bold")
+            self._show(text, keys="Enter adds it to the order · Escape back")
+
+    def _add(self) -> None:
+        assert self.check is not None
+        typed = self.query_one("#amount", Input).value if self.check.status.free_amount else None
+        try:
+            outcome = self.till.gifts.add(self.check, typed)
+        except CheckoutError as exc:
+            self.query_one("#error", Static).update(str(exc))
+            if self.check.status.free_amount:
+                self.query_one("#amount", Input).action_select_all()
+            self.app.bell()
+            return
+        self.dismiss(outcome)
