@@ -169,10 +169,10 @@ class SerialScanner:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop reading, close the port and wait for the thread (at most ``timeout`` s)."""
         self._stop.set()
-        with self._lock:
-            port = self._port
-        if port is not None:
-            port.cancel_read()
+        with self._lock:  # the reader closes the port only after letting go of it here
+            cancel = getattr(self._port, "cancel_read", None)
+            if cancel is not None:
+                cancel()  # wakes a read that is waiting for data
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

@@ -1,0 +1,39 @@
+"""python-escpos, used quietly.
+
+python-escpos prints to stdout (``barcode()``: "Using hardware barcode
+renderer"; ``qr()``; ``_dpi()``), which corrupts a terminal UI. Every call
+into it from the drivers runs inside :func:`quiet`. The library is imported
+only when first used: importing it creates a temporary folder, parses its
+printer database and installs a logging handler on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from escpos.printer import Dummy
+
+_STDOUT_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Swallow what python-escpos prints (one thread at a time: stdout is process-wide)."""
+    with _STDOUT_LOCK, contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def dummy(profile: str = "default") -> Dummy:
+    """An in-memory ESC/POS printer for ``profile``; ValueError for an unknown profile."""
+    from escpos.printer import Dummy
+
+    try:
+        return Dummy(profile=profile)
+    except KeyError:
+        raise ValueError(f"unknown printer profile {profile!r} (see python-escpos's printer "
+                         "profiles; \"default\" fits most)") from None

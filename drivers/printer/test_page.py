@@ -1,0 +1,72 @@
+"""``pos printer test``: a page that shows the code page, the width and a barcode work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from drivers.printer.barcodes import add_barcode
+from drivers.printer.base import PrinterError, ReceiptPrinter, StatusPrinter
+from drivers.printer.codepage import DEFAULT_CODEPAGE, printable, select_codepage
+from drivers.printer.escpos_tools import dummy, quiet
+
+TEST_BARCODE = "TILL-TEST-0042"
+LINES = (
+    "Zürich  CHF 12.50 = Fr. 12.50",
+    "Euro: € 9.90",
+    "äöü ÄÖÜ éàè ç",
+)
+
+
+def test_page_bytes(width: int = 42, profile: str = "default", *,
+                    codepage: str = DEFAULT_CODEPAGE, code: str = TEST_BARCODE) -> bytes:
+    """The whole test page as ESC/POS bytes, ready for one ``send``."""
+    with quiet():
+        p = dummy(profile)
+        p.hw("INIT")
+        select_codepage(p, codepage)
+        p.set(align="center", bold=True, double_height=True)
+        p.textln("PRINTER TEST")
+        p.set(align="center", bold=False, normal_textsize=True)
+        p.textln(f"profile {profile}, code page {codepage}, {width} columns")
+        p.set(align="left")
+        p.textln("-" * width)
+        for line in LINES:
+            p.textln(printable(line, codepage))
+        p.textln("-" * width)
+        p.textln(("1234567890" * (width // 10 + 1))[:width])
+        p.textln("The line above must fit on one line.")
+        p.textln()
+    add_barcode(p, code)
+    with quiet():
+        p.textln()
+        p.textln(f"Scan test: {code}")
+        p.cut()
+    return p.output
+
+
+test_page_bytes.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def printer_test(printer: ReceiptPrinter, width: int = 42, profile: str = "default",
+                 out: Callable[[str], None] = print, *, codepage: str = DEFAULT_CODEPAGE) -> int:
+    """Print the test page on ``printer`` and report; 0 when it went out, 1 when not."""
+    out(f"printer: {printer.description}")
+    try:
+        data = test_page_bytes(width, profile, codepage=codepage)
+    except ValueError as exc:
+        out(f"cannot build the test page: {exc}")
+        return 1
+    if isinstance(printer, StatusPrinter):
+        try:
+            out(f"before: {printer.paper_status().message}")
+        except PrinterError as exc:
+            out(f"no status: {exc}")
+    try:
+        printer.send(data)
+    except PrinterError as exc:
+        out(f"test page NOT printed: {exc}")
+        return 1
+    out(f"test page sent ({len(data)} bytes). Check on paper: 'Zürich', '€', 'Fr.', "
+        "the accented letters, the ruler on one line, and that the barcode scans "
+        f"as {TEST_BARCODE}.")
+    return 0

@@ -1,0 +1,26 @@
+"""Barcode scanners: keyboard-wedge decoding and serial reading. No UI imports.
+
+- :class:`WedgeDecoder` tells a scan from typing, key by key (pure, no I/O).
+- :class:`SerialScanner` reads a serial scanner in a thread and reconnects.
+- :func:`drivers.scanner.cli.scanner_test` is ``pos scanner test``.
+"""
+
+from drivers.scanner.layouts import HINT as LAYOUT_HINT
+from drivers.scanner.layouts import undo_layout
+from drivers.scanner.scans import RejectedScan, Scan, ScanResult, Typed, normalise
+from drivers.scanner.serial_reader import LineAssembler, SerialScanner
+from drivers.scanner.wedge import WedgeDecoder, scan_from_line
+
+__all__ = [
+    "LAYOUT_HINT",
+    "LineAssembler",
+    "RejectedScan",
+    "Scan",
+    "ScanResult",
+    "SerialScanner",
+    "Typed",
+    "WedgeDecoder",
+    "normalise",
+    "scan_from_line",
+    "undo_layout",
+]
