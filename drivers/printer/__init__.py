@@ -2,70 +2,46 @@
 
 Backends take ESC/POS bytes already built in memory (``pos_app.receipts``)
 and only move them; that keeps a slow or absent printer from ever holding
-up the building of a receipt or the closing of a sale.
+up the building of a receipt or the closing of a sale. Every ``send`` has a
+time limit and raises :class:`PrinterError` with a message for the cashier;
+run it in a worker thread.
+
+- :func:`open_printer` builds the backend for ``[printer] kind``.
+- Network, serial and USB printers also answer ``paper_status()``
+  (:class:`PaperStatus`; see :class:`StatusPrinter`).
+- :mod:`drivers.printer.codepage` (CP858), :mod:`drivers.printer.barcodes`
+  (CODE128), :mod:`drivers.printer.test_page` (``pos printer test``).
 """
 
-from __future__ import annotations
+from drivers.printer.base import (
+    DummyPrinter,
+    FilePrinter,
+    PaperStatus,
+    PrinterError,
+    ReceiptPrinter,
+    StatusPrinter,
+    UnsupportedPrinter,
+    parse_paper_status,
+)
+from drivers.printer.cups import CupsPrinter
+from drivers.printer.factory import KINDS, open_printer
+from drivers.printer.network import NetworkPrinter
+from drivers.printer.serial_printer import SerialPrinter
+from drivers.printer.usb import UsbPrinter
 
-import threading
-from pathlib import Path
-from typing import Protocol
-
-
-class PrinterError(RuntimeError):
-    """The receipt did not reach the printer; the message says why and what to do."""
-
-
-class ReceiptPrinter(Protocol):
-    description: str
-
-    def send(self, data: bytes) -> None:
-        """Send one whole receipt; raise PrinterError if it did not go out."""
-
-
-class FilePrinter:
-    """Appends receipts to a file (demo, tests, or a printer device file)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.description = f"file {path}"
-
-    def send(self, data: bytes) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab") as handle:
-                handle.write(data)
-        except OSError as exc:
-            raise PrinterError(f"cannot write to {self.path}: {exc.strerror or exc}") from None
-
-
-class DummyPrinter:
-    """Keeps receipts in memory; what a test inspects."""
-
-    def __init__(self) -> None:
-        self.description = "dummy (in memory)"
-        self.jobs: list[bytes] = []
-        self._lock = threading.Lock()
-
-    def send(self, data: bytes) -> None:
-        with self._lock:
-            self.jobs.append(data)
-
-    @property
-    def output(self) -> bytes:
-        with self._lock:
-            return b"".join(self.jobs)
-
-
-class UnsupportedPrinter:
-    """A configured backend this version cannot drive yet: every send fails, clearly."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.description = f"{kind} (not supported in this version)"
-
-    def send(self, data: bytes) -> None:
-        raise PrinterError(
-            f"printer kind {self.kind!r} is not supported in this version; "
-            "set [printer] kind = \"file\" or \"dummy\" — the receipt is kept for reprint (F7)"
-        )
+__all__ = [
+    "KINDS",
+    "CupsPrinter",
+    "DummyPrinter",
+    "FilePrinter",
+    "NetworkPrinter",
+    "PaperStatus",
+    "PrinterError",
+    "ReceiptPrinter",
+    "SerialPrinter",
+    "StatusPrinter",
+    "UnsupportedPrinter",
+    "UsbPrinter",
+    "open_printer",
+    "parse_paper_status",
+]

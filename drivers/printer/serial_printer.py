@@ -16,8 +16,14 @@ import time
 
 import serial
 
-from drivers.printer.base import PAPER_QUERY, PaperStatus, PrinterError, parse_paper_status
-from drivers.scanner.serial_reader import serial_settings
+from drivers.printer.base import (
+    PAPER_QUERY,
+    PaperStatus,
+    PrinterError,
+    explain_os_error,
+    parse_paper_status,
+)
+from drivers.serial_settings import serial_settings
 
 
 class SerialPrinter:
@@ -47,12 +53,9 @@ class SerialPrinter:
         try:
             return serial.serial_for_url(self.device, timeout=self.status_timeout_s,
                                          write_timeout=self.timeout_s, **self._settings)
-        except serial.SerialException as exc:
-            cause = exc.__context__ if isinstance(exc.__context__, OSError) else None
-            if cause is not None and cause.errno is not None:
-                from drivers.printer.base import explain_os_error
-
-                raise PrinterError(explain_os_error(self.device, cause)) from None
+        except serial.SerialException as exc:  # pyserial keeps the OS errno
+            if exc.errno is not None:
+                raise PrinterError(explain_os_error(self.device, exc)) from None
             raise PrinterError(f"cannot open serial printer {self.device}: {exc}") from None
         except ValueError as exc:
             raise PrinterError(f"bad serial settings for {self.device}: {exc}") from None

@@ -22,7 +22,7 @@ from pos_app.domain.order import Line, Order, OrderError, Tender, TenderKind, Te
 from pos_app.journal import Journal, ReceiptRecord
 from pos_app.providers import Authorization, ProviderError
 from pos_app.receipts import Templates, balance_slip, sale_receipt, void_receipt
-from pos_app.services.providers import ProviderSlot
+from pos_app.services.providers import ProviderSlot, build_providers, close_providers
 from pos_app.services.results import (
     CheckoutError,
     Closed,
@@ -31,7 +31,9 @@ from pos_app.services.results import (
     Outcome,
     PrintOutcome,
 )
+from pos_app.services.crash import crashpoint
 from pos_app.services.gifts import GiftDesk, VoidPlan
+from pos_app.services.recovery import Recovery
 from pos_app.services.vouchers import VoucherCheck, VoucherDesk
 
 __all__ = ["CheckoutError", "Closed", "Level", "Notice", "Outcome", "PrintOutcome", "Till"]
@@ -69,6 +71,21 @@ class Till:
         self.providers = providers or {}
         self.vouchers = VoucherDesk(self, self.providers)
         self.gifts = GiftDesk(self, self.providers)
+        self.recovery = Recovery(self)
+
+    async def reload_providers(self) -> str:
+        """Read the keys again (F12 after `pos keys set`); simulators keep their state."""
+        fresh = build_providers(self.config)
+        replaced = {name: slot for name, slot in self.providers.items()
+                    if slot.simulator is None and name in fresh}
+        await close_providers(replaced)
+        for name, slot in fresh.items():
+            if name in replaced or name not in self.providers:
+                self.providers[name] = slot
+            else:  # a simulator: keep the running one (and its vouchers)
+                await close_providers({name: slot})
+        states = [f"{s.display_name}: {s.problem or 'ready'}" for s in self.providers.values()]
+        return "Keys reloaded — " + "; ".join(states)
 
     # -- reading --------------------------------------------------------------
     @property
@@ -208,7 +225,9 @@ class Till:
             receipt = sale_receipt(order, number, self.config, self.templates, when)
             return receipt.text(), receipt.escpos(self.config.printer.profile)
 
+        crashpoint("close:before_commit")
         number, receipt_id = self.journal.close_order(self._order_id, render)
+        crashpoint("close:after_commit")
         closed = Closed(self.journal.format_number(number), receipt_id, order.total, order.change)
         self.last_closed = closed
         self._start_new_order()

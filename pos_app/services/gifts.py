@@ -19,6 +19,7 @@ from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.journal import OpState
 from pos_app.providers import ActivationStatus, Capability, ProviderError, UnknownOutcome
+from pos_app.services.crash import arm_after_send, crashpoint
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Level, Notice, Outcome
 from pos_app.services.vouchers import UnknownOutcomeError, describe
@@ -167,6 +168,8 @@ class GiftDesk:
             provider=slot.name, operation="activate", code=line.code, currency=till.currency,
             amount=line.total, order_id=till.order_id, line_id=line.id,
         )
+        crashpoint("activate:before_send")
+        arm_after_send("activate")
         try:
             done = await slot.client.activate(line.code, line.total if line.free_amount else None)
         except UnknownOutcome as exc:
@@ -181,6 +184,7 @@ class GiftDesk:
             message = describe(exc, slot.display_name, hint=False)
             till.journal.finish_op(op_id, OpState.FAILED, error=exc.message, line={"problem": message})
             raise CheckoutError(message) from None
+        crashpoint("activate:after_response")
         slot.mark(None)
         till.journal.finish_op(op_id, OpState.OK, result={"amount": done.amount.minor},
                                line={"activated": True, "problem": None})
@@ -283,6 +287,8 @@ class GiftDesk:
             provider=slot.name, operation="deactivate", code=line.code, currency=till.currency,
             amount=line.total, order_id=order_id, line_id=line.id,
         )
+        crashpoint("deactivate:before_send")
+        arm_after_send("deactivate")
         try:
             await slot.client.deactivate(line.code, f"void of sale {number}")
         except UnknownOutcome as exc:
@@ -304,5 +310,6 @@ class GiftDesk:
             till.journal.finish_op(op_id, OpState.FAILED, error=exc.message)
             raise CheckoutError(f"Void not finished — {describe(exc, slot.display_name, hint=False)}; "
                                 "F9 on an empty order continues the void") from None
+        crashpoint("deactivate:after_response")
         slot.mark(None)
         till.journal.finish_op(op_id, OpState.OK)

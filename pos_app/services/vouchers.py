@@ -25,6 +25,7 @@ from pos_app.providers import (
     VoucherBalance,
 )
 from pos_app.providers.eguma.client import redeem_applied
+from pos_app.services.crash import arm_after_send, crashpoint
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Level, Notice, Outcome
 
@@ -146,6 +147,8 @@ class VoucherDesk:
             new_tender=tender,
         )
         assert tender_id is not None
+        crashpoint("redeem:before_send")
+        arm_after_send("redeem")
         try:
             auth = await slot.client.authorize(code, amount, reference)
         except UnknownOutcome as exc:
@@ -165,6 +168,7 @@ class VoucherDesk:
                                    tender={"problem": message})
             till.reload()
             raise CheckoutError(f"Not paid — {message}") from None
+        crashpoint("redeem:after_response")
         slot.mark(None)
         till.journal.finish_op(
             op_id, OpState.OK, token=auth.token,
@@ -280,6 +284,8 @@ class VoucherDesk:
             amount=tender.amount, balance_before=before, order_id=order_id, tender_id=tender.id,
         )
         auth = Authorization(tender.code, tender.amount, tender.token, tender.balance_after)
+        crashpoint("cancel:before_send")
+        arm_after_send("cancel")
         try:
             result = await slot.client.void(auth, tender.amount)
         except UnknownOutcome as exc:
@@ -293,6 +299,7 @@ class VoucherDesk:
             till.journal.finish_op(op_id, OpState.FAILED, error=exc.message,
                                    tender={"problem": f"cancel failed: {message}"} if on_order else None)
             raise CheckoutError(message) from None
+        crashpoint("cancel:after_response")
         slot.mark(None)
         till.journal.finish_op(
             op_id, OpState.OK,

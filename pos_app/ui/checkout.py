@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from pos_app.domain.codes import mask_code
@@ -20,12 +21,12 @@ from pos_app.domain.vat import format_rate
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.gifts import SellVoucherDialog
+from pos_app.ui.status import StatusScreen
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 
 # Keys of DESIGN.md whose screens come in later versions: pressing one says so.
 NOT_YET = {
     "reports": "Reports",
-    "status": "The status screen",
 }
 
 TENDER_NAMES = {TenderKind.CASH: "Cash", TenderKind.CARD: "Card", TenderKind.VOUCHER: "Voucher"}
@@ -60,6 +61,7 @@ class CheckoutScreen(Screen[None]):
         self.till = till
         self.selected: tuple[str, int] | None = None
         self.provider_busy = False
+        self._retry_timer: Timer | None = None
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -98,6 +100,34 @@ class CheckoutScreen(Screen[None]):
         self.refresh_order()
         notice = self.till.startup_notice()
         self.say(notice or Notice("Ready — scan a product"))
+        if self.till.recovery.open_ops():
+            self.say(Notice("Checking unfinished provider operations…", Level.WARNING))
+            self.reconcile()
+
+    @work(exclusive=True, group="recovery", exit_on_error=False)
+    async def reconcile(self) -> None:
+        """Settle provider calls whose outcome the journal does not know (start-up, then every 30 s)."""
+        if self.provider_busy:
+            return
+        self.provider_busy = True
+        try:
+            results = await self.till.recovery.run()
+        finally:
+            self.provider_busy = False
+        self.refresh_order()
+        if results:
+            unresolved = [r for r in results if not r.resolved]
+            text = " · ".join(r.text for r in results)
+            if unresolved:
+                text += " — retried every 30 s; F12 shows them"
+            self.say(Notice(text, Level.ERROR if unresolved else Level.WARNING))
+            if self.till.order.is_settled:
+                self.say(Notice(text + " — the order is paid: Enter closes it", Level.WARNING))
+        if self.till.recovery.open_ops() and self._retry_timer is None:
+            self._retry_timer = self.set_interval(30.0, self.reconcile)
+        elif not self.till.recovery.open_ops() and self._retry_timer is not None:
+            self._retry_timer.stop()
+            self._retry_timer = None
 
     # -- rendering ------------------------------------------------------------
     def _tick(self) -> None:
@@ -296,7 +326,7 @@ class CheckoutScreen(Screen[None]):
         self._not_yet("reports")
 
     def action_status(self) -> None:
-        self._not_yet("status")
+        self.app.push_screen(StatusScreen(self.till), lambda _: self.refresh_order())
 
     def _payable(self) -> bool:
         order = self.till.order

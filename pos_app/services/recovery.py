@@ -1,0 +1,118 @@
+"""Reconciliation: settle every provider operation whose outcome the journal
+does not know (the till was killed, lost power or the network mid-call).
+
+Each open operation (state ``sent`` or ``unknown``) is decided with the
+provider's own lookup, never by sending it again:
+
+* redeem / cancel — E-GUMA Balance compared with the balance recorded before;
+* activate — Activate status (a voucher that can no longer be activated was);
+* deactivate — Deactivate status (one that can still be deactivated was not).
+
+Until an operation is settled, the voucher it touches cannot be tendered
+(``VoucherDesk`` refuses codes with open operations).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pos_app.domain.codes import mask_code
+from pos_app.domain.order import TenderState
+from pos_app.journal import OpRecord, OpState
+from pos_app.providers import ProviderError
+from pos_app.services.results import CheckoutError
+
+if TYPE_CHECKING:
+    from pos_app.services.checkout import Till
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    op_id: int
+    text: str
+    resolved: bool
+
+
+class Recovery:
+    def __init__(self, till: Till) -> None:
+        self.till = till
+
+    def open_ops(self) -> list[OpRecord]:
+        return self.till.journal.ops(open_only=True)
+
+    async def run(self) -> list[Resolution]:
+        """Try every open operation once; what was resolved and what still is not."""
+        results = []
+        for op in self.open_ops():
+            try:
+                text = await self._settle(op)
+                results.append(Resolution(op.id, text, True))
+            except CheckoutError as exc:
+                results.append(Resolution(op.id, f"{self._what(op)}: still unresolved — {exc}", False))
+        self.till.reload()
+        return results
+
+    def _what(self, op: OpRecord) -> str:
+        names = {"redeem": "redemption", "cancel": "cancellation", "activate": "activation",
+                 "deactivate": "deactivation"}
+        amount = f" of {op.amount}" if op.amount is not None else ""
+        return f"The {names.get(op.operation, op.operation)}{amount} on {mask_code(op.code)}"
+
+    def _where(self, op: OpRecord) -> str:
+        if op.order_id is None:
+            return ""
+        order = self.till.journal.load_order(op.order_id)
+        return f"order {order.number}" if order.number else "the open order"
+
+    async def _settle(self, op: OpRecord) -> str:
+        till = self.till
+        slot = till.vouchers.slot(op.provider)
+        assert slot.client is not None
+        what, where = self._what(op), self._where(op)
+        if op.operation in ("redeem", "cancel"):
+            done = await till.vouchers.decide(slot, op)
+            on_open_order = op.order_id == till.order_id
+            if op.operation == "redeem":
+                if done:
+                    new_balance = op.balance_before - op.amount if op.balance_before and op.amount else None
+                    till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"}, tender={
+                        "state": TenderState.AUTHORIZED, "balance_after": new_balance,
+                        "problem": None if op.token else "redeem token lost: the till cannot cancel it"})
+                    return f"{what} did happen — kept on {where}"
+                till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"},
+                                       void_tender=True, tender={"problem": None})
+                return f"{what} did not happen — removed from {where}; nothing was charged"
+            if done:
+                till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"},
+                                       void_tender=on_open_order,
+                                       tender={"problem": None} if on_open_order else None)
+                return f"{what} did happen — the money is back on the voucher"
+            till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
+            return f"{what} did not happen — the payment is still on {where}"
+        if op.operation == "activate":
+            try:
+                status = await slot.client.activation_status(op.code)
+            except ProviderError as exc:
+                slot.mark(exc)
+                raise CheckoutError(exc.message) from None
+            slot.mark(None)
+            if status.can_activate:
+                till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
+                return f"{what} did not happen — it runs again when {where} closes"
+            till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"},
+                                   line={"activated": True, "problem": None})
+            return f"{what} did happen — the gift voucher is active"
+        if op.operation == "deactivate":
+            try:
+                status = await slot.client.deactivation_status(op.code)
+            except ProviderError as exc:
+                slot.mark(exc)
+                raise CheckoutError(exc.message) from None
+            slot.mark(None)
+            if status.can_deactivate:
+                till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
+                return f"{what} did not happen — F9 on an empty order continues the void of {where}"
+            till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"})
+            return f"{what} did happen"
+        raise CheckoutError(f"unknown operation {op.operation!r}")

@@ -1,0 +1,108 @@
+"""F12: the status screen — provider, printer and keyring health, unresolved
+provider operations, unprinted receipts; retry reconciliation, reload keys."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from pos_app.domain.codes import mask_code
+from pos_app.services.checkout import Till
+
+
+def dot(ok: bool | None) -> tuple[str, str]:
+    return ("●", "green") if ok else (("●", "red") if ok is False else ("●", "grey50"))
+
+
+class StatusScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Back"),
+        Binding("r", "retry", "Retry unresolved"),
+        Binding("k", "reload_keys", "Reload keys"),
+    ]
+
+    def __init__(self, till: Till) -> None:
+        super().__init__(classes="dialog-screen")
+        self.till = till
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog status") as box:
+            box.border_title = "Status"
+            yield Static(id="report")
+            yield Static("", id="error", classes="error")
+            yield Static("r retry unresolved · k reload keys · Escape back", classes="keys")
+
+    def on_mount(self) -> None:
+        self.render_report()
+
+    def render_report(self, note: str = "") -> None:
+        till = self.till
+        t = Text()
+        cfg = till.config
+        t.append(f"{cfg.outlet.name} · outlet {cfg.outlet.id} · till {cfg.outlet.till}\n", style="bold")
+        t.append("\nProviders\n", style="bold underline")
+        if not till.providers:
+            t.append("  none configured\n")
+        for slot in till.providers.values():
+            symbol, colour = dot(False if slot.problem else slot.healthy)
+            t.append("  ")
+            t.append(symbol, style=colour)
+            where = "built-in simulator" if slot.simulator is not None else "live"
+            t.append(f" {slot.display_name} ({where})")
+            if slot.problem:
+                t.append(f" — {slot.problem}", style="red")
+            elif slot.last_error:
+                t.append(f" — last call failed: {slot.last_error}", style="red")
+            elif slot.healthy:
+                t.append(" — answering")
+            else:
+                t.append(" — not asked yet")
+            t.append("\n")
+        t.append("\nPrinter\n", style="bold underline")
+        symbol, colour = dot(till.printer_ok)
+        t.append("  ")
+        t.append(symbol, style=colour)
+        t.append(f" {till.printer.description}")
+        if till.printer_ok is False:
+            t.append(f" — {till.printer_message}", style="red")
+        t.append("\n")
+        unprinted = till.journal.unprinted_receipts()
+        if unprinted:
+            t.append(f"  {len(unprinted)} receipt(s) not printed — F7 prints them\n", style="yellow")
+        t.append("\nUnresolved provider operations\n", style="bold underline")
+        ops = till.recovery.open_ops()
+        if not ops:
+            t.append("  none\n")
+        for op in ops:
+            amount = f" {op.amount}" if op.amount is not None else ""
+            t.append(f"  ? {op.operation}{amount} on {mask_code(op.code)} (since {op.sent_at[11:19]} UTC) "
+                     "— the voucher cannot be used until this is settled\n", style="red")
+        t.append("\nJournal\n", style="bold underline")
+        t.append(f"  {till.journal.path}\n")
+        if note:
+            t.append(f"\n{note}\n", style="bold")
+        self.query_one("#report", Static).update(t)
+
+    def action_retry(self) -> None:
+        self.render_report("Checking with the providers…")
+        self.retry()
+
+    @work(exclusive=True, group="status", exit_on_error=False)
+    async def retry(self) -> None:
+        results = await self.till.recovery.run()
+        lines = [r.text for r in results] or ["Nothing to settle."]
+        self.render_report("\n".join(lines))
+
+    def action_reload_keys(self) -> None:
+        self.render_report("Reloading keys…")
+        self.reload_keys()
+
+    @work(exclusive=True, group="status", exit_on_error=False)
+    async def reload_keys(self) -> None:
+        text = await self.till.reload_providers()
+        self.render_report(text)
