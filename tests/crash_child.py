@@ -1,0 +1,58 @@
+"""The process under test for the crash tests: runs one till flow against the
+E-GUMA simulator over HTTP. POS_CRASH_AT (pos_app.services.crash) kills it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from pos_app.config import load_config
+from pos_app.providers.eguma.client import EgumaClient
+from pos_app.services.checkout import Till
+from pos_app.services.providers import ProviderSlot
+from pos_app.services.setup import open_till
+
+MERLOT, CROISSANT = "7610000000035", "7610000000028"
+KEY = "demo-outlet-key"
+
+
+def make_till(config_path: Path, url: str, timeout_s: float = 3.0) -> Till:
+    client = EgumaClient.create(KEY, url, "CHF", timeout_s)
+    return open_till(load_config(config_path), providers={"eguma": ProviderSlot("eguma", "E-GUMA", client)})
+
+
+async def scenario(till: Till, name: str) -> None:
+    if name in ("redeem", "cancel"):
+        till.scan("2*" + MERLOT)  # 76.00
+        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 50.00
+        if name == "cancel":
+            await till.void_tender(till.order.active_tenders[0].id)
+    elif name in ("activate", "deactivate"):
+        till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
+        await till.pay_cash(till.parse_amount("50"))
+        if name == "deactivate":
+            await till.gifts.void_last_sale()
+    elif name == "close":
+        till.scan(CROISSANT)
+        await till.pay_card(till.parse_amount("2.50"))
+    elif name == "mixed":  # everything, for the soak
+        till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
+        till.scan("2*" + MERLOT)
+        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))
+        await till.vouchers.pay(await till.vouchers.check("2QH3QTDM28N6"))
+        await till.void_tender(till.order.active_tenders[-1].id)
+        await till.pay_cash(till.parse_amount("80"))
+        await till.gifts.void_last_sale()
+    else:
+        raise SystemExit(f"unknown scenario {name}")
+
+
+async def main(config_path: str, url: str, name: str) -> None:
+    till = make_till(Path(config_path), url)
+    await scenario(till, name)
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
