@@ -1,0 +1,72 @@
+"""After a crash the restarted app settles unfinished provider calls and tells the cashier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pos_app.services.providers import close_providers
+from pos_app.ui.app import PosApp
+from pos_app.ui.status import StatusScreen
+from tests.crash_child import make_till
+from tests.crashkit import SimServer, run_child
+from tests.uihelpers import scan, settle, table_rows, text
+
+SIZE = (110, 32)
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimServer]:
+    server = SimServer()
+    yield server
+    server.stop()
+
+
+async def test_restart_resolves_and_says_how(sim: SimServer, write_config: Callable[..., Path]) -> None:
+    sim.reset()
+    config = write_config()
+    assert run_child(config, sim.url, "redeem", "redeem:after_response") == -9
+    till = make_till(config, sim.url)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = text(pilot, "#status")
+        assert "The redemption of CHF 50.00 on …KJR3 did happen — kept on the open order" in status
+        assert table_rows(pilot, "#tenders")[0] == ["Voucher …KJR3", "-50.00"]
+        assert "26.00" in text(pilot, "#balance")
+    await close_providers(till.providers)
+    assert len(sim.state()["redemptions"]) == 1
+
+
+async def test_unresolved_at_restart_shows_on_status_screen_then_retry(
+    sim: SimServer, write_config: Callable[..., Path]
+) -> None:
+    sim.reset()
+    config = write_config()
+    assert run_child(config, sim.url, "redeem", "redeem:before_send") == -9
+    sim.faults(fail_next={"count": 1, "status": 503})  # E-GUMA is down when the till restarts
+    till = make_till(config, sim.url)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "still unresolved" in text(pilot, "#status") and "F12" in text(pilot, "#status")
+        assert table_rows(pilot, "#tenders")[0][0] == "Voucher …KJR3 sending…"
+        await pilot.press("f2")  # no further payment while it is open
+        assert "not resolved yet" in text(pilot, "#status")
+        await pilot.press("f12")
+        assert isinstance(pilot.app.screen, StatusScreen)
+        report = text(pilot, "#report")
+        assert "? redeem CHF 50.00 on …KJR3" in report and "cannot be used" in report
+        await pilot.press("r")  # E-GUMA answers again
+        await settle(pilot)
+        assert "did not happen" in text(pilot, "#report")
+        assert "Unresolved provider operations\n  none" in text(pilot, "#report")
+        await pilot.press("escape")
+        assert table_rows(pilot, "#tenders") == []
+        await pilot.press("f2")
+        await scan(pilot, "L4FU5LQTKJR3")
+        await settle(pilot)
+        assert "Pay CHF 50.00" in text(pilot, "#result")
+        await pilot.press("escape")
+    await close_providers(till.providers)
+    assert sim.state()["redemptions"] == []
