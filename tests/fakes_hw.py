@@ -76,10 +76,10 @@ class FakeSerialPrinter(threading.Thread):
         self.status = status
         self.received = bytearray()
         self.queries = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             ready, _, _ = select.select([self.pty.master], [], [], 0.02)
             if not ready:
                 continue
@@ -96,7 +96,7 @@ class FakeSerialPrinter(threading.Thread):
                     os.write(self.pty.master, bytes([self.status]))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(2)
 
 
@@ -124,11 +124,11 @@ class TcpPrinter(threading.Thread):
         self.jobs: list[bytes] = []
         self.accepted = 0
         self._held: list[socket.socket] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._lock = threading.Lock()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 conn, _ = self.server.accept()
             except TimeoutError:
@@ -161,7 +161,7 @@ class TcpPrinter(threading.Thread):
             self.jobs.append(bytes(data))
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(2)
         self.server.close()
         for conn in self._held:
