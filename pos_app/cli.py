@@ -9,6 +9,7 @@ from pathlib import Path
 from pos_app import __version__
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
 from pos_app.journal import JournalError
+from pos_app.keys_cli import add_keys_parser, run_keys
 
 EXIT_CONFIG = 2
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--data", type=Path, metavar="FILE",
                      help="seed data (TOML); default: the demo vouchers")
+    add_keys_parser(commands)
     return parser
 
 
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "simulate":
         return simulate(args.provider, args.host, args.port, args.data)
+    if args.command == "keys":
+        return run_keys(args)
     config_path = args.config or default_config_path()
     return run_app(config_path)
 

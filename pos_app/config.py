@@ -100,6 +100,12 @@ class JournalConfig(_Section):
     path: Path | None = None
 
 
+class KeyringConfig(_Section):
+    # A plaintext keyring backend (keyrings.alt) keeps keys readable on disk:
+    # refused unless the shop owner says so here (then the status screen warns).
+    allow_insecure: bool = False
+
+
 class CheckoutConfig(_Section):
     max_cash_given: str = "5000.00"
     max_gift_voucher: str = "1000.00"
@@ -131,6 +137,7 @@ class Config(BaseModel):
     scanner: ScannerConfig = ScannerConfig()
     journal: JournalConfig = JournalConfig()
     checkout: CheckoutConfig = CheckoutConfig()
+    keyring: KeyringConfig = KeyringConfig()
     keys: dict[str, str] = Field(default_factory=dict)
     receipts: Path = Path("../receipts")
 

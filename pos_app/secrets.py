@@ -165,7 +165,7 @@ def _in_thread(call: Callable[[], T], timeout_s: float) -> T:
 def _hung(timeout_s: float) -> SecretsError:
     return SecretsError(
         f"the keyring did not answer within {timeout_s:g} s (locked or hung?); "
-        "unlock it and reload keys from the status screen"
+        "unlock it and try again (in the till: reload keys from the status screen)"
     )
 
 

@@ -73,13 +73,13 @@ def test_set_checks_the_key_and_stores_it(
     assert paths == ["/v1/vouchers/AAAAAAAAAAAA/balance.json"]  # exactly one Balance call
 
     # rotating: the old key is named by its last four only
-    monkeypatch_key = "rotated-outlet-key-c0de"
-    sim.state.outlets[monkeypatch_key] = "Test Shop Zürich"
+    rotated_key = "rotated-outlet-key-c0de"
+    sim.state.outlets[rotated_key] = "Test Shop Zürich"
     assert run(["set", "--provider", "eguma", "--field", "api_key", "--config", str(outlet_config)],
-               monkeypatch_key) == 0
+               rotated_key) == 0
     out, _ = capsys.readouterr()
     assert "Replaced …7f3a with eguma api_key …c0de" in out
-    assert memory_keyring.store[("pos-app", "test-outlet/eguma/api_key")] == monkeypatch_key
+    assert memory_keyring.store[("pos-app", "test-outlet/eguma/api_key")] == rotated_key
 
 
 def test_a_rejected_key_is_not_stored(
@@ -101,7 +101,7 @@ def test_an_unavailable_provider_stores_only_with_no_check(
     sim.fail_next(2, status)
     assert run(["set", "--provider", "eguma", "--config", str(outlet_config)], GOOD_KEY) == 1
     _, err = capsys.readouterr()
-    assert f"could not be checked: no usable answer from E-GUMA at http://127.0.0.1:" in err
+    assert "could not be checked: no usable answer from E-GUMA at http://127.0.0.1:" in err
     assert f"(HTTP {status})" in err and "Nothing was stored" in err and "--no-check" in err
     assert memory_keyring.store == {}
 

@@ -63,7 +63,7 @@ def _eguma(config: Config, name: str) -> ProviderSlot:
         client = EgumaClient(http, key, SIM_BASE_URL.format(name=name), currency, settings.timeout_s)
         return ProviderSlot(name, display, client, simulator=sim, http=http)
     try:
-        key = get_secret(config.outlet.id, name, "api_key")
+        key = get_secret(config.outlet.id, name, "api_key", allow_insecure=config.keyring.allow_insecure)
     except SecretsError as exc:
         return ProviderSlot(name, display, None, problem=f"{display} disabled: {exc}")
     if not key:

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from pos_app import secrets
 from pos_app.domain.codes import mask_code
 from pos_app.services.checkout import Till
 
@@ -29,6 +30,7 @@ class StatusScreen(ModalScreen[None]):
     def __init__(self, till: Till) -> None:
         super().__init__(classes="dialog-screen")
         self.till = till
+        self.keyring_info = "checking…"
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog status") as box:
@@ -39,6 +41,18 @@ class StatusScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.render_report()
+        self.read_keyring()
+
+    @work(thread=True, exclusive=True, group="keyring", exit_on_error=False)
+    def read_keyring(self) -> None:
+        """Ask the keyring in a thread: a locked Secret Service must not freeze the screen."""
+        try:
+            info = secrets.backend_name()
+            warning = secrets.insecure_backend_warning()
+        except secrets.SecretsError as exc:
+            info, warning = f"not usable — {exc}", None
+        self.keyring_info = info + (f"\n  ! {warning}" if warning else "")
+        self.app.call_from_thread(self.render_report)
 
     def render_report(self, note: str = "") -> None:
         till = self.till
@@ -82,6 +96,8 @@ class StatusScreen(ModalScreen[None]):
             amount = f" {op.amount}" if op.amount is not None else ""
             t.append(f"  ? {op.operation}{amount} on {mask_code(op.code)} (since {op.sent_at[11:19]} UTC) "
                      "— the voucher cannot be used until this is settled\n", style="red")
+        t.append("\nKeyring\n", style="bold underline")
+        t.append(f"  {self.keyring_info}\n", style="yellow" if "!" in self.keyring_info else "")
         t.append("\nJournal\n", style="bold underline")
         t.append(f"  {till.journal.path}\n")
         if note:

@@ -410,6 +410,17 @@ class EgumaClient(ProviderBase):
             return None, self._transport_error(exc, mutating, operation)
         except httpx.RequestError as exc:
             return None, self._transport_error(exc, mutating, operation)
+        except Exception as exc:  # noqa: BLE001 - see below
+            # Anything else from the HTTP stack (a transport bug, a proxy library)
+            # may carry the request, and so the key, in its text: it becomes a
+            # typed error that names only its type. A POST may have gone out.
+            _log.warning("%s %s: unexpected %s from the HTTP stack", DISPLAY_NAME, operation,
+                         type(exc).__name__)
+            kind = UnknownOutcome if mutating else UnavailableError
+            return None, kind(
+                f"{DISPLAY_NAME}: the connection failed unexpectedly ({type(exc).__name__}).",
+                PROVIDER, operation=operation,
+            )
 
     # -- the one place where failures become typed errors ----------------------------
     def _transport_error(
