@@ -37,7 +37,8 @@ def test_refused_fails_fast_with_a_clear_message() -> None:
 
 def test_unknown_host_says_check_the_setting() -> None:
     printer = NetworkPrinter("no-such-printer.invalid", 9100, timeout_s=2.0)
-    with pytest.raises(PrinterError, match=r"printer host 'no-such-printer.invalid' not found.*check \[printer\] host"):
+    with pytest.raises(PrinterError,
+                       match=r"printer host 'no-such-printer.invalid' not found.*check \[printer\] host"):
         printer.send(b"x")
 
 

@@ -84,6 +84,7 @@ def test_garbage_is_rejected_and_reading_goes_on(device: tuple[Pty, Path]) -> No
         bad = rec.next_scan()
         assert isinstance(bad, RejectedScan)
         assert "baud rate" in bad.reason and bad.raw == "\ufffd\ufffd\ufffdab\r"
+        assert bad.data == b"\xff\xfe\x80ab\r"
         pty.write(b"\x00\x01\x07\r")
         bad = rec.next_scan()
         assert isinstance(bad, RejectedScan) and "control characters" in bad.reason

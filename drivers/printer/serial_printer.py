@@ -103,10 +103,8 @@ class SerialPrinter:
 
 
 def _queued(port: serial.SerialBase) -> int:
-    try:
-        return port.out_waiting
-    except (NotImplementedError, AttributeError):  # a URL handler without an output queue
-        return 0
+    """Bytes still in the OS output queue; URL handlers (``loop://``...) have none to wait for."""
+    return port.out_waiting if isinstance(port, serial.Serial) else 0
 
 
 def _discard(port: serial.SerialBase) -> None:

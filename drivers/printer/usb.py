@@ -68,18 +68,16 @@ class UsbPrinter:
         core, util = self._pyusb()
         try:
             dev = core.find(idVendor=self.vendor_id, idProduct=self.product_id)
-        except core.NoBackendError:
+        except ValueError:  # NoBackendError (a ValueError in every pyusb version)
             raise PrinterError("pyusb found no USB library: install libusb-1.0 "
                                "(apt install libusb-1.0-0)") from None
         if dev is None:
             raise PrinterError(f"{self._where} not found: is it plugged in and switched on? "
                                "(lsusb lists the ids)")
         try:
-            try:
-                if dev.is_kernel_driver_active(self.interface):
-                    dev.detach_kernel_driver(self.interface)
-            except NotImplementedError:
-                pass  # backends without kernel drivers (Windows, macOS)
+            # Only libusb1 knows kernel drivers (Linux: usblp); the others have none to detach.
+            if _has_kernel_drivers(dev) and dev.is_kernel_driver_active(self.interface):
+                dev.detach_kernel_driver(self.interface)
             try:
                 dev.get_active_configuration()
             except core.USBError:
@@ -119,3 +117,8 @@ class UsbPrinter:
             finally:
                 util.dispose_resources(dev)
         return parse_paper_status(answer)
+
+
+def _has_kernel_drivers(dev: Any) -> bool:
+    backend = getattr(dev, "backend", None)
+    return backend is None or type(backend).__module__.endswith("libusb1")

@@ -32,7 +32,8 @@ def describe(result: ScanResult | Typed) -> str:
         layout = f"  (undid {result.layout} layout)" if result.layout else ""
         return f"scan      raw={result.raw!r}  normalised={result.normalised!r}{layout}"
     if isinstance(result, RejectedScan):
-        return f"rejected  raw={result.raw!r}  reason: {result.reason}"
+        shown = f"bytes={result.data!r}" if result.data else f"raw={result.raw!r}"
+        return f"rejected  {shown}  reason: {result.reason}"
     return f"typed     {result.text!r}"
 
 

@@ -33,6 +33,7 @@ class RejectedScan:
     raw: str
     reason: str
     source: Source = "serial"
+    data: bytes = b""  # the bytes as received (serial), for diagnosing baud-rate or parity errors
 
 
 @dataclass(frozen=True, slots=True)

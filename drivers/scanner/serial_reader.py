@@ -12,6 +12,7 @@ raise (a Textual app passes ``app.call_from_thread``-wrapped functions).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import serial
@@ -56,9 +57,10 @@ class LineAssembler:
                 out.append(self._decode(line, end))
         if len(self._buffer) > self._cap:
             if not self._overlong:
-                out.append(RejectedScan(self._text(bytes(self._buffer[:64])) + "…",
+                head = bytes(self._buffer[:64])
+                out.append(RejectedScan(self._text(head) + "…",
                                         f"longer than {self.max_length} characters without an end "
-                                        "(check the scanner's suffix setting)"))
+                                        "(check the scanner's suffix setting)", "serial", head))
             self._overlong = True
             self._buffer.clear()
         return out
@@ -76,17 +78,21 @@ class LineAssembler:
         return data.decode("utf-8", errors="replace")
 
     def _decode(self, line: bytes, end: bytes) -> ScanResult:
-        raw = self._text(line + end)
+        data = line + end
+        raw = self._text(data)
         text = self._text(line)
         if "\ufffd" in text:
-            return RejectedScan(raw, "not readable text (check the scanner's baud rate, parity and bytesize)")
+            return RejectedScan(raw, "not readable text (check the scanner's baud rate, parity and "
+                                "bytesize)", "serial", data)
         code = normalise(text, self.prefix)
         if not code:
-            return RejectedScan(raw, "no code, only control characters or spaces")
+            return RejectedScan(raw, "no code, only control characters or spaces", "serial", data)
         if len(code) > self.max_length:
-            return RejectedScan(raw, f"longer than {self.max_length} characters")
+            return RejectedScan(raw, f"longer than {self.max_length} characters", "serial", data)
         return Scan(raw, code, "serial")
 
+
+STABLE_S = 2.0  # a connection that lasted this long resets the reconnect backoff
 
 OnScan = Callable[[ScanResult], None]
 OnStatus = Callable[[bool, str], None]
@@ -187,20 +193,25 @@ class SerialScanner:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.reconnect_max_s)
                 continue
-            delay = self.reconnect_min_s
             reported_down = False
             with self._lock:
                 self._port = port
             self._status(True, f"scanner connected on {self.port}")
+            opened = time.monotonic()
             try:
                 self._read(port)
             except (serial.SerialException, OSError) as exc:
                 self._status(False, f"scanner disconnected: {self.port} ({_reason(exc)}); retrying")
                 reported_down = True
+                # A port that opens but fails at once must not make this a busy loop.
+                short = time.monotonic() - opened < STABLE_S
+                delay = min(delay * 2, self.reconnect_max_s) if short else self.reconnect_min_s
             finally:
                 with self._lock:
                     self._port = None
                 _close(port)
+            if reported_down:
+                self._stop.wait(delay)
         if self.connected:
             self._status(False, "scanner stopped")
 
