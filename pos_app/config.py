@@ -73,27 +73,56 @@ class ProviderConfig(_Section):
         return self.base_url.startswith("sim://")
 
 
+Parity = Literal["N", "E", "O", "M", "S"]
+
+
 class PrinterConfig(_Section):
     kind: Literal["network", "usb", "serial", "file", "cups", "dummy"] = "dummy"
     width: int = Field(default=42, ge=32, le=64)
     profile: str = "default"
+    codepage: str = "CP858"  # has ä ö ü é à ç and € (0xD5)
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    status_timeout_s: float = Field(default=1.0, gt=0, le=10)
     path: Path | None = None  # file
     host: str | None = None  # network
     port: int = Field(default=9100, ge=1, le=65535)
     vendor_id: int | None = None  # usb
     product_id: int | None = None
+    in_ep: int = 0x82
+    out_ep: int = 0x01
+    interface: int = 0
     device: str | None = None  # serial
     baudrate: int = 19200
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Parity = "N"
+    stopbits: Literal[1, 1.5, 2] = 1
+    rtscts: bool = False
+    dsrdtr: bool = False
+    xonxoff: bool = False
     queue: str | None = None  # cups
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    cups_host: str | None = None
 
 
 class ScannerConfig(_Section):
     kind: Literal["keyboard", "serial"] = "keyboard"
-    suffix: str = "\r"
+    suffix: str = Field(default="\r", min_length=1)
     prefix: str = ""
-    port: str | None = None
+    max_gap_ms: int = Field(default=50, ge=0, le=1000)  # 0: no timing, the suffix alone decides
+    min_length: int = Field(default=4, ge=1, le=64)
+    max_length: int = Field(default=128, ge=4, le=1024)
+    detect_azerty: bool = True
+    port: str | None = None  # serial
     baudrate: int = 9600
+    bytesize: Literal[5, 6, 7, 8] = 8
+    parity: Parity = "N"
+    stopbits: Literal[1, 1.5, 2] = 1
+
+
+class DrawerConfig(_Section):
+    enabled: bool = False
+    pin: Literal[2, 5] = 2
+    on_ms: int = Field(default=100, ge=2, le=510)
+    off_ms: int = Field(default=100, ge=2, le=510)
 
 
 class JournalConfig(_Section):
@@ -135,6 +164,7 @@ class Config(BaseModel):
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     printer: PrinterConfig = PrinterConfig()
     scanner: ScannerConfig = ScannerConfig()
+    drawer: DrawerConfig = DrawerConfig()
     journal: JournalConfig = JournalConfig()
     checkout: CheckoutConfig = CheckoutConfig()
     keyring: KeyringConfig = KeyringConfig()
@@ -166,6 +196,8 @@ class Config(BaseModel):
             raise ValueError(f"printer kind {p.kind!r} needs [printer] {needed[p.kind]}")
         if p.kind == "usb" and (p.vendor_id is None or p.product_id is None):
             raise ValueError("printer kind 'usb' needs [printer] vendor_id and product_id")
+        if self.scanner.kind == "serial" and not self.scanner.port:
+            raise ValueError("scanner kind 'serial' needs [scanner] port")
         return self
 
     # -- derived settings ---------------------------------------------------

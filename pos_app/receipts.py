@@ -8,16 +8,14 @@ message instead of failing at the first sale.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from escpos.printer import Dummy
-
+from drivers.printer.codepage import printable, select_codepage
+from drivers.printer.escpos_tools import dummy, quiet
 from pos_app.config import Config, ConfigError, read_toml
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
@@ -73,13 +71,17 @@ class Receipt:
     def text(self) -> str:
         return "\n".join(self.lines()) + "\n"
 
-    def escpos(self, profile: str = "default") -> bytes:
-        """ESC/POS bytes for the whole receipt, built in memory for one write."""
-        printer = Dummy(profile=profile)
-        # python-escpos prints warnings and barcode diagnostics to stdout,
-        # which would corrupt a terminal UI.
-        with contextlib.redirect_stdout(io.StringIO()):
+    def escpos(self, profile: str = "default", codepage: str = "CP858") -> bytes:
+        """ESC/POS bytes for the whole receipt, built in memory for one write.
+
+        The code page is selected right after INIT (which resets it), so
+        "Zürich", "€" and "Fr." print right; what the page lacks ("…") is
+        made plain first. python-escpos's own stdout chatter is swallowed.
+        """
+        printer = dummy(profile)
+        with quiet():
             printer.hw("INIT")
+            select_codepage(printer, codepage)
             for row, line in zip(self.rows, self.lines(), strict=True):
                 if row.barcode:
                     # native ESC/POS CODE128, code set B; the printer prints the text below
@@ -88,7 +90,7 @@ class Receipt:
                     printer.textln()
                     continue
                 printer.set(align=row.align if not row.rule else "left", bold=row.bold)
-                printer.textln(line.strip() if row.align == "center" else line)
+                printer.textln(printable(line.strip() if row.align == "center" else line, codepage))
             printer.set(align="left", bold=False)
             printer.cut()
         return printer.output

@@ -21,7 +21,7 @@ from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, Order, OrderError, Tender, TenderKind, TenderState
 from pos_app.journal import Journal, ReceiptRecord
 from pos_app.providers import Authorization, ProviderError
-from pos_app.receipts import Templates, balance_slip, sale_receipt, void_receipt
+from pos_app.receipts import Receipt, Templates, balance_slip, sale_receipt, void_receipt
 from pos_app.services.providers import ProviderSlot, build_providers, close_providers
 from pos_app.services.results import (
     CheckoutError,
@@ -223,7 +223,7 @@ class Till:
 
         def render(number: str) -> tuple[str, bytes]:
             receipt = sale_receipt(order, number, self.config, self.templates, when)
-            return receipt.text(), receipt.escpos(self.config.printer.profile)
+            return receipt.text(), self.paper(receipt)
 
         crashpoint("close:before_commit")
         number, receipt_id = self.journal.close_order(self._order_id, render)
@@ -272,13 +272,17 @@ class Till:
         self.printer_message = self.printer.description
         return PrintOutcome(receipt_id, True, Notice("Receipt printed"))
 
+    def paper(self, receipt: Receipt) -> bytes:
+        """The ESC/POS bytes of a receipt for this till's printer profile and code page."""
+        return receipt.escpos(self.config.printer.profile, self.config.printer.codepage)
+
     def store_balance_slip(self, check: VoucherCheck) -> int:
         """Build and keep a balance slip; print it with ``print_receipt``."""
         b = check.balance
         slip = balance_slip(provider=check.display_name, code=b.code, redeemable=b.redeemable,
                             balance=b.balance, total=b.total, message=b.message, config=self.config,
                             templates=self.templates, when=self.clock())
-        return self.journal.store_receipt("balance", slip.text(), slip.escpos(self.config.printer.profile))
+        return self.journal.store_receipt("balance", slip.text(), self.paper(slip))
 
     def store_void_receipt(self, plan: VoidPlan) -> int:
         """Mark the planned sale voided and keep its void receipt (one transaction)."""
@@ -286,7 +290,7 @@ class Till:
                                card_back=plan.card_back, config=self.config, templates=self.templates,
                                when=self.clock())
         return self.journal.void_closed_order(plan.order.id, receipt.text(),
-                                              receipt.escpos(self.config.printer.profile))
+                                              self.paper(receipt))
 
     def receipts_to_reprint(self) -> list[ReceiptRecord]:
         """Unprinted receipts first (oldest first); otherwise the last one."""

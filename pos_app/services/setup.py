@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from drivers.printer import DummyPrinter, FilePrinter, ReceiptPrinter, UnsupportedPrinter
-from pos_app.config import Config, load_catalog
+from drivers.printer import ReceiptPrinter
+from drivers.printer.codepage import codepage_number
+from drivers.printer.factory import open_printer
+from pos_app.config import Config, ConfigError, load_catalog
 from pos_app.journal import Journal
 from pos_app.receipts import load_templates
 from pos_app.services.checkout import Till
@@ -11,12 +13,19 @@ from pos_app.services.providers import ProviderSlot, build_providers
 
 
 def make_printer(config: Config) -> ReceiptPrinter:
-    kind = config.printer.kind
-    if kind == "file":
-        return FilePrinter(config.printer_file())
-    if kind == "dummy":
-        return DummyPrinter()
-    return UnsupportedPrinter(kind)
+    """The configured printer backend (nothing is opened until the first receipt)."""
+    p = config.printer
+    try:
+        codepage_number(p.codepage, p.profile)
+        return open_printer(
+            p.kind, path=config.printer_file(), host=p.host, port=p.port, vendor_id=p.vendor_id,
+            product_id=p.product_id, in_ep=p.in_ep, out_ep=p.out_ep, interface=p.interface,
+            device=p.device, baudrate=p.baudrate, bytesize=p.bytesize, parity=p.parity,
+            stopbits=p.stopbits, rtscts=p.rtscts, dsrdtr=p.dsrdtr, xonxoff=p.xonxoff, queue=p.queue,
+            cups_host=p.cups_host, timeout_s=p.timeout_s, status_timeout_s=p.status_timeout_s,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{config.source}: [printer] {exc}") from None
 
 
 def open_till(
@@ -31,6 +40,7 @@ def open_till(
     """
     catalog = load_catalog(config.catalog.path, config.outlet.currency)
     templates = load_templates(config.receipts)
+    printer = printer or make_printer(config)
     journal = Journal(config.journal_path(), config.outlet.id, config.outlet.till)
     slots = providers if providers is not None else build_providers(config)
-    return Till(config, catalog, journal, printer or make_printer(config), templates, slots)
+    return Till(config, catalog, journal, printer, templates, slots)
