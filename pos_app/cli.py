@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from pathlib import Path
+
+import platformdirs
 
 from pos_app import __version__
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
@@ -37,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data", type=Path, metavar="FILE",
                      help="seed data (TOML); default: the demo vouchers")
     add_keys_parser(commands)
+    scanner = commands.add_parser("scanner", help="scanner tools").add_subparsers(dest="action", required=True)
+    scanner.add_parser("test", help="show each scan as received (raw and normalised); Ctrl+C ends it")
+    printer = commands.add_parser("printer", help="printer tools").add_subparsers(dest="action", required=True)
+    printer.add_parser("test", help="print a test page (code page characters and a barcode)")
     return parser
 
 
@@ -45,13 +53,29 @@ def fail(message: str) -> int:
     return EXIT_CONFIG
 
 
+def prepare_runtime(log_dir: Path) -> None:
+    """Before python-escpos is imported: it would install a stderr log handler
+    (which corrupts the screen) and unpack its printer database into a new
+    temporary folder in every process. Logs go to a file instead."""
+    cache = Path(os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR",
+                                       platformdirs.user_cache_dir("pos-app", appauthor=False)))
+    cache.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=log_dir / "pos.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def run_app(config_path: Path) -> int:
     # Imported here so `pos --help` and config errors stay fast and Textual-free.
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return fail(str(exc))
+    prepare_runtime(config.data_dir())
     from pos_app.services.setup import open_till
     from pos_app.ui.app import PosApp
 
     try:
-        config = load_config(config_path)
         till = open_till(config)
     except (ConfigError, JournalError) as exc:
         return fail(str(exc))
@@ -79,6 +103,35 @@ def simulate(provider: str, host: str, port: int, data: Path | None) -> int:
     return 0
 
 
+def hardware_test(device: str, config_path: Path) -> int:
+    """`pos scanner test` / `pos printer test` with the outlet's configured hardware."""
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        return fail(str(exc))
+    prepare_runtime(config.data_dir())
+    if device == "scanner":
+        from drivers.scanner.cli import scanner_test
+
+        s = config.scanner
+        print(f"Scanner test ({s.kind}): scan codes; Ctrl+C ends it.", file=sys.stderr)
+        if s.kind == "serial":
+            return scanner_test("serial", port=s.port, baudrate=s.baudrate, bytesize=s.bytesize,
+                                parity=s.parity, stopbits=s.stopbits, suffix=s.suffix, prefix=s.prefix)
+        return scanner_test("keyboard", suffix=s.suffix, prefix=s.prefix,
+                            max_gap_s=s.max_gap_ms / 1000 or None, min_length=s.min_length,
+                            detect_azerty=s.detect_azerty)
+    from drivers.printer.test_page import printer_test
+    from pos_app.services.setup import make_printer
+
+    try:
+        printer = make_printer(config)
+    except ConfigError as exc:
+        return fail(str(exc))
+    p = config.printer
+    return printer_test(printer, p.width, p.profile, codepage=p.codepage)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "simulate":
@@ -86,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "keys":
         return run_keys(args)
     config_path = args.config or default_config_path()
+    if args.command in ("scanner", "printer"):
+        return hardware_test(args.command, config_path)
     return run_app(config_path)
 
 

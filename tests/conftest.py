@@ -54,6 +54,11 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
             [catalog]
             path = "{DEMO_CATALOG.as_posix()}"
 
+            [scanner]
+            # Pilot presses keys faster than any scanner: timing is tested on its
+            # own (test_ui_scanning.py); elsewhere the Enter suffix alone decides.
+            max_gap_ms = 0
+
             [printer]
             {printer}
             """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import traceback
 
+from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -12,6 +13,7 @@ from textual.worker import Worker, WorkerState
 from pos_app.services.checkout import Level, Notice, Till
 from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
+from pos_app.ui.fields import ScanField
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ class PosApp(App[None]):
         self.till = till
         self.checkout = CheckoutScreen(till)
         self.set_keymap(till.config.key_map)
+        self.layout_hint_shown = False
 
     def get_key_display(self, binding: Binding) -> str:
         display = super().get_key_display(binding)
@@ -33,6 +36,14 @@ class PosApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.checkout)
+
+    @on(ScanField.LayoutHint)
+    def layout_hint(self, event: ScanField.LayoutHint) -> None:
+        """Once per run: the scanner types with the wrong keyboard layout (we undo it)."""
+        event.stop()
+        if not self.layout_hint_shown:
+            self.layout_hint_shown = True
+            self.notify(event.text, title="Scanner", severity="warning", timeout=20)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place where an unexpected failure in the background is reported.

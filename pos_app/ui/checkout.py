@@ -20,6 +20,7 @@ from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
+from pos_app.ui.fields import ScanField
 from pos_app.ui.gifts import SellVoucherDialog
 from pos_app.ui.status import StatusScreen
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
@@ -77,8 +78,8 @@ class CheckoutScreen(Screen[None]):
                 yield DataTable(id="tenders", cursor_type="row", show_header=False)
                 yield Static(id="balance")
         with Horizontal(id="bottom"):
-            yield Input(placeholder="Scan or type a barcode (3*code for 3 pieces)", id="scan",
-                        max_length=128)
+            yield ScanField(placeholder="Scan or type a barcode (3*code for 3 pieces)", id="scan",
+                            max_length=128)
             yield Static(id="health")
         yield Static(id="status")
         yield Footer(compact=True, show_command_palette=False)

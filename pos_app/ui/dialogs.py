@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from pos_app.ui.fields import AmountField
+
 
 class AmountDialog(ModalScreen[bool]):
     """Ask for an amount; ``submit(text)`` returns an error to show, or None when done."""
@@ -30,7 +32,7 @@ class AmountDialog(ModalScreen[bool]):
             box.border_title = self._title
             yield Static(self._info, classes="info")
             yield Label(self._prompt)
-            yield Input(value=self._default, id="amount", restrict=r"[0-9.,']*", max_length=12)
+            yield AmountField(value=self._default, id="amount", restrict=r"[0-9.,']*", max_length=12)
             yield Static("", id="error", classes="error")
             yield Static("Enter confirm · Escape back", classes="keys")
 
@@ -38,6 +40,12 @@ class AmountDialog(ModalScreen[bool]):
         field = self.query_one("#amount", Input)
         field.focus()
         field.action_select_all()
+
+    def on_amount_field_scan_refused(self, event: AmountField.ScanRefused) -> None:
+        self.query_one("#error", Static).update(
+            f"That was a scan ({event.code[:16]}), not an amount — type the amount, "
+            "or Escape and scan at the checkout")
+        self.app.bell()
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, Static
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.gifts import GiftCheck
-from pos_app.ui.vouchers import CODE_CHARS
+from pos_app.ui.fields import AmountField, ScanField
 
 
 class SellVoucherDialog(ModalScreen[Outcome | None]):
@@ -29,10 +29,10 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
         with Vertical(classes="dialog") as box:
             box.border_title = "Sell gift voucher"
             yield Label("Scan the code printed on the gift voucher")
-            yield Input(id="code", restrict=CODE_CHARS, max_length=64)
+            yield ScanField(id="code", max_length=64)
             yield Static("", id="result")
             yield Label("Amount", id="amount-label")
-            yield Input(id="amount", restrict=r"[0-9.,']*", max_length=10)
+            yield AmountField(id="amount", restrict=r"[0-9.,']*", max_length=10)
             yield Static("", id="error", classes="error")
             yield Static("Enter check · Escape back", id="keys", classes="keys")
 
@@ -100,6 +100,11 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
             assert status.amount is not None
             text.append(f"\nAmount {status.amount}", style="bold")
             self._show(text, keys="Enter adds it to the order · Escape back")
+
+    def on_amount_field_scan_refused(self, event: AmountField.ScanRefused) -> None:
+        self.query_one("#error", Static).update(
+            f"That was a scan ({event.code[:16]}), not an amount — type the amount")
+        self.app.bell()
 
     def _add(self) -> None:
         assert self.check is not None

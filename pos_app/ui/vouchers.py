@@ -14,8 +14,7 @@ from textual.widgets import Input, Label, Static
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.vouchers import VoucherCheck
-
-CODE_CHARS = r"[A-Za-z0-9.\- ]*"
+from pos_app.ui.fields import ScanField
 
 
 def describe_check(check: VoucherCheck) -> Text:
@@ -52,7 +51,7 @@ class VoucherDialog(ModalScreen[Outcome | None]):
             box.border_title = "Voucher payment"
             yield Static(f"Remaining {self.till.order.remaining}", classes="info")
             yield Label("Voucher code (scan or type)")
-            yield Input(value=self.initial, id="code", restrict=CODE_CHARS, max_length=64)
+            yield ScanField(value=self.initial, id="code", max_length=64)
             yield Static("", id="result")
             yield Static("", id="error", classes="error")
             yield Static("Enter check · Escape back", id="keys", classes="keys")
@@ -139,7 +138,7 @@ class VoucherDialog(ModalScreen[Outcome | None]):
         self.dismiss(None)
 
 
-class SlipCodeInput(Input):
+class SlipCodeInput(ScanField):
     """The balance screen's code field: lets a lone 'p' through as "print slip"
     when a result is shown and the field is empty (scanned codes are upper case)."""
 
@@ -167,7 +166,7 @@ class BalanceScreen(ModalScreen[None]):
         with Vertical(classes="dialog") as box:
             box.border_title = "Balance check"
             yield Label("Voucher code (scan or type)")
-            yield SlipCodeInput(id="code", restrict=CODE_CHARS, max_length=64)
+            yield SlipCodeInput(id="code", max_length=64)
             yield Static("", id="result")
             yield Static("", id="error", classes="error")
             yield Static("Enter check · Escape back", id="keys", classes="keys")

@@ -1,0 +1,155 @@
+"""Input fields that know about keyboard-wedge scanners.
+
+A wedge scanner types into whatever has focus. Every key of these fields
+goes through the drivers' ``WedgeDecoder`` first, which tells a scan (a fast
+burst ending in the scanner's suffix) from typing:
+
+* ``ScanField`` (checkout, voucher, balance, gift voucher codes) submits a
+  scan whole: prefix stripped, a CR+LF suffix taken as one Enter, an AZERTY
+  scanner's digits mapped back (with a one-time hint to fix the scanner).
+* ``AmountField`` (cash, card, free gift amounts) never takes a scan: a
+  burst that ends in the suffix is dropped and reported, so a scanned
+  barcode can never become an amount.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import Input
+
+from drivers.scanner import LAYOUT_HINT, Scan, Typed, WedgeDecoder, scan_from_line
+from pos_app.config import ScannerConfig
+
+
+def make_decoder(settings: ScannerConfig) -> WedgeDecoder:
+    return WedgeDecoder(
+        suffix=settings.suffix,
+        prefix=settings.prefix,
+        max_gap_s=settings.max_gap_ms / 1000 if settings.max_gap_ms else None,
+        min_length=settings.min_length,
+        max_length=settings.max_length,
+        detect_azerty=settings.detect_azerty,
+    )
+
+
+def _settings(field: Input) -> ScannerConfig:
+    till = getattr(field.app, "till", None)
+    return till.config.scanner if till is not None else ScannerConfig()
+
+
+class _WedgeField(Input):
+    """Feeds its keys to a WedgeDecoder; subclasses decide what a scan does."""
+
+    class LayoutHint(Message):
+        """The scanner types with the wrong keyboard layout (shown once)."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def on_mount(self) -> None:
+        self._decoder = make_decoder(_settings(self))
+        self._flush_timer: Timer | None = None
+
+    @property
+    def timing(self) -> bool:
+        return self._decoder.max_gap_s is not None
+
+    @staticmethod
+    def _char(event: events.Key) -> str | None:
+        if event.key == "enter":
+            return "\r"
+        if event.key == "ctrl+j":  # LF, the second half of a CR+LF suffix
+            return "\n"
+        if event.key == "tab":
+            return "\t"
+        return event.character if event.is_printable else None
+
+    async def _on_key(self, event: events.Key) -> None:
+        char = self._char(event)
+        if char is None or not self.timing:
+            await self._untimed_key(event, char)
+            return
+        event.stop()
+        event.prevent_default()
+        self._apply(self._decoder.feed(char, event.time))
+        self._arm_flush()
+
+    def _arm_flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        if self._decoder.max_gap_s is not None and self._decoder.pending:
+            self._flush_timer = self.set_timer(self._decoder.max_gap_s + 0.005, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_timer = None
+        from time import monotonic
+
+        self._apply(self._decoder.flush(monotonic(), force=True))
+
+    def _apply(self, decisions: list[Scan | Typed]) -> None:
+        for decision in decisions:
+            if isinstance(decision, Scan):
+                self._scanned(decision)
+            else:
+                self._type(decision.text)
+
+    def _type(self, text: str) -> None:
+        """Keys a person typed: insert them as Input would; Enter submits."""
+        for char in text:
+            if char in "\r\n":
+                self.call_later(self.action_submit)
+            elif char == "\t":
+                continue
+            elif self.selection.is_empty:
+                self.insert_text_at_cursor(char)
+            else:
+                self.replace(char, *self.selection)
+
+    async def _untimed_key(self, event: events.Key, char: str | None) -> None:
+        """Without timing (``max_gap_ms = 0``) keys are not held: Input's own handling."""
+        await super()._on_key(event)
+
+    def _scanned(self, scan: Scan) -> None:
+        if scan.layout:  # the app shows the hint once
+            self.post_message(self.LayoutHint(LAYOUT_HINT))
+        self.on_scan(scan)
+
+    def on_scan(self, scan: Scan) -> None:
+        """What a scan does in this field; by default it is typed."""
+        self._type(scan.raw)
+
+
+class ScanField(_WedgeField):
+    """Takes scans and typing; a scan replaces the field and is submitted at once."""
+
+    def on_scan(self, scan: Scan) -> None:
+        self.value = scan.normalised
+        self.cursor_position = len(self.value)
+        self.call_later(self.action_submit)
+
+    async def _untimed_key(self, event: events.Key, char: str | None) -> None:
+        # No timing: the suffix alone ends a scan; the line is cleaned like one.
+        if char in ("\r", "\n") and self.value:
+            event.stop()
+            event.prevent_default()
+            settings = _settings(self)
+            self._scanned(scan_from_line(self.value, prefix=settings.prefix,
+                                         detect_azerty=settings.detect_azerty))
+            return
+        await super()._untimed_key(event, char)
+
+
+class AmountField(_WedgeField):
+    """Takes typing only: a scan is dropped and reported, never taken as an amount."""
+
+    class ScanRefused(Message):
+        def __init__(self, code: str) -> None:
+            super().__init__()
+            self.code = code
+
+    def on_scan(self, scan: Scan) -> None:
+        self.post_message(self.ScanRefused(scan.normalised))
