@@ -547,6 +547,11 @@ class Journal:
         )
         return [_receipt(r) for r in rows]
 
+    def record(self, kind: str, detail: dict[str, Any], order_id: int | None = None) -> None:
+        """An event that is not an order change: drawer opened, no-sale, printer trouble."""
+        with self._tx() as tx:
+            tx.event(order_id, kind, detail)
+
     def events(self, order_id: int | None = None) -> list[dict[str, Any]]:
         if order_id is None:
             rows = self._query("SELECT * FROM events ORDER BY id")

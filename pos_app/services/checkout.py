@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from drivers.printer import PrinterError, ReceiptPrinter
+from drivers.drawer import CashDrawer
+from drivers.printer import PaperStatus, PrinterError, ReceiptPrinter, StatusPrinter
 from pos_app.config import Config
 from pos_app.domain.catalog import Catalog
 from pos_app.domain.codes import ScanError, parse_scan
@@ -228,7 +229,8 @@ class Till:
         crashpoint("close:before_commit")
         number, receipt_id = self.journal.close_order(self._order_id, render)
         crashpoint("close:after_commit")
-        closed = Closed(self.journal.format_number(number), receipt_id, order.total, order.change)
+        closed = Closed(self.journal.format_number(number), receipt_id, order.total, order.change,
+                        cash=any(t.kind is TenderKind.CASH for t in order.active_tenders))
         self.last_closed = closed
         self._start_new_order()
         text = f"Order {closed.number} closed"
@@ -270,7 +272,41 @@ class Till:
         self.journal.mark_printed(receipt_id)
         self.printer_ok = True
         self.printer_message = self.printer.description
+        paper = await self._paper_warning()
+        if paper:
+            return PrintOutcome(receipt_id, True, Notice(f"Receipt printed — {paper}", Level.WARNING))
         return PrintOutcome(receipt_id, True, Notice("Receipt printed"))
+
+    async def _paper_warning(self) -> str | None:
+        """Read the paper sensor where the printer can tell (never blocks the sale)."""
+        if not isinstance(self.printer, StatusPrinter):
+            return None
+        try:
+            status = await asyncio.to_thread(self.printer.paper_status)
+        except PrinterError as exc:
+            return f"printer status unreadable: {exc}"
+        if status is PaperStatus.NEAR_END:
+            return "paper is running low: put in a new roll soon"
+        if status is PaperStatus.OUT_OR_NO_ANSWER:
+            self.printer_ok = False
+            self.printer_message = status.message
+            return "printer reports paper out (or did not answer the status query): check it"
+        return None
+
+    async def open_drawer(self, reason: str, order_id: int | None = None) -> Notice:
+        """Kick the cash drawer (through the printer) and journal it; "no_sale" from F12."""
+        settings = self.config.drawer
+        if not settings.enabled:
+            return Notice("No cash drawer is configured ([drawer] enabled = true)", Level.WARNING)
+        drawer = CashDrawer(self.printer, settings.pin, settings.on_ms, settings.off_ms)
+        self.journal.record("no_sale" if reason == "no_sale" else "drawer_opened",
+                            {"reason": reason}, order_id)
+        try:
+            await asyncio.to_thread(drawer.open)
+        except PrinterError as exc:
+            self.journal.record("drawer_failed", {"reason": reason, "error": str(exc)}, order_id)
+            return Notice(str(exc), Level.ERROR)
+        return Notice("Drawer opened" + (" (no sale)" if reason == "no_sale" else ""))
 
     def paper(self, receipt: Receipt) -> bytes:
         """The ESC/POS bytes of a receipt for this till's printer profile and code page."""

@@ -32,6 +32,7 @@ class Closed:
     receipt_id: int
     total: Money
     change: Money
+    cash: bool = False  # a cash tender: the drawer opens
 
 
 @dataclass(frozen=True, slots=True)

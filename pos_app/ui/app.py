@@ -13,6 +13,7 @@ from textual.worker import Worker, WorkerState
 from pos_app.services.checkout import Level, Notice, Till
 from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
+from drivers.scanner import LAYOUT_HINT, RejectedScan, ScanResult, SerialScanner
 from pos_app.ui.fields import ScanField
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,9 @@ class PosApp(App[None]):
         self.checkout = CheckoutScreen(till)
         self.set_keymap(till.config.key_map)
         self.layout_hint_shown = False
+        self.serial_scanner: SerialScanner | None = None
+        # (connected?, message) of a serial scanner; None for a keyboard-wedge one
+        self.scanner_state: tuple[bool, str] | None = None
 
     def get_key_display(self, binding: Binding) -> str:
         display = super().get_key_display(binding)
@@ -36,6 +40,43 @@ class PosApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(self.checkout)
+        settings = self.till.config.scanner
+        if settings.kind == "serial":
+            assert settings.port is not None
+            self.scanner_state = (False, f"scanner on {settings.port}: connecting…")
+            self.serial_scanner = SerialScanner(
+                settings.port, baudrate=settings.baudrate, bytesize=settings.bytesize,
+                parity=settings.parity, stopbits=settings.stopbits, suffix=settings.suffix,
+                prefix=settings.prefix, max_length=settings.max_length,
+                on_scan=lambda scan: self.call_from_thread(self.route_scan, scan),
+                on_status=lambda ok, message: self.call_from_thread(self.scanner_status, ok, message),
+            )
+            self.serial_scanner.start()
+
+    def route_scan(self, scan: ScanResult) -> None:
+        """A scan from the serial scanner goes to the flow that expects one."""
+        if isinstance(scan, RejectedScan):
+            self.checkout.say(Notice(f"Unreadable scan ignored ({scan.reason})", Level.WARNING))
+            self.bell()
+            return
+        if scan.layout:
+            self.layout_hint(ScanField.LayoutHint(LAYOUT_HINT))
+        accept = getattr(self.screen, "accept_scan", None)
+        if accept is None:
+            self.notify(f"Scan {scan.normalised[:20]} ignored — finish or close this dialog first",
+                        severity="warning")
+            self.bell()
+            return
+        accept(scan.normalised)
+
+    def scanner_status(self, connected: bool, message: str) -> None:
+        self.scanner_state = (connected, message)
+        self.checkout.refresh_order()
+        if not connected:
+            self.checkout.say(Notice(f"Scanner disconnected — {message}; it reconnects by itself",
+                                     Level.ERROR))
+        else:
+            self.checkout.say(Notice("Scanner connected"))
 
     @on(ScanField.LayoutHint)
     def layout_hint(self, event: ScanField.LayoutHint) -> None:
@@ -66,4 +107,6 @@ class PosApp(App[None]):
         self.bell()
 
     async def on_unmount(self) -> None:
+        if self.serial_scanner is not None:
+            self.serial_scanner.stop()
         await close_providers(self.till.providers)

@@ -234,6 +234,10 @@ class CheckoutScreen(Screen[None]):
             health.append("● ", style=dot(False if slot.problem else slot.healthy))
         health.append("Printer ")
         health.append("●", style=dot(self.till.printer_ok))
+        scanner = getattr(self.app, "scanner_state", None)
+        if scanner is not None:
+            health.append(" Scanner ")
+            health.append("●", style=dot(scanner[0]))
         self.query_one("#health", Static).update(health)
 
     def _selectable(self) -> list[tuple[str, int]]:
@@ -258,17 +262,24 @@ class CheckoutScreen(Screen[None]):
         status.update(Text(notice.text))
 
     # -- scanning -------------------------------------------------------------
+    def accept_scan(self, code: str) -> None:
+        """A scan from a serial scanner: as if scanned into the scan field."""
+        self._scanned(code)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "scan":
             return
         event.input.clear()
-        if not event.value.strip():
+        self._scanned(event.value)
+
+    def _scanned(self, value: str) -> None:
+        if not value.strip():
             if self.till.order.is_settled and not self.provider_busy:  # paid, closing failed before
                 self.say(Notice("Closing the order…"))
                 self.run_provider_step(self.till.finish())
             return
         try:
-            outcome = self.till.scan(event.value)
+            outcome = self.till.scan(value)
         except CheckoutError as exc:
             self.say(Notice(str(exc), Level.ERROR))
             self.app.bell()
@@ -289,7 +300,8 @@ class CheckoutScreen(Screen[None]):
         self.refresh_order()
         self.say(outcome.notice)
         if outcome.closed is not None:
-            self.print_receipts([outcome.closed.receipt_id], closing=outcome.notice)
+            self.print_receipts([outcome.closed.receipt_id], closing=outcome.notice,
+                                drawer=outcome.closed.number if outcome.closed.cash else None)
         elif outcome.receipt_id is not None:
             self.print_receipts([outcome.receipt_id], closing=outcome.notice)
 
@@ -456,13 +468,20 @@ class CheckoutScreen(Screen[None]):
         self.print_receipts([r.id for r in receipts])
 
     @work(exclusive=False, group="print", exit_on_error=False)
-    async def print_receipts(self, receipt_ids: list[int], closing: Notice | None = None) -> None:
-        """Print in the background; the next customer can be served meanwhile."""
+    async def print_receipts(self, receipt_ids: list[int], closing: Notice | None = None,
+                             drawer: str | None = None) -> None:
+        """Open the drawer for a cash sale, then print, in the background: the next
+        customer can be served meanwhile; a failure is said, the sale stays closed."""
+        if drawer is not None and self.till.config.drawer.enabled:
+            opened = await self.till.open_drawer(f"sale {drawer}")
+            if opened.level is Level.ERROR:
+                self.say(Notice(f"{closing.text if closing else ''} — {opened.text}", Level.ERROR))
         for receipt_id in receipt_ids:
             result = await self.till.print_receipt(receipt_id)
             self._render_health()
-            if not result.ok:
-                self.say(result.notice)
+            if not result.ok or result.notice.level is not Level.INFO:
+                prefix = f"{closing.text} — " if closing else ""
+                self.say(Notice(prefix + result.notice.text, result.notice.level))
                 return
         if closing is None:
             self.say(Notice(f"{len(receipt_ids)} receipt(s) printed"))

@@ -56,6 +56,17 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
             self._amount_visible(False)
             self._show()
 
+    def accept_scan(self, code: str) -> None:
+        if self.busy:
+            return
+        self.check = None
+        self._amount_visible(False)
+        self.query_one("#code", Input).value = code
+        self.query_one("#code", Input).focus()
+        self.busy = True
+        self._show(f"Checking {mask_code(code)} with the provider…", keys="Escape back")
+        self.run_check(code)
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if self.busy:

@@ -25,6 +25,7 @@ class StatusScreen(ModalScreen[None]):
         Binding("escape", "dismiss(None)", "Back"),
         Binding("r", "retry", "Retry unresolved"),
         Binding("k", "reload_keys", "Reload keys"),
+        Binding("d", "open_drawer", "Open drawer"),
     ]
 
     def __init__(self, till: Till) -> None:
@@ -37,7 +38,8 @@ class StatusScreen(ModalScreen[None]):
             box.border_title = "Status"
             yield Static(id="report")
             yield Static("", id="error", classes="error")
-            yield Static("r retry unresolved · k reload keys · Escape back", classes="keys")
+            yield Static("r retry unresolved · k reload keys · d open drawer (no sale) · Escape back",
+                         classes="keys")
 
     def on_mount(self) -> None:
         self.render_report()
@@ -113,6 +115,14 @@ class StatusScreen(ModalScreen[None]):
         results = await self.till.recovery.run()
         lines = [r.text for r in results] or ["Nothing to settle."]
         self.render_report("\n".join(lines))
+
+    def action_open_drawer(self) -> None:
+        self.open_drawer()
+
+    @work(exclusive=True, group="drawer", exit_on_error=False)
+    async def open_drawer(self) -> None:
+        notice = await self.till.open_drawer("no_sale")
+        self.render_report(notice.text)
 
     def action_reload_keys(self) -> None:
         self.render_report("Reloading keys…")

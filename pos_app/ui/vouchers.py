@@ -67,6 +67,12 @@ class VoucherDialog(ModalScreen[Outcome | None]):
         if keys is not None:
             self.query_one("#keys", Static).update(keys)
 
+    def accept_scan(self, code: str) -> None:
+        if self.busy:
+            return
+        self.query_one("#code", Input).value = code
+        self.start_check(code)
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if self.check is not None and normalize_voucher_code(event.value) != self.checked_text:
             self.check = None
@@ -184,6 +190,10 @@ class BalanceScreen(ModalScreen[None]):
             # 'p' prints only with a result shown and an empty field; otherwise it is typed.
             return self.check is not None and not self.query_one("#code", Input).value
         return True
+
+    def accept_scan(self, code: str) -> None:
+        self._show("Checking…")
+        self.run_check(code)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
