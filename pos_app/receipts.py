@@ -96,39 +96,118 @@ class Receipt:
         return printer.output
 
 
+# What each template file may hold: key -> (one line or several, extra placeholders).
+# Every text may also use the shop placeholders (PLACEHOLDERS).
+SCHEMA: dict[str, dict[str, tuple[bool, frozenset[str]]]] = {
+    "sale.toml": {
+        "header": (True, frozenset()),
+        "footer": (True, frozenset()),
+    },
+    "voucher.toml": {
+        "payment": (False, frozenset({"code", "amount"})),
+        "new_balance": (False, frozenset({"new_balance"})),
+        "gift_title": (False, frozenset({"amount", "code"})),
+        "gift_lines": (True, frozenset({"amount", "code"})),
+    },
+    "balance_slip.toml": {
+        "title": (False, frozenset()),
+        "lines": (True, frozenset({"provider", "code", "redeemable", "balance", "total", "message"})),
+        "footer": (True, frozenset()),
+    },
+    "void.toml": {
+        "title": (False, frozenset()),
+        "footer": (True, frozenset()),
+    },
+}
+
+# Used where a file (other than sale.toml) or a key is missing.
+DEFAULTS: dict[str, dict[str, str | tuple[str, ...]]] = {
+    "voucher.toml": {
+        "payment": "Voucher {code}",
+        "new_balance": "  new balance {new_balance}",
+        "gift_title": "GIFT VOUCHER",
+        "gift_lines": ("{currency} {amount}", "{code}"),
+    },
+    "balance_slip.toml": {
+        "title": "VOUCHER BALANCE",
+        "lines": ("{provider} voucher {code}", "Redeemable: {redeemable}",
+                  "Balance {currency} {balance}", "Total amount {currency} {total}", "{message}"),
+        "footer": (),
+    },
+    "void.toml": {"title": "VOID OF SALE {number}", "footer": ()},
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Templates:
-    header: tuple[str, ...]
-    footer: tuple[str, ...]
+    texts: dict[str, dict[str, str | tuple[str, ...]]]
+
+    @property
+    def header(self) -> tuple[str, ...]:
+        return self.lines("sale.toml", "header")
+
+    @property
+    def footer(self) -> tuple[str, ...]:
+        return self.lines("sale.toml", "footer")
+
+    def line(self, file: str, key: str, **values: str) -> str:
+        text = self.texts[file][key]
+        assert isinstance(text, str)
+        return text.format(**values)
+
+    def lines(self, file: str, key: str) -> tuple[str, ...]:
+        text = self.texts[file][key]
+        assert isinstance(text, tuple)
+        return text
 
 
-def _check_lines(path: Path, key: str, value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{path}: {key}: must be a list of text lines")
-    for line in value:
-        try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(line) if name is not None}
-        except ValueError as exc:
-            raise ConfigError(f"{path}: {key}: {line!r}: {exc} (write {{{{ for a literal brace)") from None
-        unknown = fields - PLACEHOLDERS
-        if unknown:
-            raise ConfigError(
-                f"{path}: {key}: unknown placeholder {{{sorted(unknown)[0]}}} in {line!r}; "
-                f"known: {', '.join('{' + p + '}' for p in sorted(PLACEHOLDERS))}"
-            )
-    return tuple(value)
+def _check_text(path: Path, key: str, text: str, allowed: frozenset[str]) -> None:
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {key}: {text!r}: {exc} (write {{{{ for a literal brace)") from None
+    unknown = fields - PLACEHOLDERS - allowed
+    if unknown:
+        known = sorted(PLACEHOLDERS | allowed)
+        raise ConfigError(
+            f"{path}: {key}: unknown placeholder {{{sorted(unknown)[0]}}} in {text!r}; "
+            f"known: {', '.join('{' + p + '}' for p in known)}"
+        )
+
+
+def _load_file(folder: Path, name: str) -> dict[str, str | tuple[str, ...]]:
+    path = folder / name
+    defaults = DEFAULTS.get(name)
+    if defaults is not None and not path.exists():
+        return dict(defaults)
+    raw = read_toml(path)
+    schema = SCHEMA[name]
+    unknown = set(raw) - set(schema)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(schema)})")
+    texts: dict[str, str | tuple[str, ...]] = dict(defaults or {})
+    for key, (many, allowed) in schema.items():
+        if key not in raw:
+            texts.setdefault(key, () if many else "")
+            continue
+        value = raw[key]
+        if many:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: {key}: must be a list of text lines")
+            for text in value:
+                _check_text(path, key, text, allowed)
+            texts[key] = tuple(value)
+        else:
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: {key}: must be one line of text")
+            _check_text(path, key, value, allowed)
+            texts[key] = value
+    return texts
 
 
 def load_templates(folder: Path) -> Templates:
-    path = folder / "sale.toml"
-    raw = read_toml(path)
-    unknown = set(raw) - {"header", "footer"}
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: header, footer)")
-    return Templates(
-        header=_check_lines(path, "header", raw.get("header", [])),
-        footer=_check_lines(path, "footer", raw.get("footer", [])),
-    )
+    """Read and check every template at start-up (a broken one stops the till here)."""
+    return Templates({name: _load_file(folder, name) for name in SCHEMA})
 
 
 def _fill(lines: tuple[str, ...], values: dict[str, str]) -> list[str]:
@@ -191,9 +270,12 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         if tender.kind is TenderKind.CASH and tender.given is not None:
             r.pair(f"{label} given", tender.given.amount_str() + "  ")
         elif tender.kind is TenderKind.VOUCHER and tender.code:
-            r.pair(f"{label} {mask_code(tender.code)}", tender.amount.amount_str() + "  ")
+            amount = tender.amount.amount_str()
+            r.pair(templates.line("voucher.toml", "payment", **values, code=mask_code(tender.code),
+                                  amount=amount), amount + "  ")
             if tender.balance_after is not None:
-                r.pair("  new balance", tender.balance_after.amount_str() + "  ")
+                r.add(templates.line("voucher.toml", "new_balance", **values,
+                                     new_balance=tender.balance_after.amount_str()))
         else:
             r.pair(label, tender.amount.amount_str() + "  ")
     if order.rounding:
@@ -209,10 +291,11 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
             r.pair(f"{rates[v.rate]} {format_rate(v.rate)}", amounts)
     for line in order.gift_vouchers:  # the sold voucher: code in full, to redeem it
         assert line.code is not None
+        gift = {**values, "amount": line.total.amount_str(), "code": format_code(line.code)}
         r.rule()
-        r.add("GIFT VOUCHER", "center", bold=True)
-        r.add(f"{currency} {line.total.amount_str()}", "center", bold=True)
-        r.add(format_code(line.code), "center")
+        r.add(templates.line("voucher.toml", "gift_title", **gift), "center", bold=True)
+        for text in _fill(templates.lines("voucher.toml", "gift_lines"), gift):
+            r.add(text, "center", bold=True)
         r.barcode(line.code)
     _footer(r, templates, values)
     return r
@@ -229,7 +312,7 @@ def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_bac
     values = _values(config, number, when, order.currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
-    r.add(f"VOID OF SALE {number}", "center", bold=True)
+    r.add(templates.line("void.toml", "title", **values), "center", bold=True)
     r.pair(f"{values['date']} {values['time']}", f"Till {config.outlet.till}")
     r.rule()
     for line in order.active_lines:
@@ -245,6 +328,8 @@ def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_bac
         r.pair("Card refund", card_back.amount_str())
     if cash_back:
         r.pair("Cash returned", cash_back.amount_str(), bold=True)
+    for text in _fill(templates.lines("void.toml", "footer"), values):
+        r.add(text, "center")
     _footer(r, templates, values)
     return r
 
@@ -256,15 +341,17 @@ def balance_slip(*, provider: str, code: str, redeemable: bool, balance: Money,
     values = _values(config, "", when, balance.currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
-    r.add("VOUCHER BALANCE", "center", bold=True)
+    r.add(templates.line("balance_slip.toml", "title", **values), "center", bold=True)
     r.pair(f"{values['date']} {values['time']}", f"Till {config.outlet.till}")
     r.rule()
-    r.pair(f"{provider} voucher", mask_code(code))
-    r.pair("Redeemable", "yes" if redeemable else "no")
-    r.pair(f"Balance {balance.currency}", balance.amount_str(), bold=True)
-    if total is not None:
-        r.pair(f"Total amount {total.currency}", total.amount_str())
-    if message:
-        r.add(message)
+    slip = {**values, "provider": provider, "code": mask_code(code),
+            "redeemable": "yes" if redeemable else "no", "balance": balance.amount_str(),
+            "total": total.amount_str() if total is not None else "", "message": message}
+    for template in templates.lines("balance_slip.toml", "lines"):
+        if ("{total}" in template and total is None) or ("{message}" in template and not message):
+            continue  # a line about something the provider did not say
+        r.add(template.format(**slip))
+    for text in _fill(templates.lines("balance_slip.toml", "footer"), values):
+        r.add(text, "center")
     _footer(r, templates, values)
     return r
