@@ -110,6 +110,9 @@ class Till:
                 f"{self.order.remaining} still to pay",
                 Level.WARNING,
             )
+        problems = [slot.problem for slot in self.providers.values() if slot.problem]
+        if problems:
+            return Notice(" · ".join(problems), Level.WARNING)
         unprinted = self.journal.unprinted_receipts()
         if unprinted:
             return Notice(f"{len(unprinted)} receipt(s) not printed yet — F7 prints them", Level.WARNING)
@@ -330,6 +333,9 @@ class Till:
 
     def receipts_to_reprint(self) -> list[ReceiptRecord]:
         """Unprinted receipts first (oldest first); otherwise the last one."""
+        problems = [slot.problem for slot in self.providers.values() if slot.problem]
+        if problems:
+            return Notice(" · ".join(problems), Level.WARNING)
         unprinted = self.journal.unprinted_receipts()
         if unprinted:
             return unprinted
