@@ -49,6 +49,7 @@ class StatusScreen(ModalScreen[None]):
     def read_keyring(self) -> None:
         """Ask the keyring in a thread: a locked Secret Service must not freeze the screen."""
         try:
+            secrets.check_backend(allow_insecure=self.till.config.keyring.allow_insecure)
             info = secrets.backend_name()
             warning = secrets.insecure_backend_warning()
         except secrets.SecretsError as exc:
