@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,14 +10,10 @@ from pos_app.services.checkout import Till
 from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
 from tests.conftest import CHOCOLATE, CROISSANT, ESPRESSO, MERLOT
-from tests.uihelpers import scan, settle, table_rows, text
+from tests.uihelpers import rows, scan, settle, table_rows, text
 
 SIZE = (100, 30)
 
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
 
 
 async def test_scan_two_products_pay_card_and_cash_prints_receipt(till: Till) -> None:

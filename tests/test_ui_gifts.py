@@ -3,8 +3,6 @@ through the real app. Asserts the simulator's ledger and the journal."""
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 
 from textual.pilot import Pilot
 
@@ -14,16 +12,12 @@ from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.gifts import SellVoucherDialog
 from pos_app.ui.vouchers import VoucherDialog
 from tests.conftest import CROISSANT, sim_of
-from tests.uihelpers import scan, settle, table_rows, text
+from tests.uihelpers import rows, scan, settle, table_rows, text
 
 SIZE = (100, 30)
 FIXED = "EADS-HD24-AKS5"  # depot voucher, fixed 50.00
 FREE = "FREE-AMNT-0001"  # depot voucher, free amount
 
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
 
 
 async def sell(pilot: Pilot, code: str, amount: str | None = None) -> None:

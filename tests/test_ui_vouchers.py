@@ -5,13 +5,10 @@ Every test asserts the simulator's ledger and the journal, not just the screen.
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
 
 import httpx
 from textual.pilot import Pilot
 
-from pos_app.domain.order import TenderState
 from pos_app.providers.eguma import simulator as eguma_sim
 from pos_app.providers.eguma.client import EgumaClient
 from pos_app.services.checkout import Till
@@ -20,14 +17,10 @@ from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, sim_of
-from tests.uihelpers import scan, settle, table_rows, text
+from tests.uihelpers import rows, scan, settle, table_rows, text
 
 SIZE = (100, 30)
 
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql).fetchall()
 
 
 def balance(till: Till, code: str) -> int:

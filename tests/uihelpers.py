@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+from typing import Any
+
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
@@ -26,3 +30,9 @@ async def settle(pilot: Pilot) -> None:
     """Let workers (printing, provider calls) finish and the screen catch up."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows straight from a journal file, as a shop owner's SQLite tool would see them."""
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchall()
