@@ -25,9 +25,11 @@ def describe_check(check: VoucherCheck) -> Text:
         text.append("redeemable", style="bold green")
     else:
         text.append("NOT redeemable", style="bold red")
-    text.append(f"\nBalance {b.currency} {b.balance.amount_str()}")
-    if b.total is not None:
-        text.append(f" of {b.total.amount_str()}")
+    unknown = not b.redeemable and not b.balance and not (b.total and b.total.is_positive)
+    if not unknown:  # an unknown code has no balance worth showing ("0.00 of 0.00")
+        text.append(f"\nBalance {b.currency} {b.balance.amount_str()}")
+        if b.total is not None:
+            text.append(f" of {b.total.amount_str()}")
     if b.message:
         text.append(f"\n{check.display_name}: {b.message}", style="bold")
     return text
