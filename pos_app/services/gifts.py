@@ -162,7 +162,7 @@ class GiftDesk:
         # Look first: an earlier attempt whose answer was lost may have activated it.
         for op in till.journal.ops(code=line.code, open_only=True):
             if op.operation == "activate" and op.line_id == line.id:
-                if await self._resolve_activation(slot, op.id, line):
+                if await self.resolve_activation(slot, op.id, line.code):
                     return
         op_id, _, _ = till.journal.begin_op(
             provider=slot.name, operation="activate", code=line.code, currency=till.currency,
@@ -176,7 +176,7 @@ class GiftDesk:
             slot.mark(exc)
             till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
                                    line={"problem": "activation not confirmed"})
-            if await self._resolve_activation(slot, op_id, line):
+            if await self.resolve_activation(slot, op_id, line.code):
                 return
             raise CheckoutError("the provider did not confirm it") from None
         except ProviderError as exc:
@@ -189,14 +189,19 @@ class GiftDesk:
         till.journal.finish_op(op_id, OpState.OK, result={"amount": done.amount.minor},
                                line={"activated": True, "problem": None})
 
-    async def _resolve_activation(self, slot: ProviderSlot, op_id: int, line: Line) -> bool:
-        """An activation whose answer was lost: Activate status says whether it happened."""
-        assert slot.client is not None and line.code is not None
+    async def resolve_activation(self, slot: ProviderSlot, op_id: int, code: str) -> bool:
+        """An activation whose answer was lost: Activate status says whether it happened.
+
+        Settles the journal row; True when it happened. CheckoutError when
+        the provider cannot be asked.
+        """
+        assert slot.client is not None
         try:
-            status = await slot.client.activation_status(line.code)
+            status = await slot.client.activation_status(code)
         except ProviderError as exc:
             slot.mark(exc)
             raise CheckoutError(f"activation not confirmed, and {exc.message}") from None
+        slot.mark(None)
         if status.can_activate:  # still sellable: it did not happen
             self.till.journal.finish_op(op_id, OpState.NOT_DONE, result={"resolved_by": "activate_status"})
             return False
@@ -204,6 +209,20 @@ class GiftDesk:
                                                                  "message": status.message},
                                     line={"activated": True, "problem": None})
         return True
+
+    async def resolve_deactivation(self, slot: ProviderSlot, op_id: int, code: str) -> bool:
+        """A deactivation whose answer was lost: one that can still be deactivated was not."""
+        assert slot.client is not None
+        try:
+            status = await slot.client.deactivation_status(code)
+        except ProviderError as exc:
+            slot.mark(exc)
+            raise CheckoutError(f"deactivation not confirmed, and {exc.message}") from None
+        slot.mark(None)
+        done = not status.can_deactivate
+        self.till.journal.finish_op(op_id, OpState.DONE if done else OpState.NOT_DONE,
+                                    result={"resolved_by": "deactivate_status"})
+        return done
 
     # -- voiding the last closed sale ----------------------------------------------------
     def void_plan(self) -> VoidPlan:
@@ -295,13 +314,11 @@ class GiftDesk:
             slot.mark(exc)
             till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message)
             try:
-                status = await slot.client.deactivation_status(line.code)
-            except ProviderError:
+                done = await self.resolve_deactivation(slot, op_id, line.code)
+            except CheckoutError:
                 raise CheckoutError(f"Void not finished — deactivation of {mask_code(line.code)} not "
                                     "confirmed; F9 on an empty order continues the void") from None
-            state = OpState.NOT_DONE if status.can_deactivate else OpState.DONE
-            till.journal.finish_op(op_id, state, result={"resolved_by": "deactivate_status"})
-            if state == OpState.NOT_DONE:
+            if not done:
                 raise CheckoutError(f"Void not finished — {mask_code(line.code)} is still active; "
                                     "F9 on an empty order continues the void") from None
             return

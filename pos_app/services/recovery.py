@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from pos_app.domain.codes import mask_code
 from pos_app.domain.order import TenderState
 from pos_app.journal import OpRecord, OpState
-from pos_app.providers import ProviderError
 from pos_app.services.results import CheckoutError
 
 if TYPE_CHECKING:
@@ -91,28 +90,11 @@ class Recovery:
             till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
             return f"{what} did not happen — the payment is still on {where}"
         if op.operation == "activate":
-            try:
-                status = await slot.client.activation_status(op.code)
-            except ProviderError as exc:
-                slot.mark(exc)
-                raise CheckoutError(exc.message) from None
-            slot.mark(None)
-            if status.can_activate:
-                till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
-                return f"{what} did not happen — it runs again when {where} closes"
-            till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"},
-                                   line={"activated": True, "problem": None})
-            return f"{what} did happen — the gift voucher is active"
+            if await till.gifts.resolve_activation(slot, op.id, op.code):
+                return f"{what} did happen — the gift voucher is active"
+            return f"{what} did not happen — it runs again when {where} closes"
         if op.operation == "deactivate":
-            try:
-                status = await slot.client.deactivation_status(op.code)
-            except ProviderError as exc:
-                slot.mark(exc)
-                raise CheckoutError(exc.message) from None
-            slot.mark(None)
-            if status.can_deactivate:
-                till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
-                return f"{what} did not happen — F9 on an empty order continues the void of {where}"
-            till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"})
-            return f"{what} did happen"
+            if await till.gifts.resolve_deactivation(slot, op.id, op.code):
+                return f"{what} did happen"
+            return f"{what} did not happen — F9 on an empty order continues the void of {where}"
         raise CheckoutError(f"unknown operation {op.operation!r}")
