@@ -63,6 +63,7 @@ class CheckoutScreen(Screen[None]):
         self.selected: tuple[str, int] | None = None
         self.provider_busy = False
         self._retry_timer: Timer | None = None
+        self._order_number = ""
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,11 +133,12 @@ class CheckoutScreen(Screen[None]):
 
     # -- rendering ------------------------------------------------------------
     def _tick(self) -> None:
+        """The clock: redraws the title from what refresh_order read (no journal query)."""
         self._render_title()
 
     def _render_title(self) -> None:
         cfg = self.till.config
-        left = f"{cfg.outlet.name} · Till {cfg.outlet.till} · Order {self.till.next_number}"
+        left = f"{cfg.outlet.name} · Till {cfg.outlet.till} · Order {self._order_number}"
         if cfg.demo:
             left += " · DEMO"
         right = f"{self.till.currency}   {datetime.now():%H:%M}"
@@ -149,6 +151,7 @@ class CheckoutScreen(Screen[None]):
         items = self._selectable()
         if self.selected not in items:
             self.selected = items[-1] if items else None
+        self._order_number = self.till.next_number  # changes only when an order closes
         self._render_title()
 
         lines = self.query_one("#lines", DataTable)
