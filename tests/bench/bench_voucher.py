@@ -48,9 +48,8 @@ kind = "dummy"
 def write_config(folder: Path, base_url: str) -> Path:
     path = folder / "bench.toml"
     catalog = (ROOT / "config" / "demo_catalog.toml").as_posix()
-    path.write_text(CONFIG.format(catalog=catalog, base_url=base_url), encoding="utf-8")
-    text = path.read_text()
-    path.write_text(f'receipts = "{(ROOT / "receipts").as_posix()}"\n' + text, encoding="utf-8")
+    receipts = f'receipts = "{(ROOT / "receipts").as_posix()}"\n'
+    path.write_text(receipts + CONFIG.format(catalog=catalog, base_url=base_url), encoding="utf-8")
     return path
 
 
@@ -98,24 +97,12 @@ async def http_connections(folder: Path) -> tuple[int, int, int]:
     from pos_app.services.providers import close_providers
     from pos_app.services.setup import open_till
     import keyring
-    from keyring.backend import KeyringBackend
 
-    class Memory(KeyringBackend):
-        priority = 1
+    from tests.conftest import MemoryKeyring
 
-        def __init__(self) -> None:
-            self.store = {("pos-app", "bench/eguma/api_key"): "demo-outlet-key"}
-
-        def get_password(self, service, username):
-            return self.store.get((service, username))
-
-        def set_password(self, service, username, password):
-            self.store[(service, username)] = password
-
-        def delete_password(self, service, username):
-            self.store.pop((service, username), None)
-
-    keyring.set_keyring(Memory())
+    backend = MemoryKeyring()
+    backend.set_password("pos-app", "bench/eguma/api_key", "demo-outlet-key")
+    keyring.set_keyring(backend)
     app, sim = build_app()
     payments = 10
     with ServerThread(app) as server:
