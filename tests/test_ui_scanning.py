@@ -122,3 +122,12 @@ async def test_voucher_scan_with_cr_lf_checks_once_and_does_not_redeem(wedge_til
         await pilot.press("enter")
         await settle(pilot)
     assert len(sim_of(till).state.redemptions) == 1
+
+
+async def test_typed_quantity_then_scan(wedge_till: Till) -> None:
+    """The cashier types 3* and scans the item: the quantity stays in front of the code."""
+    async with PosApp(wedge_till).run_test(size=SIZE) as pilot:
+        await slowly(pilot, "3*")
+        assert pilot.app.screen.query_one("#scan").value == "3*"
+        await burst(pilot, *"7610000000028", "enter")
+        assert table_rows(pilot, "#lines") == [["3", "Croissant", "2.50", "7.50", "2.6%"]]

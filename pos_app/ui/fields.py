@@ -14,6 +14,8 @@ burst ending in the scanner's suffix) from typing:
 
 from __future__ import annotations
 
+import re
+
 from textual import events
 from textual.message import Message
 from textual.timer import Timer
@@ -21,6 +23,9 @@ from textual.widgets import Input
 
 from drivers.scanner import LAYOUT_HINT, Scan, Typed, WedgeDecoder, scan_from_line
 from pos_app.config import ScannerConfig
+
+
+QUANTITY = re.compile(r"\d{1,4}\s*[*xX]")
 
 
 def make_decoder(settings: ScannerConfig) -> WedgeDecoder:
@@ -52,6 +57,7 @@ class _WedgeField(Input):
     def on_mount(self) -> None:
         self._decoder = make_decoder(_settings(self))
         self._flush_timer: Timer | None = None
+        self._submit_due = False
 
     @property
     def timing(self) -> bool:
@@ -76,6 +82,7 @@ class _WedgeField(Input):
         event.prevent_default()
         self._apply(self._decoder.feed(char, event.time))
         self._arm_flush()
+        await self._submit_if_due()
 
     def _arm_flush(self) -> None:
         if self._flush_timer is not None:
@@ -84,11 +91,19 @@ class _WedgeField(Input):
         if self._decoder.max_gap_s is not None and self._decoder.pending:
             self._flush_timer = self.set_timer(self._decoder.max_gap_s + 0.005, self._flush)
 
-    def _flush(self) -> None:
+    async def _submit_if_due(self) -> None:
+        """Submit within the key's own handling, so the next key (F2 after a
+        scan) finds the scan already taken: never a deferred callback."""
+        if self._submit_due:
+            self._submit_due = False
+            await self.action_submit()
+
+    async def _flush(self) -> None:
         self._flush_timer = None
         from time import monotonic
 
         self._apply(self._decoder.flush(monotonic(), force=True))
+        await self._submit_if_due()
 
     def _apply(self, decisions: list[Scan | Typed]) -> None:
         for decision in decisions:
@@ -101,7 +116,7 @@ class _WedgeField(Input):
         """Keys a person typed: insert them as Input would; Enter submits."""
         for char in text:
             if char in "\r\n":
-                self.call_later(self.action_submit)
+                self._submit_due = True
             elif char == "\t":
                 continue
             elif self.selection.is_empty:
@@ -127,9 +142,12 @@ class ScanField(_WedgeField):
     """Takes scans and typing; a scan replaces the field and is submitted at once."""
 
     def on_scan(self, scan: Scan) -> None:
-        self.value = scan.normalised
+        # A typed quantity ("3*") stays in front of the scanned code; anything
+        # else typed before is replaced by the scan.
+        typed = self.value if QUANTITY.fullmatch(self.value.strip()) else ""
+        self.value = typed.strip() + scan.normalised
         self.cursor_position = len(self.value)
-        self.call_later(self.action_submit)
+        self._submit_due = True
 
     async def _untimed_key(self, event: events.Key, char: str | None) -> None:
         # No timing: the suffix alone ends a scan; the line is cleaned like one.
@@ -139,6 +157,7 @@ class ScanField(_WedgeField):
             settings = _settings(self)
             self._scanned(scan_from_line(self.value, prefix=settings.prefix,
                                          detect_azerty=settings.detect_azerty))
+            await self._submit_if_due()
             return
         await super()._untimed_key(event, char)
 
