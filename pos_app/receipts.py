@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from drivers.printer.barcodes import add_barcode
 from drivers.printer.codepage import printable, select_codepage
 from drivers.printer.escpos_tools import dummy, quiet
 from pos_app.config import Config, ConfigError, read_toml
@@ -83,10 +84,8 @@ class Receipt:
             printer.hw("INIT")
             select_codepage(printer, codepage)
             for row, line in zip(self.rows, self.lines(), strict=True):
-                if row.barcode:
-                    # native ESC/POS CODE128, code set B; the printer prints the text below
-                    printer.barcode("{B" + row.barcode, "CODE128", height=64, width=2,
-                                    pos="BELOW", function_type="B")
+                if row.barcode:  # native CODE128 (code set B), the code printed below it
+                    add_barcode(printer, row.barcode)
                     printer.textln()
                     continue
                 printer.set(align=row.align if not row.rule else "left", bold=row.bold)

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,11 +100,6 @@ async def recover_and_finish(config: Path, url: str) -> Till:
     finally:
         await close_providers(till.providers)
     return till
-
-
-@dataclass
-class Check:
-    mismatches: list[str]
 
 
 def consistency(journal_path: Path, sim: dict[str, Any]) -> list[str]:

@@ -40,10 +40,6 @@ class ProviderSlot:
     last_error: str | None = None
     http: httpx.AsyncClient | None = field(default=None, repr=False)
 
-    @property
-    def usable(self) -> bool:
-        return self.client is not None
-
     def mark(self, error: ProviderError | None) -> None:
         """Record the health seen in the last call (a refusal is a healthy answer)."""
         if error is None or not isinstance(error, (AuthenticationError, UnavailableError, UnknownOutcome)):
