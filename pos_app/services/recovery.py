@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pos_app.domain.codes import mask_code
-from pos_app.domain.order import TenderState
-from pos_app.journal import OpRecord, OpState
+from pos_app.journal import OpRecord
 from pos_app.services.results import CheckoutError
 
 if TYPE_CHECKING:
@@ -71,23 +70,13 @@ class Recovery:
         what, where = self._what(op), self._where(op)
         if op.operation in ("redeem", "cancel"):
             done = await till.vouchers.decide(slot, op)
-            on_open_order = op.order_id == till.order_id
+            till.vouchers.record_decision(slot, op, done, "recovery")
             if op.operation == "redeem":
                 if done:
-                    new_balance = op.balance_before - op.amount if op.balance_before and op.amount else None
-                    till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"}, tender={
-                        "state": TenderState.AUTHORIZED, "balance_after": new_balance,
-                        "problem": None if op.token else "redeem token lost: the till cannot cancel it"})
                     return f"{what} did happen — kept on {where}"
-                till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"},
-                                       void_tender=True, tender={"problem": None})
                 return f"{what} did not happen — removed from {where}; nothing was charged"
             if done:
-                till.journal.finish_op(op.id, OpState.DONE, result={"resolved_by": "recovery"},
-                                       void_tender=on_open_order,
-                                       tender={"problem": None} if on_open_order else None)
                 return f"{what} did happen — the money is back on the voucher"
-            till.journal.finish_op(op.id, OpState.NOT_DONE, result={"resolved_by": "recovery"})
             return f"{what} did not happen — the payment is still on {where}"
         if op.operation == "activate":
             if await till.gifts.resolve_activation(slot, op.id, op.code):

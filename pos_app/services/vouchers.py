@@ -209,6 +209,34 @@ class VoucherDesk:
             )
         return applied
 
+    def record_decision(self, slot: ProviderSlot, op: OpRecord, applied: bool, by: str) -> None:
+        """Journal what ``decide`` found for a redemption or cancellation, and its effect
+        on the tender: a redemption that happened stays paid, one that did not is
+        removed; a cancellation that happened removes the payment from an open order
+        (a voided sale keeps its tenders, the cancellation is recorded next to them)."""
+        till = self.till
+        result = {"resolved_by": by}
+        state = OpState.DONE if applied else OpState.NOT_DONE
+        if op.operation == "redeem":
+            if applied:
+                assert op.amount is not None
+                new_balance = op.balance_before - op.amount if op.balance_before is not None else None
+                lost_token = LOST_TOKEN.format(provider=slot.display_name) if op.token is None else None
+                till.journal.finish_op(op.id, state, result=result, tender={
+                    "state": TenderState.AUTHORIZED, "balance_after": new_balance, "problem": lost_token})
+            else:
+                till.journal.finish_op(op.id, state, result=result, void_tender=True,
+                                       tender={"problem": None})
+        else:
+            on_open_order = op.order_id == till.order_id
+            if applied:
+                till.journal.finish_op(op.id, state, result=result, void_tender=on_open_order,
+                                       tender={"problem": None} if on_open_order else None)
+            else:
+                till.journal.finish_op(op.id, state, result=result, tender={
+                    "problem": "cancellation did not happen: F8 tries again"} if on_open_order else None)
+        till.reload()
+
     async def resolve(self, tender_id: int, lost: bool = False) -> Outcome:
         """Settle an unknown redemption or cancellation on the current order, without resending."""
         till = self.till
@@ -229,29 +257,15 @@ class VoucherDesk:
             till.reload()
             hint = " It stays unresolved — press F8 on it to check again; do not take it again."
             raise CheckoutError(f"{prefix}{head} {exc}.{hint if op.operation == 'redeem' else ''}") from None
-        result = {"resolved_by": "balance comparison"}
+        self.record_decision(slot, op, applied, "balance comparison")
         if op.operation == "redeem":
             if applied:
-                new_balance = op.balance_before - op.amount if op.balance_before else None
-                till.journal.finish_op(op.id, OpState.DONE, result=result, tender={
-                    "state": TenderState.AUTHORIZED, "balance_after": new_balance,
-                    "problem": LOST_TOKEN.format(provider=slot.display_name) if tender.token is None else None})
-                till.reload()
                 return await till.close_if_settled(Notice(
                     f"{prefix}{head} did happen — kept on the order", Level.WARNING))
-            till.journal.finish_op(op.id, OpState.NOT_DONE, result=result, void_tender=True,
-                                   tender={"problem": None})
-            till.reload()
             return Outcome(Notice(f"{prefix}{head} did not happen — nothing was charged; take the payment again",
                                   Level.WARNING))
         if applied:
-            till.journal.finish_op(op.id, OpState.DONE, result=result, void_tender=True,
-                                   tender={"problem": None})
-            till.reload()
             return Outcome(Notice(f"{prefix}{head} did happen — the payment is removed", Level.WARNING))
-        till.journal.finish_op(op.id, OpState.NOT_DONE, result=result,
-                               tender={"problem": "cancellation did not happen: F8 tries again"})
-        till.reload()
         return Outcome(Notice(f"{prefix}{head} did not happen — the payment is still on the order; "
                               "F8 tries again", Level.WARNING))
 
