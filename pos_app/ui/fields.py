@@ -58,6 +58,7 @@ class _WedgeField(Input):
         self._decoder = make_decoder(_settings(self))
         self._flush_timer: Timer | None = None
         self._submit_due = False
+        self._line_scan = False
 
     @property
     def timing(self) -> bool:
@@ -144,8 +145,9 @@ class ScanField(_WedgeField):
     def on_scan(self, scan: Scan) -> None:
         # A typed quantity ("3*") stays in front of the scanned code; anything
         # else typed before is replaced by the scan.
-        typed = self.value if QUANTITY.fullmatch(self.value.strip()) else ""
-        self.value = typed.strip() + scan.normalised
+        keep = not self._line_scan and QUANTITY.fullmatch(self.value.strip())
+        self._line_scan = False
+        self.value = (self.value.strip() if keep else "") + scan.normalised
         self.cursor_position = len(self.value)
         self._submit_due = True
 
@@ -155,6 +157,7 @@ class ScanField(_WedgeField):
             event.stop()
             event.prevent_default()
             settings = _settings(self)
+            self._line_scan = True  # the whole field is the scan line: nothing to keep
             self._scanned(scan_from_line(self.value, prefix=settings.prefix,
                                          detect_azerty=settings.detect_azerty))
             await self._submit_if_due()
