@@ -814,9 +814,16 @@ class _FaultMiddleware:
             if not await _close_connection(receive, send):
                 raise ResponseDropped(f"{scope['method']} {scope['path']}")
             return
-        for message in messages:
-            await send(message)
-        record.delivered = True
+        # Marked before the last message goes out: once it is sent the client
+        # may already read the answer (and a test the log) before this
+        # coroutine runs again. A send that fails takes the mark back.
+        try:
+            for index, message in enumerate(messages):
+                record.delivered = index == len(messages) - 1
+                await send(message)
+        except BaseException:
+            record.delivered = False
+            raise
         _log.info("%s %s %s", scope["method"], scope["path"], record.status)
 
     async def _answer(
