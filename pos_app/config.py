@@ -202,6 +202,11 @@ class Config(BaseModel):
 
     # -- derived settings ---------------------------------------------------
     @property
+    def is_builtin_demo(self) -> bool:
+        """Loaded from the till's own config/demo.toml (what ``pos`` reads by default)."""
+        return self.source == DEMO_CONFIG
+
+    @property
     def key_map(self) -> dict[str, str]:
         return {**DEFAULT_KEYS, **self.keys}
 

@@ -11,12 +11,16 @@
 * ``pos keys delete --provider P [--field F] [--outlet ID]`` removes one.
 
 The outlet defaults to ``[outlet] id`` of the configuration (``--config``,
-else ``$POS_CONFIG``, else the demo). A secret is never printed; at most
-its last four characters are.
+else ``$POS_CONFIG``, else the demo). ``set`` for a provider the
+configuration serves with the built-in simulator stores nothing (no key is
+needed) and names the configuration; when that is the demo's only because
+none was given, it exits 2: that is almost always a missing ``--config``.
+A secret is never printed; at most its last four characters are.
 
 Exit codes: 0 done; 1 refused or failed (wrong key, provider not
 reachable, nothing to delete, keyring locked or not answering); 2 usage or
-setup problem (bad arguments or configuration, no usable keyring backend,
+setup problem (bad arguments or configuration, no configuration given for
+``set`` of a provider the demo simulates, no usable keyring backend,
 a plaintext backend that is not allowed); 130 interrupted.
 """
 
@@ -26,6 +30,7 @@ import argparse
 import asyncio
 import enum
 import getpass
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -47,7 +52,7 @@ from pos_app.secrets import (
     insecure_backend_warning,
     list_secrets,
     mask,
-    set_command,
+    set_key_command,
     set_secret,
 )
 
@@ -126,7 +131,8 @@ def run_keys(args: argparse.Namespace) -> int:
         outlet = args.outlet or config.outlet.id
         allow = allow_insecure(config)
         if args.keys_command == "set":
-            return _set(args, config, outlet, allow)
+            chosen = getattr(args, "config", None) is not None or bool(os.environ.get("POS_CONFIG"))
+            return _set(args, config, outlet, allow, chosen)
         if args.keys_command == "list":
             return _list(config, outlet, allow)
         return _delete(args, outlet)
@@ -172,12 +178,18 @@ def _names(args: argparse.Namespace, outlet: str) -> tuple[str, str]:
     return args.provider, field
 
 
-def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool) -> int:
+def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool, chosen: bool) -> int:
+    """``chosen``: the configuration came from --config or $POS_CONFIG, not by default."""
     provider, field = _names(args, outlet)
     settings = config.providers.get(provider)
     if settings is not None and settings.simulated:
-        print(f"{provider} uses the built-in simulator ({settings.base_url}) in {config.source}: "
-              "no key is needed, nothing stored.")
+        said = (f"{config.source} uses the built-in simulator ({settings.base_url}) for {provider}: "
+                "no key is needed")
+        if config.is_builtin_demo and not chosen:
+            raise _Stop(f"no configuration given, so the demo's was read — {said} and nothing was "
+                        f"stored. Pass your outlet's configuration: pos --config /path/to/outlet.toml "
+                        f"keys set --provider {provider} (or set POS_CONFIG)", EXIT_SETUP)
+        print(f"{said}, nothing stored.")
         return EXIT_OK
     check_backend(allow_insecure=allow)  # before asking for the secret
     secret = read_secret(f"{provider} {field} for outlet {outlet} (input hidden): ", sys.stdin)
@@ -227,7 +239,7 @@ def _list(config: Config, outlet: str, allow: bool) -> int:
         elif settings.simulated:
             note = f"  ({settings.base_url}: simulator, no key needed)"
         elif not row.is_set:
-            note = f"  (configured: run `{set_command(row.provider, row.field, outlet)}`)"
+            note = f"  (configured: run `{set_key_command(config, row.provider, row.field, outlet)}`)"
         else:
             note = "  (configured)"
         print(f"  {row.provider:<8} {row.field:<14} {state:<12}{note}")

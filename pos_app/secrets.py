@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
+import shlex
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import keyring
 import keyring.backend
 import keyring.backends.chainer
 import keyring.errors
+
+if TYPE_CHECKING:
+    from pos_app.config import Config
 
 SERVICE = "pos-app"
 TIMEOUT_S = 5.0  # default for every keyring call; read at call time, so tests may lower it
@@ -88,7 +92,32 @@ def user_name(outlet: str, provider: str, field: str) -> str:
 
 
 def set_command(provider: str, field: str, outlet: str) -> str:
+    """``pos keys set`` for an outlet, without naming a configuration.
+
+    Run as printed, ``pos keys`` reads $POS_CONFIG or else the demo
+    configuration, which need not be the outlet's: messages for the shop
+    owner use :func:`set_key_command` instead.
+    """
     return f"pos keys set --provider {provider} --field {field} --outlet {outlet}"
+
+
+def set_key_command(config: Config, provider: str, field: str, outlet: str | None = None) -> str:
+    """The whole ``pos ... keys set`` command that stores ``provider``'s ``field``
+    for the till that runs with ``config``, ready to copy into a shell.
+
+    It names the configuration (``pos --config PATH``) unless that is the
+    built-in demo's, which ``pos`` reads by default: without it the command
+    would read $POS_CONFIG or the demo, not necessarily the outlet's
+    configuration. ``--outlet`` appears only for another outlet than the
+    configuration's ``[outlet] id``.
+    """
+    words = ["pos"]
+    if not config.is_builtin_demo:
+        words += ["--config", shlex.quote(str(config.source))]
+    words += ["keys", "set", "--provider", provider, "--field", field]
+    if outlet is not None and outlet != config.outlet.id:
+        words += ["--outlet", shlex.quote(outlet)]
+    return " ".join(words)
 
 
 def fields_of(provider: str) -> tuple[str, ...]:
@@ -339,6 +368,7 @@ __all__ = [
     "list_secrets",
     "mask",
     "set_command",
+    "set_key_command",
     "set_secret",
     "user_name",
 ]

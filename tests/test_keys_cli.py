@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import keyring.backends.fail
 import pytest
 
 from pos_app import keys_cli, secrets
-from pos_app.config import PROJECT_ROOT
+from pos_app.config import DEMO_CONFIG, PROJECT_ROOT
 from pos_app.providers.eguma import simulator
 from tests.conftest import MemoryKeyring
 from tests.keyring_backend import FILE_ENV, HangingKeyring, PlaintextJsonKeyring
@@ -140,13 +141,33 @@ def test_a_simulated_provider_needs_no_key(memory_keyring: MemoryKeyring, write_
         assert keys_cli.main(["set", "--provider", "eguma", "--config", str(config)]) == 0
     finally:
         sys.stdin = sys.__stdin__
-    assert "built-in simulator (sim://eguma)" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        f"{config} uses the built-in simulator (sim://eguma) for eguma: no key is needed, nothing stored.\n")
     assert memory_keyring.store == {}
 
 
-def test_the_demo_config_is_the_default(memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["set", "--provider", "eguma"]) == 0
-    assert "demo.toml: no key is needed" in capsys.readouterr().out
+@pytest.mark.parametrize("outlet", [[], ["--outlet", "shop2"]])
+def test_without_a_configuration_the_demo_is_read_and_named(
+    memory_keyring: MemoryKeyring, capsys: pytest.CaptureFixture[str], outlet: list[str],
+) -> None:
+    """`pos keys set` as the till used to print it (no --config): the demo config is
+    read, which simulates E-GUMA. That is a mistake to say, not a success to report."""
+    assert run(["set", "--provider", "eguma", "--field", "api_key", *outlet], GOOD_KEY) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("pos keys: no configuration given, so the demo's was read — "
+                          f"{DEMO_CONFIG} uses the built-in simulator (sim://eguma) for eguma: "
+                          "no key is needed and nothing was stored.")
+    assert "pos --config /path/to/outlet.toml keys set --provider eguma" in err and "POS_CONFIG" in err
+    assert memory_keyring.store == {}
+
+
+def test_the_demo_chosen_on_purpose_needs_no_key(memory_keyring: MemoryKeyring,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["set", "--provider", "eguma", "--config", str(DEMO_CONFIG)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"{DEMO_CONFIG} uses the built-in simulator (sim://eguma) for eguma: no key is needed, nothing stored.\n"
+    assert memory_keyring.store == {}
 
 
 def test_pos_config_env_is_used(memory_keyring: MemoryKeyring, outlet_config: Path,
@@ -271,7 +292,8 @@ def test_list_shows_the_last_four_only(memory_keyring: MemoryKeyring, outlet_con
     assert run(["list", "--outlet", "other", "--config", str(outlet_config)]) == 0
     out, _ = capsys.readouterr()
     assert "Outlet other " in out and "set …1111" in out
-    assert "not set       (configured: run `pos keys set --provider eguma --field api_key --outlet other`)" in out
+    assert ("not set       (configured: run "
+            f"`pos --config {outlet_config} keys set --provider eguma --field api_key --outlet other`)") in out
 
 
 def test_delete(memory_keyring: MemoryKeyring, write_config: Callable[..., Path],
@@ -418,3 +440,23 @@ def test_program_without_a_keyring_exits_2(store: Path, outlet_config: Path) -> 
     result = pos_keys(store, "list", backend="no.such.Backend")
     assert result.returncode == 2
     assert "PYTHON_KEYRING_BACKEND cannot be loaded" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_program_the_printed_command_sets_the_key_of_the_right_outlet(
+    store: Path, outlet_config: Path, sim: simulator.EgumaSimulator, tmp_path: Path,
+) -> None:
+    """The command `keys list` prints, run as shown from another folder and without
+    $POS_CONFIG, reads the outlet's configuration (not the demo) and stores the key."""
+    listed = pos_keys(store, "list", "--config", str(outlet_config))
+    assert listed.returncode == 0, listed.stderr
+    command = listed.stdout.split("run `", 1)[1].split("`", 1)[0]
+    assert command == f"pos --config {outlet_config} keys set --provider eguma --field api_key"
+    words = shlex.split(command)
+    env = {k: v for k, v in os.environ.items() if k != "POS_CONFIG"}
+    env.update({"PYTHONPATH": str(PROJECT_ROOT), "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.JsonFileKeyring",
+                FILE_ENV: str(store)})
+    result = subprocess.run([sys.executable, "-m", "pos_app", *words[1:]], input=GOOD_KEY + "\n",
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Stored eguma api_key …7f3a for outlet test-outlet" in result.stdout
+    assert stored(store) == {"pos-app test-outlet/eguma/api_key": GOOD_KEY}

@@ -14,7 +14,7 @@ import keyring.errors
 import pytest
 
 from pos_app import secrets
-from pos_app.config import load_config
+from pos_app.config import DEMO_CONFIG, load_config
 from pos_app.secrets import NoBackendError, SecretsError, SecretStatus
 from pos_app.services.providers import build_providers
 from tests.conftest import MemoryKeyring
@@ -68,6 +68,22 @@ def test_set_get_list_delete_round_trip(memory_keyring: MemoryKeyring) -> None:
     assert secrets.delete_secret("shop-1", "eguma", "api_key") is True
     assert secrets.get_secret("shop-1", "eguma", "api_key") is None
     assert secrets.delete_secret("shop-1", "eguma", "api_key") is False
+
+
+def test_the_set_key_command_names_the_configuration(write_config: Callable[..., Path]) -> None:
+    """What the till tells the shop owner to run must read the till's own
+    configuration: `pos keys` without --config falls back to the demo."""
+    shop = load_config(write_config(name="shop 2.toml"))  # a space: quoted for the shell
+    assert secrets.set_key_command(shop, "eguma", "api_key") == (
+        f"pos --config '{shop.source}' keys set --provider eguma --field api_key")
+    assert secrets.set_key_command(shop, "eguma", "api_key", outlet="test-outlet") == (
+        f"pos --config '{shop.source}' keys set --provider eguma --field api_key")
+    assert secrets.set_key_command(shop, "jtl", "client_id", outlet="other").endswith(
+        "keys set --provider jtl --field client_id --outlet other")
+    # the demo is what `pos` reads anyway: no --config to type
+    demo = load_config(DEMO_CONFIG)
+    assert demo.is_builtin_demo and not shop.is_builtin_demo
+    assert secrets.set_key_command(demo, "eguma", "api_key") == "pos keys set --provider eguma --field api_key"
 
 
 def test_mask_shows_at_most_the_last_four() -> None:
