@@ -230,3 +230,69 @@ async def test_removing_a_gift_voucher_before_close_sends_nothing(eguma_till: Ti
     sim = sim_of(till)
     assert not sim.state.activations
     assert [r.path for r in sim.state.requests] == ["/v1/depot_vouchers/EADSHD24AKS5/activate_status.json"]
+
+
+async def test_cancel_order_deactivates_a_gift_voucher_already_activated(eguma_till: Till) -> None:
+    till = eguma_till
+    sim = sim_of(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await sell(pilot, FIXED)
+        await sell(pilot, FREE, "20")
+        # someone activates the free-amount voucher elsewhere: at close, AKS5 is
+        # activated and 0001 is refused, so the order stays open, half activated
+        assert sim.activate("FREEAMNT0001", {"amount_in_cents": 900}, "Demo Shop Bern")[0] == 200
+        await pilot.press("f3", *"70", "enter")
+        await settle(pilot)
+        assert "Paid, but not closed" in text(pilot, "#status")
+        assert [a.code for a in sim.state.activations] == ["FREEAMNT0001", "EADSHD24AKS5"]
+        await pilot.press("f9")
+        await pilot.press("enter")
+        await settle(pilot)
+        status = text(pilot, "#status")
+        assert "Order cancelled — gift voucher …AKS5 deactivated — return the payments taken: cash 70.00" in status
+    (deactivation,) = sim.state.deactivations
+    assert deactivation.code == "EADSHD24AKS5"
+    assert sim.deactivate_status("EADSHD24AKS5")[1]["can_be_deactivated"] is False
+    db = till.journal.path
+    assert rows(db, "SELECT operation, state FROM provider_ops ORDER BY id") == [
+        ("activate", "ok"), ("activate", "failed"), ("deactivate", "ok")]
+    assert rows(db, "SELECT status FROM orders ORDER BY id LIMIT 1") == [("cancelled",)]
+
+
+async def test_cancel_refused_when_the_activated_gift_voucher_was_used(eguma_till: Till) -> None:
+    till = eguma_till
+    sim = sim_of(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await sell(pilot, FIXED)
+        await sell(pilot, FREE, "20")
+        sim.activate("FREEAMNT0001", {"amount_in_cents": 900}, "Demo Shop Bern")
+        await pilot.press("f4", "enter")
+        await settle(pilot)
+        assert sim.redeem("EADSHD24AKS5", {"amount_in_cents": 500}, "Demo Shop Bern")[0] == 200
+        await pilot.press("f9", "enter")
+        await settle(pilot)
+        status = text(pilot, "#status")
+        assert "Order not cancelled — gift voucher …AKS5" in status and "Nothing was changed" in status
+        assert [r[1] for r in table_rows(pilot, "#lines")][:2] == ["Gift voucher …AKS5", "Gift voucher …0001"]
+    assert not sim.state.deactivations
+    assert rows(till.journal.path, "SELECT status FROM orders ORDER BY id LIMIT 1") == [("open",)]
+
+
+async def test_void_of_a_card_sale_after_the_change_was_given_in_cash(eguma_till: Till) -> None:
+    till = eguma_till
+    sim = sim_of(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, CROISSANT)
+        await sell(pilot, FIXED)
+        sim.fail_next(1, status=400, body="Der Gutschein ist gesperrt.")
+        await pilot.press("f4", "enter")  # card 52.50
+        await settle(pilot)
+        await pilot.press("up", "f8")  # the gift voucher goes: 50.00 handed back in cash
+        await settle(pilot)
+        assert "change CHF 50.00" in text(pilot, "#status")
+        await pilot.press("f9")
+        question = text(pilot, ".info")
+        assert "Refund CHF 2.50 on the card terminal" in question and "cash" not in question.lower()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Sale 1-0001 voided — refund CHF 2.50 on the card terminal" in text(pilot, "#status")

@@ -63,6 +63,19 @@ async def test_no_keyring_backend_is_explained(
             status = text(pilot, "#status")
             assert "no usable keyring backend" in status
             assert "keyrings.alt" in status and "PYTHON_KEYRING_BACKEND" in status
+            # everything else works, F7 included (it used to crash on a provider problem)
+            await pilot.press("f7")
+            await settle(pilot)
+            assert "No receipt to print yet" in text(pilot, "#status")
+            await scan(pilot, CROISSANT)
+            await pilot.press("f4", "enter")
+            await settle(pilot)
+            assert "Order 1-0001 closed" in text(pilot, "#status")
+            printed = len(till.printer.output)
+            await pilot.press("f7")
+            await settle(pilot)
+            assert "1 receipt(s) printed" in text(pilot, "#status")
+            assert len(till.printer.output) == 2 * printed and b"Croissant" in till.printer.output
             await pilot.press("f12")
             await settle(pilot)
             assert "not usable" in text(pilot, "#report")

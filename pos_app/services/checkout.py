@@ -196,13 +196,26 @@ class Till:
         self.guard(self.order.check_cancel)
         if self.order.is_empty:
             raise CheckoutError("The order is empty — nothing to cancel")
+        # Gift vouchers already activated (another one's activation failed at close):
+        # check that each can be deactivated before anything is undone.
+        live = self.gifts.live_gift_vouchers(self.order)
+        try:
+            await self.gifts.check_deactivatable(live)
+        except CheckoutError as exc:
+            raise CheckoutError(f"Order not cancelled — {exc}. Nothing was changed") from None
         failures = await self.vouchers.void_all()
         if failures:
             raise CheckoutError("Order not cancelled — " + "; ".join(failures))
+        failures = await self.gifts.deactivate_open_order()
+        if failures:
+            raise CheckoutError("Order not cancelled — " + "; ".join(failures) + ". F9 tries again")
         given_back = [t for t in self.order.active_tenders if t.counts]
         self.journal.cancel_order(self._order_id)
         self._start_new_order()
         text = "Order cancelled"
+        if live:
+            text += " — gift voucher" + ("s " if len(live) > 1 else " ") + ", ".join(
+                mask_code(line.code or "") for line in live) + " deactivated"
         if given_back:
             parts = ", ".join(f"{t.kind.value} {t.amount.amount_str()}" for t in given_back)
             text += f" — return the payments taken: {parts}"
@@ -333,9 +346,6 @@ class Till:
 
     def receipts_to_reprint(self) -> list[ReceiptRecord]:
         """Unprinted receipts first (oldest first); otherwise the last one."""
-        problems = [slot.problem for slot in self.providers.values() if slot.problem]
-        if problems:
-            return Notice(" · ".join(problems), Level.WARNING)
         unprinted = self.journal.unprinted_receipts()
         if unprinted:
             return unprinted

@@ -222,6 +222,10 @@ class GiftDesk:
         done = not status.can_deactivate
         self.till.journal.finish_op(op_id, OpState.DONE if done else OpState.NOT_DONE,
                                     result={"resolved_by": "deactivate_status"})
+        if done:
+            [op] = [op for op in self.till.journal.ops(code=code) if op.id == op_id]
+            if op.order_id is not None:
+                self._remove_if_open(op.order_id, op.line_id)
         return done
 
     # -- voiding the last closed sale ----------------------------------------------------
@@ -244,29 +248,60 @@ class GiftDesk:
         cash = [t for t in order.active_tenders if t.kind is TenderKind.CASH]
         card = [t for t in order.active_tenders if t.kind is TenderKind.CARD]
         zero = Money.zero(order.currency)
+        # An overpayment (a gift voucher removed after payment) was handed back in
+        # cash at the time: it comes off the cash first, then off the card refund.
+        handed_back = order.overpaid
         cash_in = sum(((t.given or t.amount) - (t.change or zero) for t in cash), zero)
-        plan.cash_back = cash_in - order.overpaid if cash else None
-        plan.card_back = sum((t.amount for t in card), zero) if card else None
+        from_cash = min(handed_back, cash_in, key=lambda m: m.minor)
+        card_in = sum((t.amount for t in card), zero)
+        plan.cash_back = cash_in - from_cash if cash else None
+        plan.card_back = card_in - (handed_back - from_cash) if card else None
         return plan
 
-    async def void_last_sale(self) -> Outcome:
-        till = self.till
-        plan = self.void_plan()
-        # 1. check everything first: a refusal stops the void before anything is undone
-        for line in plan.deactivate:
+    def live_gift_vouchers(self, order: Order) -> list[Line]:
+        """Gift voucher lines activated at the provider and not deactivated since."""
+        deactivated = {op.line_id for op in self.till.journal.ops()
+                       if op.order_id == order.id and op.operation == "deactivate"
+                       and op.state in (OpState.OK, OpState.DONE)}
+        return [line for line in order.gift_vouchers if line.activated and line.id not in deactivated]
+
+    async def check_deactivatable(self, lines: list[Line]) -> None:
+        """Deactivate status of each line, before anything is undone: CheckoutError on
+        the first one that cannot be deactivated (or cannot be asked)."""
+        for line in lines:
             slot = self._slot(line.provider)
             assert slot.client is not None and line.code is not None
             try:
                 status = await slot.client.deactivation_status(line.code)
             except ProviderError as exc:
                 slot.mark(exc)
-                raise CheckoutError(f"Void not done — {describe(exc, slot.display_name, hint=False)}. "
-                                    "Nothing was changed") from None
+                raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
             slot.mark(None)
             if not status.can_deactivate:
-                raise CheckoutError(
-                    f"Void refused — gift voucher {mask_code(line.code)}: "
-                    f"{slot.display_name}: {status.message or 'cannot be deactivated'}. Nothing was changed")
+                raise CheckoutError(f"gift voucher {mask_code(line.code)}: "
+                                    f"{slot.display_name}: {status.message or 'cannot be deactivated'}")
+
+    async def deactivate_open_order(self) -> list[str]:
+        """Cancelling the open order: deactivate its activated gift vouchers (their
+        status was checked first); each one done is removed from the order. The failures."""
+        till = self.till
+        failures = []
+        for line in self.live_gift_vouchers(till.order):
+            try:
+                await self._deactivate(line, till.order_id, "cancel of the order")
+            except CheckoutError as exc:
+                failures.append(f"gift voucher {mask_code(line.code or '')}: {exc}")
+        till.reload()
+        return failures
+
+    async def void_last_sale(self) -> Outcome:
+        till = self.till
+        plan = self.void_plan()
+        # 1. check everything first: a refusal stops the void before anything is undone
+        try:
+            await self.check_deactivatable(plan.deactivate)
+        except CheckoutError as exc:
+            raise CheckoutError(f"Void refused — {exc}. Nothing was changed") from None
         for tender in plan.cancel:
             slot = self._slot(tender.provider)
             if tender.token is None:
@@ -275,7 +310,11 @@ class GiftDesk:
                                     f"{slot.display_name}. Nothing was changed")
         # 2. act
         for line in plan.deactivate:
-            await self._deactivate(line, plan.order.id, plan.number)
+            try:
+                await self._deactivate(line, plan.order.id, f"void of sale {plan.number}")
+            except CheckoutError as exc:
+                raise CheckoutError(f"Void not finished — {exc}; F9 on an empty order continues "
+                                    "the void") from None
         for tender in plan.cancel:
             try:
                 await till.vouchers.cancel_redemption(tender, plan.order.id, on_order=False)
@@ -298,7 +337,9 @@ class GiftDesk:
     def _slot(self, name: str | None) -> ProviderSlot:
         return self.till.vouchers.slot(name)
 
-    async def _deactivate(self, line: Line, order_id: int, number: str) -> None:
+    async def _deactivate(self, line: Line, order_id: int, reason: str) -> None:
+        """Deactivate one sold gift voucher, journaled; CheckoutError says why not.
+        On the open order the line is removed once the deactivation is certain."""
         till = self.till
         slot = self._slot(line.provider)
         assert slot.client is not None and line.code is not None
@@ -309,24 +350,29 @@ class GiftDesk:
         crashpoint("deactivate:before_send")
         arm_after_send("deactivate")
         try:
-            await slot.client.deactivate(line.code, f"void of sale {number}")
+            await slot.client.deactivate(line.code, reason)
         except UnknownOutcome as exc:
             slot.mark(exc)
             till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message)
             try:
                 done = await self.resolve_deactivation(slot, op_id, line.code)
             except CheckoutError:
-                raise CheckoutError(f"Void not finished — deactivation of {mask_code(line.code)} not "
-                                    "confirmed; F9 on an empty order continues the void") from None
+                raise CheckoutError(f"deactivation of {mask_code(line.code)} not confirmed") from None
             if not done:
-                raise CheckoutError(f"Void not finished — {mask_code(line.code)} is still active; "
-                                    "F9 on an empty order continues the void") from None
+                raise CheckoutError(f"{mask_code(line.code)} is still active") from None
             return
         except ProviderError as exc:
             slot.mark(exc)
             till.journal.finish_op(op_id, OpState.FAILED, error=exc.message)
-            raise CheckoutError(f"Void not finished — {describe(exc, slot.display_name, hint=False)}; "
-                                "F9 on an empty order continues the void") from None
+            raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
         crashpoint("deactivate:after_response")
         slot.mark(None)
         till.journal.finish_op(op_id, OpState.OK)
+        self._remove_if_open(order_id, line.id)
+
+    def _remove_if_open(self, order_id: int, line_id: int | None) -> None:
+        """A gift voucher deactivated while its order is still open is no longer sold."""
+        till = self.till
+        if order_id == till.order_id and line_id is not None and not till.order.line(line_id).voided:
+            till.journal.void_line(order_id, line_id)
+            till.reload()
