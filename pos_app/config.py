@@ -29,6 +29,7 @@ from pos_app.domain.vat import VatError, parse_rate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = PROJECT_ROOT / "config" / "demo.toml"
+SHIPPED_RECEIPTS = PROJECT_ROOT / "receipts"  # the templates that come with the till (a sample shop)
 APP_NAME = "pos-app"
 
 
@@ -169,6 +170,9 @@ class Config(BaseModel):
     checkout: CheckoutConfig = CheckoutConfig()
     keyring: KeyringConfig = KeyringConfig()
     keys: dict[str, str] = Field(default_factory=dict)
+    # The receipt templates' folder. Not set: "../receipts" next to the file, as
+    # in this repository. No fallback to SHIPPED_RECEIPTS: they carry a sample
+    # address and VAT number that must not appear on a real shop's receipts.
     receipts: Path = Path("../receipts")
 
     source: Path = Path(".")  # set by load_config, not by the file
@@ -284,10 +288,12 @@ def load_config(path: Path) -> Config:
         if not limit.is_positive:
             raise ConfigError(f"{path}: [checkout] {key}: must be more than zero")
     base = path.parent
+    receipts = _resolve(base, config.receipts)
+    _check_receipts(path, receipts, given="receipts" in raw)
     updates: dict[str, Any] = {
         "source": path,
         "catalog": config.catalog.model_copy(update={"path": _resolve(base, config.catalog.path)}),
-        "receipts": _resolve(base, config.receipts),
+        "receipts": receipts,
     }
     if config.journal.path is not None:
         updates["journal"] = JournalConfig(path=_resolve(base, config.journal.path))
@@ -296,6 +302,29 @@ def load_config(path: Path) -> Config:
             update={"path": _resolve(base, config.printer.path)}
         )
     return config.model_copy(update=updates)
+
+
+def _check_receipts(source: Path, folder: Path, *, given: bool) -> None:
+    """ConfigError naming the ``receipts`` setting and its fix unless ``folder``
+    holds sale.toml (the one template without built-in defaults). The
+    templates themselves are read and checked by ``pos_app.receipts``."""
+    if not folder.exists():
+        problem = "does not exist"
+    elif not folder.is_dir():
+        problem = "is not a folder"
+    elif not (folder / "sale.toml").is_file():
+        problem = "has no sale.toml"
+    else:
+        return
+    copy = f"a copy of the till's {SHIPPED_RECEIPTS} with your shop's address and VAT number"
+    if given:
+        raise ConfigError(f"{source}: receipts: {folder} {problem}; point receipts (at the top of this "
+                          f"file) at the folder with your receipt templates ({copy})")
+    raise ConfigError(
+        f"{source}: receipts: not set, so the receipt templates are looked for in {folder} "
+        f'("../receipts" next to this file), which {problem}; add receipts = "/path/to/receipts" '
+        f"at the top of this file (before the first [section]), pointing at {copy}"
+    )
 
 
 class _ProductRow(BaseModel):

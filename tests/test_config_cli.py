@@ -125,3 +125,47 @@ def test_broken_receipt_template_is_reported_at_start(write_config: Callable[...
     result = pos("--config", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "unknown placeholder {shop_name}" in result.stderr
+
+
+def _without_receipts(path: Path) -> Path:
+    text = path.read_text(encoding="utf-8")
+    line = f'receipts = "{(PROJECT_ROOT / "receipts").as_posix()}"\n'
+    assert line in text
+    path.write_text(text.replace(line, ""), encoding="utf-8")
+    return path
+
+
+def test_receipts_not_set_and_not_next_to_the_config(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """A configuration copied to /etc/pos: the default ../receipts is /etc/receipts,
+    which is not there. The message names the setting and the fix, not just a file."""
+    (tmp_path / "etc" / "pos").mkdir(parents=True)
+    path = _without_receipts(write_config(name="etc/pos/shop.toml"))
+    result = pos("--config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    folder = tmp_path / "etc" / "receipts"
+    assert lines[0].startswith(f"pos: {path}: receipts: not set, so the receipt templates are looked for in "
+                               f"{folder} (\"../receipts\" next to this file), which does not exist; ")
+    assert 'receipts = "/path/to/receipts"' in lines[0] and str(PROJECT_ROOT / "receipts") in lines[0]
+    # the same folder next to the configuration is found
+    (folder).mkdir()
+    (folder / "sale.toml").write_text('header = ["{outlet_name}"]\nfooter = []\n', encoding="utf-8")
+    assert load_config(path).receipts == folder
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda folder: None, "does not exist"),
+    (lambda folder: folder.write_text("", encoding="utf-8"), "is not a folder"),
+    (lambda folder: folder.mkdir(), "has no sale.toml"),
+])
+def test_receipts_set_to_a_wrong_folder(write_config: Callable[..., Path], tmp_path: Path,
+                                        make: Callable[[Path], None], problem: str) -> None:
+    folder = tmp_path / "my-receipts"
+    make(folder)
+    path = _without_receipts(write_config(top='receipts = "my-receipts"'))
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: receipts: {folder} {problem}; point receipts ")
+    assert "\n" not in message
