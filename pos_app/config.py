@@ -78,7 +78,9 @@ Parity = Literal["N", "E", "O", "M", "S"]
 
 
 class PrinterConfig(_Section):
-    kind: Literal["network", "usb", "serial", "file", "cups", "dummy"] = "dummy"
+    # No default: a till that silently printed to "dummy" would mark receipts
+    # printed that never were. The demo and the tests say which printer they use.
+    kind: Literal["network", "usb", "serial", "file", "cups", "dummy"]
     width: int = Field(default=42, ge=32, le=64)
     profile: str = "default"
     codepage: str = "CP858"  # has ä ö ü é à ç and € (0xD5)
@@ -163,7 +165,8 @@ class Config(BaseModel):
     outlet: OutletConfig
     catalog: CatalogConfig
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
-    printer: PrinterConfig = PrinterConfig()
+    # Validated even when [printer] is missing, so that says "[printer] kind: is required".
+    printer: PrinterConfig = Field(default_factory=dict, validate_default=True)
     scanner: ScannerConfig = ScannerConfig()
     drawer: DrawerConfig = DrawerConfig()
     journal: JournalConfig = JournalConfig()
@@ -244,6 +247,14 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return f"[{'.'.join(parts[:-1])}] {parts[-1]}"
 
 
+# What to add when a required setting is missing, by its location.
+MISSING_HINTS: dict[tuple[str, ...], str] = {
+    ("printer", "kind"): 'where receipts print: kind = "network" (or "usb", "serial", "cups", "file"; '
+    '"dummy" prints nothing and marks receipts printed, for tests) in [printer], '
+    "with its settings as in config/example.toml",
+}
+
+
 def explain(error: ValidationError, source: Path) -> str:
     first = error.errors()[0]
     where = _loc(first["loc"])
@@ -252,6 +263,9 @@ def explain(error: ValidationError, source: Path) -> str:
         message = "unknown key (check the spelling against config/example.toml)"
     elif first["type"] == "missing":
         message = "is required but missing"
+        hint = MISSING_HINTS.get(tuple(str(part) for part in first["loc"]))
+        if hint:
+            message += f": {hint}"
     got = first.get("input")
     suffix = f" (got {got!r})" if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict) else ""
     more = len(error.errors()) - 1

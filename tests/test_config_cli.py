@@ -169,3 +169,22 @@ def test_receipts_set_to_a_wrong_folder(write_config: Callable[..., Path], tmp_p
     message = str(caught.value)
     assert message.startswith(f"{path}: receipts: {folder} {problem}; point receipts ")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("section", [False, True])
+def test_a_printer_kind_must_be_given(write_config: Callable[..., Path], section: bool) -> None:
+    """No silent "dummy" printer for a real outlet: its receipts would go nowhere
+    and be marked printed."""
+    path = write_config(printer="")
+    if not section:
+        path.write_text(path.read_text(encoding="utf-8").replace("[printer]\n", ""), encoding="utf-8")
+    result = pos("--config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"pos: {path}: [printer] kind: is required but missing: ")
+    assert 'kind = "network"' in lines[0] and "config/example.toml" in lines[0]
+
+
+def test_the_demo_prints_to_a_file() -> None:
+    assert load_config(DEMO_CONFIG).printer.kind == "file"
