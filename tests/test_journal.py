@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from pos_app.config import PROJECT_ROOT, load_config
 from pos_app.journal import Journal, JournalError
+from pos_app.journal.schema import MIGRATIONS
 from pos_app.services.checkout import Till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT
 
@@ -184,3 +186,76 @@ async def test_order_numbers_are_sequential_per_till(till: Till) -> None:
     kinds = [e["kind"] for e in till.journal.events()]
     assert kinds.count("order_closed") == 4 and kinds.count("order_cancelled") == 1
     assert kinds.count("line_added") == 5 and kinds.count("tender_added") == 4
+
+
+# -- which files may become a journal ------------------------------------------------------
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_fresh_start_creates_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "journal.sqlite"
+    journal = Journal(path, "o", "1")
+    assert journal.pragma("user_version") == len(MIGRATIONS) and journal.pragma("journal_mode") == "wal"
+    order = journal.start_order("CHF")
+    journal.close()
+    assert _files(path.parent) == ["journal.sqlite"]  # nothing left of the creation
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT id FROM orders").fetchall() == [(order,)]
+    Journal(path, "o", "1").close()  # and it opens again as it is
+
+
+def test_a_till_killed_while_creating_the_journal_leaves_nothing_in_the_way(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    (tmp_path / "journal.sqlite.creating").write_bytes(b"SQLite format 3\x00half")  # killed mid-creation
+    (tmp_path / "journal.sqlite.creating-wal").write_bytes(b"x")
+    Journal(path, "o", "1").close()
+    assert _files(tmp_path) == ["journal.sqlite"]
+
+
+@pytest.mark.parametrize(("content", "why"), [
+    (b"", r"\(the file is empty\). Do not delete it: the till would start a new journal and number "
+          r"orders from 1 again"),
+    (b"\n", r"\(it is not a SQLite database\). Do not delete it"),
+    (b"order 1-0042 CHF 14.90\n" * 300, r"\(it is not a SQLite database\). Do not delete it"),
+])
+def test_an_existing_file_that_is_no_journal_is_not_started_over(tmp_path: Path, content: bytes, why: str) -> None:
+    """Only a missing file becomes a new journal: an emptied or overwritten one would
+    otherwise silently restart the order numbers at 1-0001."""
+    path = tmp_path / "journal.sqlite"
+    path.write_bytes(content)
+    with pytest.raises(JournalError, match=f"^the journal {re.escape(str(path))} is damaged {why}"):
+        Journal(path, "o", "1")
+    assert path.read_bytes() == content and _files(tmp_path) == ["journal.sqlite"]
+
+
+def test_a_sqlite_file_without_the_journal_tables_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(JournalError, match="damaged .*without the journal's tables.*Do not delete it"):
+        Journal(path, "o", "1")
+    assert path.read_bytes() == before
+
+    Journal(path := tmp_path / "j2.sqlite", "o", "1").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE provider_ops")
+    conn.close()
+    with pytest.raises(JournalError, match="damaged \\(its table 'provider_ops' is missing\\)"):
+        Journal(path, "o", "1")
+
+
+def test_an_emptied_journal_stops_the_till_at_start(write_config: Callable[..., Path]) -> None:
+    config_path = write_config()
+    journal = load_config(config_path).journal_path()
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "pos_app", "--config", str(config_path)],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"pos: the journal {journal} is damaged (the file is empty)")
+    assert journal.read_bytes() == b""

@@ -9,6 +9,8 @@ source of truth, the in-memory order is derived from it).
 from __future__ import annotations
 
 import json
+import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -98,7 +100,116 @@ def _money(minor: int | None, currency: str) -> Money | None:
     return None if minor is None else Money(minor, currency)
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+CREATING_SUFFIX = ".creating"  # a new journal is built under this name, then linked into place
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (f"the journal {path} is damaged ({why}). Do not delete it: it holds the till's sales. "
+            "Copy it aside and contact support.")
+
+
+def _tables(version: int) -> list[str]:
+    """The tables a journal at schema ``version`` has."""
+    return [name for script in MIGRATIONS[:version]
+            for name in re.findall(r"CREATE TABLE (\w+)", script)]
+
+
+def _configure(db: sqlite3.Connection, path: Path) -> None:
+    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=5000")
+    sync = db.execute("PRAGMA synchronous").fetchone()[0]
+    if str(mode).lower() != "wal" or sync != 2:
+        raise JournalError(
+            f"the journal {path} cannot run in WAL mode with synchronous=FULL "
+            f"(got journal_mode={mode}, synchronous={sync}); put it on a local disk"
+        )
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Apply the migrations after ``version``, each in its own transaction."""
+    for index in range(version, len(MIGRATIONS)):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _Tx(db).executescript_in_tx(MIGRATIONS[index])
+            db.execute(f"PRAGMA user_version={index + 1}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def _fsync_folder(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _create(path: Path) -> None:
+    """A new, empty journal at ``path``, which must not exist.
+
+    It is built under a temporary name and appears at ``path`` only with its
+    whole schema: a till killed while creating it leaves no half-made
+    journal behind, so any file found at ``path`` later must be a journal,
+    and one that is not (empty, foreign, truncated) stops the till instead
+    of silently starting over at order 1-0001. A journal some other process
+    created meanwhile is kept (hard link: never replaces a file).
+    """
+    temp = path.with_name(path.name + CREATING_SUFFIX)
+    leftovers = [temp, temp.with_name(temp.name + "-wal"), temp.with_name(temp.name + "-shm")]
+    for leftover in leftovers:  # of a till killed while creating: never a journal with sales
+        leftover.unlink(missing_ok=True)
+    db = sqlite3.connect(temp, isolation_level=None)
+    try:
+        _configure(db, path)
+        _migrate(db, 0)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()  # the last connection: the WAL is checkpointed into the file and removed
+    try:
+        if leftovers[1].exists() and leftovers[1].stat().st_size:
+            raise JournalError(f"cannot create the journal {path}: SQLite kept its write-ahead log")
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # created by another process meanwhile: that one is opened and checked
+        except OSError:  # no hard links on this file system
+            if not os.path.lexists(path):
+                os.rename(temp, path)
+        _fsync_folder(path.parent)
+    finally:
+        for leftover in leftovers:
+            leftover.unlink(missing_ok=True)
+
+
+def _check_file(path: Path) -> None:
+    """JournalError unless the existing ``path`` starts like a SQLite database."""
+    if path.is_dir():
+        raise JournalError(f"cannot open the journal {path}: it is a folder")
+    with path.open("rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if not head:
+        raise JournalError(
+            f"the journal {path} is damaged (the file is empty). Do not delete it: the till would "
+            "start a new journal and number orders from 1 again. Copy it aside, look for the "
+            "journal's backup and contact support."
+        )
+    if head != SQLITE_HEADER:
+        raise JournalError(_damaged(path, "it is not a SQLite database"))
+
+
 class Journal:
+    """The journal at ``path``: created when no file is there, else opened and
+    checked. An existing file that is not a journal of this till (empty, not
+    SQLite, without the journal's tables, failing SQLite's quick_check)
+    raises JournalError and is left as it was."""
+
     def __init__(self, path: Path, outlet: str, till: str) -> None:
         self.path = path
         self.outlet = outlet
@@ -106,31 +217,27 @@ class Journal:
         self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if not os.path.lexists(path):
+                _create(path)
+            _check_file(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except JournalError:
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open the journal {path}: {exc}") from None
         try:
             self._setup()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise JournalError(
-                f"the journal {path} is damaged ({exc}). Do not delete it: it holds the "
-                "till's sales. Copy it aside and contact support."
-            ) from None
+            raise JournalError(_damaged(path, str(exc))) from None
+        except BaseException:
+            self._db.close()
+            raise
 
     # -- set-up ---------------------------------------------------------------
     def _setup(self) -> None:
+        """Check the journal before anything is written to it, then upgrade its schema."""
         db = self._db
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
-        sync = db.execute("PRAGMA synchronous").fetchone()[0]
-        if str(mode).lower() != "wal" or sync != 2:
-            raise JournalError(
-                f"the journal {self.path} cannot run in WAL mode with synchronous=FULL "
-                f"(got journal_mode={mode}, synchronous={sync}); put it on a local disk"
-            )
         check = db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"quick_check: {check}")
@@ -140,10 +247,15 @@ class Journal:
                 f"the journal {self.path} was written by a newer version of the till "
                 f"(schema {version}); update the till software"
             )
-        for index in range(version, len(MIGRATIONS)):
-            with self._tx() as tx:
-                tx.executescript_in_tx(MIGRATIONS[index])
-                tx.execute(f"PRAGMA user_version={index + 1}")
+        present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if version == 0:
+            raise JournalError(_damaged(self.path, "a SQLite database without the journal's tables"))
+        missing = [name for name in _tables(version) if name not in present]
+        if missing:
+            raise JournalError(_damaged(self.path, f"its table {missing[0]!r} is missing"))
+        _configure(db, self.path)
+        with self._lock:
+            _migrate(db, version)
 
     def close(self) -> None:
         with self._lock:
