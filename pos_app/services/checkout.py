@@ -34,6 +34,7 @@ from pos_app.services.results import (
 )
 from pos_app.services.crash import crashpoint
 from pos_app.services.gifts import GiftDesk, VoidPlan
+from pos_app.services.inflight import provider_call
 from pos_app.services.recovery import Recovery
 from pos_app.services.vouchers import VoucherCheck, VoucherDesk
 
@@ -63,6 +64,7 @@ class Till:
         self.max_cash_given = config.money(config.checkout.max_cash_given)
         self.max_gift_voucher = config.money(config.checkout.max_gift_voucher)
         self.last_closed: Closed | None = None
+        self.calls_in_flight = 0  # use cases that may call a provider, running now (inflight.py)
         self.printer_ok: bool | None = None  # None: nothing printed yet
         self.printer_message = printer.description
         recovered = journal.open_order_id()
@@ -76,7 +78,7 @@ class Till:
 
     async def reload_providers(self) -> str:
         """Read the keys again (F12 after `pos keys set`); simulators keep their state."""
-        fresh = build_providers(self.config)
+        fresh = await asyncio.to_thread(build_providers, self.config)  # the keyring may hang
         replaced = {name: slot for name, slot in self.providers.items()
                     if slot.simulator is None and name in fresh}
         await close_providers(replaced)
@@ -145,6 +147,7 @@ class Till:
         return Outcome(Notice(f"Added {qty}{product.name}  {line.total.amount_str()}"))
 
     # -- tenders --------------------------------------------------------------
+    @provider_call
     async def pay_cash(self, given: Money) -> Outcome:
         if given.minor > self.max_cash_given.minor:
             raise CheckoutError(
@@ -158,6 +161,7 @@ class Till:
         notice = Notice(f"Cash {given.amount_str()} taken")
         return await self.close_if_settled(notice)
 
+    @provider_call
     async def pay_card(self, amount: Money) -> Outcome:
         self.guard(lambda: self.order.check_card(amount))
         self.journal.add_tender(self._order_id, Tender(0, TenderKind.CARD, amount))
@@ -165,6 +169,7 @@ class Till:
         return await self.close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
 
     # -- voids and cancel -----------------------------------------------------
+    @provider_call
     async def void_line(self, line_id: int) -> Outcome:
         """Void a line. A gift voucher removed after payment leaves change due; the order closes."""
         line = self.guard(lambda: self.order.check_void_line(line_id))
@@ -175,6 +180,7 @@ class Till:
             return await self.close_if_settled(Notice(f"{notice.text} — change recomputed", Level.WARNING))
         return Outcome(notice)
 
+    @provider_call
     async def finish(self) -> Outcome:
         """Close a paid order whose closing failed before (e.g. a gift voucher activation)."""
         if not self.order.is_settled:
@@ -182,6 +188,7 @@ class Till:
                                 else "Scan a product")
         return await self.close_if_settled(Notice("Closing the order again"))
 
+    @provider_call
     async def void_tender(self, tender_id: int) -> Outcome:
         tender = self.guard(lambda: self.order.check_void_tender(tender_id))
         if tender.kind is TenderKind.VOUCHER:
@@ -192,6 +199,7 @@ class Till:
         hint = " — hand the cash back" if tender.kind is TenderKind.CASH else " — refund it on the card terminal"
         return Outcome(Notice(f"{label} payment {tender.amount.amount_str()} voided{hint}", Level.WARNING))
 
+    @provider_call
     async def cancel_order(self) -> Outcome:
         self.guard(self.order.check_cancel)
         if self.order.is_empty:

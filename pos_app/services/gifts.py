@@ -20,6 +20,7 @@ from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.journal import OpState
 from pos_app.providers import ActivationStatus, Capability, ProviderError, UnknownOutcome
 from pos_app.services.crash import arm_after_send, crashpoint
+from pos_app.services.inflight import provider_call
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Level, Notice, Outcome
 from pos_app.services.vouchers import UnknownOutcomeError, describe
@@ -294,6 +295,7 @@ class GiftDesk:
         till.reload()
         return failures
 
+    @provider_call
     async def void_last_sale(self) -> Outcome:
         till = self.till
         plan = self.void_plan()

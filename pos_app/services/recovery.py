@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pos_app.domain.codes import mask_code
-from pos_app.journal import OpRecord
+from pos_app.domain.order import TenderState
+from pos_app.journal import OpRecord, OpState
 from pos_app.services.results import CheckoutError
 
 if TYPE_CHECKING:
     from pos_app.services.checkout import Till
+
+
+class RecoveryBusy(CheckoutError):
+    """Reconciliation waits: this process has a provider call in flight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +45,44 @@ class Recovery:
         return self.till.journal.ops(open_only=True)
 
     async def run(self) -> list[Resolution]:
-        """Try every open operation once; what was resolved and what still is not."""
-        results = []
-        for op in self.open_ops():
-            try:
-                text = await self._settle(op)
-                results.append(Resolution(op.id, text, True))
-            except CheckoutError as exc:
-                results.append(Resolution(op.id, f"{self._what(op)}: still unresolved — {exc}", False))
-        self.till.reload()
-        return results
+        """Try every open operation once; what was resolved and what still is not.
+
+        Raises RecoveryBusy while a provider call of this process is running:
+        its operation is in flight, not lost (see inflight.py).
+        """
+        till = self.till
+        if till.calls_in_flight:
+            raise RecoveryBusy("a provider call is still running — try again in a moment")
+        till.calls_in_flight += 1
+        try:
+            results = []
+            for op in self.open_ops():
+                try:
+                    text = await self._settle(op)
+                    results.append(Resolution(op.id, text, True))
+                except CheckoutError as exc:
+                    self._mark_unknown(op, str(exc))
+                    results.append(Resolution(op.id, f"{self._what(op)}: still unresolved — {exc}", False))
+            till.reload()
+            return results
+        finally:
+            till.calls_in_flight -= 1
+
+    def _mark_unknown(self, op: OpRecord, reason: str) -> None:
+        """An operation left ``sent`` by a stopped till is not being sent any more: its
+        outcome is unknown, and the order shows it so (not "sending…")."""
+        if op.state != OpState.SENT:
+            return
+        on_open_order = op.order_id == self.till.order_id
+        what = self._what(op).removeprefix("The ")
+        tender = line = None
+        if op.operation == "redeem":
+            tender = {"state": TenderState.UNKNOWN, "problem": f"{what} not confirmed: {reason}"}
+        elif op.operation == "cancel" and on_open_order:
+            tender = {"problem": f"{what} not confirmed: {reason}"}
+        elif op.operation == "activate":
+            line = {"problem": f"activation not confirmed: {reason}"}
+        self.till.journal.finish_op(op.id, OpState.UNKNOWN, error=reason, tender=tender, line=line)
 
     def _what(self, op: OpRecord) -> str:
         names = {"redeem": "redemption", "cancel": "cancellation", "activate": "activation",
@@ -85,5 +118,7 @@ class Recovery:
         if op.operation == "deactivate":
             if await till.gifts.resolve_deactivation(slot, op.id, op.code):
                 return f"{what} did happen"
+            if op.order_id == till.order_id:
+                return f"{what} did not happen — F9 cancels the order again"
             return f"{what} did not happen — F9 on an empty order continues the void of {where}"
         raise CheckoutError(f"unknown operation {op.operation!r}")

@@ -26,6 +26,7 @@ from pos_app.providers import (
 )
 from pos_app.providers.eguma.client import redeem_applied
 from pos_app.services.crash import arm_after_send, crashpoint
+from pos_app.services.inflight import provider_call
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Level, Notice, Outcome
 
@@ -131,6 +132,7 @@ class VoucherDesk:
         return VoucherCheck(slot.name, slot.display_name, balance, amount, None)
 
     # -- pay ------------------------------------------------------------------
+    @provider_call
     async def pay(self, check: VoucherCheck) -> Outcome:
         """Redeem ``min(remaining, balance)`` from the checked voucher."""
         till = self.till
@@ -237,6 +239,7 @@ class VoucherDesk:
                     "problem": "cancellation did not happen: F8 tries again"} if on_open_order else None)
         till.reload()
 
+    @provider_call
     async def resolve(self, tender_id: int, lost: bool = False) -> Outcome:
         """Settle an unknown redemption or cancellation on the current order, without resending."""
         till = self.till
@@ -322,6 +325,7 @@ class VoucherDesk:
         )
         return result
 
+    @provider_call
     async def void(self, tender_id: int) -> Outcome:
         """Void a voucher payment of the open order: the provider gives the money back."""
         till = self.till
@@ -329,6 +333,12 @@ class VoucherDesk:
         if tender.unresolved or till.journal.ops(tender_id=tender_id, open_only=True):
             return await self.resolve(tender_id)
         masked = mask_code(tender.code or "")
+        if tender.token is None:  # F8 could never succeed: say what can be done instead
+            slot = self.slot(tender.provider)
+            raise CheckoutError(
+                f"Voucher payment {masked} cannot be cancelled by the till — "
+                + LOST_TOKEN.format(provider=slot.display_name)
+                + ". It stays paid: take the rest of the payment to finish the sale")
         try:
             result = await self.cancel_redemption(tender, till.order_id, on_order=True)
         except UnknownOutcomeError:

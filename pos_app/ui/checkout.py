@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from rich.console import Console
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -19,6 +20,7 @@ from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
+from pos_app.services.recovery import RecoveryBusy
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
 from pos_app.ui.gifts import SellVoucherDialog
@@ -52,6 +54,19 @@ def _bindings() -> list[Binding]:
         Binding("down", "select(1)", "Select down", show=False),
     ]
     return bindings
+
+
+LINE_NAME_WIDTH = 24
+TENDER_WIDTH = 17
+
+
+def wrapped(text: str | Text, width: int, style: str = "") -> Text:
+    """A table cell's text folded to its column (a problem must be read whole, not cut)."""
+    cell = text.copy() if isinstance(text, Text) else Text(text, style=style)
+    lines = cell.wrap(Console(width=width), width)
+    for line in lines:
+        line.rstrip()
+    return Text("\n").join(lines)
 
 
 class CheckoutScreen(Screen[None]):
@@ -88,12 +103,12 @@ class CheckoutScreen(Screen[None]):
     def on_mount(self) -> None:
         lines = self.query_one("#lines", DataTable)
         lines.add_column("Qty", key="qty", width=4)
-        lines.add_column("Item", key="name", width=24)
+        lines.add_column("Item", key="name", width=LINE_NAME_WIDTH)
         lines.add_column("Price", key="price", width=8)
         lines.add_column("Total", key="total", width=9)
         lines.add_column("VAT", key="vat", width=5)
         tenders = self.query_one("#tenders", DataTable)
-        tenders.add_column("Tender", key="name", width=16)
+        tenders.add_column("Tender", key="name", width=TENDER_WIDTH)
         tenders.add_column("Amount", key="amount", width=9)
         for table in (lines, tenders):
             table.can_focus = False
@@ -110,10 +125,12 @@ class CheckoutScreen(Screen[None]):
     async def reconcile(self) -> None:
         """Settle provider calls whose outcome the journal does not know (start-up, then every 30 s)."""
         if self.provider_busy:
-            return
+            return  # the next round (30 s) tries again
         self.provider_busy = True
         try:
             results = await self.till.recovery.run()
+        except RecoveryBusy:
+            return  # a dialog's call is in flight: not lost, the next round looks again
         finally:
             self.provider_busy = False
         self.refresh_order()
@@ -163,14 +180,17 @@ class CheckoutScreen(Screen[None]):
                 Text(line.total.amount_str(), justify="right"), vat, key=f"line-{line.id}",
             )
             if line.problem and not line.activated:
-                lines.add_row("", Text(f"! {line.problem}", style="bold red"), "", "", "",
-                              key=f"line-{line.id}-problem")
+                problem = wrapped(f"! {line.problem}", LINE_NAME_WIDTH, "bold red")
+                lines.add_row("", problem, "", "", "", key=f"line-{line.id}-problem",
+                              height=len(problem.plain.splitlines()))
         tenders = self.query_one("#tenders", DataTable)
         tenders.clear()
         for tender in order.active_tenders:
             for index, (label, amount) in enumerate(self._tender_rows(tender)):
                 key = f"tender-{tender.id}" if index == 0 else f"tender-{tender.id}-{index}"
-                tenders.add_row(label, Text(amount, justify="right"), key=key)
+                label = wrapped(label, TENDER_WIDTH)
+                tenders.add_row(label, Text(amount, justify="right"), key=key,
+                                height=len(label.plain.splitlines()))
         self._render_selection()
 
         totals = [f"{'Total':<18}{order.total.amount_str():>10}"]
@@ -277,9 +297,14 @@ class CheckoutScreen(Screen[None]):
 
     def _scanned(self, value: str) -> None:
         if not value.strip():
-            if self.till.order.is_settled and not self.provider_busy:  # paid, closing failed before
+            if self.till.order.is_settled and self._idle():  # paid, closing failed before
                 self.say(Notice("Closing the order…"))
                 self.run_provider_step(self.till.finish())
+            return
+        if self.provider_busy or self.till.calls_in_flight:  # e.g. the order is being cancelled
+            self.say(Notice(f"Not added — wait until the provider has answered, then scan "
+                            f"{value.strip()[:32]!r} again", Level.WARNING))
+            self.app.bell()
             return
         try:
             outcome = self.till.scan(value)
@@ -317,11 +342,19 @@ class CheckoutScreen(Screen[None]):
         self.selected = items[max(0, min(len(items) - 1, index + step))]
         self._render_selection()
 
+    def _idle(self) -> bool:
+        """No provider call of this till is running; otherwise say so and refuse."""
+        if self.provider_busy or self.till.calls_in_flight:
+            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+            self.app.bell()
+            return False
+        return True
+
     def _not_yet(self, action: str) -> None:
         self.say(Notice(f"{NOT_YET[action]} is not available in this version yet", Level.WARNING))
 
     def _open_voucher(self, code: str = "") -> None:
-        if not self._payable():
+        if not self._idle() or not self._payable():
             return
         self.app.push_screen(VoucherDialog(self.till, code),
                              lambda outcome: self._after(outcome, select_last="tender"))
@@ -330,8 +363,7 @@ class CheckoutScreen(Screen[None]):
         self._open_voucher()
 
     def action_sell_voucher(self) -> None:
-        if self.provider_busy:
-            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+        if not self._idle():
             return
         self.app.push_screen(SellVoucherDialog(self.till), lambda outcome: self._after(outcome, select_last="line"))
 
@@ -368,7 +400,7 @@ class CheckoutScreen(Screen[None]):
         self.app.push_screen(AmountDialog(title, prompt, default, info, submit))
 
     def action_cash(self) -> None:
-        if not self._payable():
+        if not self._idle() or not self._payable():
             return
         order = self.till.order
         info = f"Remaining {order.remaining}"
@@ -377,7 +409,7 @@ class CheckoutScreen(Screen[None]):
         self._pay_dialog("Cash", "Amount given", order.cash_due.amount_str(), info, self.till.pay_cash)
 
     def action_card(self) -> None:
-        if not self._payable():
+        if not self._idle() or not self._payable():
             return
         order = self.till.order
         info = (f"Remaining {order.remaining}\nTake the payment on the card terminal, "
@@ -390,8 +422,7 @@ class CheckoutScreen(Screen[None]):
             self.say(Notice("Nothing to void — select a line or payment with ↑/↓", Level.WARNING))
             return
         kind, ident = self.selected
-        if self.provider_busy:
-            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+        if not self._idle():
             return
         if kind == "line":
             self.run_provider_step(self.till.void_line(ident))
@@ -422,8 +453,7 @@ class CheckoutScreen(Screen[None]):
         self._after(outcome)
 
     def action_cancel(self) -> None:
-        if self.provider_busy:
-            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+        if not self._idle():
             return
         if self.till.order.is_empty:
             self._offer_void_last_sale()
@@ -440,8 +470,15 @@ class CheckoutScreen(Screen[None]):
         order = self.till.order
         question = (f"Cancel the whole order ({len(order.active_lines)} lines, "
                     f"total {order.total})?")
-        if order.active_tenders:
-            question += f"\nPayments taken ({order.paid}) must be returned to the customer."
+        taken = [t for t in order.active_tenders if t.counts]
+        for tender in taken:
+            if tender.kind is TenderKind.VOUCHER:
+                question += (f"\nVoucher {mask_code(tender.code or '')}: {tender.amount.amount_str()} "
+                             "goes back on the voucher.")
+            else:
+                question += f"\nGive back the {tender.kind.value} payment: {tender.amount.amount_str()}."
+        for line in self.till.gifts.live_gift_vouchers(order):
+            question += f"\nGift voucher {mask_code(line.code or '')} is already active: it is deactivated."
         self.app.push_screen(ConfirmDialog("Cancel order", question, "cancel the order",
                                            "keep it"), done)
 

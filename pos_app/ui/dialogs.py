@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -16,7 +17,8 @@ from pos_app.ui.fields import AmountField
 class AmountDialog(ModalScreen[bool]):
     """Ask for an amount; ``submit(text)`` returns an error to show, or None when done."""
 
-    BINDINGS = [Binding("escape", "dismiss(False)", "Back")]
+    BINDINGS = [Binding("escape", "back", "Back")]
+    KEYS = "Enter confirm · Escape back"
 
     def __init__(self, title: str, prompt: str, default: str, info: str,
                  submit: Callable[[str], Awaitable[str | None]]) -> None:
@@ -26,6 +28,7 @@ class AmountDialog(ModalScreen[bool]):
         self._default = default
         self._info = info
         self._submit = submit
+        self.busy = False  # the payment is being taken (it may close the order)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
@@ -34,7 +37,7 @@ class AmountDialog(ModalScreen[bool]):
             yield Label(self._prompt)
             yield AmountField(value=self._default, id="amount", restrict=r"[0-9.,']*", max_length=12)
             yield Static("", id="error", classes="error")
-            yield Static("Enter confirm · Escape back", classes="keys")
+            yield Static(self.KEYS, id="keys", classes="keys")
 
     def on_mount(self) -> None:
         field = self.query_one("#amount", Input)
@@ -47,15 +50,35 @@ class AmountDialog(ModalScreen[bool]):
             "or Escape and scan at the checkout")
         self.app.bell()
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
+    def action_back(self) -> None:
+        if self.busy:
+            self.query_one("#error", Static).update("Please wait — the payment is being taken")
+            return
+        self.dismiss(False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        error = await self._submit(event.value)
+        if self.busy:
+            return
+        self.busy = True
+        self.query_one("#error", Static).update("")
+        self.query_one("#keys", Static).update("Please wait — closing the order may ask the provider…")
+        self.run_submit(event.value)
+
+    @work(exclusive=True, group="amount", exit_on_error=False)
+    async def run_submit(self, value: str) -> None:
+        """In the background: closing the order may activate gift vouchers (a provider call)."""
+        try:
+            error = await self._submit(value)
+        finally:
+            self.busy = False
         if error is None:
             self.dismiss(True)
-        else:
-            self.query_one("#error", Static).update(error)
-            self.query_one("#amount", Input).action_select_all()  # retype replaces it
-            self.app.bell()
+            return
+        self.query_one("#keys", Static).update(self.KEYS)
+        self.query_one("#error", Static).update(error)
+        self.query_one("#amount", Input).action_select_all()  # retype replaces it
+        self.app.bell()
 
 
 class ConfirmDialog(ModalScreen[bool]):

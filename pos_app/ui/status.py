@@ -14,6 +14,7 @@ from textual.widgets import Static
 from pos_app import secrets
 from pos_app.domain.codes import mask_code
 from pos_app.services.checkout import Till
+from pos_app.services.recovery import RecoveryBusy
 
 
 def dot(ok: bool | None) -> tuple[str, str]:
@@ -113,7 +114,11 @@ class StatusScreen(ModalScreen[None]):
 
     @work(exclusive=True, group="status", exit_on_error=False)
     async def retry(self) -> None:
-        results = await self.till.recovery.run()
+        try:
+            results = await self.till.recovery.run()
+        except RecoveryBusy as exc:
+            self.render_report(f"Not now — {exc}.")
+            return
         lines = [r.text for r in results] or ["Nothing to settle."]
         self.render_report("\n".join(lines))
 
