@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -119,6 +120,14 @@ class ScannerConfig(_Section):
     bytesize: Literal[5, 6, 7, 8] = 8
     parity: Parity = "N"
     stopbits: Literal[1, 1.5, 2] = 1
+
+    @field_validator("max_length")
+    @classmethod
+    def _not_below_min_length(cls, value: int, info: ValidationInfo) -> int:
+        least = info.data.get("min_length")
+        if least is not None and value < least:
+            raise ValueError(f"must not be less than min_length ({least})")
+        return value
 
 
 class DrawerConfig(_Section):

@@ -188,3 +188,14 @@ def test_a_printer_kind_must_be_given(write_config: Callable[..., Path], section
 
 def test_the_demo_prints_to_a_file() -> None:
     assert load_config(DEMO_CONFIG).printer.kind == "file"
+
+
+def test_scanner_min_length_above_max_length(write_config: Callable[..., Path]) -> None:
+    """Refused at start, not when the scan field is first shown."""
+    path = write_config()
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "max_gap_ms = 0", "max_gap_ms = 0\nmin_length = 20\nmax_length = 10"), encoding="utf-8")
+    result = pos("--config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        f"pos: {path}: [scanner] max_length: must not be less than min_length (20) (got 10)")
