@@ -245,6 +245,12 @@ async def test_dropped_answer_resolved_and_order_finished(eguma_till: Till) -> N
         await pilot.press("enter")
         await settle(pilot)
         assert "did happen" in text(pilot, "#status")
+        # no token came back: F8 can never cancel it, and says what to do instead
+        await pilot.press("f8")
+        await settle(pilot)
+        status = text(pilot, "#status")
+        assert "cannot be cancelled by the till" in status and "ask E-GUMA to reverse it" in status
+        assert "take the rest of the payment to finish the sale" in status and "F8 tries again" not in status
         await pilot.press("f4", "enter")  # the rest by card
         await settle(pilot)
         assert "Order 1-0001 closed" in text(pilot, "#status")
