@@ -49,6 +49,8 @@ def test_demo_config_and_example_are_valid() -> None:
         ('[providers.eguma]\nbase_url = "sim://eguma"\ntimeout_s = -1\n', "",
          r"\[providers.eguma\] timeout_s: Input should be greater than 0 \(got -1\)"),
         ('[checkout]\nmax_cash_given = "lots"\n', "", r"\[checkout\] max_cash_given: 'lots' is not an amount"),
+        ('[providers.eguma]\nbase_url = "sim://eguma"\ntimout_s = 30\n', "",
+         r"\[providers.eguma\] timout_s: unknown key"),
     ],
 )
 def test_bad_config_exits_2_with_the_file_and_key(

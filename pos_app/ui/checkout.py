@@ -468,8 +468,8 @@ class CheckoutScreen(Screen[None]):
             self.run_provider_step(self.till.cancel_order())
 
         order = self.till.order
-        question = (f"Cancel the whole order ({len(order.active_lines)} lines, "
-                    f"total {order.total})?")
+        count = len(order.active_lines)
+        question = f"Cancel the whole order ({count} line{'s' if count != 1 else ''}, total {order.total})?"
         taken = [t for t in order.active_tenders if t.counts]
         for tender in taken:
             if tender.kind is TenderKind.VOUCHER:
