@@ -65,7 +65,6 @@ class CatalogConfig(_Section):
 
 
 class ProviderConfig(_Section):
-    model_config = ConfigDict(extra="allow", frozen=True)
     enabled: bool = True
     base_url: str
     timeout_s: float = Field(default=10.0, gt=0, le=120)
