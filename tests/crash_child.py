@@ -7,6 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+import httpx
+
 from pos_app.config import load_config
 from pos_app.providers.eguma.client import EgumaClient
 from pos_app.services.checkout import Till
@@ -15,6 +17,7 @@ from pos_app.services.setup import open_till
 
 MERLOT, CROISSANT = "7610000000035", "7610000000028"
 KEY = "demo-outlet-key"
+OTHER_SHOP_KEY = "demo-outlet-key-bern"
 
 
 def make_till(config_path: Path, url: str, timeout_s: float = 3.0) -> Till:
@@ -22,7 +25,7 @@ def make_till(config_path: Path, url: str, timeout_s: float = 3.0) -> Till:
     return open_till(load_config(config_path), providers={"eguma": ProviderSlot("eguma", "E-GUMA", client)})
 
 
-async def scenario(till: Till, name: str) -> None:
+async def scenario(till: Till, name: str, url: str) -> None:
     if name in ("redeem", "cancel"):
         till.scan("2*" + MERLOT)  # 76.00
         await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 50.00
@@ -33,6 +36,17 @@ async def scenario(till: Till, name: str) -> None:
         await till.pay_cash(till.parse_amount("50"))
         if name == "deactivate":
             await till.gifts.void_last_sale()
+    elif name == "storno":  # a void of a closed sale cancels its redemption
+        till.scan(MERLOT)
+        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 38.00: closes
+        await till.gifts.void_last_sale()
+    elif name == "order_cancel":  # cancelling an open order deactivates a gift voucher
+        till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
+        till.gifts.add(await till.gifts.check("FREE-AMNT-0001"), "20")
+        await activate_elsewhere(url, "FREEAMNT0001")  # so its activation fails at close
+        outcome = await till.pay_cash(till.parse_amount("70"))
+        assert outcome.closed is None and till.gifts.live_gift_vouchers(till.order), outcome
+        await till.cancel_order()
     elif name == "close":
         till.scan(CROISSANT)
         await till.pay_card(till.parse_amount("2.50"))
@@ -48,9 +62,17 @@ async def scenario(till: Till, name: str) -> None:
         raise SystemExit(f"unknown scenario {name}")
 
 
+async def activate_elsewhere(url: str, code: str) -> None:
+    """Another shop (the demo data's second outlet) activates a depot voucher."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        response = await http.post(f"/v1/depot_vouchers/{code}/activate.json",
+                                   params={"apikey": OTHER_SHOP_KEY}, json={"amount_in_cents": 900})
+        response.raise_for_status()
+
+
 async def main(config_path: str, url: str, name: str) -> None:
     till = make_till(Path(config_path), url)
-    await scenario(till, name)
+    await scenario(till, name, url)
     print("DONE", flush=True)
 
 

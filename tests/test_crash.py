@@ -16,6 +16,9 @@ from tests.crashkit import SimServer, consistency, recover_and_finish, run_child
 POINTS = ["before_send", "after_send", "after_response"]
 CASES = [(op, f"{op}:{point}") for op in ("redeem", "cancel", "activate", "deactivate") for point in POINTS]
 CASES += [("close", "close:before_commit"), ("close", "close:after_commit")]
+# during a void of a closed sale, and during the cancel of an order holding an active gift voucher
+CASES += [("storno", f"cancel:{point}") for point in POINTS]
+CASES += [("order_cancel", f"deactivate:{point}") for point in POINTS]
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +28,7 @@ def sim() -> Iterator[SimServer]:
     server.stop()
 
 
-@pytest.mark.parametrize(("scenario", "crash_at"), CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize(("scenario", "crash_at"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 async def test_kill_at_crash_point_then_recover(
     sim: SimServer, write_config: Callable[..., Path], scenario: str, crash_at: str
 ) -> None:
@@ -62,6 +65,17 @@ async def test_kill_at_crash_point_then_recover(
         assert len(state["deactivations"]) == 1
         last = journal.last_closed_order_id()
         assert last is not None and journal.order_voided_at(last) is not None
+    if scenario == "storno":  # continued after the restart (F9): fully reversed, once
+        (redemption,) = state["redemptions"]
+        assert (redemption["amount_in_cents"], redemption["cancelled_in_cents"]) == (3800, 3800)
+        last = journal.last_closed_order_id()
+        assert last is not None and journal.order_voided_at(last) is not None
+        assert [o.state for o in ops if o.operation == "cancel"][-1] in ("ok", "done")
+    if scenario == "order_cancel":  # cancelled after the restart (F9 again): deactivated once
+        assert [d["code"] for d in state["deactivations"]] == ["EADSHD24AKS5"]
+        assert journal.last_closed_order_id() is None
+        first = journal.load_order(ops[0].order_id)
+        assert first.status == "cancelled"
     if scenario == "close":
         last = journal.last_closed_order_id()
         assert last is not None and journal.load_order(last).number == "1-0001"
