@@ -191,11 +191,28 @@ async def test_no_canary_leaks_from_the_till(
     await do(till.void_tender(unknown[0].id))  # F8: resolved by Balance
     assert till.order.is_empty  # it did happen, which paid the order; it closed
 
+    # gift vouchers: activation at close failing (500 echoing the key) then retried, a voided
+    # sale (Deactivate status + Deactivate), an activation whose answer was lost (resolved
+    # by Activate status), and a 401 on Activate status
+    await do(till.gifts.add(await do(till.gifts.check("EADS-HD24-AKS5"))))
+    sim.fail_next(1, 500, f"Internal Server Error for apikey={EGUMA_KEY}")
+    assert "Paid, but not closed" in (await do(till.pay_cash(till.parse_amount("50")))).notice.text
+    assert (await do(till.finish())).closed is not None
+    assert "voided" in (await do(till.gifts.void_last_sale())).notice.text
+    await do(till.gifts.add(await do(till.gifts.check("FREE-AMNT-0001")), "20"))
+    sim.drop_next_posts(1)
+    assert (await do(till.pay_card(till.parse_amount("20")))).closed is not None
+    sim.fail_next(1, 401, "Unauthorized")
+    await do(till.gifts.check("DEPO-SOLD-0100"))
+    assert [a.code for a in sim.state.activations] == ["EADSHD24AKS5", "FREEAMNT0001"]
+    assert [d.code for d in sim.state.deactivations] == ["EADSHD24AKS5"]
+
     # a till whose outlet key is wrong: real 401s, and a failed redemption in its journal
     canaries.set_password("pos-app", f"{OUTLET}/eguma/api_key", WRONG_KEY)
     wrong = till_factory(config_for(write_config, url, "wrong.toml", journal="wrong.sqlite"))
     canaries.set_password("pos-app", f"{OUTLET}/eguma/api_key", EGUMA_KEY)
     await do(wrong.vouchers.check(HALF_SPENT))
+    await do(wrong.gifts.check("EADS-HD24-AKS5"))
     wrong.scan(CROISSANT)
     await do(wrong.vouchers.pay(await do(till.vouchers.check(HALF_SPENT))))
 
