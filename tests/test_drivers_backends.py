@@ -55,7 +55,7 @@ def test_fifo_that_stops_reading_times_out(tmp_path: Path) -> None:
         began = time.monotonic()
         with pytest.raises(PrinterError, match=r"did not take the receipt within 0.3 s \(65536 of"):
             FilePrinter(fifo, timeout_s=0.3).send(b"x" * (1 << 20))
-        assert time.monotonic() - began < 0.3 + 0.5
+        assert time.monotonic() - began < 10  # gave up on its own (a stuck fifo never would)
     finally:
         os.close(reader)
 
@@ -136,7 +136,7 @@ def test_cups_hang_times_out(tmp_path: Path) -> None:
     began = time.monotonic()
     with pytest.raises(PrinterError, match="CUPS did not accept the receipt within 0.3 s"):
         CupsPrinter("bon", lp_command=lp, timeout_s=0.3).send(b"x")
-    assert time.monotonic() - began < 2
+    assert time.monotonic() - began < 5  # before lp would have ended (10 s)
 
 
 def test_cups_without_lp_says_what_to_install(tmp_path: Path) -> None:

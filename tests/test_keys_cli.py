@@ -370,7 +370,7 @@ def test_a_hung_keyring_fails_fast(
         assert run(["list", "--config", str(write_config())]) == 1
     finally:
         hanging.release.set()
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # the keyring would hang for 30 s
     assert "did not answer within 0.2 s" in capsys.readouterr().err
 
 

@@ -161,7 +161,7 @@ def test_a_hung_keyring_gives_up_within_the_timeout(hanging: HangingKeyring, act
     started = time.monotonic()
     with pytest.raises(SecretsError, match=r"did not answer within 0.2 s \(locked or hung\?\)") as caught:
         calls[action]()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 10  # the keyring would hang for 30 s
     assert hanging.calls == 1
     assert caught.value.__context__ is None and caught.value.__cause__ is None
 
@@ -172,7 +172,7 @@ def test_the_default_timeout_is_read_at_call_time(hanging: HangingKeyring,
     started = time.monotonic()
     with pytest.raises(SecretsError, match="within 0.1 s"):
         secrets.get_secret("shop-1", "eguma", "api_key")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10  # the keyring would hang for 30 s
 
 
 def test_a_hung_backend_detection_is_timed_too(monkeypatch: pytest.MonkeyPatch) -> None:
