@@ -86,6 +86,9 @@ class PrinterConfig(_Section):
     codepage: str = "CP858"  # has ä ö ü é à ç and € (0xD5)
     timeout_s: float = Field(default=5.0, gt=0, le=60)
     status_timeout_s: float = Field(default=1.0, gt=0, le=10)
+    # Ask the paper sensor after every receipt (network, usb, serial): paper out or no
+    # answer keeps the receipt for F7. False for a printer that never answers.
+    check_paper: bool = True
     path: Path | None = None  # file
     host: str | None = None  # network
     port: int = Field(default=9100, ge=1, le=65535)

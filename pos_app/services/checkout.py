@@ -67,6 +67,7 @@ class Till:
         self.calls_in_flight = 0  # use cases that may call a provider, running now (inflight.py)
         self.printer_ok: bool | None = None  # None: nothing printed yet
         self.printer_message = printer.description
+        self.paper_low = False  # the last receipt's paper check said: near end
         recovered = journal.open_order_id()
         self.recovered = recovered is not None
         self._order_id = recovered if recovered is not None else journal.start_order(self.currency)
@@ -293,28 +294,40 @@ class Till:
             self.printer_message = str(exc)
             return PrintOutcome(receipt_id, False, Notice(
                 f"Receipt not printed: {exc}. The sale is saved; F7 prints it again.", Level.ERROR))
+        doubt = await self._paper_check()
+        if doubt is not None:  # sent, but the printer may not have printed it: F7 offers it again
+            self.journal.mark_print_failed(receipt_id, doubt)
+            self.printer_ok = False
+            self.printer_message = doubt
+            return PrintOutcome(receipt_id, False, Notice(
+                f"Receipt may not have printed: {doubt}. The sale is saved; F7 prints it again.",
+                Level.ERROR))
         self.journal.mark_printed(receipt_id)
         self.printer_ok = True
         self.printer_message = self.printer.description
-        paper = await self._paper_warning()
-        if paper:
-            return PrintOutcome(receipt_id, True, Notice(f"Receipt printed — {paper}", Level.WARNING))
+        if self.paper_low:
+            return PrintOutcome(receipt_id, True, Notice(
+                "Receipt printed — paper is running low: put in a new roll soon", Level.WARNING))
         return PrintOutcome(receipt_id, True, Notice("Receipt printed"))
 
-    async def _paper_warning(self) -> str | None:
-        """Read the paper sensor where the printer can tell (never blocks the sale)."""
-        if not isinstance(self.printer, StatusPrinter):
+    async def _paper_check(self) -> str | None:
+        """Ask the paper sensor after a receipt, where the printer can tell (in a thread).
+
+        Why the receipt may not have printed, or None. A printer that takes the
+        bytes and then hangs up, is out of paper, or does not answer cannot be
+        told apart (``paper_status()`` is 0 for all): the receipt is kept for F7.
+        ``[printer] check_paper = false`` is for printers that never answer.
+        """
+        self.paper_low = False
+        if not isinstance(self.printer, StatusPrinter) or not self.config.printer.check_paper:
             return None
         try:
             status = await asyncio.to_thread(self.printer.paper_status)
         except PrinterError as exc:
-            return f"printer status unreadable: {exc}"
-        if status is PaperStatus.NEAR_END:
-            return "paper is running low: put in a new roll soon"
+            return f"{exc}; check the printer"
         if status is PaperStatus.OUT_OR_NO_ANSWER:
-            self.printer_ok = False
-            self.printer_message = status.message
-            return "printer reports paper out (or did not answer the status query): check it"
+            return "the printer reports paper out, or did not answer the status query; check it"
+        self.paper_low = status is PaperStatus.NEAR_END
         return None
 
     async def open_drawer(self, reason: str, order_id: int | None = None) -> Notice:
