@@ -9,7 +9,14 @@ every exception raised. The search is checked to have covered real data.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +28,7 @@ from pos_app.providers import UnavailableError
 import pytest
 
 from pos_app import keys_cli, secrets
-from pos_app.config import Config, load_config
+from pos_app.config import PROJECT_ROOT, Config, load_config
 from pos_app.providers import ProviderError
 from pos_app.providers.eguma import simulator
 from pos_app.providers.eguma.client import EgumaClient
@@ -29,6 +36,7 @@ from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.providers import ProviderSlot, close_providers
 from pos_app.services.setup import open_till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, MemoryKeyring
+from tests.keyring_backend import FILE_ENV
 
 OUTLET = "test-outlet"
 CANARIES = {
@@ -332,3 +340,85 @@ def test_no_canary_leaks_from_the_keys_command(
     assert "rejected this API key" in err
     assert out.count("set …3a9c") == 12  # every field listed (twice) with its last four only
     assert any(r.name == "httpx" for r in debug_logs.records)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_no_canary_leaks_from_the_real_app_and_its_log_file(
+    canary_server: tuple[str, simulator.EgumaSimulator], write_config: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    """The real `pos` in a terminal, its key from a keyring file: a voucher payment,
+    a 401 and a 500 (echoing the key); then pos.log, the journal and everything the
+    terminal showed are searched."""
+    url, sim = canary_server
+    config_path = write_config(f'[providers.eguma]\nbase_url = "{url}"\ntimeout_s = 2\n')
+    config = load_config(config_path)
+    keyring_file = tmp_path / "keyring.json"
+    keyring_file.write_text(json.dumps({f"pos-app {OUTLET}/eguma/api_key": EGUMA_KEY}), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TERM": "xterm-256color", "COLUMNS": "100",
+           "LINES": "30", "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.JsonFileKeyring",
+           FILE_ENV: str(keyring_file)}
+    master, slave = os.openpty()
+    app = subprocess.Popen([sys.executable, "-m", "pos_app", "--config", str(config_path)],
+                           stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+                           start_new_session=True)
+    os.close(slave)
+    screen = bytearray()
+    reader = threading.Thread(target=_collect, args=(master, screen), daemon=True)
+    reader.start()
+    f2, f6, escape = "\x1bOQ", "\x1b[17~", "\x1b"
+
+    def requests() -> int:
+        return len(sim.state.requests)
+
+    try:
+        _wait(lambda: config.journal_path().exists() and b"Ready" in screen)
+        os.write(master, f"{MERLOT}\r".encode())
+        _wait(lambda: b"Merlot" in screen)
+        os.write(master, f"{f2}L4FU-5LQT-KJR3\r".encode())  # Balance
+        _wait(lambda: requests() == 1 and b"Pay CHF 38.00" in screen)
+        os.write(master, b"\r")  # Redeem: the order closes
+        _wait(lambda: requests() == 2 and b"closed" in screen)
+        sim.fail_next(1, 401, "Unauthorized")
+        os.write(master, f"{f6}2QH3QTDM28N6\r".encode())
+        _wait(lambda: requests() == 3 and b"rejected" in screen)
+        sim.fail_next(1, 500, f"Internal Server Error for apikey={EGUMA_KEY}")
+        os.write(master, b"\r")  # check again
+        _wait(lambda: requests() == 4 and b"HTTP 500" in screen)
+        os.write(master, escape.encode())
+        time.sleep(0.5)
+    finally:
+        app.send_signal(signal.SIGKILL)
+        app.wait(timeout=30)
+        os.close(master)
+        reader.join(5)
+
+    log = (config.data_dir() / "pos.log").read_text(encoding="utf-8")
+    places: dict[str, bytes | str] = {
+        "pos.log": log, "terminal": bytes(screen), "journal": journal_bytes(config.journal_path()),
+    }
+    assert search(places) == []
+    # ... and there was something to search
+    assert "HTTP Request: POST" in log and "redeem.json" in log and "apikey=" in log
+    assert b"KJR3" in places["journal"]  # type: ignore[operator]
+    assert [r.amount_in_cents for r in sim.state.redemptions.values()] == [3800]
+
+
+def _collect(fd: int, into: bytearray) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        into += chunk
+
+
+def _wait(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the app")
