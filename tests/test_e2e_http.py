@@ -83,13 +83,13 @@ async def test_voucher_payment_over_http_with_key_from_keyring(
 async def test_missing_key_disables_only_vouchers(
     memory_keyring: MemoryKeyring, write_config: Callable[..., Path], till_factory: Callable[..., Till],
 ) -> None:
-    config = load_config(write_config('[providers.eguma]\nbase_url = "http://127.0.0.1:9"\n'))
-    till = till_factory(config)
+    path = write_config('[providers.eguma]\nbase_url = "http://127.0.0.1:9"\n')
+    till = till_factory(load_config(path))
     slot = till.providers["eguma"]
     assert slot.client is None
     assert slot.problem == ("E-GUMA disabled: no API key for outlet test-outlet — run "
-                            "`pos keys set --provider eguma --field api_key --outlet test-outlet`")
-    with pytest.raises(CheckoutError, match="pos keys set --provider eguma"):
+                            f"`pos --config {path} keys set --provider eguma --field api_key`")
+    with pytest.raises(CheckoutError, match="keys set --provider eguma"):
         await till.vouchers.check("L4FU5LQTKJR3")
     till.scan(MERLOT)  # everything else keeps working
     assert (await till.pay_card(till.parse_amount("38.00"))).closed is not None

@@ -25,16 +25,17 @@ async def test_missing_key_then_reload_from_status_screen(
 ) -> None:
     app_, sim = build_app()
     with ServerThread(app_) as server:
-        till = till_factory(load_config(write_config(f'[providers.eguma]\nbase_url = "{server.url}"\n')))
+        path = write_config(f'[providers.eguma]\nbase_url = "{server.url}"\n')
+        till = till_factory(load_config(path))
         async with PosApp(till).run_test(size=SIZE) as pilot:
             await settle(pilot)
             assert ("E-GUMA disabled: no API key for outlet test-outlet — run "
-                    "`pos keys set --provider eguma --field api_key --outlet test-outlet`") in text(pilot, "#status")
+                    f"`pos --config {path} keys set --provider eguma --field api_key`") in text(pilot, "#status")
             await scan(pilot, CROISSANT)  # everything else works
             await pilot.press("f2")
             await scan(pilot, "L4FU5LQTKJR3")
             await settle(pilot)
-            assert "pos keys set --provider eguma" in text(pilot, "#error")
+            assert f"pos --config {path} keys set --provider eguma" in text(pilot, "#error")
             await pilot.press("escape")
             memory_keyring.set_password("pos-app", "test-outlet/eguma/api_key", "demo-outlet-key")
             await pilot.press("f12", "k")

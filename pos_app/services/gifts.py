@@ -100,7 +100,7 @@ class GiftDesk:
             status = await slot.client.activation_status(code)
         except ProviderError as exc:
             slot.mark(exc)
-            raise CheckoutError(describe(exc, slot.display_name)) from None
+            raise CheckoutError(describe(exc, slot.display_name, key_command=slot.key_command)) from None
         slot.mark(None)
         return GiftCheck(slot.name, slot.display_name, status)
 

@@ -23,7 +23,7 @@ from pos_app.providers import (
 )
 from pos_app.providers.eguma import simulator as eguma_sim
 from pos_app.providers.eguma.client import EgumaClient
-from pos_app.secrets import FIELDS, SecretsError, get_secret, set_command
+from pos_app.secrets import FIELDS, SecretsError, get_secret, set_key_command
 
 DISPLAY_NAMES = {"eguma": "E-GUMA", "jtl": "JTL", "csq": "CSQ", "celbux": "Celbux"}
 SIM_BASE_URL = "http://{name}.sim"
@@ -38,6 +38,7 @@ class ProviderSlot:
     simulator: Any = None  # the in-process simulator (demo), for the status screen and tests
     healthy: bool | None = None  # None: not asked yet
     last_error: str | None = None
+    key_command: str | None = None  # the `pos --config ... keys set ...` that sets this provider's key
     http: httpx.AsyncClient | None = field(default=None, repr=False)
 
     def mark(self, error: ProviderError | None) -> None:
@@ -58,17 +59,17 @@ def _eguma(config: Config, name: str) -> ProviderSlot:
         http = httpx.AsyncClient(transport=eguma_sim.in_process_transport(app))
         client = EgumaClient(http, key, SIM_BASE_URL.format(name=name), currency, settings.timeout_s)
         return ProviderSlot(name, display, client, simulator=sim, http=http)
+    command = set_key_command(config, name, "api_key")
     try:
         key = get_secret(config.outlet.id, name, "api_key", allow_insecure=config.keyring.allow_insecure)
     except SecretsError as exc:
-        return ProviderSlot(name, display, None, problem=f"{display} disabled: {exc}")
+        return ProviderSlot(name, display, None, problem=f"{display} disabled: {exc}", key_command=command)
     if not key:
-        command = set_command(name, "api_key", config.outlet.id)
-        return ProviderSlot(name, display, None,
+        return ProviderSlot(name, display, None, key_command=command,
                             problem=f"{display} disabled: no API key for outlet {config.outlet.id} — run `{command}`")
     http = httpx.AsyncClient()
     client = EgumaClient(http, key, settings.base_url, currency, settings.timeout_s)
-    return ProviderSlot(name, display, client, http=http)
+    return ProviderSlot(name, display, client, http=http, key_command=command)
 
 
 BUILDERS = {"eguma": _eguma}

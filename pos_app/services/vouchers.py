@@ -17,6 +17,7 @@ from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.journal import OpRecord, OpState
 from pos_app.providers import (
+    AuthenticationError,
     Authorization,
     ProviderError,
     RefusedError,
@@ -57,7 +58,7 @@ class VoucherCheck:
         return mask_code(self.balance.code)
 
 
-def describe(error: ProviderError, display_name: str, hint: bool = True) -> str:
+def describe(error: ProviderError, display_name: str, hint: bool = True, key_command: str | None = None) -> str:
     """One line for the cashier: the provider's own words where there are any.
 
     ``hint=False`` leaves out the generic advice (which speaks of taking
@@ -65,7 +66,10 @@ def describe(error: ProviderError, display_name: str, hint: bool = True) -> str:
     """
     if isinstance(error, RefusedError):
         return f"{display_name}: {error.provider_message or error.message}".rstrip(".")
-    text = f"{error.message} {error.hint}" if hint else error.message
+    advice = error.hint
+    if isinstance(error, AuthenticationError) and key_command:
+        advice = f"Check the API key with `{key_command}`."
+    text = f"{error.message} {advice}" if hint else error.message
     return text.rstrip(".")
 
 
@@ -117,7 +121,7 @@ class VoucherDesk:
             balance = await slot.client.balance(code)
         except ProviderError as exc:
             slot.mark(exc)
-            raise CheckoutError(describe(exc, slot.display_name)) from None
+            raise CheckoutError(describe(exc, slot.display_name, key_command=slot.key_command)) from None
         slot.mark(None)
         if not for_payment:
             return VoucherCheck(slot.name, slot.display_name, balance, None, balance.message or None)
@@ -165,7 +169,7 @@ class VoucherDesk:
                 return Outcome(Notice(str(unresolved), Level.ERROR))
         except ProviderError as exc:
             slot.mark(exc)
-            message = describe(exc, slot.display_name)
+            message = describe(exc, slot.display_name, key_command=slot.key_command)
             till.journal.finish_op(op_id, OpState.FAILED, error=exc.message, void_tender=True,
                                    tender={"problem": message})
             till.reload()
