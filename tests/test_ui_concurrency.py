@@ -14,7 +14,7 @@ import pytest
 
 from pos_app import secrets
 from pos_app.config import load_config
-from pos_app.services.checkout import Till
+from pos_app.services.checkout import CheckoutError, Till
 from pos_app.services.recovery import RecoveryBusy
 from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
@@ -86,6 +86,8 @@ async def test_reconciliation_waits_for_a_call_in_flight(slow_till: Till) -> Non
     assert op.state == "sent"
     with pytest.raises(RecoveryBusy):
         await till.recovery.run()  # would have decided "did not happen" from the old balance
+    with pytest.raises(CheckoutError, match="Not now — a provider call is still running"):
+        await till.reload_providers()  # would close the connection the answer comes on
     await paying
     sim.set_latency(0)
     assert [o.state for o in till.journal.ops()] == ["ok"]

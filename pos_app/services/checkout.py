@@ -78,17 +78,26 @@ class Till:
         self.recovery = Recovery(self)
 
     async def reload_providers(self) -> str:
-        """Read the keys again (F12 after `pos keys set`); simulators keep their state."""
-        fresh = await asyncio.to_thread(build_providers, self.config)  # the keyring may hang
-        replaced = {name: slot for name, slot in self.providers.items()
-                    if slot.simulator is None and name in fresh}
-        await close_providers(replaced)
-        for name, slot in fresh.items():
-            if name in replaced or name not in self.providers:
-                self.providers[name] = slot
-            else:  # a simulator: keep the running one (and its vouchers)
-                await close_providers({name: slot})
-        states = [f"{s.display_name}: {s.problem or 'ready'}" for s in self.providers.values()]
+        """Read the keys again (F12 after `pos keys set`); simulators keep their state.
+
+        Refused while a provider call runs: it would lose its connection midway.
+        """
+        if self.calls_in_flight:
+            raise CheckoutError("Not now — a provider call is still running; try again in a moment")
+        self.calls_in_flight += 1  # no reconciliation on the clients being replaced
+        try:
+            fresh = await asyncio.to_thread(build_providers, self.config)  # the keyring may hang
+            replaced = {name: slot for name, slot in self.providers.items()
+                        if slot.simulator is None and name in fresh}
+            await close_providers(replaced)
+            for name, slot in fresh.items():
+                if name in replaced or name not in self.providers:
+                    self.providers[name] = slot
+                else:  # a simulator: keep the running one (and its vouchers)
+                    await close_providers({name: slot})
+            states = [f"{s.display_name}: {s.problem or 'ready'}" for s in self.providers.values()]
+        finally:
+            self.calls_in_flight -= 1
         return "Keys reloaded — " + "; ".join(states)
 
     # -- reading --------------------------------------------------------------

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from pos_app import secrets
 from pos_app.domain.codes import mask_code
-from pos_app.services.checkout import Till
+from pos_app.services.checkout import CheckoutError, Till
 from pos_app.services.recovery import RecoveryBusy
 
 
@@ -112,7 +112,7 @@ class StatusScreen(ModalScreen[None]):
         self.render_report("Checking with the providers…")
         self.retry()
 
-    @work(exclusive=True, group="status", exit_on_error=False)
+    @work(exclusive=True, group="status-retry", exit_on_error=False)
     async def retry(self) -> None:
         try:
             results = await self.till.recovery.run()
@@ -134,7 +134,10 @@ class StatusScreen(ModalScreen[None]):
         self.render_report("Reloading keys…")
         self.reload_keys()
 
-    @work(exclusive=True, group="status", exit_on_error=False)
+    @work(exclusive=True, group="status-keys", exit_on_error=False)
     async def reload_keys(self) -> None:
-        text = await self.till.reload_providers()
+        try:
+            text = await self.till.reload_providers()
+        except CheckoutError as exc:
+            text = str(exc)
         self.render_report(text)
