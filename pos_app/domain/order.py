@@ -248,7 +248,7 @@ class Order:
             # Not yet activated: removing it sends nothing; what was paid for it
             # becomes change due.
             if line.activated:
-                raise OrderError(f"{line.name} is already activated; void the whole sale instead")
+                raise OrderError(f"{line.name} is already activated: F9 cancels the order and deactivates it")
             return line
         if line.in_vat and (self.product_total - line.total).minor < self.paid_by_vouchers.minor:
             raise OrderError(

@@ -19,7 +19,7 @@ from pos_app.domain.catalog import Catalog
 from pos_app.domain.codes import ScanError, parse_scan
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money, MoneyError
-from pos_app.domain.order import Line, Order, OrderError, Tender, TenderKind, TenderState
+from pos_app.domain.order import Line, LineKind, Order, OrderError, Tender, TenderKind, TenderState
 from pos_app.journal import Journal, ReceiptRecord
 from pos_app.providers import Authorization, ProviderError
 from pos_app.receipts import Receipt, Templates, balance_slip, sale_receipt, void_receipt
@@ -64,7 +64,8 @@ class Till:
         self.max_cash_given = config.money(config.checkout.max_cash_given)
         self.max_gift_voucher = config.money(config.checkout.max_gift_voucher)
         self.last_closed: Closed | None = None
-        self.calls_in_flight = 0  # use cases that may call a provider, running now (inflight.py)
+        self.provider_lock = asyncio.Lock()  # one provider conversation at a time (inflight.py)
+        self.calls_in_flight = 0  # holders of the lock: 0 or 1
         self.printer_ok: bool | None = None  # None: nothing printed yet
         self.printer_message = printer.description
         self.paper_low = False  # the last receipt's paper check said: near end
@@ -77,27 +78,24 @@ class Till:
         self.gifts = GiftDesk(self, self.providers)
         self.recovery = Recovery(self)
 
+    @provider_call
     async def reload_providers(self) -> str:
         """Read the keys again (F12 after `pos keys set`); simulators keep their state.
 
-        Refused while a provider call runs: it would lose its connection midway.
+        Under the provider lock: a call in flight keeps its connection. The new
+        clients are put in before the old ones are closed.
         """
-        if self.calls_in_flight:
-            raise CheckoutError("Not now — a provider call is still running; try again in a moment")
-        self.calls_in_flight += 1  # no reconciliation on the clients being replaced
-        try:
-            fresh = await asyncio.to_thread(build_providers, self.config)  # the keyring may hang
-            replaced = {name: slot for name, slot in self.providers.items()
-                        if slot.simulator is None and name in fresh}
-            await close_providers(replaced)
-            for name, slot in fresh.items():
-                if name in replaced or name not in self.providers:
-                    self.providers[name] = slot
-                else:  # a simulator: keep the running one (and its vouchers)
-                    await close_providers({name: slot})
-            states = [f"{s.display_name}: {s.problem or 'ready'}" for s in self.providers.values()]
-        finally:
-            self.calls_in_flight -= 1
+        fresh = await asyncio.to_thread(build_providers, self.config)  # the keyring may hang
+        replaced = {name: slot for name, slot in self.providers.items()
+                    if slot.simulator is None and name in fresh}
+        kept = {name: slot for name, slot in fresh.items()
+                if name not in replaced and name in self.providers}  # simulators: keep the running one
+        for name, slot in fresh.items():
+            if name not in kept:
+                self.providers[name] = slot
+        states = [f"{s.display_name}: {s.problem or 'ready'}" for s in self.providers.values()]
+        await close_providers(replaced)
+        await close_providers(kept)
         return "Keys reloaded — " + "; ".join(states)
 
     # -- reading --------------------------------------------------------------
@@ -182,6 +180,11 @@ class Till:
     @provider_call
     async def void_line(self, line_id: int) -> Outcome:
         """Void a line. A gift voucher removed after payment leaves change due; the order closes."""
+        if self.guard(lambda: self.order.line(line_id)).kind is LineKind.GIFT_VOUCHER:
+            try:  # an activation whose answer was lost: did it happen? (then it cannot just go)
+                await self.gifts.settle_open_ops(self.order)
+            except CheckoutError as exc:
+                raise CheckoutError(f"Not removed — {exc}; try again when the provider answers") from None
         line = self.guard(lambda: self.order.check_void_line(line_id))
         self.journal.void_line(self._order_id, line_id)
         self.reload()
@@ -215,9 +218,10 @@ class Till:
         if self.order.is_empty:
             raise CheckoutError("The order is empty — nothing to cancel")
         # Gift vouchers already activated (another one's activation failed at close):
-        # check that each can be deactivated before anything is undone.
-        live = self.gifts.live_gift_vouchers(self.order)
+        # lost answers settled first, then each checked before anything is undone.
         try:
+            await self.gifts.settle_open_ops(self.order)
+            live = self.gifts.live_gift_vouchers(self.order)
             await self.gifts.check_deactivatable(live)
         except CheckoutError as exc:
             raise CheckoutError(f"Order not cancelled — {exc}. Nothing was changed") from None
@@ -246,6 +250,14 @@ class Till:
                 return Outcome(notice)
             return Outcome(Notice(f"{notice.text} — {self.order.remaining.amount_str()} still to pay",
                                   notice.level))
+        unsettled = [op for op in self.journal.ops(open_only=True)
+                     if op.order_id == self._order_id and op.operation != "activate"]
+        if unsettled:  # e.g. a cancellation whose answer was lost: was the money given back?
+            op = unsettled[0]
+            how = ("press F9 to finish cancelling the order" if op.operation == "deactivate"
+                   else "select the payment and press F8 to check it")
+            return Outcome(Notice(f"Paid, but not closed — the {op.operation} on {mask_code(op.code)} "
+                                  f"is not confirmed yet: {how}", Level.ERROR))
         await self._capture_vouchers()
         failures = await self.gifts.activate_all()
         if failures:

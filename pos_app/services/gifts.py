@@ -259,6 +259,23 @@ class GiftDesk:
         plan.card_back = card_in - (handed_back - from_cash) if card else None
         return plan
 
+    async def settle_open_ops(self, order: Order) -> None:
+        """Before gift vouchers are undone: an activation or deactivation of this order
+        whose answer was lost is settled by its status lookup first, so a voucher that
+        is live at the provider is never taken for one that is not (nor the reverse).
+        CheckoutError when the provider cannot be asked."""
+        till = self.till
+        lines = {line.id for line in order.gift_vouchers}
+        for op in till.journal.ops(open_only=True):
+            if op.order_id != order.id or op.line_id not in lines:
+                continue
+            slot = self._slot(op.provider)
+            if op.operation == "activate":
+                await self.resolve_activation(slot, op.id, op.code)
+            elif op.operation == "deactivate":
+                await self.resolve_deactivation(slot, op.id, op.code)
+        till.reload()
+
     def live_gift_vouchers(self, order: Order) -> list[Line]:
         """Gift voucher lines activated at the provider and not deactivated since."""
         deactivated = {op.line_id for op in self.till.journal.ops()
@@ -279,8 +296,8 @@ class GiftDesk:
                 raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
             slot.mark(None)
             if not status.can_deactivate:
-                raise CheckoutError(f"gift voucher {mask_code(line.code)}: "
-                                    f"{slot.display_name}: {status.message or 'cannot be deactivated'}")
+                reason = (status.message or "cannot be deactivated").rstrip(".")
+                raise CheckoutError(f"gift voucher {mask_code(line.code)}: {slot.display_name}: {reason}")
 
     async def deactivate_open_order(self) -> list[str]:
         """Cancelling the open order: deactivate its activated gift vouchers (their
@@ -298,6 +315,11 @@ class GiftDesk:
     @provider_call
     async def void_last_sale(self) -> Outcome:
         till = self.till
+        plan = self.void_plan()
+        try:  # a reversal whose answer was lost last time: settled first, then planned again
+            await self.settle_open_ops(plan.order)
+        except CheckoutError as exc:
+            raise CheckoutError(f"Void not done — {exc}. Nothing was changed") from None
         plan = self.void_plan()
         # 1. check everything first: a refusal stops the void before anything is undone
         try:

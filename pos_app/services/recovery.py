@@ -20,14 +20,11 @@ from typing import TYPE_CHECKING
 from pos_app.domain.codes import mask_code
 from pos_app.domain.order import TenderState
 from pos_app.journal import OpRecord, OpState
+from pos_app.services.inflight import exclusively
 from pos_app.services.results import CheckoutError
 
 if TYPE_CHECKING:
     from pos_app.services.checkout import Till
-
-
-class RecoveryBusy(CheckoutError):
-    """Reconciliation waits: this process has a provider call in flight."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +32,7 @@ class Resolution:
     op_id: int
     text: str
     resolved: bool
+    operation: str = ""
 
 
 class Recovery:
@@ -47,26 +45,29 @@ class Recovery:
     async def run(self) -> list[Resolution]:
         """Try every open operation once; what was resolved and what still is not.
 
-        Raises RecoveryBusy while a provider call of this process is running:
-        its operation is in flight, not lost (see inflight.py).
+        One operation at a time under the till's provider lock (inflight.py):
+        a cashier step in flight finishes first, and an operation it settled
+        meanwhile is skipped.
         """
-        till = self.till
-        if till.calls_in_flight:
-            raise RecoveryBusy("a provider call is still running — try again in a moment")
-        till.calls_in_flight += 1
+        results = []
+        for listed in self.open_ops():
+            result = await exclusively(self.till, lambda op_id=listed.id: self._try(op_id))
+            if result is not None:
+                results.append(result)
+        self.till.reload()
+        return results
+
+    async def _try(self, op_id: int) -> Resolution | None:
+        current = [op for op in self.open_ops() if op.id == op_id]
+        if not current:
+            return None  # settled by a cashier step while this run waited
+        op = current[0]
         try:
-            results = []
-            for op in self.open_ops():
-                try:
-                    text = await self._settle(op)
-                    results.append(Resolution(op.id, text, True))
-                except CheckoutError as exc:
-                    self._mark_unknown(op, str(exc))
-                    results.append(Resolution(op.id, f"{self._what(op)}: still unresolved — {exc}", False))
-            till.reload()
-            return results
-        finally:
-            till.calls_in_flight -= 1
+            text = await self._settle(op)
+        except CheckoutError as exc:
+            self._mark_unknown(op, str(exc))
+            return Resolution(op.id, f"{self._what(op)}: still unresolved — {exc}", False, op.operation)
+        return Resolution(op.id, text, True, op.operation)
 
     def _mark_unknown(self, op: OpRecord, reason: str) -> None:
         """An operation left ``sent`` by a stopped till is not being sent any more: its
@@ -117,6 +118,8 @@ class Recovery:
             return f"{what} did not happen — it runs again when {where} closes"
         if op.operation == "deactivate":
             if await till.gifts.resolve_deactivation(slot, op.id, op.code):
+                if op.order_id == till.order_id:
+                    return f"{what} did happen — it is off the order; F9 finishes cancelling the order"
                 return f"{what} did happen"
             if op.order_id == till.order_id:
                 return f"{what} did not happen — F9 cancels the order again"

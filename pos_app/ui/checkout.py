@@ -20,7 +20,6 @@ from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
-from pos_app.services.recovery import RecoveryBusy
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
 from pos_app.ui.gifts import SellVoucherDialog
@@ -76,7 +75,8 @@ class CheckoutScreen(Screen[None]):
         super().__init__()
         self.till = till
         self.selected: tuple[str, int] | None = None
-        self.provider_busy = False
+        self.provider_busy = False  # a cashier step is talking to a provider
+        self._reconciling = False
         self._retry_timer: Timer | None = None
         self._order_number = ""
 
@@ -124,15 +124,13 @@ class CheckoutScreen(Screen[None]):
     @work(exclusive=True, group="recovery", exit_on_error=False)
     async def reconcile(self) -> None:
         """Settle provider calls whose outcome the journal does not know (start-up, then every 30 s)."""
-        if self.provider_busy:
-            return  # the next round (30 s) tries again
-        self.provider_busy = True
-        try:
+        if self._reconciling:
+            return
+        self._reconciling = True  # the cashier carries on meanwhile: each operation takes its
+        try:                      # turn under the till's provider lock (services/inflight.py)
             results = await self.till.recovery.run()
-        except RecoveryBusy:
-            return  # a dialog's call is in flight: not lost, the next round looks again
         finally:
-            self.provider_busy = False
+            self._reconciling = False
         self.refresh_order()
         if results:
             unresolved = [r for r in results if not r.resolved]
@@ -140,7 +138,7 @@ class CheckoutScreen(Screen[None]):
             if unresolved:
                 text += " — retried every 30 s; F12 shows them"
             self.say(Notice(text, Level.ERROR if unresolved else Level.WARNING))
-            if self.till.order.is_settled:
+            if self.till.order.is_settled and not any(r.operation == "deactivate" for r in results):
                 self.say(Notice(text + " — the order is paid: Enter closes it", Level.WARNING))
         if self.till.recovery.open_ops() and self._retry_timer is None:
             self._retry_timer = self.set_interval(30.0, self.reconcile)
@@ -299,9 +297,9 @@ class CheckoutScreen(Screen[None]):
         if not value.strip():
             if self.till.order.is_settled and self._idle():  # paid, closing failed before
                 self.say(Notice("Closing the order…"))
-                self.run_provider_step(self.till.finish())
+                self._step(self.till.finish())
             return
-        if self.provider_busy or self.till.calls_in_flight:  # e.g. the order is being cancelled
+        if self.provider_busy:  # e.g. the order is being cancelled: the scan would land in it
             self.say(Notice(f"Not added — wait until the provider has answered, then scan "
                             f"{value.strip()[:32]!r} again", Level.WARNING))
             self.app.bell()
@@ -344,7 +342,7 @@ class CheckoutScreen(Screen[None]):
 
     def _idle(self) -> bool:
         """No provider call of this till is running; otherwise say so and refuse."""
-        if self.provider_busy or self.till.calls_in_flight:
+        if self.provider_busy:
             self.say(Notice("Wait — the provider is still answering", Level.WARNING))
             self.app.bell()
             return False
@@ -425,13 +423,19 @@ class CheckoutScreen(Screen[None]):
         if not self._idle():
             return
         if kind == "line":
-            self.run_provider_step(self.till.void_line(ident))
+            self._step(self.till.void_line(ident))
             return
         tender = self.till.order.tender(ident)
         if tender.kind is TenderKind.VOUCHER:
             verb = "Checking" if tender.unresolved else "Cancelling"
             self.say(Notice(f"{verb} the voucher payment {mask_code(tender.code or '')} with the provider…"))
-        self.run_provider_step(self.till.void_tender(ident))
+        self._step(self.till.void_tender(ident))
+
+    def _step(self, step: Awaitable[Outcome]) -> None:
+        """Start a cashier step that talks to a provider; busy from this moment on, so a
+        second key press queued behind this one is refused, not sent twice."""
+        self.provider_busy = True
+        self.run_provider_step(step)
 
     @work(group="provider", exit_on_error=False)
     async def run_provider_step(self, step: Awaitable[Outcome]) -> None:
@@ -463,9 +467,11 @@ class CheckoutScreen(Screen[None]):
             if not confirmed:
                 self.say(Notice("Order kept"))
                 return
+            if not self._idle():
+                return
             if any(t.kind is TenderKind.VOUCHER for t in self.till.order.active_tenders):
                 self.say(Notice("Cancelling the voucher payments with the provider…"))
-            self.run_provider_step(self.till.cancel_order())
+            self._step(self.till.cancel_order())
 
         order = self.till.order
         count = len(order.active_lines)
@@ -494,8 +500,10 @@ class CheckoutScreen(Screen[None]):
             if not confirmed:
                 self.say(Notice(f"Sale {plan.number} kept"))
                 return
+            if not self._idle():
+                return
             self.say(Notice(f"Voiding sale {plan.number}…"))
-            self.run_provider_step(self.till.gifts.void_last_sale())
+            self._step(self.till.gifts.void_last_sale())
 
         self.app.push_screen(ConfirmDialog("Void last sale", plan.summary(), "void the sale", "keep it"), done)
 

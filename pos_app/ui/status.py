@@ -13,8 +13,7 @@ from textual.widgets import Static
 
 from pos_app import secrets
 from pos_app.domain.codes import mask_code
-from pos_app.services.checkout import CheckoutError, Till
-from pos_app.services.recovery import RecoveryBusy
+from pos_app.services.checkout import Till
 
 
 def dot(ok: bool | None) -> tuple[str, str]:
@@ -114,11 +113,7 @@ class StatusScreen(ModalScreen[None]):
 
     @work(exclusive=True, group="status-retry", exit_on_error=False)
     async def retry(self) -> None:
-        try:
-            results = await self.till.recovery.run()
-        except RecoveryBusy as exc:
-            self.render_report(f"Not now — {exc}.")
-            return
+        results = await self.till.recovery.run()
         lines = [r.text for r in results] or ["Nothing to settle."]
         self.render_report("\n".join(lines))
 
@@ -136,8 +131,4 @@ class StatusScreen(ModalScreen[None]):
 
     @work(exclusive=True, group="status-keys", exit_on_error=False)
     async def reload_keys(self) -> None:
-        try:
-            text = await self.till.reload_providers()
-        except CheckoutError as exc:
-            text = str(exc)
-        self.render_report(text)
+        self.render_report(await self.till.reload_providers())
