@@ -180,6 +180,7 @@ async def test_void_last_sale_with_redemption_and_sold_voucher(eguma_till: Till)
         await pilot.press("enter")
         await settle(pilot)
         assert "Sale 1-0001 voided — give back cash CHF 50.00" in text(pilot, "#status")
+        assert "paid" not in text(pilot, "#balance")  # not shown as paid any more
         await pilot.press("f9")
         assert "already voided" in text(pilot, "#status")
     assert sim.voucher("L4FU5LQTKJR3").balance_in_cents == 50_00

@@ -351,6 +351,7 @@ class GiftDesk:
                                     "F9 on an empty order continues the void") from None
         # 3. the void receipt, committed with the void
         receipt_id = till.store_void_receipt(plan)
+        till.last_closed = None  # the pay pane no longer shows the voided sale as paid
         text = f"Sale {plan.number} voided"
         if plan.cash_back:
             text += f" — give back cash {plan.cash_back}"
