@@ -36,6 +36,7 @@ from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.providers import ProviderSlot, close_providers
 from pos_app.services.setup import open_till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, MemoryKeyring
+from tests.fakes_hw import wait_for
 from tests.keyring_backend import FILE_ENV
 
 OUTLET = "test-outlet"
@@ -372,19 +373,19 @@ def test_no_canary_leaks_from_the_real_app_and_its_log_file(
         return len(sim.state.requests)
 
     try:
-        _wait(lambda: config.journal_path().exists() and b"Ready" in screen)
+        _wait_for(lambda: config.journal_path().exists() and b"Ready" in screen)
         os.write(master, f"{MERLOT}\r".encode())
-        _wait(lambda: b"Merlot" in screen)
+        _wait_for(lambda: b"Merlot" in screen)
         os.write(master, f"{f2}L4FU-5LQT-KJR3\r".encode())  # Balance
-        _wait(lambda: requests() == 1 and b"Pay CHF 38.00" in screen)
+        _wait_for(lambda: requests() == 1 and b"Pay CHF 38.00" in screen)
         os.write(master, b"\r")  # Redeem: the order closes
-        _wait(lambda: requests() == 2 and b"closed" in screen)
+        _wait_for(lambda: requests() == 2 and b"closed" in screen)
         sim.fail_next(1, 401, "Unauthorized")
         os.write(master, f"{f6}2QH3QTDM28N6\r".encode())
-        _wait(lambda: requests() == 3 and b"rejected" in screen)
+        _wait_for(lambda: requests() == 3 and b"rejected" in screen)
         sim.fail_next(1, 500, f"Internal Server Error for apikey={EGUMA_KEY}")
         os.write(master, b"\r")  # check again
-        _wait(lambda: requests() == 4 and b"HTTP 500" in screen)
+        _wait_for(lambda: requests() == 4 and b"HTTP 500" in screen)
         os.write(master, escape.encode())
         time.sleep(0.5)
     finally:
@@ -404,6 +405,10 @@ def test_no_canary_leaks_from_the_real_app_and_its_log_file(
     assert [r.amount_in_cents for r in sim.state.redemptions.values()] == [3800]
 
 
+def _wait_for(predicate: Callable[[], bool]) -> None:
+    assert wait_for(predicate, 60.0), "timed out waiting for the app"
+
+
 def _collect(fd: int, into: bytearray) -> None:
     while True:
         try:
@@ -414,11 +419,3 @@ def _collect(fd: int, into: bytearray) -> None:
             return
         into += chunk
 
-
-def _wait(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the app")

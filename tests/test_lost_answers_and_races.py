@@ -34,6 +34,16 @@ async def half_activated(till: Till) -> None:
     assert "Paid, but not closed" in out.notice.text
 
 
+async def cancel_with_a_lost_deactivation_answer(till: Till, monkeypatch: pytest.MonkeyPatch) -> None:
+    """F9 on a half-activated order: AKS5's deactivation is applied, its answer lost,
+    and the look-up that follows fails; the cancel stops there."""
+    await half_activated(till)
+    flaky_deactivation_status(till, monkeypatch)
+    sim_of(till).drop_next_posts(1)
+    with pytest.raises(CheckoutError, match="Order not cancelled"):
+        await till.cancel_order()
+
+
 def flaky_deactivation_status(till: Till, monkeypatch: pytest.MonkeyPatch) -> None:
     """The look-up right after the lost answer fails (provider down for a moment)."""
     client: Any = till.providers["eguma"].client
@@ -54,11 +64,7 @@ async def test_f9_again_after_a_lost_deactivation_answer_finishes_the_cancel(
 ) -> None:
     till = eguma_till
     sim = sim_of(till)
-    await half_activated(till)
-    flaky_deactivation_status(till, monkeypatch)
-    sim.drop_next_posts(1)  # the deactivation is applied, its answer lost
-    with pytest.raises(CheckoutError, match="Order not cancelled"):
-        await till.cancel_order()
+    await cancel_with_a_lost_deactivation_answer(till, monkeypatch)
     assert [d.code for d in sim.state.deactivations] == [FIXED]
     assert [o.state for o in till.journal.ops() if o.operation == "deactivate"] == [OpState.UNKNOWN]
     # closing now would sell what may be a dead voucher: refused until settled
@@ -74,11 +80,7 @@ async def test_f8_after_a_lost_deactivation_answer_never_sells_the_dead_voucher(
 ) -> None:
     till = eguma_till
     sim = sim_of(till)
-    await half_activated(till)
-    flaky_deactivation_status(till, monkeypatch)
-    sim.drop_next_posts(1)
-    with pytest.raises(CheckoutError):
-        await till.cancel_order()
+    await cancel_with_a_lost_deactivation_answer(till, monkeypatch)
     free = next(line for line in till.order.active_lines if line.code == FREE)
     out = await till.void_line(free.id)  # F8 on the line the order was waiting for
     closed = till.journal.last_closed_order_id()
