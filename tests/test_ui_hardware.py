@@ -3,6 +3,7 @@ a network printer that is off, and the cash drawer."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Callable, Iterator
@@ -162,3 +163,19 @@ async def test_cash_sale_kicks_the_drawer_and_no_sale_is_journaled(
     kinds = [e["kind"] for e in till.journal.events()]
     assert kinds.count("drawer_opened") == 1 and kinds.count("no_sale") == 1
     assert len(till.printer.jobs) == 3
+
+
+async def test_scanner_news_before_the_screen_is_up_or_a_failing_callback_never_kill_the_reader(
+    till: Till, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = PosApp(till)
+    app.scanner_status(True, "scanner on /dev/ttyACM0")  # the thread was quicker than the screen
+    assert app.scanner_state == (True, "scanner on /dev/ttyACM0")
+
+    def broken() -> None:
+        raise RuntimeError("a bug in the UI")
+
+    async with app.run_test(size=SIZE) as pilot:
+        await asyncio.to_thread(app._from_scanner, broken)  # as the reader thread calls it
+        await pilot.pause()
+    assert "scanner callback broken failed" in caplog.text

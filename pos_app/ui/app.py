@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable
+from typing import Any
 
 from textual import on
 from textual.app import App
@@ -48,10 +50,18 @@ class PosApp(App[None]):
                 settings.port, baudrate=settings.baudrate, bytesize=settings.bytesize,
                 parity=settings.parity, stopbits=settings.stopbits, suffix=settings.suffix,
                 prefix=settings.prefix, max_length=settings.max_length,
-                on_scan=lambda scan: self.call_from_thread(self.route_scan, scan),
-                on_status=lambda ok, message: self.call_from_thread(self.scanner_status, ok, message),
+                on_scan=lambda scan: self._from_scanner(self.route_scan, scan),
+                on_status=lambda ok, message: self._from_scanner(self.scanner_status, ok, message),
             )
             self.serial_scanner.start()
+
+    def _from_scanner(self, callback: Callable[..., None], *args: Any) -> None:
+        """Run ``callback`` on the app's loop for the scanner thread. A failure there is
+        logged, never raised into the thread: the scanner must keep reading."""
+        try:
+            self.call_from_thread(callback, *args)
+        except Exception:  # noqa: BLE001 - the reader thread must survive any UI bug
+            log.exception("scanner callback %s failed", getattr(callback, "__name__", callback))
 
     def route_scan(self, scan: ScanResult) -> None:
         """A scan from the serial scanner goes to the flow that expects one."""
@@ -71,6 +81,8 @@ class PosApp(App[None]):
 
     def scanner_status(self, connected: bool, message: str) -> None:
         self.scanner_state = (connected, message)
+        if not self.checkout.is_mounted:  # connected before the screen was up: it shows the
+            return                        # state when it mounts (its health dots)
         self.checkout.refresh_order()
         if not connected:
             self.checkout.say(Notice(f"Scanner disconnected — {message}; it reconnects by itself",
