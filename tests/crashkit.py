@@ -64,6 +64,7 @@ def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
     """Run a scenario in its own process; SIGKILL it at a crash point or after a delay."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("POS_CRASH_AT", None)
+    env["POS_CRASH_DELAY"] = "1.0"  # after_send: time for the simulator to read the request
     if crash_at:
         env["POS_CRASH_AT"] = crash_at
     child = subprocess.Popen([sys.executable, "-m", "tests.crash_child", str(config), url, scenario],

@@ -175,3 +175,15 @@ def closed_port() -> int:
     port = probe.getsockname()[1]
     probe.close()
     return port
+
+
+def read_all(fd: int, into: bytearray) -> None:
+    """Collect what a program writes to a terminal (a pty master) until it closes."""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        into += chunk

@@ -35,7 +35,10 @@ async def test_kill_at_crash_point_then_recover(
     sim.reset()
     config = write_config()
     if crash_at.endswith("after_send"):
-        sim.faults(latency_s=1.0)  # the answer is on its way when the till dies
+        # the answer is on its way when the till dies: the simulator has 1 s to read the
+        # request (POS_CRASH_DELAY in crash_child's environment) and answers after 2 s
+        # (every request is that slow; the child's timeout is 3 s)
+        sim.faults(latency_s=2.0)
     code = run_child(config, sim.url, scenario, crash_at)
     assert code == -9, f"the child was not killed at {crash_at} (exit {code})"
     sim.faults(clear=True)

@@ -41,6 +41,7 @@ from pos_app.providers.eguma.simulator import (
     build_app,
     in_process_transport,
 )
+from tests.fakes_hw import wait_for
 
 KEY = "demo-outlet-key"
 TIMEOUT_S = 0.5
@@ -407,7 +408,8 @@ async def test_slow_answer_to_redeem_is_unknown_outcome(env: Env) -> None:
         await eguma.authorize(PAID, chf(1000), "order-9")
     assert info.value.outcome_unknown and not info.value.safe_to_retry
     assert_no_secret(info.value, KEY)
-    # the provider committed before it was slow to answer
+    # the provider committed before it was slow to answer (over uvicorn: in its own thread)
+    assert wait_for(lambda: len(env.sim.state.redemptions) == 1, 10.0)
     [row] = env.sim.state.redemptions.values()
     assert (row.code, row.amount_in_cents, row.reference) == (PAID, 1000, "order-9")
     assert env.sim.voucher(PAID).balance_in_cents == 4000

@@ -22,6 +22,7 @@ from pos_app.journal import Journal, JournalError
 from pos_app.journal.schema import MIGRATIONS
 from pos_app.services.checkout import Till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT
+from tests.fakes_hw import read_all
 
 CHILD = """
 import asyncio, json, sys, time
@@ -83,15 +84,6 @@ def test_sigkill_mid_order_restores_it_exactly(
 F4 = "\x1bOS"
 
 
-def _drain(fd: int, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            if not os.read(fd, 65536):
-                return
-        except OSError:
-            return
-
-
 def _wait_for(predicate: Callable[[], bool], seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -115,8 +107,8 @@ def test_sigkill_the_real_app_in_a_terminal(
                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
                            start_new_session=True)
     os.close(slave)
-    stop = threading.Event()
-    drainer = threading.Thread(target=_drain, args=(master, stop), daemon=True)
+    screen = bytearray()
+    drainer = threading.Thread(target=read_all, args=(master, screen), daemon=True)
     drainer.start()
 
     def count(sql: str) -> int:
@@ -129,20 +121,19 @@ def test_sigkill_the_real_app_in_a_terminal(
             return -1
 
     try:
-        _wait_for(lambda: count("SELECT COUNT(*) FROM orders") == 1)
-        time.sleep(1.0)  # let the screen finish mounting
+        _wait_for(lambda: count("SELECT COUNT(*) FROM orders") == 1 and b"Ready" in screen)
         os.write(master, f"{ESPRESSO}\r".encode())
         _wait_for(lambda: count("SELECT COUNT(*) FROM lines") == 1)
         os.write(master, f"2*{MERLOT}\r".encode())
         _wait_for(lambda: count("SELECT COUNT(*) FROM lines") == 2)
+        mark = len(screen)
         os.write(master, F4.encode())
-        time.sleep(0.5)
+        _wait_for(lambda: b"Amount taken on the terminal" in screen[mark:])  # the card dialog is up
         os.write(master, b"12.50\r")
         _wait_for(lambda: count("SELECT COUNT(*) FROM tenders") == 1)
     finally:
         app.send_signal(signal.SIGKILL)
         app.wait(timeout=30)
-        stop.set()
         os.close(master)
     assert app.returncode == -signal.SIGKILL
 

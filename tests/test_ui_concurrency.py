@@ -149,3 +149,25 @@ async def test_reloading_keys_does_not_freeze_the_screen(
     assert hanging.calls >= 1
 
 
+
+
+async def test_status_screen_keeps_the_result_when_the_keyring_answers_late(
+    eguma_till: Till, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = secrets.backend_name
+
+    def slow() -> str:
+        time.sleep(0.5)  # a Secret Service that takes its time
+        return real()
+
+    monkeypatch.setattr(secrets, "backend_name", slow)
+    async with PosApp(eguma_till).run_test(size=SIZE) as pilot:
+        await pilot.press("f12", "r")
+        await settle(pilot)
+        for _ in range(100):
+            if "checking…" not in text(pilot, "#report"):
+                break
+            await pilot.pause(0.05)
+        report = text(pilot, "#report")
+        assert "checking…" not in report  # the keyring answered and redrew the report
+        assert "Nothing to settle." in report  # ... without wiping what r found

@@ -35,11 +35,13 @@ async def wait_until(pilot, predicate, seconds: float = 30.0) -> None:  # type: 
 def pty_pair() -> Iterator[tuple[int, str]]:
     master, slave = os.openpty()
     yield master, os.ttyname(slave)
-    for fd in (master, slave):
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+    os.close(slave)
+    try:  # the test may have closed it already (unplugged): never close a reused number
+        os.fstat(master)
+        if os.ttyname(master):
+            os.close(master)
+    except OSError:
+        pass
 
 
 async def test_serial_scanner_adds_products_and_reports_unplugging(

@@ -32,6 +32,7 @@ class StatusScreen(ModalScreen[None]):
         super().__init__(classes="dialog-screen")
         self.till = till
         self.keyring_info = "checking…"
+        self._note = ""  # the last action's result: kept when the keyring's answer redraws
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog status") as box:
@@ -57,7 +58,11 @@ class StatusScreen(ModalScreen[None]):
         self.keyring_info = info + (f"\n  ! {warning}" if warning else "")
         self.app.call_from_thread(self.render_report)
 
-    def render_report(self, note: str = "") -> None:
+    def render_report(self, note: str | None = None) -> None:
+        """Draw the report; ``note`` replaces the last action's result (None keeps it)."""
+        if note is not None:
+            self._note = note
+        note = self._note
         till = self.till
         t = Text()
         cfg = till.config
