@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tty
 from collections.abc import Callable
+from pathlib import Path
+from dataclasses import dataclass
 
 PAPER_QUERY = b"\x10\x04\x04"
 
@@ -187,3 +191,29 @@ def read_all(fd: int, into: bytearray) -> None:
         if not chunk:
             return
         into += chunk
+
+
+@dataclass
+class Terminal:
+    """The real ``pos`` in a pseudo-terminal (100×30): keys go to ``master``, what it
+    draws collects in ``screen``."""
+
+    app: subprocess.Popen[bytes]
+    master: int
+    screen: bytearray
+
+
+def start_pos_in_terminal(config_path: Path, **env: str) -> Terminal:
+    """Start ``python -m pos_app --config ...`` in a new pty, with extra environment."""
+    from pos_app.config import PROJECT_ROOT
+
+    master, slave = os.openpty()
+    full_env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TERM": "xterm-256color",
+                "COLUMNS": "100", "LINES": "30", **env}
+    app = subprocess.Popen([sys.executable, "-m", "pos_app", "--config", str(config_path)],
+                           stdin=slave, stdout=slave, stderr=slave, env=full_env, close_fds=True,
+                           start_new_session=True)
+    os.close(slave)
+    screen = bytearray()
+    threading.Thread(target=read_all, args=(master, screen), daemon=True).start()
+    return Terminal(app, master, screen)

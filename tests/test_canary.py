@@ -13,9 +13,7 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -28,7 +26,7 @@ from pos_app.providers import UnavailableError
 import pytest
 
 from pos_app import keys_cli, secrets
-from pos_app.config import PROJECT_ROOT, Config, load_config
+from pos_app.config import Config, load_config
 from pos_app.providers import ProviderError
 from pos_app.providers.eguma import simulator
 from pos_app.providers.eguma.client import EgumaClient
@@ -36,7 +34,7 @@ from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.providers import ProviderSlot, close_providers
 from pos_app.services.setup import open_till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, MemoryKeyring
-from tests.fakes_hw import read_all, wait_for
+from tests.fakes_hw import start_pos_in_terminal, wait_for
 from tests.keyring_backend import FILE_ENV
 
 OUTLET = "test-outlet"
@@ -356,17 +354,9 @@ def test_no_canary_leaks_from_the_real_app_and_its_log_file(
     config = load_config(config_path)
     keyring_file = tmp_path / "keyring.json"
     keyring_file.write_text(json.dumps({f"pos-app {OUTLET}/eguma/api_key": EGUMA_KEY}), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TERM": "xterm-256color", "COLUMNS": "100",
-           "LINES": "30", "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.JsonFileKeyring",
-           FILE_ENV: str(keyring_file)}
-    master, slave = os.openpty()
-    app = subprocess.Popen([sys.executable, "-m", "pos_app", "--config", str(config_path)],
-                           stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                           start_new_session=True)
-    os.close(slave)
-    screen = bytearray()
-    reader = threading.Thread(target=read_all, args=(master, screen), daemon=True)
-    reader.start()
+    terminal = start_pos_in_terminal(config_path, **{
+        "PYTHON_KEYRING_BACKEND": "tests.keyring_backend.JsonFileKeyring", FILE_ENV: str(keyring_file)})
+    app, master, screen = terminal.app, terminal.master, terminal.screen
     f2, f6, escape = "\x1bOQ", "\x1b[17~", "\x1b"
 
     def requests() -> int:
@@ -392,7 +382,6 @@ def test_no_canary_leaks_from_the_real_app_and_its_log_file(
         app.send_signal(signal.SIGKILL)
         app.wait(timeout=30)
         os.close(master)
-        reader.join(5)
 
     log = (config.data_dir() / "pos.log").read_text(encoding="utf-8")
     places: dict[str, bytes | str] = {

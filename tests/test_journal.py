@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from pos_app.journal import Journal, JournalError
 from pos_app.journal.schema import MIGRATIONS
 from pos_app.services.checkout import Till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT
-from tests.fakes_hw import read_all
+from tests.fakes_hw import start_pos_in_terminal
 
 CHILD = """
 import asyncio, json, sys, time
@@ -100,16 +99,8 @@ def test_sigkill_the_real_app_in_a_terminal(
     """The real `pos` in a pseudo-terminal: scan, pay part, kill -9, restart."""
     config_path = write_config()
     journal = load_config(config_path).journal_path()
-    master, slave = os.openpty()
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TERM": "xterm-256color",
-           "COLUMNS": "100", "LINES": "30"}
-    app = subprocess.Popen([sys.executable, "-m", "pos_app", "--config", str(config_path)],
-                           stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                           start_new_session=True)
-    os.close(slave)
-    screen = bytearray()
-    drainer = threading.Thread(target=read_all, args=(master, screen), daemon=True)
-    drainer.start()
+    terminal = start_pos_in_terminal(config_path)
+    app, master, screen = terminal.app, terminal.master, terminal.screen
 
     def count(sql: str) -> int:
         if not journal.exists():
