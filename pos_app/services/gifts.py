@@ -10,9 +10,10 @@ half-undone.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money, MoneyError
@@ -27,6 +28,8 @@ from pos_app.services.vouchers import UnknownOutcomeError, describe
 
 if TYPE_CHECKING:
     from pos_app.services.checkout import Till
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,17 @@ class GiftDesk:
         till.journal.finish_op(op_id, OpState.OK, result={"amount": done.amount.minor},
                                line={"activated": True, "problem": None})
 
+    @staticmethod
+    async def _look_up(slot: ProviderSlot, lookup: Callable[[str], Awaitable[T]], code: str, what: str) -> T:
+        """A status look-up that settles a lost answer; CheckoutError when it cannot be asked."""
+        try:
+            status = await lookup(code)
+        except ProviderError as exc:
+            slot.mark(exc)
+            raise CheckoutError(f"{what} not confirmed, and {exc.message}") from None
+        slot.mark(None)
+        return status
+
     async def resolve_activation(self, slot: ProviderSlot, op_id: int, code: str) -> bool:
         """An activation whose answer was lost: Activate status says whether it happened.
 
@@ -197,12 +211,7 @@ class GiftDesk:
         the provider cannot be asked.
         """
         assert slot.client is not None
-        try:
-            status = await slot.client.activation_status(code)
-        except ProviderError as exc:
-            slot.mark(exc)
-            raise CheckoutError(f"activation not confirmed, and {exc.message}") from None
-        slot.mark(None)
+        status = await self._look_up(slot, slot.client.activation_status, code, "activation")
         if status.can_activate:  # still sellable: it did not happen
             self.till.journal.finish_op(op_id, OpState.NOT_DONE, result={"resolved_by": "activate_status"})
             return False
@@ -214,12 +223,7 @@ class GiftDesk:
     async def resolve_deactivation(self, slot: ProviderSlot, op_id: int, code: str) -> bool:
         """A deactivation whose answer was lost: one that can still be deactivated was not."""
         assert slot.client is not None
-        try:
-            status = await slot.client.deactivation_status(code)
-        except ProviderError as exc:
-            slot.mark(exc)
-            raise CheckoutError(f"deactivation not confirmed, and {exc.message}") from None
-        slot.mark(None)
+        status = await self._look_up(slot, slot.client.deactivation_status, code, "deactivation")
         done = not status.can_deactivate
         self.till.journal.finish_op(op_id, OpState.DONE if done else OpState.NOT_DONE,
                                     result={"resolved_by": "deactivate_status"})
