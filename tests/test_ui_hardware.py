@@ -180,4 +180,5 @@ async def test_scanner_news_before_the_screen_is_up_or_a_failing_callback_never_
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.to_thread(app._from_scanner, broken)  # as the reader thread calls it
         await pilot.pause()
+        assert any("scan it again" in n.message for n in app._notifications)  # the cashier is told
     assert "scanner callback broken failed" in caplog.text

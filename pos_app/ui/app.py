@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import traceback
 from collections.abc import Callable
@@ -56,12 +57,20 @@ class PosApp(App[None]):
             self.serial_scanner.start()
 
     def _from_scanner(self, callback: Callable[..., None], *args: Any) -> None:
-        """Run ``callback`` on the app's loop for the scanner thread. A failure there is
-        logged, never raised into the thread: the scanner must keep reading."""
+        """Run ``callback`` on the app's loop for the scanner thread.
+
+        The one deliberate catch-all of the app: whatever a UI bug raises here would
+        otherwise end the reader thread and with it every later scan. It is logged
+        with its traceback, and the cashier is told to scan again.
+        """
         try:
             self.call_from_thread(callback, *args)
-        except Exception:  # noqa: BLE001 - the reader thread must survive any UI bug
+        except Exception:  # noqa: BLE001 - see the docstring
             log.exception("scanner callback %s failed", getattr(callback, "__name__", callback))
+            with contextlib.suppress(RuntimeError):  # the app is closing: nobody to tell
+                self.call_from_thread(
+                    self.notify, "That scan could not be handled (the log has the details) — "
+                    "scan it again; the scanner keeps working.", title="Scanner", severity="error")
 
     def route_scan(self, scan: ScanResult) -> None:
         """A scan from the serial scanner goes to the flow that expects one."""
