@@ -14,6 +14,7 @@ from pos_app import __version__
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
 from pos_app.journal import JournalError
 from pos_app.keys_cli import add_keys_parser, run_keys
+from pos_app.providers import registry
 
 EXIT_CONFIG = 2
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a voucher provider's simulator over real HTTP. Point a test "
         "outlet's [providers.<name>] base_url at it (http://127.0.0.1:PORT).",
     )
-    sim.add_argument("provider", choices=["eguma"])
+    sim.add_argument("provider", choices=registry.names())
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--data", type=Path, metavar="FILE",
@@ -87,7 +88,8 @@ def run_app(config_path: Path) -> int:
 
 
 def simulate(provider: str, host: str, port: int, data: Path | None) -> int:
-    from pos_app.providers.eguma import simulator
+    desc = registry.descriptor(provider)
+    simulator = desc.simulator()
 
     try:
         simulator.load_data(data)  # a broken data file is reported here, not by uvicorn
@@ -95,7 +97,7 @@ def simulate(provider: str, host: str, port: int, data: Path | None) -> int:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"{data}: {exc.strerror or exc}")
-    print(f"E-GUMA simulator on http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
+    print(f"{desc.display_name} simulator on http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
     try:
         simulator.run(host, port, data)
     except KeyboardInterrupt:

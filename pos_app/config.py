@@ -27,6 +27,8 @@ from pydantic import (
 from pos_app.domain.catalog import Catalog, Product
 from pos_app.domain.money import EXPONENTS, Money, MoneyError
 from pos_app.domain.vat import VatError, parse_rate
+from pos_app.providers import registry
+from pos_app.providers.base import ProviderSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = PROJECT_ROOT / "config" / "demo.toml"
@@ -64,14 +66,19 @@ class CatalogConfig(_Section):
     path: Path
 
 
-class ProviderConfig(_Section):
-    enabled: bool = True
-    base_url: str
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
+ProviderConfig = ProviderSettings  # the common part of every [providers.<name>] section
 
-    @property
-    def simulated(self) -> bool:
-        return self.base_url.startswith("sim://")
+
+def provider_section(name: str, section: Any) -> ProviderSettings:
+    """``[providers.<name>]`` validated by the provider's own settings model
+    (its descriptor gives the defaults: settle_s, code_pattern)."""
+    if isinstance(section, ProviderSettings):
+        return section
+    try:
+        model = registry.descriptor(name).settings_model
+    except registry.UnknownProvider as exc:
+        raise ValueError(str(exc)) from None
+    return model.model_validate(section)
 
 
 Parity = Literal["N", "E", "O", "M", "S"]
@@ -175,7 +182,7 @@ class Config(BaseModel):
     demo: bool = False
     outlet: OutletConfig
     catalog: CatalogConfig
-    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     # Validated even when [printer] is missing, so that says "[printer] kind: is required".
     printer: PrinterConfig = Field(default_factory=dict, validate_default=True)
     scanner: ScannerConfig = ScannerConfig()
@@ -190,6 +197,13 @@ class Config(BaseModel):
     receipts: Path = Path("../receipts")
 
     source: Path = Path(".")  # set by load_config, not by the file
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _provider_models(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {name: provider_section(name, section) for name, section in value.items()}
 
     @field_validator("keys")
     @classmethod
@@ -266,9 +280,9 @@ MISSING_HINTS: dict[tuple[str, ...], str] = {
 }
 
 
-def explain(error: ValidationError, source: Path) -> str:
+def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) -> str:
     first = error.errors()[0]
-    where = _loc(first["loc"])
+    where = _loc((*prefix, *first["loc"]))
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key (check the spelling against config/example.toml)"
@@ -304,6 +318,17 @@ def load_config(path: Path) -> Config:
     path = path.expanduser().resolve()
     raw = read_toml(path)
     raw.pop("source", None)
+    sections = raw.get("providers")
+    if isinstance(sections, dict):  # each by its provider's model, so errors name the key
+        for name, section in sections.items():
+            if not isinstance(section, dict):
+                continue
+            try:
+                sections[name] = provider_section(name, section)
+            except ValidationError as exc:
+                raise ConfigError(explain(exc, path, ("providers", name))) from None
+            except ValueError as exc:
+                raise ConfigError(f"{path}: [providers.{name}]: {exc}") from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:

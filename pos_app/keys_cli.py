@@ -35,8 +35,16 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from pos_app.config import Config, ConfigError, ProviderConfig, default_config_path, load_config
-from pos_app.providers import AuthenticationError, ProviderError, RefusedError
+from pos_app.config import Config, ConfigError, default_config_path, load_config
+from pos_app.providers import (
+    AuthenticationError,
+    ClientSpec,
+    ProviderDescriptor,
+    ProviderError,
+    ProviderSettings,
+    RefusedError,
+    registry,
+)
 from pos_app.secrets import (
     FIELDS,
     MAX_SECRET_LENGTH,
@@ -63,7 +71,6 @@ EXIT_INTERRUPTED = 130
 
 # A syntactically valid E-GUMA code no voucher has: the provider answers
 # 401 for a wrong key, 400 "not found" (or 200) for a good one.
-EGUMA_CHECK_CODE = "AAAAAAAAAAAA"
 CHECK_TIMEOUT_S = 10.0  # at most, per HTTP phase; the provider's own timeout_s if lower
 
 
@@ -272,35 +279,41 @@ def read_secret(prompt: str, stream: TextIO) -> str:
 
 
 def check_credentials(
-    provider: str, field: str, secret: str, config: Config, settings: ProviderConfig | None,
+    provider: str, field: str, secret: str, config: Config, settings: ProviderSettings | None,
 ) -> tuple[Verdict, str]:
     """Ask the provider whether ``secret`` is good, where this till can; never raises for it."""
-    if provider != "eguma":
-        return Verdict.UNCHECKABLE, f"this version of the till cannot check {provider} credentials."
+    desc = registry.descriptor(provider)
+    if desc.check_key is None or len(desc.secret_fields) > 1:
+        return Verdict.UNCHECKABLE, f"this version of the till cannot check {desc.display_name} credentials one by one."
     if settings is None:
         return Verdict.UNREACHABLE, f"[providers.{provider}] is not in {config.source}, so there is no base_url to check it against."
     timeout_s = min(settings.timeout_s, CHECK_TIMEOUT_S)
-    return asyncio.run(_check_eguma(secret, settings.base_url, config.outlet.currency, timeout_s))
+    checked = settings.model_copy(update={"timeout_s": timeout_s})
+    return asyncio.run(_check(desc, secret, checked, config.outlet.currency))
 
 
-async def _check_eguma(secret: str, base_url: str, currency: str, timeout_s: float) -> tuple[Verdict, str]:
-    from pos_app.providers.eguma.client import EgumaClient  # httpx only when checking
+async def _check(desc: ProviderDescriptor, secret: str, settings: ProviderSettings,
+                 currency: str) -> tuple[Verdict, str]:
+    import httpx  # only when checking
 
-    client = EgumaClient.create(secret, base_url, currency, timeout_s)
+    assert desc.check_key is not None
+    who, where = desc.display_name, settings.base_url
     failure: ProviderError | None = None
-    try:
-        await client.balance(EGUMA_CHECK_CODE)
-    except AuthenticationError:
-        return Verdict.REJECTED, f"E-GUMA at {base_url} rejected this API key (HTTP 401)."
-    except RefusedError:  # "voucher not found": the key got us past authentication
-        pass
-    except ProviderError as exc:
-        failure = exc
-    finally:
-        await client.aclose()
+    async with httpx.AsyncClient() as http:
+        client = desc.make_client(ClientSpec(settings, {desc.secret_fields[0]: secret}, http, currency))
+        try:
+            await desc.check_key(client)
+        except AuthenticationError:
+            return Verdict.REJECTED, f"{who} at {where} rejected this API key (HTTP 401)."
+        except RefusedError:  # "voucher not found": the key got us past authentication
+            pass
+        except ProviderError as exc:
+            failure = exc
+        finally:
+            await client.aclose()
     if failure is not None:
-        return Verdict.UNREACHABLE, f"no usable answer from E-GUMA at {base_url}: {failure.message}"
-    return Verdict.ACCEPTED, f"E-GUMA at {base_url} accepted the API key."
+        return Verdict.UNREACHABLE, f"no usable answer from {who} at {where}: {failure.message}"
+    return Verdict.ACCEPTED, f"{who} at {where} accepted the API key."
 
 
 def main(argv: list[str] | None = None) -> int:

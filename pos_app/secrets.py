@@ -29,19 +29,17 @@ import keyring.backend
 import keyring.backends.chainer
 import keyring.errors
 
+from pos_app.providers import registry
+
 if TYPE_CHECKING:
     from pos_app.config import Config
 
 SERVICE = "pos-app"
 TIMEOUT_S = 5.0  # default for every keyring call; read at call time, so tests may lower it
 
-# The secret fields each provider needs (providers/*.md, "Transport and auth").
-FIELDS: dict[str, tuple[str, ...]] = {
-    "eguma": ("api_key",),
-    "jtl": ("client_id", "client_secret"),
-    "csq": ("username", "password"),
-    "celbux": ("token",),
-}
+# The secret fields each provider needs (providers/*.md, "Transport and auth"),
+# from each provider's descriptor.
+FIELDS: dict[str, tuple[str, ...]] = {d.name: d.secret_fields for d in registry.descriptors()}
 
 MAX_SECRET_LENGTH = 4096
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,40}$")  # as an outlet id in the config: no "/" in a name

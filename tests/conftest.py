@@ -99,11 +99,16 @@ base_url = "sim://eguma"
 timeout_s = {timeout}
 """
 
+# A short settle window, so tests can see "did not happen" decided: the
+# deadline is the send plus settle_s plus timeout_s (1.5 s here).
+SIM_EGUMA_QUICK = SIM_EGUMA + "settle_s = 1.0\n"
+
 
 @pytest.fixture
 def eguma_till(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> Till:
-    """A till whose E-GUMA provider is the in-process simulator (as in the demo)."""
-    return till_factory(load_config(write_config(SIM_EGUMA.format(timeout=0.5))))
+    """A till whose E-GUMA provider is the in-process simulator (as in the demo),
+    with a 0.5 s timeout and a 1 s settle window."""
+    return till_factory(load_config(write_config(SIM_EGUMA_QUICK.format(timeout=0.5))))
 
 
 def sim_of(till: Till) -> Any:

@@ -12,7 +12,7 @@ import httpx
 from pos_app.config import load_config
 from pos_app.providers.eguma.client import EgumaClient
 from pos_app.services.checkout import Till
-from pos_app.services.providers import ProviderSlot
+from pos_app.services.providers import slot_for
 from pos_app.services.setup import open_till
 
 MERLOT, CROISSANT = "7610000000035", "7610000000028"
@@ -22,7 +22,8 @@ OTHER_SHOP_KEY = "demo-outlet-key-bern"
 
 def make_till(config_path: Path, url: str, timeout_s: float = 3.0) -> Till:
     client = EgumaClient.create(KEY, url, "CHF", timeout_s)
-    return open_till(load_config(config_path), providers={"eguma": ProviderSlot("eguma", "E-GUMA", client)})
+    config = load_config(config_path)
+    return open_till(config, providers={"eguma": slot_for(config, "eguma", client)})
 
 
 async def scenario(till: Till, name: str, url: str) -> None:
@@ -35,11 +36,11 @@ async def scenario(till: Till, name: str, url: str) -> None:
         till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
         await till.pay_cash(till.parse_amount("50"))
         if name == "deactivate":
-            await till.gifts.void_last_sale()
+            await till.storno.run()
     elif name == "storno":  # a void of a closed sale cancels its redemption
         till.scan(MERLOT)
         await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 38.00: closes
-        await till.gifts.void_last_sale()
+        await till.storno.run()
     elif name == "order_cancel":  # cancelling an open order deactivates a gift voucher
         till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
         till.gifts.add(await till.gifts.check("FREE-AMNT-0001"), "20")
@@ -57,7 +58,7 @@ async def scenario(till: Till, name: str, url: str) -> None:
         await till.vouchers.pay(await till.vouchers.check("2QH3QTDM28N6"))
         await till.void_tender(till.order.active_tenders[-1].id)
         await till.pay_cash(till.parse_amount("80"))
-        await till.gifts.void_last_sale()
+        await till.storno.run()
     else:
         raise SystemExit(f"unknown scenario {name}")
 

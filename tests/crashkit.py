@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,24 +84,41 @@ def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
     return child.returncode
 
 
-async def recover_and_finish(config: Path, url: str) -> Till:
-    """What the restarted till does: reconcile, then finish what the cashier would finish."""
+def past_the_settle_window(till: Till, hours: float = 2.0) -> Till:
+    """Run the till's settle clock ahead, as if the settle window had passed.
+
+    Only where the simulator holds no request it has not applied yet (no
+    ``apply_delay_s``, or its pending count is 0): then what it will ever
+    apply, it has applied, and waiting out the window would show nothing new.
+    """
+    till.session.utcnow = lambda: datetime.now(UTC) + timedelta(hours=hours)
+    return till
+
+
+async def recover_and_finish(config: Path, url: str, *, past_window: bool = True) -> Till:
+    """What the restarted till does: reconcile, then finish what the cashier would finish.
+
+    ``past_window``: the settle window of every open operation has passed (the
+    simulator applied at once what it received), so lost answers can be decided.
+    """
     till = make_till(config, url)
+    if past_window:
+        past_the_settle_window(till)
     try:
         await till.recovery.run()
         # a cancel of the open order that was under way is pressed again (F9)
-        if any(op.order_id == till.order_id and op.operation == "deactivate" for op in till.journal.ops()):
+        if any(op.order_id == till.order_id and op.operation == "undo" for op in till.journal.ops()):
             await till.cancel_order()
         if till.order.is_settled:
             await till.finish()
         try:
-            plan = till.gifts.void_plan()
+            plan = till.storno.plan()
         except CheckoutError:
             plan = None
         # a void that was started (some reversal done) is continued, as F9 would
-        if plan is not None and any(op.order_id == plan.order.id and op.operation in ("deactivate", "cancel")
+        if plan is not None and any(op.order_id == plan.order.id and op.operation in ("undo", "void")
                                     for op in till.journal.ops()):
-            await till.gifts.void_last_sale()
+            await till.storno.run()
     finally:
         await close_providers(till.providers)
     return till
@@ -120,15 +138,15 @@ def consistency(journal_path: Path, sim: dict[str, Any]) -> list[str]:
         if open_ops:
             problems.append(f"operations not final: {open_ops}")
         cancelled = {row[0] for row in db.execute(
-            "SELECT tender_id FROM provider_ops WHERE operation='cancel' AND state IN ('ok', 'done')")}
+            "SELECT tender_id FROM provider_ops WHERE operation='void' AND state IN ('ok', 'done')")}
         tenders = db.execute(
             "SELECT id, code, amount_minor FROM tenders WHERE kind='voucher' AND voided_at IS NULL"
             " AND state IN ('authorized', 'captured')").fetchall()
         journal_money = Counter((code, amount) for tid, code, amount in tenders if tid not in cancelled)
         references = {row[0] for row in db.execute(
-            "SELECT reference FROM provider_ops WHERE operation='redeem'")}
+            "SELECT reference FROM provider_ops WHERE operation='authorize'")}
         deactivated = {row[0] for row in db.execute(
-            "SELECT line_id FROM provider_ops WHERE operation='deactivate' AND state IN ('ok', 'done')")}
+            "SELECT line_id FROM provider_ops WHERE operation='undo' AND state IN ('ok', 'done')")}
         lines = db.execute("SELECT l.id, l.code, o.status FROM lines l JOIN orders o ON o.id = l.order_id"
                            " WHERE l.kind='gift_voucher' AND l.activated_at IS NOT NULL"
                            " AND l.voided_at IS NULL").fetchall()

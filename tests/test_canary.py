@@ -31,7 +31,7 @@ from pos_app.providers import ProviderError
 from pos_app.providers.eguma import simulator
 from pos_app.providers.eguma.client import EgumaClient
 from pos_app.services.checkout import CheckoutError, Outcome, Till
-from pos_app.services.providers import ProviderSlot, close_providers
+from pos_app.services.providers import slot_for, close_providers
 from pos_app.services.setup import open_till
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, MemoryKeyring
 from tests.fakes_hw import start_pos_in_terminal, wait_for
@@ -205,7 +205,7 @@ async def test_no_canary_leaks_from_the_till(
     sim.fail_next(1, 500, f"Internal Server Error for apikey={EGUMA_KEY}")
     assert "Paid, but not closed" in (await do(till.pay_cash(till.parse_amount("50")))).notice.text
     assert (await do(till.finish())).closed is not None
-    assert "voided" in (await do(till.gifts.void_last_sale())).notice.text
+    assert "voided" in (await do(till.storno.run())).notice.text
     await do(till.gifts.add(await do(till.gifts.check("FREE-AMNT-0001")), "20"))
     sim.drop_next_posts(1)
     assert (await do(till.pay_card(till.parse_amount("20")))).closed is not None
@@ -227,8 +227,8 @@ async def test_no_canary_leaks_from_the_till(
     crash_config = config_for(write_config, url, "crash.toml", journal="crash.sqlite")
     crash_http = httpx.AsyncClient(transport=CrashingTransport(lambda request: "transport crashed"))
     crash_client = EgumaClient(crash_http, EGUMA_KEY, url, "CHF", 0.3)
-    crashed = open_till(crash_config, providers={"eguma": ProviderSlot(
-        "eguma", "E-GUMA", crash_client, http=crash_http)})
+    crashed = open_till(crash_config, providers={"eguma": slot_for(
+        crash_config, "eguma", crash_client, http=crash_http)})
     crashed.scan(CROISSANT)
     await do(crashed.vouchers.check(HALF_SPENT))
     await do(crashed.vouchers.pay(check))

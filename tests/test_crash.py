@@ -14,11 +14,12 @@ from pos_app.config import load_config
 from tests.crashkit import SimServer, consistency, recover_and_finish, run_child
 
 POINTS = ["before_send", "after_send", "after_response"]
-CASES = [(op, f"{op}:{point}") for op in ("redeem", "cancel", "activate", "deactivate") for point in POINTS]
+KINDS = {"redeem": "authorize", "cancel": "void", "activate": "create", "deactivate": "undo"}
+CASES = [(op, f"{kind}:{point}") for op, kind in KINDS.items() for point in POINTS]
 CASES += [("close", "close:before_commit"), ("close", "close:after_commit")]
 # during a void of a closed sale, and during the cancel of an order holding an active gift voucher
-CASES += [("storno", f"cancel:{point}") for point in POINTS]
-CASES += [("order_cancel", f"deactivate:{point}") for point in POINTS]
+CASES += [("storno", f"void:{point}") for point in POINTS]
+CASES += [("order_cancel", f"undo:{point}") for point in POINTS]
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,14 @@ async def test_kill_at_crash_point_then_recover(
     assert ops or scenario == "close"
     op = ops[-1] if scenario != "close" else None
     if scenario == "redeem":
-        redeemed = crash_at != "redeem:before_send"
+        redeemed = crash_at != "authorize:before_send"
         assert len(state["redemptions"]) == (1 if redeemed else 0)
         assert ops[0].state == ("done" if redeemed else "not_done")
     if scenario == "cancel":
-        cancelled = crash_at != "cancel:before_send"
+        cancelled = crash_at != "void:before_send"
         (redemption,) = state["redemptions"]
         assert redemption["cancelled_in_cents"] == (5000 if cancelled else 0)
-        assert op is not None and op.operation == "cancel" and op.state == ("done" if cancelled else "not_done")
+        assert op is not None and op.operation == "void" and op.state == ("done" if cancelled else "not_done")
     if scenario == "activate":
         assert len(state["activations"]) == 1  # once: resolved, or activated again after "did not happen"
         # the paid order was closed after recovery: the line is sold and activated
@@ -73,7 +74,7 @@ async def test_kill_at_crash_point_then_recover(
         assert (redemption["amount_in_cents"], redemption["cancelled_in_cents"]) == (3800, 3800)
         last = journal.last_closed_order_id()
         assert last is not None and journal.order_voided_at(last) is not None
-        assert [o.state for o in ops if o.operation == "cancel"][-1] in ("ok", "done")
+        assert [o.state for o in ops if o.operation == "void"][-1] in ("ok", "done")
     if scenario == "order_cancel":  # cancelled after the restart (F9 again): deactivated once
         assert [d["code"] for d in state["deactivations"]] == ["EADSHD24AKS5"]
         assert journal.last_closed_order_id() is None

@@ -11,7 +11,7 @@ from pos_app.services.providers import close_providers
 from pos_app.ui.app import PosApp
 from pos_app.ui.status import StatusScreen
 from tests.crash_child import make_till
-from tests.crashkit import SimServer, run_child
+from tests.crashkit import SimServer, past_the_settle_window, run_child
 from tests.uihelpers import scan, settle, table_rows, text
 
 SIZE = (110, 32)
@@ -27,7 +27,7 @@ def sim() -> Iterator[SimServer]:
 async def test_restart_resolves_and_says_how(sim: SimServer, write_config: Callable[..., Path]) -> None:
     sim.reset()
     config = write_config()
-    assert run_child(config, sim.url, "redeem", "redeem:after_response") == -9
+    assert run_child(config, sim.url, "redeem", "authorize:after_response") == -9
     till = make_till(config, sim.url)
     async with PosApp(till).run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -44,21 +44,23 @@ async def test_unresolved_at_restart_shows_on_status_screen_then_retry(
 ) -> None:
     sim.reset()
     config = write_config()
-    assert run_child(config, sim.url, "redeem", "redeem:before_send") == -9
+    assert run_child(config, sim.url, "redeem", "authorize:before_send") == -9
     sim.faults(fail_next={"count": 1, "status": 503})  # E-GUMA is down when the till restarts
     till = make_till(config, sim.url)
     async with PosApp(till).run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert "still unresolved" in text(pilot, "#status") and "F12" in text(pilot, "#status")
+        assert "is not decided yet — E-GUMA cannot be asked" in text(pilot, "#status")
+        assert "F12" in text(pilot, "#status")
         # the till that sent it is gone: the outcome is unknown, not "sending…"
-        assert table_rows(pilot, "#tenders")[0][0] == "? Voucher …KJR3 unresolved"
+        assert table_rows(pilot, "#tenders")[0][0] == "? Voucher …KJR3 not decided"
         await pilot.press("f2")  # no further payment while it is open
         assert "not resolved yet" in text(pilot, "#status")
         await pilot.press("f12")
         assert isinstance(pilot.app.screen, StatusScreen)
         report = text(pilot, "#report")
-        assert "? redeem CHF 50.00 on …KJR3" in report and "cannot be used" in report
-        await pilot.press("r")  # E-GUMA answers again
+        assert "? The redemption of CHF 50.00 on …KJR3" in report and "cannot be used" in report
+        past_the_settle_window(till)  # E-GUMA answers again, and the window has passed
+        await pilot.press("r")
         await settle(pilot)
         assert "did not happen" in text(pilot, "#report")
         assert "Unresolved provider operations\n  none" in text(pilot, "#report")

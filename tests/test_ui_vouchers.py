@@ -5,6 +5,7 @@ Every test asserts the simulator's ledger and the journal, not just the screen.
 
 from __future__ import annotations
 
+import asyncio
 
 import httpx
 from textual.pilot import Pilot
@@ -12,12 +13,12 @@ from textual.pilot import Pilot
 from pos_app.providers.eguma import simulator as eguma_sim
 from pos_app.providers.eguma.client import EgumaClient
 from pos_app.services.checkout import Till
-from pos_app.services.providers import ProviderSlot
+from pos_app.services.providers import slot_for
 from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, sim_of
-from tests.uihelpers import rows, scan, settle, table_rows, text
+from tests.uihelpers import rows, scan, settle, table_rows, text, wait_until
 
 SIZE = (100, 30)
 
@@ -56,8 +57,9 @@ async def test_full_payment_by_voucher(eguma_till: Till) -> None:
     (redemption,) = sim_of(till).state.redemptions.values()
     assert (redemption.code, redemption.amount_in_cents, redemption.cancelled_in_cents) == ("B200CHF0FULL", 3800, 0)
     db = till.journal.path
-    (op,) = rows(db, "SELECT operation, code, amount_minor, balance_before_minor, state, token, reference FROM provider_ops")
-    assert op[:6] == ("redeem", "B200CHF0FULL", 3800, 20000, "ok", redemption.token)
+    (op,) = rows(db, "SELECT operation, code, amount_minor, json_extract(before, '$.balance'), state,"
+                     " json_extract(refs, '$.redeem_token'), reference FROM provider_ops")
+    assert op[:6] == ("authorize", "B200CHF0FULL", 3800, 20000, "ok", redemption.token)
     assert redemption.reference == op[6] == "test-outlet-1-000001"
     assert rows(db, "SELECT kind, state, amount_minor, code, balance_after_minor FROM tenders") == [
         ("voucher", "captured", 3800, "B200CHF0FULL", 16200)]
@@ -158,7 +160,7 @@ async def test_void_voucher_tender_cancels_the_redemption(eguma_till: Till) -> N
     (redemption,) = sim_of(till).state.redemptions.values()
     assert redemption.cancelled_in_cents == 200
     assert rows(till.journal.path, "SELECT operation, state, amount_minor FROM provider_ops ORDER BY id") == [
-        ("redeem", "ok", 200), ("cancel", "ok", 200)]
+        ("authorize", "ok", 200), ("void", "ok", 200)]
     assert rows(till.journal.path, "SELECT state, voided_at IS NOT NULL FROM tenders") == [("voided", 1)]
 
 
@@ -190,7 +192,7 @@ async def test_failed_cancel_keeps_the_tender_marked_and_retries(eguma_till: Til
             "It stays on the order, F8 tries again" == text(pilot, "#status")
         tenders = table_rows(pilot, "#tenders")
         assert tenders[0] == ["Voucher …KJR3", "-50.00"]
-        assert any("! cancel failed" in r[0] for r in tenders)
+        assert any("! cancellation failed" in r[0] for r in tenders)
         assert balance(till, "L4FU5LQTKJR3") == 0  # still redeemed
         await pilot.press("f8")  # retry
         await settle(pilot)
@@ -223,13 +225,13 @@ async def test_timeout_then_resolved_by_balance(eguma_till: Till) -> None:
         await settle(pilot)
         assert isinstance(pilot.app.screen, CheckoutScreen)
         status = text(pilot, "#status")
-        assert "did not answer" in status and "did happen — kept on the order" in status
+        assert "did not answer" in status and "did happen — kept on the open order" in status
         assert table_rows(pilot, "#tenders")[0] == ["Voucher …KJR3", "-50.00"]
     assert len(sim.state.redemptions) == 1  # one redemption: never sent twice
     assert balance(till, "L4FU5LQTKJR3") == 0
     ops = rows(till.journal.path, "SELECT operation, state, error IS NOT NULL FROM provider_ops")
-    assert ops == [("redeem", "done", 1)]
-    assert rows(till.journal.path, "SELECT state, token FROM tenders") == [("authorized", None)]
+    assert ops == [("authorize", "done", 1)]
+    assert rows(till.journal.path, "SELECT state, refs FROM tenders") == [("authorized", "{}")]
 
 
 async def test_dropped_answer_resolved_and_order_finished(eguma_till: Till) -> None:
@@ -274,8 +276,7 @@ class _LoseFirstPost(httpx.AsyncBaseTransport):
 
 
 def replace_eguma(till: Till, client: EgumaClient, sim: object = None) -> None:
-    till.providers["eguma"] = ProviderSlot("eguma", "E-GUMA", client, simulator=sim)
-    till.vouchers.providers = till.providers
+    till.providers["eguma"] = slot_for(till.config, "eguma", client, simulator=sim)
 
 
 async def test_unknown_redeem_that_did_not_happen(eguma_till: Till) -> None:
@@ -286,7 +287,13 @@ async def test_unknown_redeem_that_did_not_happen(eguma_till: Till) -> None:
     till.scan(MERLOT)
     check = await till.vouchers.check("L4FU5LQTKJR3")
     outcome = await till.vouchers.pay(check)
-    assert "did not happen — nothing was charged" in outcome.notice.text
+    # the balance is unchanged, but E-GUMA may still apply it: not decided before the settle window
+    assert "is not decided yet — waiting for E-GUMA" in outcome.notice.text
+    assert "do not take this payment again" in outcome.notice.text
+    assert [t.state.value for t in till.order.active_tenders] == ["unknown"]
+    await asyncio.sleep(1.6)  # timeout_s + settle_s
+    outcome = await till.vouchers.resolve(till.order.active_tenders[0].id)
+    assert "did not happen — removed from the open order; nothing was charged" in outcome.notice.text
     assert not sim.state.redemptions and sim.voucher("L4FU5LQTKJR3").balance_in_cents == 50_00
     assert till.order.paid.minor == 0 and till.order.active_tenders == []
     # and the payment can now be taken for real, once
@@ -311,8 +318,8 @@ async def test_unresolved_payment_blocks_until_checked(eguma_till: Till) -> None
         sim.fail_next(1, status=503)  # the provider goes down: the resolving check fails too
         await settle(pilot)
         assert isinstance(pilot.app.screen, CheckoutScreen)
-        assert "could not be checked" in text(pilot, "#status")
-        assert table_rows(pilot, "#tenders")[0][0] == "? Voucher …KJR3 unresolved"
+        assert "is not decided yet — E-GUMA cannot be asked" in text(pilot, "#status")
+        assert table_rows(pilot, "#tenders")[0][0] == "? Voucher …KJR3 not decided"
         await pilot.press("f4")  # no other payment while it is unresolved
         assert "not resolved yet" in text(pilot, "#status")
         await pilot.press("f2")
@@ -408,10 +415,14 @@ async def test_server_error_on_redeem_is_resolved_not_resent(eguma_till: Till) -
         await pilot.press("f2")
         await scan(pilot, "L4FU5LQTKJR3")
         await settle(pilot)
-        sim.fail_next(1, status=500)
+        sim.fail_next(1, status=500)  # a 500 after the send: it may have been applied
         await pilot.press("enter")
         await settle(pilot)
-        assert "did not happen — nothing was charged" in text(pilot, "#status")
+        assert "is not decided yet — waiting for E-GUMA" in text(pilot, "#status")
+        assert table_rows(pilot, "#tenders")[0][0] == "? Voucher …KJR3 not decided"
+        # the till looks again by itself when the settle window has passed (the screen stays live)
+        await wait_until(pilot, lambda: "did not happen" in text(pilot, "#status"), 10)
+        assert "removed from the open order; nothing was charged" in text(pilot, "#status")
         assert table_rows(pilot, "#tenders") == []
         await pay_with_voucher(pilot, "L4FU5LQTKJR3")  # now it goes through, once
         assert "Order 1-0001 closed" in text(pilot, "#status")

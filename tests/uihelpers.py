@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +39,13 @@ def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows straight from a journal file, as a shop owner's SQLite tool would see them."""
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], bool], timeout_s: float) -> None:
+    """Let the app run (timers, workers) until ``condition`` holds; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout_s} s")
+        await pilot.pause(0.05)
+    await settle(pilot)

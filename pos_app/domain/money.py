@@ -9,6 +9,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 EXPONENTS: dict[str, int] = {"CHF": 2, "EUR": 2, "ZAR": 2, "USD": 2, "GBP": 2}
 
 
+# The largest amount the journal can hold (a signed 64-bit integer of minor
+# units). An amount beyond it is refused where it enters (a provider's answer,
+# a typed amount), never stored.
+MAX_MINOR = 2**63 - 1
+
+
 class MoneyError(ValueError):
     """An amount that cannot be a sum of money (bad text, wrong currency, ...)."""
 
@@ -28,6 +34,8 @@ class Money:
     def __post_init__(self) -> None:
         if not isinstance(self.minor, int) or isinstance(self.minor, bool):
             raise MoneyError(f"minor units must be an int, got {self.minor!r}")
+        if abs(self.minor) > MAX_MINOR:
+            raise MoneyError("the amount is too large for the till")
         exponent(self.currency)
 
     # -- construction -------------------------------------------------------

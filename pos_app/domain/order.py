@@ -72,8 +72,15 @@ class Line:
     code: str | None = None  # a sold gift voucher's code (printed in full on the receipt)
     provider: str | None = None  # who activates it ("eguma")
     free_amount: bool = False  # the cashier chose the amount (sent with Activate)
-    activated: bool = False  # Activate succeeded (at close)
+    activated: bool = False  # created at the provider (at close): E-GUMA activation
+    undone: bool = False  # taken back at the provider since (E-GUMA deactivation)
+    refs: dict[str, str] = field(default_factory=dict)  # the provider's references
     problem: str | None = None  # why the last activation failed
+
+    @property
+    def live(self) -> bool:
+        """A value line that exists at the provider now (activated, not undone)."""
+        return self.activated and not self.undone
 
     @property
     def total(self) -> Money:
@@ -97,7 +104,7 @@ class Tender:
     code: str | None = None  # voucher code (full, journal only; screens mask it)
     voided: bool = False
     provider: str | None = None  # voucher provider name ("eguma")
-    token: str | None = None  # what a void needs (E-GUMA redeem_token); None if lost
+    refs: dict[str, str] = field(default_factory=dict)  # what a void needs (E-GUMA redeem_token); empty if lost
     balance_after: Money | None = None  # the voucher's balance after this payment
     problem: str | None = None  # why the last void or check of this tender failed
 
@@ -247,7 +254,7 @@ class Order:
         if line.kind is LineKind.GIFT_VOUCHER:
             # Not yet activated: removing it sends nothing; what was paid for it
             # becomes change due.
-            if line.activated:
+            if line.live:
                 raise OrderError(f"{line.name} is already activated: F9 cancels the order and deactivates it")
             return line
         if line.in_vat and (self.product_total - line.total).minor < self.paid_by_vouchers.minor:

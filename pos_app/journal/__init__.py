@@ -1,5 +1,7 @@
-"""The local SQLite journal of every money movement."""
+"""The journal of every money movement: one store interface (``api``), SQLite for one till."""
 
-from pos_app.journal.store import Journal, JournalError, OpRecord, OpState, ReceiptRecord
+from pos_app.journal.api import JournalStore
+from pos_app.journal.records import JournalError, OpRecord, OpState, ReceiptRecord
+from pos_app.journal.store import Journal
 
-__all__ = ["Journal", "JournalError", "OpRecord", "OpState", "ReceiptRecord"]
+__all__ = ["Journal", "JournalError", "JournalStore", "OpRecord", "OpState", "ReceiptRecord"]

@@ -31,65 +31,16 @@ from pos_app.domain.order import (
     TenderKind,
     TenderState,
 )
+from pos_app.journal.records import JournalError, OpRecord, OpState, ReceiptRecord
 from pos_app.journal.schema import MIGRATIONS
 
 
-class JournalError(RuntimeError):
-    """The journal cannot be used; the message says what to do."""
-
-
-class OpState:
-    """States of a provider operation row."""
-
-    SENT = "sent"  # intent committed, request (maybe) on its way
-    OK = "ok"  # provider answered: done
-    FAILED = "failed"  # provider answered or could not be reached: not done
-    UNKNOWN = "unknown"  # sent, no usable answer: must be reconciled
-    DONE = "done"  # was unknown, reconciliation found it happened
-    NOT_DONE = "not_done"  # was unknown, reconciliation found it did not happen
-
-    OPEN = (SENT, UNKNOWN)
-
-
-@dataclass(frozen=True, slots=True)
-class OpRecord:
-    id: int
-    reference: str
-    order_id: int | None
-    tender_id: int | None
-    line_id: int | None
-    provider: str
-    operation: str
-    code: str
-    amount: Money | None
-    balance_before: Money | None
-    state: str
-    token: str | None
-    result: dict[str, Any]
-    error: str | None
-    sent_at: str
-    ended_at: str | None
-
-
-# Columns of ``tenders`` a provider outcome may change, with their encoders.
+# Columns of ``tenders`` and ``lines`` a provider outcome may change, with their encoders.
 _TENDER_FIELDS = {
-    "state": lambda v: v.value,
-    "token": lambda v: v,
-    "balance_after": lambda v: None if v is None else v.minor,
-    "problem": lambda v: v,
+    "state": ("state", lambda v: v.value),
+    "balance_after": ("balance_after_minor", lambda v: None if v is None else v.minor),
+    "problem": ("problem", lambda v: v),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiptRecord:
-    id: int
-    order_id: int | None
-    kind: str
-    text: str
-    escpos: bytes
-    created_at: str
-    printed_at: str | None
-    print_error: str | None
 
 
 def _now() -> str:
@@ -110,9 +61,19 @@ def _damaged(path: Path, why: str) -> str:
 
 
 def _tables(version: int) -> list[str]:
-    """The tables a journal at schema ``version`` has."""
-    return [name for script in MIGRATIONS[:version]
-            for name in re.findall(r"CREATE TABLE (\w+)", script)]
+    """The tables a journal at schema ``version`` has (created, renamed, dropped)."""
+    tables: list[str] = []
+    for script in MIGRATIONS[:version]:
+        for create, drop, old, new in re.findall(
+            r"CREATE TABLE (\w+)|DROP TABLE (\w+)|ALTER TABLE (\w+) RENAME TO (\w+)", script
+        ):
+            if create:
+                tables.append(create)
+            elif drop:
+                tables.remove(drop)
+            else:
+                tables[tables.index(old)] = new
+    return tables
 
 
 def _configure(db: sqlite3.Connection, path: Path) -> None:
@@ -266,7 +227,7 @@ class Journal:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield _Tx(self._db)
+                yield _Tx(self._db, self.outlet, self.till)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -281,11 +242,15 @@ class Journal:
     def pragma(self, name: str) -> Any:
         return self._query(f"PRAGMA {name}")[0][0]
 
+    @property
+    def _scope(self) -> tuple[str, str]:
+        return (self.outlet, self.till)
+
     # -- orders ---------------------------------------------------------------
     def open_order_id(self) -> int | None:
         rows = self._query(
             "SELECT id FROM orders WHERE outlet=? AND till=? AND status='open' ORDER BY id",
-            (self.outlet, self.till),
+            self._scope,
         )
         return rows[-1]["id"] if rows else None
 
@@ -299,16 +264,38 @@ class Journal:
         return order_id
 
     def next_number(self) -> int:
-        rows = self._query(
-            "SELECT COALESCE(MAX(number), 0) + 1 AS n FROM orders WHERE outlet=? AND till=?",
-            (self.outlet, self.till),
-        )
-        return int(rows[0]["n"])
+        """The number the next order to be numbered will get (nothing is allocated)."""
+        rows = self._query("SELECT value FROM sequences WHERE outlet=? AND till=? AND name=?",
+                           (*self._scope, "order_number"))
+        return (rows[0]["value"] if rows else 0) + 1
+
+    def allocate_number(self, order_id: int) -> int:
+        """Give an open order its number (once): the first step of closing it, so a
+        capture can carry it. The number stays with the order whatever happens next,
+        so the numbers have no gaps (a cancelled order keeps its number)."""
+        with self._tx() as tx:
+            return self._allocate(tx, order_id)
+
+    def _allocate(self, tx: _Tx, order_id: int) -> int:
+        row = tx.row("SELECT number, status FROM orders WHERE id=? AND outlet=? AND till=?",
+                     (order_id, *self._scope))
+        if row is None:
+            raise JournalError(f"order {order_id} is not in the journal of this till")
+        number, status = row
+        if number is not None:
+            return int(number)
+        if status != OrderStatus.OPEN.value:
+            raise JournalError(f"order {order_id} is not open")
+        number = tx.next("order_number")
+        tx.execute("UPDATE orders SET number=? WHERE id=?", (number, order_id))
+        tx.event(order_id, "order_numbered", {"number": number})
+        return number
 
     def load_order(self, order_id: int) -> Order:
-        rows = self._query("SELECT * FROM orders WHERE id=?", (order_id,))
+        rows = self._query("SELECT * FROM orders WHERE id=? AND outlet=? AND till=?",
+                           (order_id, *self._scope))
         if not rows:
-            raise JournalError(f"order {order_id} is not in the journal")
+            raise JournalError(f"order {order_id} is not in the journal of this till")
         row = rows[0]
         currency = row["currency"]
         order = Order(
@@ -332,6 +319,8 @@ class Journal:
                     provider=r["provider"],
                     free_amount=bool(r["free_amount"]),
                     activated=r["activated_at"] is not None,
+                    undone=r["undone_at"] is not None,
+                    refs=json.loads(r["refs"]),
                     problem=r["problem"],
                 )
             )
@@ -348,7 +337,7 @@ class Journal:
                     code=r["code"],
                     voided=r["voided_at"] is not None,
                     provider=r["provider"],
-                    token=r["token"],
+                    refs=json.loads(r["refs"]),
                     balance_after=_money(r["balance_after_minor"], currency),
                     problem=r["problem"],
                 )
@@ -390,9 +379,6 @@ class Journal:
             tx.event(order_id, "line_voided", {"line": line_id})
 
     def add_tender(self, order_id: int, tender: Tender) -> int:
-        def minor(m: Money | None) -> int | None:
-            return None if m is None else m.minor
-
         with self._tx() as tx:
             return self._insert_tender(tx, order_id, tender)
 
@@ -402,7 +388,7 @@ class Journal:
 
         tender_id = tx.insert(
             "INSERT INTO tenders (order_id, kind, state, amount_minor, given_minor, change_minor,"
-            " rounding_minor, code, provider, token, balance_after_minor, added_at)"
+            " rounding_minor, code, provider, refs, balance_after_minor, added_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 order_id,
@@ -414,7 +400,7 @@ class Journal:
                 minor(tender.rounding),
                 tender.code,
                 tender.provider,
-                tender.token,
+                _json(dict(tender.refs)),
                 minor(tender.balance_after),
                 _now(),
             ),
@@ -432,78 +418,122 @@ class Journal:
         operation: str,
         code: str,
         currency: str,
+        reference: Callable[[int], str] | None = None,
         amount: Money | None = None,
-        balance_before: Money | None = None,
         order_id: int | None = None,
         tender_id: int | None = None,
         line_id: int | None = None,
         new_tender: Tender | None = None,
+        request: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+        before_at: str | None = None,
+        settle_by: str | None = None,
     ) -> tuple[int, str, int | None]:
         """Commit the intent of a provider call (state ``sent``) before it is made.
 
-        With ``new_tender`` the tender the call creates is inserted in the same
+        Our reference is made from this till's next reference number by
+        ``reference`` (the provider's policy says how it must look). With
+        ``new_tender`` the tender the call creates is inserted in the same
         transaction (state pending), so a crash right after leaves both.
-        Returns (op id, our reference, tender id).
+        ``before`` is the provider state read just before: what decides a lost
+        answer. Returns (op id, our reference, tender id).
         """
         with self._tx() as tx:
             if new_tender is not None:
                 assert order_id is not None
                 tender_id = self._insert_tender(tx, order_id, new_tender)
-            op_id = int(tx.one("SELECT COALESCE(MAX(id), 0) + 1 FROM provider_ops"))
-            reference = f"{self.outlet}-{self.till}-{op_id:06d}"
-            tx.execute(
-                "INSERT INTO provider_ops (id, reference, order_id, tender_id, line_id, provider, operation,"
-                " code, amount_minor, currency, balance_before_minor, state, sent_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (op_id, reference, order_id, tender_id, line_id, provider, operation, code,
-                 None if amount is None else amount.minor, currency,
-                 None if balance_before is None else balance_before.minor, OpState.SENT, _now()),
+            sequence = tx.next("reference")
+            ref = reference(sequence) if reference is not None else f"{self.outlet}-{self.till}-{sequence:06d}"
+            op_id = tx.insert(
+                "INSERT INTO provider_ops (outlet, till, reference, order_id, tender_id, line_id, provider,"
+                " operation, code, amount_minor, currency, request, before, before_at, state, settle_by,"
+                " sent_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (self.outlet, self.till, ref, order_id, tender_id, line_id, provider, operation, code,
+                 None if amount is None else amount.minor, currency, _json(request or {}),
+                 None if before is None else _json(before), before_at, OpState.SENT, settle_by, _now()),
             )
             tx.event(order_id, "provider_op_sent", {"op": op_id, "operation": operation, "code": code,
-                                                    "amount": None if amount is None else amount.minor})
-        return op_id, reference, tender_id
+                                                    "amount": None if amount is None else amount.minor,
+                                                    "reference": ref})
+        return op_id, ref, tender_id
 
     def finish_op(
         self,
         op_id: int,
         state: str,
         *,
-        token: str | None = None,
+        refs: dict[str, str] | None = None,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        flag: str | None = None,
         tender: dict[str, Any] | None = None,
         void_tender: bool = False,
         line: dict[str, Any] | None = None,
     ) -> None:
-        """Commit the outcome of a provider call, and its effect on the tender or line, together.
+        """Commit the outcome of a provider call and its effect on the tender or
+        line, together. ``unknown`` keeps the row open (it is not ended).
 
-        ``line`` may set ``activated`` (True stamps activated_at) and ``problem``.
+        ``refs`` are merged into the operation's references; ``tender`` may set
+        ``state``, ``balance_after``, ``problem`` and ``refs`` (merged);
+        ``line`` may set ``activated``/``undone`` (True stamps the time),
+        ``problem`` and ``refs`` (merged).
         """
         with self._tx() as tx:
-            row = tx.row("SELECT order_id, tender_id, line_id FROM provider_ops WHERE id=?", (op_id,))
+            row = tx.row("SELECT order_id, tender_id, line_id, refs FROM provider_ops"
+                         " WHERE id=? AND outlet=? AND till=?", (op_id, *self._scope))
             if row is None:
-                raise JournalError(f"provider operation {op_id} is not in the journal")
-            order_id, tender_id, line_id = row
-            if line_id is not None and line:
-                if "problem" in line:
-                    tx.execute("UPDATE lines SET problem=? WHERE id=?", (line["problem"], line_id))
-                if line.get("activated"):
-                    tx.execute("UPDATE lines SET activated_at=? WHERE id=?", (_now(), line_id))
+                raise JournalError(f"provider operation {op_id} is not in the journal of this till")
+            order_id, tender_id, line_id, old_refs = row
+            merged = {**json.loads(old_refs), **(refs or {})}
+            ended = None if state == OpState.UNKNOWN else _now()
             tx.execute(
-                "UPDATE provider_ops SET state=?, token=COALESCE(?, token), result=?, error=COALESCE(?, error), ended_at=?"
-                " WHERE id=?",
-                (state, token, json.dumps(result or {}, sort_keys=True), error, _now(), op_id),
+                "UPDATE provider_ops SET state=?, refs=?, result=COALESCE(?, result), error=COALESCE(?, error),"
+                " flag=COALESCE(?, flag), ended_at=?, checks=checks + ?, checked_at=? WHERE id=?",
+                (state, _json(merged), None if result is None else _json(result), error, flag, ended,
+                 1 if state == OpState.UNKNOWN else 0, _now() if state == OpState.UNKNOWN else None, op_id),
             )
+            if line_id is not None and line:
+                self._update_line(tx, line_id, line)
             if tender_id is not None and (tender or void_tender):
-                updates = {k: _TENDER_FIELDS[k](v) for k, v in (tender or {}).items()}
-                if void_tender:
-                    updates["state"] = TenderState.VOIDED.value
-                    updates["voided_at"] = _now()
-                columns = ", ".join(f"{k if k != 'balance_after' else 'balance_after_minor'}=?"
-                                    for k in updates)
-                tx.execute(f"UPDATE tenders SET {columns} WHERE id=?", (*updates.values(), tender_id))
-            tx.event(order_id, "provider_op_" + state, {"op": op_id, "tender": tender_id,
-                                                        "error": error, **(result or {})})
+                self._update_tender(tx, tender_id, tender or {}, void_tender)
+            tx.event(order_id, "provider_op_" + state, {"op": op_id, "tender": tender_id, "line": line_id,
+                                                        "error": error, "flag": flag, **(result or {})})
+
+    @staticmethod
+    def _update_line(tx: _Tx, line_id: int, changes: dict[str, Any]) -> None:
+        if "problem" in changes:
+            tx.execute("UPDATE lines SET problem=? WHERE id=?", (changes["problem"], line_id))
+        if changes.get("activated"):
+            tx.execute("UPDATE lines SET activated_at=COALESCE(activated_at, ?) WHERE id=?", (_now(), line_id))
+        if changes.get("undone"):
+            tx.execute("UPDATE lines SET undone_at=COALESCE(undone_at, ?) WHERE id=?", (_now(), line_id))
+        if changes.get("void"):
+            tx.execute("UPDATE lines SET voided_at=COALESCE(voided_at, ?) WHERE id=?", (_now(), line_id))
+        if changes.get("refs"):
+            old = tx.one("SELECT refs FROM lines WHERE id=?", (line_id,))
+            tx.execute("UPDATE lines SET refs=? WHERE id=?",
+                       (_json({**json.loads(old), **changes["refs"]}), line_id))
+
+    @staticmethod
+    def _update_tender(tx: _Tx, tender_id: int, changes: dict[str, Any], void: bool) -> None:
+        updates = {_TENDER_FIELDS[k][0]: _TENDER_FIELDS[k][1](v) for k, v in changes.items() if k != "refs"}
+        if changes.get("refs"):
+            old = tx.one("SELECT refs FROM tenders WHERE id=?", (tender_id,))
+            updates["refs"] = _json({**json.loads(old), **changes["refs"]})
+        if void:
+            updates["state"] = TenderState.VOIDED.value
+            updates["voided_at"] = _now()
+        if updates:
+            columns = ", ".join(f"{name}=?" for name in updates)
+            tx.execute(f"UPDATE tenders SET {columns} WHERE id=?", (*updates.values(), tender_id))
+
+    def flag_op(self, op_id: int, flag: str) -> None:
+        """A late contradiction: an operation decided long ago shows otherwise now (F12)."""
+        with self._tx() as tx:
+            order_id = tx.one("SELECT order_id FROM provider_ops WHERE id=? AND outlet=? AND till=?",
+                              (op_id, *self._scope))
+            tx.execute("UPDATE provider_ops SET flag=? WHERE id=?", (flag, op_id))
+            tx.event(order_id, "provider_op_flagged", {"op": op_id, "flag": flag})
 
     def set_tender_problem(self, tender_id: int, problem: str | None) -> None:
         with self._tx() as tx:
@@ -513,54 +543,56 @@ class Journal:
         with self._tx() as tx:
             tx.execute("UPDATE lines SET problem=? WHERE id=?", (problem, line_id))
 
+    def op(self, op_id: int) -> OpRecord:
+        rows = self._query("SELECT * FROM provider_ops WHERE id=? AND outlet=? AND till=?",
+                           (op_id, *self._scope))
+        if not rows:
+            raise JournalError(f"provider operation {op_id} is not in the journal of this till")
+        return _op(rows[0])
+
+    def ops(self, *, tender_id: int | None = None, line_id: int | None = None, code: str | None = None,
+            order_id: int | None = None, operation: str | None = None, open_only: bool = False,
+            flagged: bool = False) -> list[OpRecord]:
+        """This till's provider operations, oldest first, filtered."""
+        sql, args = "SELECT * FROM provider_ops WHERE outlet=? AND till=?", list(self._scope)
+        for column, value in (("tender_id", tender_id), ("line_id", line_id), ("code", code),
+                              ("order_id", order_id), ("operation", operation)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
+        if open_only:
+            sql += " AND state IN (?, ?)"
+            args += list(OpState.OPEN)
+        if flagged:
+            sql += " AND flag IS NOT NULL"
+        return [_op(r) for r in self._query(sql + " ORDER BY id", tuple(args))]
+
     # -- voiding a closed sale ------------------------------------------------------
     def last_closed_order_id(self) -> int | None:
         rows = self._query(
             "SELECT id FROM orders WHERE outlet=? AND till=? AND status='closed' ORDER BY number DESC LIMIT 1",
-            (self.outlet, self.till),
+            self._scope,
         )
         return rows[0]["id"] if rows else None
 
     def order_voided_at(self, order_id: int) -> str | None:
-        rows = self._query("SELECT voided_at FROM orders WHERE id=?", (order_id,))
+        rows = self._query("SELECT voided_at FROM orders WHERE id=? AND outlet=? AND till=?",
+                           (order_id, *self._scope))
         return rows[0]["voided_at"] if rows else None
 
     def void_closed_order(self, order_id: int, text: str, data: bytes) -> int:
         """Mark a closed sale voided and store its void receipt, in one transaction."""
         with self._tx() as tx:
-            receipt_id = tx.insert(
-                "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
-                (order_id, "void", text, data, _now()),
-            )
+            receipt_id = tx.insert_receipt(order_id, "void", text, data)
             changed = tx.execute(
-                "UPDATE orders SET voided_at=?, void_receipt_id=? WHERE id=? AND status='closed'"
-                " AND voided_at IS NULL",
-                (_now(), receipt_id, order_id),
+                "UPDATE orders SET voided_at=?, void_receipt_id=? WHERE id=? AND outlet=? AND till=?"
+                " AND status='closed' AND voided_at IS NULL",
+                (_now(), receipt_id, order_id, *self._scope),
             )
             if changed != 1:
                 raise JournalError(f"order {order_id} is not a closed, unvoided sale")
             tx.event(order_id, "order_voided", {"receipt": receipt_id})
         return receipt_id
-
-    def op(self, op_id: int) -> OpRecord:
-        rows = self._query("SELECT * FROM provider_ops WHERE id=?", (op_id,))
-        if not rows:
-            raise JournalError(f"provider operation {op_id} is not in the journal")
-        return _op(rows[0])
-
-    def ops(self, *, tender_id: int | None = None, code: str | None = None,
-            open_only: bool = False) -> list[OpRecord]:
-        sql, args = "SELECT * FROM provider_ops WHERE 1=1", []
-        if tender_id is not None:
-            sql += " AND tender_id=?"
-            args.append(tender_id)
-        if code is not None:
-            sql += " AND code=?"
-            args.append(code)
-        if open_only:
-            sql += " AND state IN (?, ?)"
-            args += list(OpState.OPEN)
-        return [_op(r) for r in self._query(sql + " ORDER BY id", tuple(args))]
 
     def void_tender(self, order_id: int, tender_id: int) -> None:
         with self._tx() as tx:
@@ -573,23 +605,19 @@ class Journal:
     def close_order(
         self, order_id: int, render: Callable[[str], tuple[str, bytes]]
     ) -> tuple[int, int]:
-        """Close an order: number it and store its receipt in one transaction.
+        """Close an order and store its receipt in one transaction.
 
-        ``render(number_text) -> (text, escpos)`` builds the receipt once the
-        number is known; the receipt is committed with the close, so a closed
-        order always has its receipt, printed or not.
+        The order's number was allocated when closing began (or is now).
+        ``render(number_text) -> (text, escpos)`` builds the receipt; it is
+        committed with the close, so a closed order always has its receipt,
+        printed or not. Authorized tenders become captured.
         Returns (order number, receipt id).
         """
         with self._tx() as tx:
-            number = int(
-                tx.one(
-                    "SELECT COALESCE(MAX(number), 0) + 1 FROM orders WHERE outlet=? AND till=?",
-                    (self.outlet, self.till),
-                )
-            )
+            number = self._allocate(tx, order_id)
             changed = tx.execute(
-                "UPDATE orders SET status='closed', number=?, ended_at=? WHERE id=? AND status='open'",
-                (number, _now(), order_id),
+                "UPDATE orders SET status='closed', ended_at=? WHERE id=? AND status='open'",
+                (_now(), order_id),
             )
             if changed != 1:
                 raise JournalError(f"order {order_id} is not open")
@@ -598,18 +626,16 @@ class Journal:
                 (TenderState.CAPTURED.value, order_id, TenderState.AUTHORIZED.value),
             )
             text, data = render(self.format_number(number))
-            receipt_id = tx.insert(
-                "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
-                (order_id, "sale", text, data, _now()),
-            )
+            receipt_id = tx.insert_receipt(order_id, "sale", text, data)
             tx.event(order_id, "order_closed", {"number": number, "receipt": receipt_id})
         return number, receipt_id
 
     def cancel_order(self, order_id: int) -> None:
         with self._tx() as tx:
             changed = tx.execute(
-                "UPDATE orders SET status='cancelled', ended_at=? WHERE id=? AND status='open'",
-                (_now(), order_id),
+                "UPDATE orders SET status='cancelled', ended_at=? WHERE id=? AND outlet=? AND till=?"
+                " AND status='open'",
+                (_now(), order_id, *self._scope),
             )
             if changed != 1:
                 raise JournalError(f"order {order_id} is not open")
@@ -619,43 +645,43 @@ class Journal:
     def store_receipt(self, kind: str, text: str, data: bytes, order_id: int | None = None) -> int:
         """A receipt that is not a sale (balance slip, void receipt)."""
         with self._tx() as tx:
-            receipt_id = tx.insert(
-                "INSERT INTO receipts (order_id, kind, text, escpos, created_at) VALUES (?,?,?,?,?)",
-                (order_id, kind, text, data, _now()),
-            )
+            receipt_id = tx.insert_receipt(order_id, kind, text, data)
             tx.event(order_id, "receipt_stored", {"receipt": receipt_id, "kind": kind})
         return receipt_id
 
     def mark_printed(self, receipt_id: int) -> None:
         with self._tx() as tx:
-            tx.execute("UPDATE receipts SET printed_at=?, print_error=NULL WHERE id=?",
-                       (_now(), receipt_id))
+            tx.execute("UPDATE receipts SET printed_at=?, print_error=NULL WHERE id=? AND outlet=? AND till=?",
+                       (_now(), receipt_id, *self._scope))
             tx.event(None, "receipt_printed", {"receipt": receipt_id})
 
     def mark_print_failed(self, receipt_id: int, error: str) -> None:
         with self._tx() as tx:
-            tx.execute("UPDATE receipts SET print_error=? WHERE id=?", (error, receipt_id))
+            tx.execute("UPDATE receipts SET print_error=? WHERE id=? AND outlet=? AND till=?",
+                       (error, receipt_id, *self._scope))
             tx.event(None, "receipt_print_failed", {"receipt": receipt_id, "error": error})
 
     def receipt(self, receipt_id: int) -> ReceiptRecord:
-        rows = self._query("SELECT * FROM receipts WHERE id=?", (receipt_id,))
+        rows = self._query("SELECT * FROM receipts WHERE id=? AND outlet=? AND till=?",
+                           (receipt_id, *self._scope))
         if not rows:
-            raise JournalError(f"receipt {receipt_id} is not in the journal")
+            raise JournalError(f"receipt {receipt_id} is not in the journal of this till")
         return _receipt(rows[0])
 
     def last_receipt(self) -> ReceiptRecord | None:
         rows = self._query(
-            "SELECT r.* FROM receipts r JOIN orders o ON o.id = r.order_id"
-            " WHERE o.outlet=? AND o.till=? AND r.kind IN ('sale', 'void') ORDER BY r.id DESC LIMIT 1",
-            (self.outlet, self.till),
+            "SELECT * FROM receipts WHERE outlet=? AND till=? AND kind IN ('sale', 'void')"
+            " ORDER BY id DESC LIMIT 1",
+            self._scope,
         )
         return _receipt(rows[0]) if rows else None
 
     def unprinted_receipts(self) -> list[ReceiptRecord]:
+        """Sale and void receipts not (certainly) printed, oldest first."""
         rows = self._query(
-            "SELECT r.* FROM receipts r JOIN orders o ON o.id = r.order_id"
-            " WHERE o.outlet=? AND o.till=? AND r.printed_at IS NULL ORDER BY r.id",
-            (self.outlet, self.till),
+            "SELECT * FROM receipts WHERE outlet=? AND till=? AND printed_at IS NULL"
+            " AND order_id IS NOT NULL ORDER BY id",
+            self._scope,
         )
         return [_receipt(r) for r in rows]
 
@@ -666,9 +692,10 @@ class Journal:
 
     def events(self, order_id: int | None = None) -> list[dict[str, Any]]:
         if order_id is None:
-            rows = self._query("SELECT * FROM events ORDER BY id")
+            rows = self._query("SELECT * FROM events WHERE outlet=? AND till=? ORDER BY id", self._scope)
         else:
-            rows = self._query("SELECT * FROM events WHERE order_id=? ORDER BY id", (order_id,))
+            rows = self._query("SELECT * FROM events WHERE outlet=? AND till=? AND order_id=? ORDER BY id",
+                               (*self._scope, order_id))
         return [
             {"id": r["id"], "at": r["at"], "order_id": r["order_id"], "kind": r["kind"],
              "detail": json.loads(r["detail"])}
@@ -676,10 +703,16 @@ class Journal:
         ]
 
 
+def _json(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
 def _op(row: sqlite3.Row) -> OpRecord:
     currency = row["currency"]
     return OpRecord(
         id=row["id"],
+        outlet=row["outlet"],
+        till=row["till"],
         reference=row["reference"],
         order_id=row["order_id"],
         tender_id=row["tender_id"],
@@ -688,11 +721,17 @@ def _op(row: sqlite3.Row) -> OpRecord:
         operation=row["operation"],
         code=row["code"],
         amount=_money(row["amount_minor"], currency),
-        balance_before=_money(row["balance_before_minor"], currency),
+        request=json.loads(row["request"]),
+        before=json.loads(row["before"]) if row["before"] else None,
+        before_at=row["before_at"],
         state=row["state"],
-        token=row["token"],
+        refs=json.loads(row["refs"]),
         result=json.loads(row["result"]) if row["result"] else {},
         error=row["error"],
+        flag=row["flag"],
+        settle_by=row["settle_by"],
+        checks=row["checks"],
+        checked_at=row["checked_at"],
         sent_at=row["sent_at"],
         ended_at=row["ended_at"],
     )
@@ -712,10 +751,12 @@ def _receipt(row: sqlite3.Row) -> ReceiptRecord:
 
 
 class _Tx:
-    """The statements of one open transaction."""
+    """The statements of one open transaction, for one till."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, outlet: str = "", till: str = "") -> None:
         self._db = db
+        self._outlet = outlet
+        self._till = till
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
         return self._db.execute(sql, args).rowcount
@@ -731,6 +772,25 @@ class _Tx:
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         return self._db.execute(sql, args).fetchone()[0]
 
+    def next(self, name: str) -> int:
+        """The next value of this till's counter ``name`` (in this transaction)."""
+        self._db.execute(
+            "INSERT INTO sequences (outlet, till, name, value) VALUES (?,?,?,0)"
+            " ON CONFLICT (outlet, till, name) DO NOTHING",
+            (self._outlet, self._till, name),
+        )
+        self._db.execute("UPDATE sequences SET value = value + 1 WHERE outlet=? AND till=? AND name=?",
+                         (self._outlet, self._till, name))
+        return int(self.one("SELECT value FROM sequences WHERE outlet=? AND till=? AND name=?",
+                            (self._outlet, self._till, name)))
+
+    def insert_receipt(self, order_id: int | None, kind: str, text: str, data: bytes) -> int:
+        return self.insert(
+            "INSERT INTO receipts (outlet, till, order_id, kind, text, escpos, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (self._outlet, self._till, order_id, kind, text, data, _now()),
+        )
+
     def executescript_in_tx(self, script: str) -> None:
         # executescript() would COMMIT first; run statement by statement instead.
         for statement in script.split(";"):
@@ -739,6 +799,6 @@ class _Tx:
 
     def event(self, order_id: int | None, kind: str, detail: dict[str, Any]) -> None:
         self._db.execute(
-            "INSERT INTO events (at, order_id, kind, detail) VALUES (?,?,?,?)",
-            (_now(), order_id, kind, json.dumps(detail, sort_keys=True)),
+            "INSERT INTO events (outlet, till, at, order_id, kind, detail) VALUES (?,?,?,?,?,?)",
+            (self._outlet, self._till, _now(), order_id, kind, json.dumps(detail, sort_keys=True)),
         )

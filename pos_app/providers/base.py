@@ -38,31 +38,53 @@ POST whose answer could not be read. Use :func:`bad_response` to pick.
 from __future__ import annotations
 
 import enum
+import importlib
 import logging
 import re
-from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import ModuleType
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pos_app.domain.money import Money
 
 __all__ = [
-    "Activation",
-    "ActivationStatus",
+    "Answer",
     "AuthenticationError",
     "Authorization",
     "BadResponse",
     "BadResponseUnknownOutcome",
     "Capability",
-    "Deactivation",
-    "DeactivationStatus",
+    "Captured",
+    "ClientSpec",
+    "Judgement",
     "NotFoundError",
+    "OpContext",
+    "OpKind",
+    "Operation",
     "ProviderBase",
+    "ProviderDescriptor",
     "ProviderError",
+    "ProviderPolicy",
+    "ProviderSettings",
     "ProviderTimeout",
+    "Refs",
     "RefusedError",
+    "Settling",
+    "Snapshot",
+    "TENDER_KINDS",
+    "TenderRef",
     "UnavailableError",
+    "UndoCheck",
     "UnknownOutcome",
     "UnsupportedOperation",
+    "VALUE_KINDS",
+    "ValueCheck",
+    "ValueResult",
+    "Verdict",
     "VoidResult",
     "VoucherBalance",
     "VoucherProvider",
@@ -281,19 +303,75 @@ def install_httpx_log_redaction() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Capabilities and results
+# Capabilities, operations and results (port v2: provider-neutral words)
 # ---------------------------------------------------------------------------
 class Capability(enum.Enum):
     BALANCE = "balance"
     AUTHORIZE = "authorize"
     CAPTURE = "capture"
     VOID = "void"
-    ACTIVATE = "activate"
-    DEACTIVATE = "deactivate"
-    PURCHASE = "purchase"
-    ISSUE = "issue"
-    RECHARGE = "recharge"
     REFUND = "refund"
+    CREATE = "create"
+    UNDO = "undo"
+
+
+class OpKind(enum.StrEnum):
+    """The operations that move money or value, in the core's words.
+
+    A provider names them its own way (``OperationWords``): E-GUMA's
+    authorize is a redemption, its create an activation.
+    """
+
+    AUTHORIZE = "authorize"  # a tender is added: money taken or held (E-GUMA redeem, JTL reserve)
+    CAPTURE = "capture"  # the order closes: a hold becomes a charge (JTL charge; E-GUMA: none)
+    VOID = "void"  # a tender is taken back before capture (E-GUMA cancel_redemption)
+    REFUND = "refund"  # a captured tender is given back (JTL refund)
+    CREATE = "create"  # a value line at close: activation, recharge, purchase, issue
+    UNDO = "undo"  # a value line taken back (E-GUMA deactivation)
+
+
+TENDER_KINDS = frozenset({OpKind.AUTHORIZE, OpKind.CAPTURE, OpKind.VOID, OpKind.REFUND})
+VALUE_KINDS = frozenset({OpKind.CREATE, OpKind.UNDO})
+
+Refs = Mapping[str, str]
+"""Provider references of an operation or tender: ``{"redeem_token": ...}``,
+``{"reservation_id": ..., "charge_id": ...}``. Journaled as a JSON object."""
+
+Snapshot = dict[str, Any]
+"""The provider state an operation is decided by, as plain JSON (journaled):
+E-GUMA ``{"balance": 5000, "total": 10000, "redeemable": true}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpContext:
+    """What every call that moves money or value carries: our reference (journaled
+    before the request), the order number (allocated before capture) and the time."""
+
+    reference: str
+    order_number: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TenderRef:
+    """A tender as the provider knows it: the code, the amount and its references."""
+
+    code: str
+    amount: Money
+    refs: Refs
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A journaled operation, as settling sees it (built from the journal row)."""
+
+    kind: OpKind
+    code: str
+    amount: Money | None
+    reference: str
+    refs: Refs = field(default_factory=dict)
+    request: Mapping[str, Any] = field(default_factory=dict)
+    before: Snapshot | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,58 +394,206 @@ class VoucherBalance:
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
-    """Money taken (or held) from a voucher.
-
-    ``token`` is what a void needs (E-GUMA ``redeem_token``, JTL reservation
-    id, Celbux TID). ``reference`` is our own reference sent with it.
-    """
+    """Money taken (or held) from a voucher; ``refs`` is what a void needs."""
 
     code: str
     amount: Money
-    token: str
+    refs: Refs
     new_balance: Money | None
-    reference: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VoidResult:
+    """A void or refund: ``amount`` went back on the voucher."""
+
     code: str
     amount: Money
     new_balance: Money | None
+    refs: Refs = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
-class ActivationStatus:
-    """Whether a (depot) voucher can be sold now, and for how much.
+class Captured:
+    refs: Refs
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCheck:
+    """Whether a value line can be created now (a depot voucher sold), for how much.
 
     ``amount`` is None when ``free_amount`` is true: the cashier enters it.
     """
 
     code: str
-    can_activate: bool
+    can_create: bool
     free_amount: bool
     amount: Money | None
     message: str
 
 
 @dataclass(frozen=True, slots=True)
-class Activation:
+class UndoCheck:
     code: str
-    amount: Money
-
-
-@dataclass(frozen=True, slots=True)
-class DeactivationStatus:
-    code: str
-    can_deactivate: bool
+    can_undo: bool
     amount: Money
     message: str
 
 
 @dataclass(frozen=True, slots=True)
-class Deactivation:
+class ValueResult:
+    """A value line created or undone: the amount the provider says it moved."""
+
     code: str
     amount: Money
+    refs: Refs = field(default_factory=dict)
+
+
+Answer = Authorization | VoidResult | Captured | ValueResult
+
+
+# ---------------------------------------------------------------------------
+# Settling: deciding a lost answer from the provider's state
+# ---------------------------------------------------------------------------
+class Verdict(enum.StrEnum):
+    APPLIED = "applied"  # the state shows the operation: it did happen
+    UNCHANGED = "unchanged"  # the state is as before: not yet (or not at all, once settled)
+    NOT_APPLIED = "not_applied"  # a lookup by our reference says it never happened
+    OTHER = "other"  # the state moved some other way: a person must decide
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    verdict: Verdict
+    reason: str = ""  # for OTHER: what the state shows, for the cashier and F12
+    refs: Refs = field(default_factory=dict)  # references a lookup found
+    balance: int | None = None  # the voucher's balance now (minor units), where the state shows it
+
+
+class Settling(Protocol):
+    """A provider's rules for deciding an operation by its state (one per package)."""
+
+    def judge(self, op: Operation, before: Snapshot | None, now: Snapshot) -> Judgement:
+        """Compare the state read now with the state read before the send."""
+        ...
+
+    def contradiction(self, op: Operation, before: Snapshot | None, answer: Answer) -> str | None:
+        """Why an answer cannot be what was asked (not trusted), or None."""
+        ...
+
+    def balance_snapshot(self, balance: VoucherBalance) -> Snapshot | None:
+        """The state a balance check shows, for operations decided by the balance
+        (a later read may show a late contradiction); None if the balance does not decide."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderPolicy:
+    """What the core may do with a provider's requests.
+
+    * ``deduplicated``: the POSTs the provider deduplicates by our reference; only
+      these may be sent again after a lost answer (CSQ ``localReference``).
+    * ``lookup_by_reference``: the provider can say "never happened" for our
+      reference; without it, "did not happen" needs the settle window.
+    * ``reference_max``/``reference``: how our references must look.
+    * ``one_hold_per_voucher``: a voucher may carry only one tender per order.
+    * ``captures``: tenders must be captured when the order closes.
+    """
+
+    deduplicated: frozenset[OpKind] = frozenset()
+    lookup_by_reference: bool = False
+    reference_max: int = 64
+    one_hold_per_voucher: bool = False
+    captures: bool = False
+
+    def reference(self, outlet: str, till: str, sequence: int) -> str:
+        text = f"{outlet}-{till}-{sequence:06d}"
+        if len(text) > self.reference_max:
+            raise ValueError(f"reference {text!r} longer than {self.reference_max} characters")
+        return text
+
+
+# ---------------------------------------------------------------------------
+# Settings and descriptor: what config, `pos keys`, `pos simulate` and routing read
+# ---------------------------------------------------------------------------
+class ProviderSettings(BaseModel):
+    """``[providers.<name>]``; a provider's package subclasses it with its defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    base_url: str
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # How long after the send a lost answer may still be applied by the provider.
+    settle_s: float = Field(default=60.0, gt=0, le=86400)
+    # Scanned codes this provider owns (a regular expression, matched whole
+    # against the code as the provider normalises it).
+    code_pattern: str = ".+"
+
+    @property
+    def simulated(self) -> bool:
+        return self.base_url.startswith("sim://")
+
+    @field_validator("code_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression ({exc})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _settle_after_timeout(self) -> ProviderSettings:
+        if self.settle_s <= self.timeout_s:
+            raise ValueError(
+                f"settle_s ({self.settle_s:g}) must be longer than timeout_s ({self.timeout_s:g}): "
+                "a request may still be applied after the till stopped waiting"
+            )
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """What a provider's client factory gets: settings, the outlet's secrets (by field),
+    a shared HTTP client (httpx.AsyncClient) and the outlet's currency."""
+
+    settings: ProviderSettings
+    secrets: Mapping[str, str]
+    http: Any
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDescriptor:
+    """Everything the rest of the till knows about one provider package.
+
+    The simulator is named, not imported: it loads Starlette and uvicorn only
+    when a demo or a test uses it.
+    """
+
+    name: str
+    display_name: str
+    settings_model: type[ProviderSettings]
+    secret_fields: tuple[str, ...]
+    policy: ProviderPolicy
+    settling: Settling
+    words: Mapping[OpKind, str]  # the cashier's noun for each operation ("redemption")
+    normalize: Callable[[str], str]
+    make_client: Callable[[ClientSpec], VoucherProvider]
+    simulator_module: str
+    # How `pos keys set` checks a key: a read-only call that a wrong key fails.
+    check_key: Callable[[VoucherProvider], Awaitable[None]] | None = None
+
+    def simulator(self) -> ModuleType:
+        return importlib.import_module(self.simulator_module)
+
+    def owns(self, settings: ProviderSettings, raw: str) -> bool:
+        """Does a scanned code belong to this provider (its code pattern)?"""
+        code = self.normalize(raw)
+        return bool(code) and re.fullmatch(settings.code_pattern, code) is not None
+
+    def word(self, kind: OpKind) -> str:
+        return self.words.get(kind, kind.value)
 
 
 # ---------------------------------------------------------------------------
@@ -378,8 +604,9 @@ class VoucherProvider(Protocol):
     """What the services layer may ask of a provider.
 
     Every call either returns a typed result or raises a
-    :class:`ProviderError`. Mutating calls are never retried by a client
-    unless the provider deduplicates them by our reference.
+    :class:`ProviderError`. Calls that move money or value take an
+    :class:`OpContext` and are never retried by a client unless the provider
+    deduplicates them by our reference (``ProviderPolicy.deduplicated``).
     """
 
     name: str
@@ -390,23 +617,25 @@ class VoucherProvider(Protocol):
 
     def normalize_code(self, raw: str) -> str: ...
 
-    def looks_like_code(self, text: str) -> bool: ...
-
     async def balance(self, code: str) -> VoucherBalance: ...
 
-    async def authorize(self, code: str, amount: Money, reference: str | None) -> Authorization: ...
+    async def authorize(self, code: str, amount: Money, ctx: OpContext) -> Authorization: ...
 
-    async def capture(self, auth: Authorization) -> Authorization: ...
+    async def capture(self, tender: TenderRef, ctx: OpContext) -> Captured: ...
 
-    async def void(self, auth: Authorization, amount: Money | None = None) -> VoidResult: ...
+    async def void(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult: ...
 
-    async def activation_status(self, code: str) -> ActivationStatus: ...
+    async def refund(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult: ...
 
-    async def activate(self, code: str, amount: Money | None = None) -> Activation: ...
+    async def check_value(self, code: str) -> ValueCheck: ...
 
-    async def deactivation_status(self, code: str) -> DeactivationStatus: ...
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult: ...
 
-    async def deactivate(self, code: str, reason: str | None = None) -> Deactivation: ...
+    async def check_undo(self, code: str) -> UndoCheck: ...
+
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult: ...
+
+    async def state_of(self, op: Operation) -> Snapshot: ...
 
     async def aclose(self) -> None: ...
 
@@ -431,32 +660,35 @@ class ProviderBase:
     def normalize_code(self, raw: str) -> str:
         return raw.strip()
 
-    def looks_like_code(self, text: str) -> bool:
-        return False
-
     async def balance(self, code: str) -> VoucherBalance:
         raise self._unsupported(Capability.BALANCE)
 
-    async def authorize(self, code: str, amount: Money, reference: str | None) -> Authorization:
+    async def authorize(self, code: str, amount: Money, ctx: OpContext) -> Authorization:
         raise self._unsupported(Capability.AUTHORIZE)
 
-    async def capture(self, auth: Authorization) -> Authorization:
+    async def capture(self, tender: TenderRef, ctx: OpContext) -> Captured:
         raise self._unsupported(Capability.CAPTURE)
 
-    async def void(self, auth: Authorization, amount: Money | None = None) -> VoidResult:
+    async def void(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult:
         raise self._unsupported(Capability.VOID)
 
-    async def activation_status(self, code: str) -> ActivationStatus:
-        raise self._unsupported(Capability.ACTIVATE)
+    async def refund(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult:
+        raise self._unsupported(Capability.REFUND)
 
-    async def activate(self, code: str, amount: Money | None = None) -> Activation:
-        raise self._unsupported(Capability.ACTIVATE)
+    async def check_value(self, code: str) -> ValueCheck:
+        raise self._unsupported(Capability.CREATE)
 
-    async def deactivation_status(self, code: str) -> DeactivationStatus:
-        raise self._unsupported(Capability.DEACTIVATE)
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult:
+        raise self._unsupported(Capability.CREATE)
 
-    async def deactivate(self, code: str, reason: str | None = None) -> Deactivation:
-        raise self._unsupported(Capability.DEACTIVATE)
+    async def check_undo(self, code: str) -> UndoCheck:
+        raise self._unsupported(Capability.UNDO)
+
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult:
+        raise self._unsupported(Capability.UNDO)
+
+    async def state_of(self, op: Operation) -> Snapshot:
+        raise self._unsupported(Capability.BALANCE)
 
     async def aclose(self) -> None:
         return None

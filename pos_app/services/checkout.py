@@ -1,8 +1,11 @@
 """The checkout use cases: scan, pay cash or card, void, cancel, close, print.
 
-Every change is written to the journal first (one transaction), then the
-current order is read back from the journal, so what the cashier sees is
-always what a restarted till would see.
+The Till is a facade: it owns the session (journal, providers, the open
+order) and wires the desks, each given only what it needs: vouchers
+(tenders), gifts (value lines), closing, storno, reconciliation. Every change
+is written to the journal first (one transaction), then the current order is
+read back from the journal, so what the cashier sees is always what a
+restarted till would see.
 """
 
 from __future__ import annotations
@@ -10,20 +13,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
 
 from drivers.drawer import CashDrawer
 from drivers.printer import PaperStatus, PrinterError, ReceiptPrinter, StatusPrinter
 from pos_app.config import Config
 from pos_app.domain.catalog import Catalog
-from pos_app.domain.codes import ScanError, parse_scan
-from pos_app.domain.codes import mask_code
+from pos_app.domain.codes import ScanError, mask_code, parse_scan
 from pos_app.domain.money import Money, MoneyError
-from pos_app.domain.order import Line, LineKind, Order, OrderError, Tender, TenderKind, TenderState
-from pos_app.journal import Journal, ReceiptRecord
-from pos_app.providers import Authorization, ProviderError
+from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
+from pos_app.journal import JournalStore, ReceiptRecord
 from pos_app.receipts import Receipt, Templates, balance_slip, sale_receipt, void_receipt
+from pos_app.services.closing import Closer
+from pos_app.services.gifts import GiftDesk
+from pos_app.services.inflight import provider_call
 from pos_app.services.providers import ProviderSlot, build_providers, close_providers
+from pos_app.services.reconcile import Recovery
 from pos_app.services.results import (
     CheckoutError,
     Closed,
@@ -32,15 +36,11 @@ from pos_app.services.results import (
     Outcome,
     PrintOutcome,
 )
-from pos_app.services.crash import crashpoint
-from pos_app.services.gifts import GiftDesk, VoidPlan
-from pos_app.services.inflight import provider_call
-from pos_app.services.recovery import Recovery
+from pos_app.services.session import Session
+from pos_app.services.storno import Storno, VoidPlan
 from pos_app.services.vouchers import VoucherCheck, VoucherDesk
 
 __all__ = ["CheckoutError", "Closed", "Level", "Notice", "Outcome", "PrintOutcome", "Till"]
-
-T = TypeVar("T")
 
 
 class Till:
@@ -48,7 +48,7 @@ class Till:
         self,
         config: Config,
         catalog: Catalog,
-        journal: Journal,
+        journal: JournalStore,
         printer: ReceiptPrinter,
         templates: Templates,
         providers: dict[str, ProviderSlot] | None = None,
@@ -56,27 +56,70 @@ class Till:
     ) -> None:
         self.config = config
         self.catalog = catalog
-        self.journal = journal
         self.printer = printer
         self.templates = templates
-        self.clock = clock
-        self.currency = config.outlet.currency
         self.max_cash_given = config.money(config.checkout.max_cash_given)
         self.max_gift_voucher = config.money(config.checkout.max_gift_voucher)
-        self.last_closed: Closed | None = None
-        self.provider_lock = asyncio.Lock()  # one provider conversation at a time (inflight.py)
-        self.calls_in_flight = 0  # holders of the lock: 0 or 1
         self.printer_ok: bool | None = None  # None: nothing printed yet
         self.printer_message = printer.description
         self.paper_low = False  # the last receipt's paper check said: near end
-        recovered = journal.open_order_id()
-        self.recovered = recovered is not None
-        self._order_id = recovered if recovered is not None else journal.start_order(self.currency)
-        self.order: Order = journal.load_order(self._order_id)
-        self.providers = providers or {}
-        self.vouchers = VoucherDesk(self, self.providers)
-        self.gifts = GiftDesk(self, self.providers)
-        self.recovery = Recovery(self)
+        self.session = Session(config, journal, providers or {}, clock)
+        self.gifts = GiftDesk(self.session)
+        self.closer = Closer(self.session, self.gifts, self._render_sale)
+        self.vouchers = VoucherDesk(self.session, self.closer.close_if_settled)
+        self.storno = Storno(self.session, self.vouchers, self.gifts, self.store_void_receipt)
+        self.recovery = Recovery(self.session)
+
+    # -- the session, as the screens and tests see it ---------------------------
+    @property
+    def journal(self) -> JournalStore:
+        return self.session.journal
+
+    @property
+    def providers(self) -> dict[str, ProviderSlot]:
+        return self.session.providers
+
+    @property
+    def currency(self) -> str:
+        return self.session.currency
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.session.clock
+
+    @property
+    def order(self) -> Order:
+        return self.session.order
+
+    @property
+    def order_id(self) -> int:
+        return self.session.order_id
+
+    @property
+    def recovered(self) -> bool:
+        return self.session.recovered
+
+    @property
+    def last_closed(self) -> Closed | None:
+        return self.session.last_closed
+
+    @last_closed.setter
+    def last_closed(self, value: Closed | None) -> None:
+        self.session.last_closed = value
+
+    @property
+    def calls_in_flight(self) -> int:
+        return self.session.calls_in_flight
+
+    @property
+    def provider_lock(self) -> asyncio.Lock:
+        return self.session.provider_lock
+
+    def reload(self) -> Order:
+        """Read the current order back from the journal (the source of truth)."""
+        return self.session.reload()
+
+    guard = staticmethod(Session.guard)
 
     @provider_call
     async def reload_providers(self) -> str:
@@ -100,16 +143,10 @@ class Till:
 
     # -- reading --------------------------------------------------------------
     @property
-    def order_id(self) -> int:
-        return self._order_id
-
-    def reload(self) -> Order:
-        """Read the current order back from the journal (the source of truth)."""
-        self.order = self.journal.load_order(self._order_id)
-        return self.order
-
-    @property
     def next_number(self) -> str:
+        """The number of the open order: its own if closing it began, else the next one."""
+        if self.order.number is not None:
+            return self.order.number
         return self.journal.format_number(self.journal.next_number())
 
     def startup_notice(self) -> Notice | None:
@@ -148,7 +185,7 @@ class Till:
             raise CheckoutError(f"Unknown barcode {shown!r} — nothing added")
         line = Line(0, product.ean, product.name, scan.quantity, product.price, product.vat_rate)
         self.guard(lambda: self.order.check_add_line(line))
-        self.journal.add_line(self._order_id, line)
+        self.journal.add_line(self.order_id, line)
         self.reload()
         self.last_closed = None
         qty = f"{scan.quantity} × " if scan.quantity > 1 else ""
@@ -164,17 +201,17 @@ class Till:
         plan = self.guard(lambda: self.order.plan_cash(given))
         tender = Tender(0, TenderKind.CASH, plan.amount, given=plan.given,
                         change=plan.change, rounding=plan.rounding)
-        self.journal.add_tender(self._order_id, tender)
+        self.journal.add_tender(self.order_id, tender)
         self.reload()
         notice = Notice(f"Cash {given.amount_str()} taken")
-        return await self.close_if_settled(notice)
+        return await self.closer.close_if_settled(notice)
 
     @provider_call
     async def pay_card(self, amount: Money) -> Outcome:
         self.guard(lambda: self.order.check_card(amount))
-        self.journal.add_tender(self._order_id, Tender(0, TenderKind.CARD, amount))
+        self.journal.add_tender(self.order_id, Tender(0, TenderKind.CARD, amount))
         self.reload()
-        return await self.close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
+        return await self.closer.close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
 
     # -- voids and cancel -----------------------------------------------------
     @provider_call
@@ -186,11 +223,12 @@ class Till:
             except CheckoutError as exc:
                 raise CheckoutError(f"Not removed — {exc}; try again when the provider answers") from None
         line = self.guard(lambda: self.order.check_void_line(line_id))
-        self.journal.void_line(self._order_id, line_id)
+        self.journal.void_line(self.order_id, line_id)
         self.reload()
         notice = Notice(f"Voided {line.quantity} × {line.name}")
         if self.order.is_settled:
-            return await self.close_if_settled(Notice(f"{notice.text} — change recomputed", Level.WARNING))
+            return await self.closer.close_if_settled(
+                Notice(f"{notice.text} — change recomputed", Level.WARNING))
         return Outcome(notice)
 
     @provider_call
@@ -199,14 +237,14 @@ class Till:
         if not self.order.is_settled:
             raise CheckoutError(f"{self.order.remaining} still to pay" if self.order.active_lines
                                 else "Scan a product")
-        return await self.close_if_settled(Notice("Closing the order again"))
+        return await self.closer.close_if_settled(Notice("Closing the order again"))
 
     @provider_call
     async def void_tender(self, tender_id: int) -> Outcome:
         tender = self.guard(lambda: self.order.check_void_tender(tender_id))
         if tender.kind is TenderKind.VOUCHER:
             return await self.vouchers.void(tender_id)
-        self.journal.void_tender(self._order_id, tender_id)
+        self.journal.void_tender(self.order_id, tender_id)
         self.reload()
         label = "Cash" if tender.kind is TenderKind.CASH else "Card"
         hint = " — hand the cash back" if tender.kind is TenderKind.CASH else " — refund it on the card terminal"
@@ -222,18 +260,18 @@ class Till:
         try:
             await self.gifts.settle_open_ops(self.order)
             live = self.gifts.live_gift_vouchers(self.order)
-            await self.gifts.check_deactivatable(live)
+            await self.gifts.check_undoable(live)
         except CheckoutError as exc:
             raise CheckoutError(f"Order not cancelled — {exc}. Nothing was changed") from None
         failures = await self.vouchers.void_all()
         if failures:
             raise CheckoutError("Order not cancelled — " + "; ".join(failures))
-        failures = await self.gifts.deactivate_open_order()
+        failures = await self.gifts.undo_open_order()
         if failures:
             raise CheckoutError("Order not cancelled — " + "; ".join(failures) + ". F9 tries again")
         given_back = [t for t in self.order.active_tenders if t.counts]
-        self.journal.cancel_order(self._order_id)
-        self._start_new_order()
+        self.journal.cancel_order(self.order_id)
+        self.session.start_new_order()
         text = "Order cancelled"
         if live:
             text += " — gift voucher" + ("s " if len(live) > 1 else " ") + ", ".join(
@@ -243,67 +281,10 @@ class Till:
             text += f" — return the payments taken: {parts}"
         return Outcome(Notice(text, Level.WARNING))
 
-    # -- closing and printing -------------------------------------------------
     async def close_if_settled(self, notice: Notice) -> Outcome:
-        if not self.order.is_settled:
-            if self.order.unresolved_tenders:
-                return Outcome(notice)
-            return Outcome(Notice(f"{notice.text} — {self.order.remaining.amount_str()} still to pay",
-                                  notice.level))
-        unsettled = [op for op in self.journal.ops(open_only=True)
-                     if op.order_id == self._order_id and op.operation != "activate"]
-        if unsettled:  # e.g. a cancellation whose answer was lost: was the money given back?
-            op = unsettled[0]
-            how = ("press F9 to finish cancelling the order" if op.operation == "deactivate"
-                   else "select the payment and press F8 to check it")
-            return Outcome(Notice(f"Paid, but not closed — the {op.operation} on {mask_code(op.code)} "
-                                  f"is not confirmed yet: {how}", Level.ERROR))
-        await self._capture_vouchers()
-        failures = await self.gifts.activate_all()
-        if failures:
-            return Outcome(Notice(
-                "Paid, but not closed — " + "; ".join(failures)
-                + ". Enter retries; or select the line, F8 removes it", Level.ERROR))
-        order = self.order
-        order.check_close()
-        when = self.clock()
+        return await self.closer.close_if_settled(notice)
 
-        def render(number: str) -> tuple[str, bytes]:
-            receipt = sale_receipt(order, number, self.config, self.templates, when)
-            return receipt.text(), self.paper(receipt)
-
-        crashpoint("close:before_commit")
-        number, receipt_id = self.journal.close_order(self._order_id, render)
-        crashpoint("close:after_commit")
-        closed = Closed(self.journal.format_number(number), receipt_id, order.total, order.change,
-                        cash=any(t.kind is TenderKind.CASH for t in order.active_tenders))
-        self.last_closed = closed
-        self._start_new_order()
-        text = f"Order {closed.number} closed"
-        if closed.change:
-            text += f" — change {closed.change}"
-        if notice.level is not Level.INFO:  # news the cashier must still read
-            return Outcome(Notice(f"{notice.text} — {text}", notice.level), closed)
-        return Outcome(Notice(text), closed)
-
-    async def _capture_vouchers(self) -> None:
-        """Capture authorized voucher payments (E-GUMA: nothing to send)."""
-        for tender in self.order.active_tenders:
-            if tender.kind is not TenderKind.VOUCHER or tender.state is not TenderState.AUTHORIZED:
-                continue
-            slot = self.vouchers.slot(tender.provider)
-            assert slot.client is not None and tender.code is not None
-            auth = Authorization(tender.code, tender.amount, tender.token or "", tender.balance_after)
-            try:
-                await slot.client.capture(auth)
-            except ProviderError as exc:
-                raise CheckoutError(f"Order not closed — capture of {mask_code(tender.code)} failed: "
-                                    f"{exc.message}") from None
-
-    def _start_new_order(self) -> None:
-        self._order_id = self.journal.start_order(self.currency)
-        self.reload()
-
+    # -- printing -------------------------------------------------------------
     async def print_receipt(self, receipt_id: int) -> PrintOutcome:
         """Send a stored receipt to the printer from a worker thread."""
         record = self.journal.receipt(receipt_id)
@@ -370,6 +351,10 @@ class Till:
         """The ESC/POS bytes of a receipt for this till's printer profile and code page."""
         return receipt.escpos(self.config.printer.profile, self.config.printer.codepage)
 
+    def _render_sale(self, order: Order, number: str, when: datetime) -> tuple[str, bytes]:
+        receipt = sale_receipt(order, number, self.config, self.templates, when)
+        return receipt.text(), self.paper(receipt)
+
     def store_balance_slip(self, check: VoucherCheck) -> int:
         """Build and keep a balance slip; print it with ``print_receipt``."""
         b = check.balance
@@ -397,13 +382,3 @@ class Till:
     def last_receipt_text(self) -> str | None:
         last = self.journal.last_receipt()
         return last.text if last else None
-
-    # -- helpers --------------------------------------------------------------
-    @staticmethod
-    def guard(check: Callable[[], T]) -> T:
-        """Run a domain check; its refusal becomes a CheckoutError for the cashier."""
-        try:
-            return check()
-        except OrderError as exc:
-            message = str(exc)
-            raise CheckoutError(message[:1].upper() + message[1:]) from None

@@ -5,7 +5,8 @@ Points: ``<op>:before_send`` (intent committed, request not sent),
 ``<op>:after_send`` (request on its way; the kill comes ``POS_CRASH_DELAY``
 seconds later, default 0.3, while the provider is still answering),
 ``<op>:after_response`` (answer received, outcome not committed), with
-``<op>`` one of redeem, cancel, activate, deactivate; and ``close:before_commit``,
+``<op>`` one of the core's operations (authorize, capture, void, refund,
+create, undo: services/journaled.py passes them all); and ``close:before_commit``,
 ``close:after_commit``. Unset in normal use: each check is one dictionary lookup.
 """
 

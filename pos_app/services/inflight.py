@@ -52,11 +52,11 @@ async def exclusively(till: Locked, call: Callable[[], Awaitable[R]]) -> R:
 def provider_call(
     method: Callable[Concatenate[Any, P], Awaitable[R]],
 ) -> Callable[Concatenate[Any, P], Awaitable[R]]:
-    """Run the method under the provider lock of its till (``self.till`` or the till itself)."""
+    """Run the method under the provider lock of its till's session (``self.session``)."""
 
     @functools.wraps(method)
     async def locked(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
-        till: Locked = getattr(self, "till", self)
-        return await exclusively(till, lambda: method(self, *args, **kwargs))
+        session: Locked = getattr(self, "session", self)
+        return await exclusively(session, lambda: method(self, *args, **kwargs))
 
     return locked

@@ -1,7 +1,8 @@
-"""The voucher providers a till talks to, built from ``[providers.*]``.
+"""The voucher providers a till talks to, built from ``[providers.*]`` through
+each provider's descriptor (``pos_app.providers.registry``).
 
 ``sim://<name>`` serves the provider's simulator in-process (demo mode);
-any other base URL is the real provider, with the outlet's key from the
+any other base URL is the real provider, with the outlet's secrets from the
 keyring. A provider that cannot be used (no key, no keyring) is kept with
 the reason, so the till works on and tells the cashier why.
 """
@@ -16,16 +17,18 @@ import httpx
 from pos_app.config import Config
 from pos_app.providers import (
     AuthenticationError,
+    ClientSpec,
+    OpKind,
+    ProviderDescriptor,
     ProviderError,
+    ProviderSettings,
     UnavailableError,
     UnknownOutcome,
     VoucherProvider,
 )
-from pos_app.providers.eguma import simulator as eguma_sim
-from pos_app.providers.eguma.client import EgumaClient
-from pos_app.secrets import FIELDS, SecretsError, get_secret, set_key_command
+from pos_app.providers import registry
+from pos_app.secrets import SecretsError, get_secret, set_key_command
 
-DISPLAY_NAMES = {"eguma": "E-GUMA", "jtl": "JTL", "csq": "CSQ", "celbux": "Celbux"}
 SIM_BASE_URL = "http://{name}.sim"
 
 
@@ -34,6 +37,8 @@ class ProviderSlot:
     name: str
     display_name: str
     client: VoucherProvider | None
+    descriptor: ProviderDescriptor | None = None
+    settings: ProviderSettings | None = None
     problem: str | None = None  # why the provider cannot be used
     simulator: Any = None  # the in-process simulator (demo), for the status screen and tests
     healthy: bool | None = None  # None: not asked yet
@@ -48,46 +53,69 @@ class ProviderSlot:
         else:
             self.healthy, self.last_error = False, error.message
 
+    def word(self, kind: OpKind | str) -> str:
+        """The cashier's word for an operation of this provider ("redemption")."""
+        kind = OpKind(kind)
+        return self.descriptor.word(kind) if self.descriptor else kind.value
 
-def _eguma(config: Config, name: str) -> ProviderSlot:
-    settings = config.providers[name]
-    display = DISPLAY_NAMES[name]
-    currency = config.outlet.currency
-    if settings.simulated:
-        app, sim = eguma_sim.build_app()
-        key = next(iter(sim.state.outlets))  # the demo outlet's key, from the demo data
-        http = httpx.AsyncClient(transport=eguma_sim.in_process_transport(app))
-        client = EgumaClient(http, key, SIM_BASE_URL.format(name=name), currency, settings.timeout_s)
-        return ProviderSlot(name, display, client, simulator=sim, http=http)
-    command = set_key_command(config, name, "api_key")
-    try:
-        key = get_secret(config.outlet.id, name, "api_key", allow_insecure=config.keyring.allow_insecure)
-    except SecretsError as exc:
-        return ProviderSlot(name, display, None, problem=f"{display} disabled: {exc}", key_command=command)
-    if not key:
-        return ProviderSlot(name, display, None, key_command=command,
-                            problem=f"{display} disabled: no API key for outlet {config.outlet.id} — run `{command}`")
+    def owns(self, raw: str) -> bool:
+        """Is a scanned code one of this provider's (its code pattern)?"""
+        return (self.client is not None and self.descriptor is not None and self.settings is not None
+                and self.descriptor.owns(self.settings, raw))
+
+    def normalize(self, raw: str) -> str:
+        assert self.descriptor is not None
+        return self.descriptor.normalize(raw)
+
+
+def _simulated(config: Config, desc: ProviderDescriptor, settings: ProviderSettings) -> ProviderSlot:
+    sim_module = desc.simulator()
+    app, sim = sim_module.build_app()
+    http = httpx.AsyncClient(transport=sim_module.in_process_transport(app))
+    spec = ClientSpec(settings.model_copy(update={"base_url": SIM_BASE_URL.format(name=desc.name)}),
+                      sim_module.demo_secrets(sim), http, config.outlet.currency)
+    return ProviderSlot(desc.name, desc.display_name, desc.make_client(spec), desc, settings,
+                        simulator=sim, http=http)
+
+
+def _live(config: Config, desc: ProviderDescriptor, settings: ProviderSettings) -> ProviderSlot:
+    display = desc.display_name
+    secrets: dict[str, str] = {}
+    command = set_key_command(config, desc.name, desc.secret_fields[0])
+    for secret_field in desc.secret_fields:
+        command = set_key_command(config, desc.name, secret_field)
+        try:
+            value = get_secret(config.outlet.id, desc.name, secret_field,
+                               allow_insecure=config.keyring.allow_insecure)
+        except SecretsError as exc:
+            return ProviderSlot(desc.name, display, None, desc, settings,
+                                problem=f"{display} disabled: {exc}", key_command=command)
+        if not value:
+            what = "API key" if secret_field == "api_key" else secret_field
+            return ProviderSlot(desc.name, display, None, desc, settings, key_command=command,
+                                problem=f"{display} disabled: no {what} for outlet {config.outlet.id} — run `{command}`")
+        secrets[secret_field] = value
     http = httpx.AsyncClient()
-    client = EgumaClient(http, key, settings.base_url, currency, settings.timeout_s)
-    return ProviderSlot(name, display, client, http=http, key_command=command)
+    client = desc.make_client(ClientSpec(settings, secrets, http, config.outlet.currency))
+    return ProviderSlot(desc.name, display, client, desc, settings, http=http, key_command=command)
 
 
-BUILDERS = {"eguma": _eguma}
+def slot_for(config: Config, name: str, client: VoucherProvider, *, simulator: Any = None,
+             http: httpx.AsyncClient | None = None) -> ProviderSlot:
+    """A slot around a client built elsewhere (tests, tools), with the provider's
+    descriptor and the configuration's settings (or the descriptor's defaults)."""
+    desc = registry.descriptor(name)
+    settings = config.providers.get(name) or desc.settings_model(base_url="http://unused")
+    return ProviderSlot(name, desc.display_name, client, desc, settings, simulator=simulator, http=http)
 
 
 def build_providers(config: Config) -> dict[str, ProviderSlot]:
     slots: dict[str, ProviderSlot] = {}
     for name, settings in config.providers.items():
-        display = DISPLAY_NAMES.get(name, name)
         if not settings.enabled:
             continue
-        builder = BUILDERS.get(name)
-        if builder is None:
-            known = ", ".join(sorted(BUILDERS))
-            slots[name] = ProviderSlot(name, display, None,
-                                       problem=f"{display}: not supported in this version (supported: {known})")
-            continue
-        slots[name] = builder(config, name)
+        desc = registry.descriptor(name)  # config checked the name
+        slots[name] = (_simulated if settings.simulated else _live)(config, desc, settings)
     return slots
 
 
@@ -99,4 +127,4 @@ async def close_providers(slots: dict[str, ProviderSlot]) -> None:
             await slot.http.aclose()
 
 
-__all__ = ["FIELDS", "ProviderSlot", "build_providers", "close_providers"]
+__all__ = ["ProviderSlot", "build_providers", "close_providers", "slot_for"]

@@ -1,41 +1,30 @@
-"""Vouchers as a payment method: check, redeem, void, resolve, balance slips.
+"""Vouchers as a payment method: check, pay (authorize), void, settle, balance slips.
 
-Every provider call follows the journal protocol: the intent (state
-``sent``, our reference) is committed before the request, the outcome after
-it. A call whose answer is lost leaves the tender ``unknown``; it is then
-resolved by the provider's own lookup (E-GUMA: compare the balance with the
-one seen before), never by sending the request again.
+Every provider call goes through the one journaled runner
+(:mod:`pos_app.services.journaled`): the state read just before the send and
+our reference are committed with the intent; a lost or contradicting answer
+is settled by the provider's state, never by sending the request again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
-from pos_app.journal import OpRecord, OpState
-from pos_app.providers import (
-    AuthenticationError,
-    Authorization,
-    ProviderError,
-    RefusedError,
-    UnknownOutcome,
-    VoidResult,
-    VoucherBalance,
-)
-from pos_app.providers.eguma.client import redeem_applied
-from pos_app.services.crash import arm_after_send, crashpoint
+from pos_app.journal import OpState
+from pos_app.providers import OpKind, ProviderError, Snapshot, TenderRef, VoucherBalance
+from pos_app.services import journaled
 from pos_app.services.inflight import provider_call
+from pos_app.services.journaled import Call, Decision, NotSent, Result
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Level, Notice, Outcome
+from pos_app.services.session import Session
+from pos_app.services.wording import describe, outcome_text, waiting, what
 
-if TYPE_CHECKING:  # the Till owns the desk
-    from pos_app.services.checkout import Till
-
-LOST_TOKEN = ("the answer to the redemption was lost, so the till has no token to cancel it with; "
-              "ask {provider} to reverse it")
+Close = Callable[[Notice], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +36,9 @@ class VoucherCheck:
     balance: VoucherBalance
     amount: Money | None  # min(remaining, balance); None when it cannot pay now
     reason: str | None  # why it cannot pay (the provider's message, or the order's state)
+    snapshot: Snapshot | None = None  # the provider state this read shows (decides a lost answer)
+    read_at: float = 0.0  # session.monotonic() when it was read
+    flags: tuple[str, ...] = field(default=())  # late contradictions this read revealed
 
     @property
     def code(self) -> str:
@@ -58,34 +50,42 @@ class VoucherCheck:
         return mask_code(self.balance.code)
 
 
-def describe(error: ProviderError, display_name: str, hint: bool = True, key_command: str | None = None) -> str:
-    """One line for the cashier: the provider's own words where there are any.
+class BalanceChanged(CheckoutError):
+    """The dialog's balance was no longer fresh and the provider now says otherwise."""
 
-    ``hint=False`` leaves out the generic advice (which speaks of taking
-    another payment method) where it does not fit, e.g. for a cancellation.
-    """
-    if isinstance(error, RefusedError):
-        return f"{display_name}: {error.provider_message or error.message}".rstrip(".")
-    advice = error.hint
-    if isinstance(error, AuthenticationError) and key_command:
-        advice = f"Check the API key with `{key_command}`."
-    text = f"{error.message} {advice}" if hint else error.message
-    return text.rstrip(".")
+    def __init__(self, check: VoucherCheck) -> None:
+        amount = check.amount.amount_str() if check.amount is not None else None
+        now = check.balance.balance.amount_str()
+        text = f"The balance changed since it was shown: now {now}"
+        text += f" — Enter pays {amount}" if amount else f" — {check.reason or 'it cannot pay now'}"
+        super().__init__(text)
+        self.check = check
 
 
 class VoucherDesk:
-    def __init__(self, till: Till, providers: dict[str, ProviderSlot]) -> None:
-        self.till = till
-        self.providers = providers
+    def __init__(self, session: Session, close: Close) -> None:
+        self.session = session
+        self.close = close  # closes the order once it is paid (closing.py)
+
+    @property
+    def providers(self) -> dict[str, ProviderSlot]:
+        return self.session.providers
 
     # -- routing --------------------------------------------------------------
     def looks_like_voucher(self, raw: str) -> bool:
-        return any(s.client is not None and s.client.looks_like_code(raw) for s in self.providers.values())
+        return any(slot.owns(raw) for slot in self.providers.values())
 
-    def route(self, raw: str) -> ProviderSlot:
-        for slot in self.providers.values():
-            if slot.client is not None and slot.client.looks_like_code(raw):
-                return slot
+    def route(self, raw: str, provider: str | None = None) -> ProviderSlot:
+        """The provider whose code pattern the scan matches; with several, the
+        cashier chooses (``provider``)."""
+        if provider is not None:
+            return self.session.slot(provider)
+        matches = [slot for slot in self.providers.values() if slot.owns(raw)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise AmbiguousCode([slot.name for slot in matches],
+                                " or ".join(slot.display_name for slot in matches))
         problems = [s.problem for s in self.providers.values() if s.problem]
         if problems:
             raise CheckoutError(problems[0])
@@ -94,27 +94,25 @@ class VoucherDesk:
         shown = normalize_voucher_code(raw)[:20] or "(empty)"
         raise CheckoutError(f"{shown!r} is not a voucher code — check it and scan again")
 
-    def slot(self, name: str | None) -> ProviderSlot:
-        slot = self.providers.get(name or "")
-        if slot is None or slot.client is None:
-            reason = slot.problem if slot is not None else f"provider {name!r} is not configured"
-            raise CheckoutError(reason or f"provider {name!r} cannot be used")
-        return slot
-
     def _refuse_if_unresolved(self, code: str) -> None:
-        if self.till.journal.ops(code=code, open_only=True):
-            raise CheckoutError(
-                f"A payment on {mask_code(code)} is not resolved yet — select it and press F8 to check it"
-            )
+        open_ops = self.session.journal.ops(code=code, open_only=True)
+        if open_ops:
+            result = open_ops[-1]
+            if result.order_id == self.session.order_id and result.tender_id is not None:
+                raise CheckoutError(f"A payment on {mask_code(code)} is not decided yet — select it and "
+                                    "press F8 to check it")
+            raise CheckoutError(f"{what(self.session, result)} is not decided yet — this voucher cannot be "
+                                "used until it is (F12 shows it)")
 
     # -- balance --------------------------------------------------------------
-    async def check(self, raw: str, for_payment: bool = True) -> VoucherCheck:
+    async def check(self, raw: str, for_payment: bool = True, provider: str | None = None) -> VoucherCheck:
         """Balance of a scanned or typed code; with ``for_payment``, the amount to redeem."""
+        session = self.session
         if not normalize_voucher_code(raw):
             raise CheckoutError("Scan or type the voucher code")
-        slot = self.route(raw)
-        assert slot.client is not None
-        code = slot.client.normalize_code(raw)
+        slot = self.route(raw, provider)
+        assert slot.client is not None and slot.descriptor is not None
+        code = slot.normalize(raw)
         if for_payment:
             self._refuse_if_unresolved(code)
         try:
@@ -123,245 +121,168 @@ class VoucherDesk:
             slot.mark(exc)
             raise CheckoutError(describe(exc, slot.display_name, key_command=slot.key_command)) from None
         slot.mark(None)
+        snapshot = slot.descriptor.settling.balance_snapshot(balance)
+        flags = tuple(journaled.check_late(session, slot, balance.code, snapshot))
+        made = {"provider": slot.name, "display_name": slot.display_name, "balance": balance,
+                "snapshot": snapshot, "read_at": session.monotonic(), "flags": flags}
         if not for_payment:
-            return VoucherCheck(slot.name, slot.display_name, balance, None, balance.message or None)
+            return VoucherCheck(amount=None, reason=balance.message or None, **made)
         self._refuse_if_unresolved(balance.code)
         if not balance.redeemable:
-            reason = balance.message or "not redeemable"
-            return VoucherCheck(slot.name, slot.display_name, balance, None, reason)
+            return VoucherCheck(amount=None, reason=balance.message or "not redeemable", **made)
         try:
-            amount = self.till.guard(lambda: self.till.order.voucher_amount(balance.balance))
+            amount = session.guard(lambda: session.order.voucher_amount(balance.balance))
         except CheckoutError as exc:
-            return VoucherCheck(slot.name, slot.display_name, balance, None, str(exc))
-        return VoucherCheck(slot.name, slot.display_name, balance, amount, None)
+            return VoucherCheck(amount=None, reason=str(exc), **made)
+        return VoucherCheck(amount=amount, reason=None, **made)
 
     # -- pay ------------------------------------------------------------------
     @provider_call
     async def pay(self, check: VoucherCheck) -> Outcome:
-        """Redeem ``min(remaining, balance)`` from the checked voucher."""
-        till = self.till
-        slot = self.slot(check.provider)
-        assert slot.client is not None
-        code = check.code
-        self._refuse_if_unresolved(code)
-        amount = till.guard(lambda: till.order.voucher_amount(check.balance.balance))
-        tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code,
-                        provider=slot.name)
-        op_id, reference, tender_id = till.journal.begin_op(
-            provider=slot.name, operation="redeem", code=code, currency=till.currency,
-            amount=amount, balance_before=check.balance.balance, order_id=till.order_id,
-            new_tender=tender,
-        )
-        assert tender_id is not None
-        crashpoint("redeem:before_send")
-        arm_after_send("redeem")
-        try:
-            auth = await slot.client.authorize(code, amount, reference)
-        except UnknownOutcome as exc:
-            slot.mark(exc)
-            till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
-                                   tender={"state": TenderState.UNKNOWN})
-            till.reload()
-            try:
-                return await self.resolve(tender_id, lost=True)
-            except CheckoutError as unresolved:
-                # The tender is on the order, unresolved: the dialog closes, the order shows it.
-                return Outcome(Notice(str(unresolved), Level.ERROR))
-        except ProviderError as exc:
-            slot.mark(exc)
-            message = describe(exc, slot.display_name, key_command=slot.key_command)
-            till.journal.finish_op(op_id, OpState.FAILED, error=exc.message, void_tender=True,
-                                   tender={"problem": message})
-            till.reload()
-            raise CheckoutError(f"Not paid — {message}") from None
-        crashpoint("redeem:after_response")
-        slot.mark(None)
-        till.journal.finish_op(
-            op_id, OpState.OK, token=auth.token,
-            result={"new_balance": None if auth.new_balance is None else auth.new_balance.minor},
-            tender={"state": TenderState.AUTHORIZED, "token": auth.token, "balance_after": auth.new_balance},
-        )
-        till.reload()
-        text = f"Voucher {mask_code(code)} paid {amount.amount_str()}"
-        if auth.new_balance is not None:
-            text += f" — new balance {auth.new_balance.amount_str()}"
-        return await till.close_if_settled(Notice(text))
+        """Redeem ``min(remaining, balance)`` from the checked voucher.
 
-    # -- resolve an unknown outcome -------------------------------------------
-    async def decide(self, slot: ProviderSlot, op: OpRecord) -> bool:
-        """Did an unknown redemption or cancellation happen? Decided by the balance.
-
-        Raises CheckoutError when it cannot be decided (provider down, or the
-        balance moved by another amount: someone used the voucher meanwhile).
+        The balance that decides a lost answer is read right before the send,
+        under the provider lock: the dialog's own read serves only while it is
+        at most ``FRESH_READ_S`` old; otherwise it is read again, and a changed
+        amount goes back to the cashier instead of being paid.
         """
-        assert slot.client is not None and op.amount is not None
-        if op.balance_before is None:
-            raise CheckoutError(f"{slot.display_name}: no balance was recorded before the "
-                                f"{op.operation}; ask {slot.display_name} about {mask_code(op.code)}")
+        session = self.session
+        slot = session.slot(check.provider)
+        assert slot.client is not None
+        self._refuse_if_unresolved(check.code)
+        if check.snapshot is None or session.monotonic() - check.read_at > journaled.FRESH_READ_S:
+            renewed = await self.check(check.code, provider=check.provider)
+            if renewed.amount != check.amount or renewed.balance.balance != check.balance.balance:
+                raise BalanceChanged(renewed)
+            check = renewed
+        client = slot.client
+        code = check.code
+        amount = session.guard(lambda: session.order.voucher_amount(check.balance.balance))
+        tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code, provider=slot.name)
+        call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,
+                    send=lambda ctx: client.authorize(code, amount, ctx), new_tender=tender,
+                    before=check.snapshot)
         try:
-            now = (await slot.client.balance(op.code)).balance
-        except ProviderError as exc:
-            slot.mark(exc)
-            raise CheckoutError(f"could not be checked ({exc.message})") from None
-        slot.mark(None)
-        moved = op.amount if op.operation == "redeem" else -op.amount
-        applied = redeem_applied(op.balance_before, now, moved)
-        if applied is None:
-            expected = op.balance_before - moved
-            raise CheckoutError(
-                f"cannot be decided: the balance is {now.amount_str()}, expected "
-                f"{op.balance_before.amount_str()} or {expected.amount_str()} — the voucher was "
-                f"used elsewhere; ask {slot.display_name}"
-            )
-        return applied
+            result = await journaled.run(session, call)
+        except NotSent as exc:
+            raise CheckoutError("Not paid — " + describe(exc.error, slot.display_name,
+                                                         key_command=slot.key_command)) from None
+        finally:
+            session.reload()
+        return await self._paid(slot, result, amount)
 
-    def record_decision(self, slot: ProviderSlot, op: OpRecord, applied: bool, by: str) -> None:
-        """Journal what ``decide`` found for a redemption or cancellation, and its effect
-        on the tender: a redemption that happened stays paid, one that did not is
-        removed; a cancellation that happened removes the payment from an open order
-        (a voided sale keeps its tenders, the cancellation is recorded next to them)."""
-        till = self.till
-        result = {"resolved_by": by}
-        state = OpState.DONE if applied else OpState.NOT_DONE
-        if op.operation == "redeem":
-            if applied:
-                assert op.amount is not None
-                new_balance = op.balance_before - op.amount if op.balance_before is not None else None
-                lost_token = LOST_TOKEN.format(provider=slot.display_name) if op.token is None else None
-                till.journal.finish_op(op.id, state, result=result, tender={
-                    "state": TenderState.AUTHORIZED, "balance_after": new_balance, "problem": lost_token})
-            else:
-                till.journal.finish_op(op.id, state, result=result, void_tender=True,
-                                       tender={"problem": None})
-        else:
-            on_open_order = op.order_id == till.order_id
-            if applied:
-                till.journal.finish_op(op.id, state, result=result, void_tender=on_open_order,
-                                       tender={"problem": None} if on_open_order else None)
-            else:
-                till.journal.finish_op(op.id, state, result=result, tender={
-                    "problem": "cancellation did not happen: F8 tries again"} if on_open_order else None)
-        till.reload()
+    async def _paid(self, slot: ProviderSlot, result: Result, amount: Money) -> Outcome:
+        session = self.session
+        prefix = f"{slot.display_name} did not answer. " if result.lost else ""
+        if result.decision is Decision.FAILED:
+            message = (describe(result.error, slot.display_name, key_command=slot.key_command)
+                       if result.error is not None else result.reason)
+            raise CheckoutError(f"Not paid — {message}")
+        if result.decision is Decision.UNDECIDED:
+            return Outcome(Notice(
+                f"{prefix}{what(session, result.op)} is not decided yet — {result.reason}{waiting(result)}. "
+                "The till checks again by itself; do not take this payment again", Level.ERROR))
+        if result.decision is Decision.NOT_DONE:
+            return Outcome(Notice(f"{prefix}{outcome_text(session, result)}; take the payment again",
+                                  Level.WARNING))
+        if result.lost:
+            return await self.close(Notice(f"{prefix}{outcome_text(session, result)}", Level.WARNING))
+        answer = result.answer
+        text = f"Voucher {mask_code(result.op.code)} paid {amount.amount_str()}"
+        new_balance = getattr(answer, "new_balance", None)
+        if new_balance is not None:
+            text += f" — new balance {new_balance.amount_str()}"
+        return await self.close(Notice(text))
 
+    # -- settle an open operation of a tender (F8) ------------------------------
     @provider_call
-    async def resolve(self, tender_id: int, lost: bool = False) -> Outcome:
-        """Settle an unknown redemption or cancellation on the current order, without resending."""
-        till = self.till
-        tender = till.order.tender(tender_id)
-        open_ops = till.journal.ops(tender_id=tender_id, open_only=True)
+    async def resolve(self, tender_id: int) -> Outcome:
+        """Settle the open operation on a payment of the current order, without resending."""
+        session = self.session
+        open_ops = session.journal.ops(tender_id=tender_id, open_only=True)
         if not open_ops:
             raise CheckoutError("Nothing to resolve on that payment")
         op = open_ops[-1]
-        slot = self.slot(tender.provider)
-        assert op.amount is not None
-        what = "redemption" if op.operation == "redeem" else "cancellation"
-        head = f"The {what} of {op.amount} on {mask_code(op.code)}"
-        prefix = f"{slot.display_name} did not answer. " if lost else ""
-        try:
-            applied = await self.decide(slot, op)
-        except CheckoutError as exc:
-            till.journal.set_tender_problem(tender_id, f"{what} not confirmed: {exc}")
-            till.reload()
-            hint = " It stays unresolved — press F8 on it to check again; do not take it again."
-            raise CheckoutError(f"{prefix}{head} {exc}.{hint if op.operation == 'redeem' else ''}") from None
-        self.record_decision(slot, op, applied, "balance comparison")
-        if op.operation == "redeem":
-            if applied:
-                return await till.close_if_settled(Notice(
-                    f"{prefix}{head} did happen — kept on the order", Level.WARNING))
-            return Outcome(Notice(f"{prefix}{head} did not happen — nothing was charged; take the payment again",
-                                  Level.WARNING))
-        if applied:
-            return Outcome(Notice(f"{prefix}{head} did happen — the payment is removed", Level.WARNING))
-        return Outcome(Notice(f"{prefix}{head} did not happen — the payment is still on the order; "
-                              "F8 tries again", Level.WARNING))
+        result = await journaled.settle(session, op)
+        session.reload()
+        text = outcome_text(session, result)
+        kind = OpKind(op.operation)
+        if result.decision is Decision.UNDECIDED:
+            hint = " It stays unresolved — the till checks again by itself; do not take it again."
+            raise CheckoutError(f"{text}.{hint if kind is OpKind.AUTHORIZE else ''}")
+        if kind is OpKind.AUTHORIZE:
+            if result.decision is Decision.DONE:
+                return await self.close(Notice(text, Level.WARNING))
+            return Outcome(Notice(f"{text}; take the payment again", Level.WARNING))
+        return Outcome(Notice(text, Level.WARNING))
 
     # -- void -----------------------------------------------------------------
-    async def cancel_redemption(self, tender: Tender, order_id: int, *, on_order: bool) -> VoidResult:
-        """Cancel one redemption (token and amount) with the provider, journaled.
+    async def reverse(self, tender: Tender, order_id: int) -> Result:
+        """Give one voucher payment back with the provider, journaled: a void before
+        capture, a refund after it (for providers that capture).
 
-        ``on_order``: the tender is on the open order and is voided with the
-        cancellation; otherwise (voiding a closed sale) the sale stays as it
-        was and the journal records the cancellation next to it.
-        Raises CheckoutError (the provider's words), or UnknownOutcomeError
-        when the answer was lost (the op stays open, to be resolved).
+        On the open order the tender is voided with it; for a closed sale the
+        sale stays as it was and the journal records the reversal next to it.
+        Raises CheckoutError when it cannot be tried (no references, state unreadable).
         """
-        till = self.till
-        slot = self.slot(tender.provider)
-        assert slot.client is not None and tender.code is not None
-        if tender.token is None:
-            raise CheckoutError(f"Voucher {mask_code(tender.code)}: "
-                                + LOST_TOKEN.format(provider=slot.display_name))
-        try:  # the balance just before: what decides a lost answer
-            before = (await slot.client.balance(tender.code)).balance
-        except ProviderError as exc:
-            slot.mark(exc)
-            message = describe(exc, slot.display_name, hint=False)
-            if on_order:
-                till.journal.set_tender_problem(tender.id, f"cancel failed: {message}")
-            raise CheckoutError(message) from None
-        op_id, _, _ = till.journal.begin_op(
-            provider=slot.name, operation="cancel", code=tender.code, currency=till.currency,
-            amount=tender.amount, balance_before=before, order_id=order_id, tender_id=tender.id,
-        )
-        auth = Authorization(tender.code, tender.amount, tender.token, tender.balance_after)
-        crashpoint("cancel:before_send")
-        arm_after_send("cancel")
+        session = self.session
+        slot = session.slot(tender.provider)
+        assert slot.client is not None and slot.descriptor is not None and tender.code is not None
+        client = slot.client
+        if not tender.refs:
+            raise CheckoutError(f"Voucher {mask_code(tender.code)}: " + lost_refs(slot))
+        refund = tender.state is TenderState.CAPTURED and slot.descriptor.policy.captures
+        kind = OpKind.REFUND if refund else OpKind.VOID
+        ref = TenderRef(tender.code, tender.amount, dict(tender.refs))
+        send = client.refund if refund else client.void
+        call = Call(slot, kind, tender.code, tender.amount, order_id,
+                    send=lambda ctx: send(ref, tender.amount, ctx), tender_id=tender.id, refs=ref.refs)
         try:
-            result = await slot.client.void(auth, tender.amount)
-        except UnknownOutcome as exc:
-            slot.mark(exc)
-            till.journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
-                                   tender={"problem": "cancellation not confirmed"} if on_order else None)
-            raise UnknownOutcomeError(exc.message) from None
-        except ProviderError as exc:
-            slot.mark(exc)
-            message = describe(exc, slot.display_name, hint=False)
-            till.journal.finish_op(op_id, OpState.FAILED, error=exc.message,
-                                   tender={"problem": f"cancel failed: {message}"} if on_order else None)
+            return await journaled.run(session, call)
+        except NotSent as exc:
+            message = describe(exc.error, slot.display_name, hint=False)
+            if order_id == session.order_id:
+                session.journal.set_tender_problem(tender.id, f"{slot.word(kind)} failed: {message}")
             raise CheckoutError(message) from None
-        crashpoint("cancel:after_response")
-        slot.mark(None)
-        till.journal.finish_op(
-            op_id, OpState.OK,
-            result={"new_balance": None if result.new_balance is None else result.new_balance.minor},
-            void_tender=on_order, tender={"problem": None, "balance_after": result.new_balance} if on_order else None,
-        )
-        return result
 
     @provider_call
     async def void(self, tender_id: int) -> Outcome:
         """Void a voucher payment of the open order: the provider gives the money back."""
-        till = self.till
-        tender = till.guard(lambda: till.order.check_void_tender(tender_id))
-        if tender.unresolved or till.journal.ops(tender_id=tender_id, open_only=True):
+        session = self.session
+        tender = session.guard(lambda: session.order.check_void_tender(tender_id))
+        if tender.unresolved or session.journal.ops(tender_id=tender_id, open_only=True):
             return await self.resolve(tender_id)
         masked = mask_code(tender.code or "")
-        if tender.token is None:  # F8 could never succeed: say what can be done instead
-            slot = self.slot(tender.provider)
+        if not tender.refs:  # F8 could never succeed: say what can be done instead
+            slot = session.slot(tender.provider)
             raise CheckoutError(
-                f"Voucher payment {masked} cannot be cancelled by the till — "
-                + LOST_TOKEN.format(provider=slot.display_name)
+                f"Voucher payment {masked} cannot be cancelled by the till — " + lost_refs(slot)
                 + ". It stays paid: take the rest of the payment to finish the sale")
         try:
-            result = await self.cancel_redemption(tender, till.order_id, on_order=True)
-        except UnknownOutcomeError:
-            till.reload()
-            return await self.resolve(tender_id, lost=True)
+            result = await self.reverse(tender, session.order_id)
         except CheckoutError as exc:
-            till.reload()
+            session.reload()
             raise CheckoutError(f"Voucher payment {masked} not cancelled — {exc}. It stays on the order, "
                                 "F8 tries again") from None
-        till.reload()
+        session.reload()
+        if result.decision is Decision.FAILED:
+            raise CheckoutError(f"Voucher payment {masked} not cancelled — {result.reason}. It stays on the "
+                                "order, F8 tries again")
+        if result.lost or result.decision is not Decision.DONE:
+            slot = session.slot(tender.provider)
+            prefix = f"{slot.display_name} did not answer. " if result.lost else ""
+            level = Level.ERROR if result.decision is Decision.UNDECIDED else Level.WARNING
+            return Outcome(Notice(prefix + outcome_text(session, result), level))
         text = f"Voucher {masked} payment {tender.amount.amount_str()} cancelled"
-        if result.new_balance is not None:
-            text += f" — balance back to {result.new_balance.amount_str()}"
+        new_balance = getattr(result.answer, "new_balance", None)
+        if new_balance is not None:
+            text += f" — balance back to {new_balance.amount_str()}"
         return Outcome(Notice(text, Level.WARNING))
 
     async def void_all(self) -> list[str]:
         """Void every voucher payment of the order; the failures, one line each."""
         failures = []
-        for tender in list(self.till.order.active_tenders):
+        for tender in list(self.session.order.active_tenders):
             if tender.kind is not TenderKind.VOUCHER:
                 continue
             try:
@@ -369,11 +290,23 @@ class VoucherDesk:
             except CheckoutError as exc:
                 failures.append(str(exc))
                 continue
-            still = self.till.order.tender(tender.id)
-            if still.active:  # resolved as "cancel did not happen", or redeem found done
+            still = self.session.order.tender(tender.id)
+            if still.active:  # decided "cancel did not happen", undecided, or a redeem found done
                 failures.append(f"{mask_code(still.code or '')}: {still.problem or 'still on the order'}")
         return failures
 
+    def has_open_op(self, tender_id: int) -> bool:
+        return any(op.state in OpState.OPEN for op in self.session.journal.ops(tender_id=tender_id))
 
-class UnknownOutcomeError(CheckoutError):
-    """A provider call's answer was lost; its journal row stays open until resolved."""
+
+class AmbiguousCode(CheckoutError):
+    """A scan that several providers' code patterns match: the cashier chooses."""
+
+    def __init__(self, providers: list[str], names: str) -> None:
+        super().__init__(f"This code could be a {names} voucher — choose the provider")
+        self.providers = providers
+
+
+def lost_refs(slot: ProviderSlot) -> str:
+    return (f"the answer to the {slot.word(OpKind.AUTHORIZE)} was lost, so the till has nothing to cancel "
+            f"it with; ask {slot.display_name} to reverse it")

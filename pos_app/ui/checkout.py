@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -78,6 +79,8 @@ class CheckoutScreen(Screen[None]):
         self.provider_busy = False  # a cashier step is talking to a provider
         self._reconciling = False
         self._retry_timer: Timer | None = None
+        self._reported_waiting = False  # the cashier was told what is waited for
+        self._retry_due = 0.0  # when the pending background check runs (monotonic)
         self._order_number = ""
 
     # -- layout ---------------------------------------------------------------
@@ -121,9 +124,28 @@ class CheckoutScreen(Screen[None]):
             self.say(Notice("Checking unfinished provider operations…", Level.WARNING))
             self.reconcile()
 
+    def schedule_reconcile(self, again: bool = False) -> None:
+        """Look again by itself while any provider operation is undecided: when its
+        settle window ends, or every 30 s while the provider cannot tell. A check
+        already due sooner is kept (``again``: the last one just ran)."""
+        delay = self.till.recovery.next_check_in()
+        if delay is None:
+            if self._retry_timer is not None:
+                self._retry_timer.stop()
+                self._retry_timer = None
+            return
+        due = time.monotonic() + delay
+        if self._retry_timer is not None and not again and self._retry_due <= due + 0.5:
+            return
+        if self._retry_timer is not None:
+            self._retry_timer.stop()
+        self._retry_due = due
+        self._retry_timer = self.set_timer(delay, self.reconcile)
+
     @work(exclusive=True, group="recovery", exit_on_error=False)
     async def reconcile(self) -> None:
-        """Settle provider calls whose outcome the journal does not know (start-up, then every 30 s)."""
+        """Settle provider calls whose outcome the journal does not know (start-up, then
+        by itself in the background until each is decided)."""
         if self._reconciling:
             return
         self._reconciling = True  # the cashier carries on meanwhile: each operation takes its
@@ -132,19 +154,17 @@ class CheckoutScreen(Screen[None]):
         finally:
             self._reconciling = False
         self.refresh_order()
-        if results:
+        decided = [r for r in results if r.resolved]
+        if decided or (results and self.till.recovery.open_ops() and not self._reported_waiting):
             unresolved = [r for r in results if not r.resolved]
             text = " · ".join(r.text for r in results)
             if unresolved:
-                text += " — retried every 30 s; F12 shows them"
+                text += " — the till checks again by itself; F12 shows them"
+            self._reported_waiting = bool(unresolved)
             self.say(Notice(text, Level.ERROR if unresolved else Level.WARNING))
-            if self.till.order.is_settled and not any(r.operation == "deactivate" for r in results):
+            if self.till.order.is_settled and not any(r.operation == "undo" for r in results):
                 self.say(Notice(text + " — the order is paid: Enter closes it", Level.WARNING))
-        if self.till.recovery.open_ops() and self._retry_timer is None:
-            self._retry_timer = self.set_interval(30.0, self.reconcile)
-        elif not self.till.recovery.open_ops() and self._retry_timer is not None:
-            self._retry_timer.stop()
-            self._retry_timer = None
+        self.schedule_reconcile(again=True)
 
     # -- rendering ------------------------------------------------------------
     def _tick(self) -> None:
@@ -211,8 +231,8 @@ class CheckoutScreen(Screen[None]):
         if tender.state is TenderState.PENDING:
             return [(Text(f"{label} sending…", style="yellow"), f"({tender.amount.amount_str()})")]
         if tender.state is TenderState.UNKNOWN:
-            rows = [(Text(f"? {label} unresolved", style="bold red"), f"({tender.amount.amount_str()})"),
-                    (Text("  F8 checks again", style="red"), "")]
+            rows = [(Text(f"? {label} not decided", style="bold red"), f"({tender.amount.amount_str()})"),
+                    (Text("  checked again by itself · F8 now", style="red"), "")]
         else:
             rows = [(label, f"-{tender.amount.amount_str()}")]
             if tender.balance_after is not None:
@@ -325,6 +345,7 @@ class CheckoutScreen(Screen[None]):
             self.selected = items[-1] if items else None
         self.refresh_order()
         self.say(outcome.notice)
+        self.schedule_reconcile()
         if outcome.closed is not None:
             self.print_receipts([outcome.closed.receipt_id], closing=outcome.notice,
                                 drawer=outcome.closed.number if outcome.closed.cash else None)
@@ -450,6 +471,7 @@ class CheckoutScreen(Screen[None]):
         except CheckoutError as exc:
             self.refresh_order()
             self.say(Notice(str(exc), Level.ERROR))
+            self.schedule_reconcile()
             self.app.bell()
             return
         finally:
@@ -491,7 +513,7 @@ class CheckoutScreen(Screen[None]):
     def _offer_void_last_sale(self) -> None:
         """F9 on an empty order: void ("storno") the last closed sale, after a confirmation."""
         try:
-            plan = self.till.gifts.void_plan()
+            plan = self.till.storno.plan()
         except CheckoutError as exc:
             self.say(Notice(f"The order is empty — nothing to cancel. {exc}", Level.WARNING))
             return
@@ -503,7 +525,7 @@ class CheckoutScreen(Screen[None]):
             if not self._idle():
                 return
             self.say(Notice(f"Voiding sale {plan.number}…"))
-            self._step(self.till.gifts.void_last_sale())
+            self._step(self.till.storno.run())
 
         self.app.push_screen(ConfirmDialog("Void last sale", plan.summary(), "void the sale", "keep it"), done)
 

@@ -71,7 +71,7 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
         event.stop()
         if self.busy:
             return
-        if event.input.id == "amount" or (self.check is not None and self.check.status.can_activate):
+        if event.input.id == "amount" or (self.check is not None and self.check.status.can_create):
             self._add()
             return
         self.busy = True
@@ -92,7 +92,7 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
         self.check = check
         status = check.status
         text = Text(f"{check.display_name} gift voucher {check.masked}  ")
-        if not status.can_activate:
+        if not status.can_create:
             text.append("cannot be sold", style="bold red")
             if status.message:
                 text.append(f"\n{check.display_name}: {status.message}", style="bold")

@@ -3,6 +3,8 @@ provider operations, unprinted receipts; retry reconciliation, reload keys."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -12,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from pos_app import secrets
-from pos_app.domain.codes import mask_code
+from pos_app.services import journaled, wording
 from pos_app.services.checkout import Till
 
 
@@ -101,9 +103,20 @@ class StatusScreen(ModalScreen[None]):
         if not ops:
             t.append("  none\n")
         for op in ops:
-            amount = f" {op.amount}" if op.amount is not None else ""
-            t.append(f"  ? {op.operation}{amount} on {mask_code(op.code)} (since {op.sent_at[11:19]} UTC) "
-                     "— the voucher cannot be used until this is settled\n", style="red")
+            sent = datetime.fromisoformat(op.sent_at).astimezone()
+            t.append(f"  ? {wording.what(till.session, op)} ({till.session.where(op.order_id)}, sent "
+                     f"{sent:%H:%M:%S}, our reference {op.reference})", style="red")
+            if op.error:
+                t.append(f" — {op.error}", style="red")
+            deadline = journaled.deadline(till.session, op).astimezone()
+            t.append(f"\n    not decided \"did not happen\" before {deadline:%H:%M:%S}; the till checks again "
+                     "by itself; the voucher cannot be used until it is decided\n", style="red")
+        flagged = till.recovery.flagged()
+        if flagged:
+            t.append("\nContradictions (check with the provider)\n", style="bold underline")
+        for op in flagged:
+            t.append(f"  ! {wording.what(till.session, op)} ({till.session.where(op.order_id)}, our reference "
+                     f"{op.reference}): {op.flag}\n", style="bold red")
         t.append("\nKeyring\n", style="bold underline")
         t.append(f"  {self.keyring_info}\n", style="yellow" if "!" in self.keyring_info else "")
         t.append("\nJournal\n", style="bold underline")

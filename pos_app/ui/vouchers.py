@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, Static
 
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
-from pos_app.services.vouchers import VoucherCheck
+from pos_app.services.vouchers import BalanceChanged, VoucherCheck
 from pos_app.ui.fields import ScanField
 
 
@@ -32,6 +32,8 @@ def describe_check(check: VoucherCheck) -> Text:
             text.append(f" of {b.total.amount_str()}")
     if b.message:
         text.append(f"\n{check.display_name}: {b.message}", style="bold")
+    for flag in check.flags:  # a redemption decided "did not happen" that this read shows applied
+        text.append(f"\n! {flag}", style="bold red")
     return text
 
 
@@ -107,8 +109,13 @@ class VoucherDialog(ModalScreen[Outcome | None]):
             return
         finally:
             self.busy = None
+        self._show_check(check)
+
+    def _show_check(self, check: VoucherCheck, note: str = "") -> None:
         self.check = check
         result = describe_check(check)
+        if note:
+            result.append(f"\n{note}", style="bold yellow")
         if check.amount is not None:
             result.append(f"\n\nPay {check.amount}", style="bold")
             self._show(result, keys="Enter redeem · Escape back")
@@ -129,6 +136,11 @@ class VoucherDialog(ModalScreen[Outcome | None]):
     async def run_redeem(self, check: VoucherCheck) -> None:
         try:
             outcome = await self.till.vouchers.pay(check)
+        except BalanceChanged as exc:  # the dialog's read was old and the voucher moved meanwhile
+            self.busy = None
+            self._show_check(exc.check, note=str(exc))
+            self.app.bell()
+            return
         except CheckoutError as exc:
             self.busy = None
             self.check = None

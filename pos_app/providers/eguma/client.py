@@ -21,7 +21,7 @@ Rules this client keeps:
 * A POST is never retried: E-GUMA has no idempotency key, a repeated Redeem
   is a second redemption. A POST without a usable answer is
   :class:`UnknownOutcome`; the caller reconciles with Balance
-  (see :func:`redeem_applied`).
+  (see :mod:`pos_app.providers.eguma.settling`).
 * Status codes and transport failures become typed errors in one place
   (:meth:`EgumaClient._status_error`, :meth:`EgumaClient._transport_error`).
 """
@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from typing import Any
 from urllib.parse import quote
@@ -41,21 +40,26 @@ import httpx
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money, MoneyError
 from pos_app.providers.base import (
-    Activation,
-    ActivationStatus,
     AuthenticationError,
     Authorization,
     BadResponse,
     Capability,
-    Deactivation,
-    DeactivationStatus,
+    Captured,
     NotFoundError,
+    OpContext,
+    OpKind,
+    Operation,
     ProviderBase,
     ProviderError,
     ProviderTimeout,
     RefusedError,
     UnavailableError,
+    Snapshot,
+    TenderRef,
+    UndoCheck,
     UnknownOutcome,
+    ValueCheck,
+    ValueResult,
     VoidResult,
     VoucherBalance,
     bad_response,
@@ -63,7 +67,9 @@ from pos_app.providers.base import (
     redact,
 )
 
-__all__ = ["DEFAULT_BASE_URL", "EgumaClient", "redact", "redeem_applied"]
+from pos_app.providers.eguma.settling import balance_state
+
+__all__ = ["DEFAULT_BASE_URL", "REDEEM_TOKEN", "EgumaClient", "redact"]
 
 PROVIDER = "eguma"
 DISPLAY_NAME = "E-GUMA"
@@ -71,27 +77,12 @@ DEFAULT_BASE_URL = "https://api.e-guma.ch"
 MAX_TEXT = 1024  # reference_number / deactivate_reason limit
 _MAX_SHOWN_BODY = 300
 
-_CODE = re.compile(r"^[A-Z0-9]{12}$")
-_SHORT_CODE = re.compile(r"^[0-9]{2}$")
+REDEEM_TOKEN = "redeem_token"  # the reference a cancellation needs
 _NOT_FOUND_MARKER = "nicht vorhanden"
 
 _log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
-
-
-def redeem_applied(before: Money, after: Money, amount: Money) -> bool | None:
-    """Decide an unknown Redeem from two Balance answers (eguma.md, "Reconciling").
-
-    ``True``: the balance fell by exactly ``amount`` (it happened);
-    ``False``: the balance did not change (it did not); ``None``: anything
-    else — someone else used the voucher meanwhile; a person must decide.
-    """
-    if after == before - amount:
-        return True
-    if after == before:
-        return False
-    return None
 
 
 class _Fields:
@@ -123,6 +114,14 @@ class _Fields:
             raise self.bad(f"{name} is not a whole number")
         return value
 
+    def money(self, name: str, currency: str, default: int | None = None) -> Money:
+        """An amount in cents; one the till cannot hold is an unreadable answer."""
+        cents = self.integer(name, default)
+        try:
+            return Money(cents, currency)
+        except MoneyError:
+            raise self.bad(f"{name} is out of range") from None
+
     def optional_int(self, name: str) -> int | None:
         return self.integer(name) if self._data.get(name) is not None else None
 
@@ -152,8 +151,8 @@ class EgumaClient(ProviderBase):
             Capability.AUTHORIZE,
             Capability.CAPTURE,
             Capability.VOID,
-            Capability.ACTIVATE,
-            Capability.DEACTIVATE,
+            Capability.CREATE,
+            Capability.UNDO,
         }
     )
 
@@ -208,11 +207,6 @@ class EgumaClient(ProviderBase):
         """``" l4fu-5lqt-kjr3\\r\\n"`` -> ``"L4FU5LQTKJR3"``."""
         return normalize_voucher_code(raw)
 
-    def looks_like_code(self, text: str) -> bool:
-        """A 12-character voucher code or a 2-digit voucher2mobile short code."""
-        code = self.normalize_code(text)
-        return bool(_CODE.match(code) or _SHORT_CODE.match(code))
-
     # -- the port -------------------------------------------------------------
     async def balance(self, code: str) -> VoucherBalance:
         """Balance check; ``result.code`` is the real code to use from now on."""
@@ -227,21 +221,19 @@ class EgumaClient(ProviderBase):
         return VoucherBalance(
             code=self.normalize_code(f.text("code")),
             redeemable=redeemable,
-            balance=self._money(f.integer("balance_in_cents", None if redeemable else 0)),
-            total=self._money(total) if total is not None else None,
+            balance=f.money("balance_in_cents", self.currency, None if redeemable else 0),
+            total=f.money("total_amount_in_cents", self.currency) if total is not None else None,
             currency=currency,
             message=f.text("message", ""),
             product_id=product_id or None,
         )
 
-    async def authorize(
-        self, code: str, amount: Money, reference: str | None = None
-    ) -> Authorization:
-        """Redeem ``amount`` now. Never retried: a second Redeem takes money twice."""
+    async def authorize(self, code: str, amount: Money, ctx: OpContext) -> Authorization:
+        """Redeem ``amount`` now, with our reference as ``reference_number``.
+        Never retried: a second Redeem takes money twice."""
         self._check_amount(amount)
-        body: JsonObject = {"amount_in_cents": amount.minor}
-        if reference is not None:
-            body["reference_number"] = self._check_text(reference, "reference")
+        body: JsonObject = {"amount_in_cents": amount.minor,
+                            "reference_number": self._check_text(ctx.reference, "reference")}
         data = await self._call("POST", "vouchers", code, "redeem", body, operation="redeem")
         f = _Fields(data, mutating=True, operation="redeem")
         token = f.text("redeem_token")
@@ -251,49 +243,51 @@ class EgumaClient(ProviderBase):
         return Authorization(
             code=self._answer_code(f, code),
             amount=amount,
-            token=token,
-            new_balance=self._money(new_balance) if new_balance is not None else None,
-            reference=reference,
+            refs={REDEEM_TOKEN: token},
+            new_balance=f.money("balance_in_cents", self.currency) if new_balance is not None else None,
         )
 
-    async def capture(self, auth: Authorization) -> Authorization:
-        """Nothing to do: an E-GUMA redemption is final when it is made."""
-        return auth
+    async def capture(self, tender: TenderRef, ctx: OpContext) -> Captured:
+        """Nothing to send: an E-GUMA redemption is final when it is made."""
+        return Captured(refs={})
 
-    async def void(self, auth: Authorization, amount: Money | None = None) -> VoidResult:
-        """Cancel (part of) a redemption; may be repeated until all is cancelled."""
-        amount = auth.amount if amount is None else amount
+    async def void(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult:
+        """Cancel (part of) a redemption by its token; may be repeated until all is cancelled."""
         self._check_amount(amount)
-        if amount.minor > auth.amount.minor:
-            raise MoneyError(f"cannot cancel {amount} of a redemption of {auth.amount}")
-        body = {"redeem_token": auth.token, "amount_in_cents": amount.minor}
+        if amount.minor > tender.amount.minor:
+            raise MoneyError(f"cannot cancel {amount} of a redemption of {tender.amount}")
+        token = tender.refs.get(REDEEM_TOKEN)
+        if not token:
+            raise ValueError("a redemption without its redeem_token cannot be cancelled")
+        body = {"redeem_token": token, "amount_in_cents": amount.minor}
         data = await self._call(
-            "POST", "vouchers", auth.code, "cancel_redemption", body, operation="cancel_redemption"
+            "POST", "vouchers", tender.code, "cancel_redemption", body, operation="cancel_redemption"
         )
         f = _Fields(data, mutating=True, operation="cancel_redemption")
         new_balance = f.optional_int("balance_in_cents")
         return VoidResult(
-            code=self._answer_code(f, auth.code),
+            code=self._answer_code(f, tender.code),
             amount=amount,
-            new_balance=self._money(new_balance) if new_balance is not None else None,
+            new_balance=f.money("balance_in_cents", self.currency) if new_balance is not None else None,
         )
 
-    async def activation_status(self, code: str) -> ActivationStatus:
+    async def check_value(self, code: str) -> ValueCheck:
+        """Activate status of a depot voucher: can it be sold now, for how much?"""
         data = await self._call(
             "GET", "depot_vouchers", code, "activate_status", operation="activate_status"
         )
         f = _Fields(data, mutating=False, operation="activate_status")
         free_amount = f.flag("free_amount", False)
         amount = f.optional_int("amount_in_cents")
-        return ActivationStatus(
+        return ValueCheck(
             code=self._answer_code(f, code),
-            can_activate=f.flag("can_be_activated"),
+            can_create=f.flag("can_be_activated"),
             free_amount=free_amount,
-            amount=None if free_amount or amount is None else self._money(amount),
+            amount=None if free_amount or amount is None else f.money("amount_in_cents", self.currency),
             message=f.text("message", ""),
         )
 
-    async def activate(self, code: str, amount: Money | None = None) -> Activation:
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult:
         """Activate a sold depot voucher; ``amount`` only for a free-amount voucher."""
         body: JsonObject = {}
         if amount is not None:
@@ -301,22 +295,23 @@ class EgumaClient(ProviderBase):
             body["amount_in_cents"] = amount.minor
         data = await self._call("POST", "depot_vouchers", code, "activate", body, operation="activate")
         f = _Fields(data, mutating=True, operation="activate")
-        amount_in_cents = f.integer("amount_in_cents")
-        return Activation(code=self._answer_code(f, code), amount=self._money(amount_in_cents))
+        return ValueResult(code=self._answer_code(f, code),
+                           amount=f.money("amount_in_cents", self.currency))
 
-    async def deactivation_status(self, code: str) -> DeactivationStatus:
+    async def check_undo(self, code: str) -> UndoCheck:
+        """Deactivate status: can a sold depot voucher be taken back now?"""
         data = await self._call(
             "GET", "depot_vouchers", code, "deactivate_status", operation="deactivate_status"
         )
         f = _Fields(data, mutating=False, operation="deactivate_status")
-        return DeactivationStatus(
+        return UndoCheck(
             code=self._answer_code(f, code),
-            can_deactivate=f.flag("can_be_deactivated"),
-            amount=self._money(f.integer("amount_in_cents", 0)),
+            can_undo=f.flag("can_be_deactivated"),
+            amount=f.money("amount_in_cents", self.currency, 0),
             message=f.text("message", ""),
         )
 
-    async def deactivate(self, code: str, reason: str | None = None) -> Deactivation:
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult:
         body: JsonObject = {}
         if reason:
             body["deactivate_reason"] = reason[:MAX_TEXT]
@@ -324,18 +319,32 @@ class EgumaClient(ProviderBase):
             "POST", "depot_vouchers", code, "deactivate", body, operation="deactivate"
         )
         f = _Fields(data, mutating=True, operation="deactivate")
-        amount_in_cents = f.integer("amount_in_cents")
-        return Deactivation(code=self._answer_code(f, code), amount=self._money(amount_in_cents))
+        return ValueResult(code=self._answer_code(f, code),
+                           amount=f.money("amount_in_cents", self.currency))
 
-    async def aclose(self) -> None:
-        """Close the HTTP client only if this object created it."""
-        if self._owns_http:
-            await self._http.aclose()
+    async def state_of(self, op: Operation) -> Snapshot:
+        """The state a lost answer is decided by (eguma.md, "Reconciling").
+
+        * redemption and cancellation: the voucher's Balance;
+        * activation: Activate status and Balance (active, and for how much);
+        * deactivation: Activate status and Deactivate status (a deactivated
+          depot voucher is back in the stack: it can be activated again).
+        """
+        if op.kind in (OpKind.AUTHORIZE, OpKind.VOID, OpKind.REFUND, OpKind.CAPTURE):
+            return balance_state(await self.balance(op.code))
+        if op.kind is OpKind.CREATE:
+            status = await self.check_value(op.code)
+            state = {"can_activate": status.can_create}
+            state.update(balance_state(await self.balance(op.code)))
+            return state
+        if op.kind is OpKind.UNDO:
+            status = await self.check_value(op.code)
+            undo = await self.check_undo(op.code)
+            return {"can_activate": status.can_create, "can_deactivate": undo.can_undo,
+                    "amount": undo.amount.minor}
+        raise self._unsupported(Capability.BALANCE)
 
     # -- values ----------------------------------------------------------------
-    def _money(self, cents: int) -> Money:
-        return Money(cents, self.currency)
-
     def _check_amount(self, amount: Money) -> None:
         if amount.currency != self.currency:
             raise MoneyError(f"{DISPLAY_NAME} account is in {self.currency}, amount is {amount}")

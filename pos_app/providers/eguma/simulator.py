@@ -965,3 +965,8 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def demo_secrets(sim: EgumaSimulator) -> dict[str, str]:
+    """The secrets a till uses against this simulator in demo mode: the first outlet's key."""
+    return {"api_key": next(iter(sim.state.outlets))}

@@ -1,0 +1,36 @@
+"""The provider packages this till knows: a new provider is one package plus one
+line here. Packages are named, not imported: a till imports only the
+providers its configuration enables, and the services never import a
+provider package (an import-linter contract says so)."""
+
+from __future__ import annotations
+
+import importlib
+
+from pos_app.providers.base import ProviderDescriptor
+
+PACKAGES: dict[str, str] = {
+    "eguma": "pos_app.providers.eguma.descriptor",
+}
+
+
+class UnknownProvider(KeyError):
+    def __str__(self) -> str:
+        return f"unknown provider {self.args[0]!r} (known: {', '.join(sorted(PACKAGES))})"
+
+
+def names() -> list[str]:
+    return sorted(PACKAGES)
+
+
+def descriptor(name: str) -> ProviderDescriptor:
+    try:
+        module = PACKAGES[name]
+    except KeyError:
+        raise UnknownProvider(name) from None
+    found: ProviderDescriptor = importlib.import_module(module).DESCRIPTOR
+    return found
+
+
+def descriptors() -> list[ProviderDescriptor]:
+    return [descriptor(name) for name in names()]

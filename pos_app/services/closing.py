@@ -1,0 +1,115 @@
+"""Closing an order, in an explicit sequence:
+
+1. allocate the order number (journaled; a capture carries it);
+2. capture each authorized tender whose provider captures (JTL charge);
+3. create the value lines (gift voucher activations);
+4. commit the close and the receipt in one transaction.
+
+A step that fails leaves the order open, with the failure shown, so the
+cashier can retry (Enter) or remove the line; nothing done is lost: each
+step is journaled and the next attempt skips what is done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pos_app.domain.codes import mask_code
+from pos_app.domain.order import Order, TenderKind, TenderState
+from pos_app.providers import OpKind, TenderRef
+from pos_app.services import journaled
+from pos_app.services.crash import crashpoint
+from pos_app.services.gifts import GiftDesk
+from pos_app.services.journaled import Call, Decision, NotSent
+from pos_app.services.results import CheckoutError, Closed, Level, Notice, Outcome
+from pos_app.services.session import Session
+from pos_app.services.wording import describe
+
+Render = Callable[[Order, str, datetime], tuple[str, bytes]]
+
+
+class Closer:
+    def __init__(self, session: Session, gifts: GiftDesk, render: Render) -> None:
+        self.session = session
+        self.gifts = gifts
+        self.render = render  # (order, number, when) -> receipt text and printer bytes
+
+    async def close_if_settled(self, notice: Notice) -> Outcome:
+        session = self.session
+        order = session.order
+        if not order.is_settled:
+            if order.unresolved_tenders:
+                return Outcome(notice)
+            return Outcome(Notice(f"{notice.text} — {order.remaining.amount_str()} still to pay", notice.level))
+        unsettled = [op for op in session.journal.ops(order_id=session.order_id, open_only=True)
+                     if op.operation != OpKind.CREATE.value]
+        if unsettled:  # e.g. a cancellation whose answer was lost: was the money given back?
+            op = unsettled[0]
+            slot = session.providers.get(op.provider)
+            word = slot.word(op.operation) if slot else op.operation
+            how = ("press F9 to finish cancelling the order" if op.operation == OpKind.UNDO.value
+                   else "select the payment and press F8 to check it")
+            return Outcome(Notice(f"Paid, but not closed — the {word} on {mask_code(op.code)} "
+                                  f"is not confirmed yet: {how}", Level.ERROR))
+        number = session.journal.allocate_number(session.order_id)  # 1
+        try:
+            await self._capture_all(session.journal.format_number(number))  # 2
+        except CheckoutError as exc:
+            return Outcome(Notice(f"Paid, but not closed — {exc}. Enter retries", Level.ERROR))
+        failures = await self.gifts.create_all()  # 3
+        if failures:
+            return Outcome(Notice(
+                "Paid, but not closed — " + "; ".join(failures)
+                + ". Enter retries; or select the line, F8 removes it", Level.ERROR))
+        order = session.reload()
+        order.check_close()
+        when = session.clock()
+
+        def render(number_text: str) -> tuple[str, bytes]:
+            return self.render(order, number_text, when)
+
+        crashpoint("close:before_commit")
+        number, receipt_id = session.journal.close_order(session.order_id, render)  # 4
+        crashpoint("close:after_commit")
+        closed = Closed(session.journal.format_number(number), receipt_id, order.total, order.change,
+                        cash=any(t.kind is TenderKind.CASH for t in order.active_tenders))
+        session.last_closed = closed
+        session.start_new_order()
+        text = f"Order {closed.number} closed"
+        if closed.change:
+            text += f" — change {closed.change}"
+        if notice.level is not Level.INFO:  # news the cashier must still read
+            return Outcome(Notice(f"{notice.text} — {text}", notice.level), closed)
+        return Outcome(Notice(text), closed)
+
+    async def _capture_all(self, number: str) -> None:
+        """Capture the authorized voucher payments of providers that capture, journaled."""
+        session = self.session
+        for tender in session.order.active_tenders:
+            if tender.kind is not TenderKind.VOUCHER or tender.state is not TenderState.AUTHORIZED:
+                continue
+            slot = session.slot(tender.provider)
+            assert slot.client is not None and slot.descriptor is not None and tender.code is not None
+            if not slot.descriptor.policy.captures:
+                continue
+            if any(op.operation == OpKind.CAPTURE.value and op.state in ("ok", "done")
+                   for op in session.journal.ops(tender_id=tender.id)):
+                continue
+            client, ref = slot.client, TenderRef(tender.code, tender.amount, dict(tender.refs))
+            call = Call(slot, OpKind.CAPTURE, tender.code, tender.amount, session.order_id,
+                        send=lambda ctx, ref=ref: client.capture(ref, ctx), tender_id=tender.id,
+                        refs=ref.refs, request={"order_number": number})
+            word = slot.word(OpKind.CAPTURE)
+            try:
+                result = await journaled.run(session, call)
+            except NotSent as exc:
+                raise CheckoutError(f"{word} of {mask_code(tender.code)} not sent — "
+                                    f"{describe(exc.error, slot.display_name, hint=False)}") from None
+            finally:
+                session.reload()
+            if result.decision is Decision.FAILED:
+                why = describe(result.error, slot.display_name, hint=False) if result.error else result.reason
+                raise CheckoutError(f"{word} of {mask_code(tender.code)} failed — {why}")
+            if result.decision is not Decision.DONE:
+                raise CheckoutError(f"{word} of {mask_code(tender.code)} not confirmed — {result.reason}")

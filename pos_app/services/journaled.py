@@ -1,0 +1,386 @@
+"""The one runner for every call that moves money or value, and the one
+settling path for every answer that was lost (DESIGN.md, "Journal: write
+before you send" and "Deciding a lost answer").
+
+A call goes: read the provider's state (or take a dialog's read that is only
+seconds old) → commit the intent with that state and our reference →
+crash point → send → commit the outcome, or settle it when the answer is
+lost or contradicts the request. Every operation of every provider takes
+this path: authorize, capture, void, refund, create, undo.
+
+Settling reads the provider's state afresh and asks the provider's own
+rules (its package's ``settling``) what it shows:
+
+* **did happen** as soon as the state shows it;
+* **did not happen** only when it can no longer happen: a lookup by our
+  reference says so, or the state is unchanged once the settle window
+  (``[providers.<name>] settle_s`` after the send) has passed, and again on
+  one more read;
+* anything else is **undecided**: the operation stays open, its voucher is
+  blocked, the cashier sees what is waited for, and the till looks again by
+  itself (reconcile.py).
+
+The pay flow, F8, F12 ``r``, the background re-check and start-up recovery
+all settle through :func:`settle`. Nothing here knows a provider's name.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pos_app.domain.codes import mask_code
+from pos_app.domain.money import Money, MoneyError
+from pos_app.domain.order import Tender, TenderState
+from pos_app.journal import OpRecord, OpState
+from pos_app.providers import (
+    Answer,
+    Authorization,
+    Captured,
+    Judgement,
+    Operation,
+    OpContext,
+    OpKind,
+    ProviderError,
+    Refs,
+    Snapshot,
+    UnknownOutcome,
+    ValueResult,
+    Verdict,
+    VoidResult,
+)
+from pos_app.services.crash import arm_after_send, crashpoint
+from pos_app.services.providers import ProviderSlot
+from pos_app.services.results import CheckoutError
+from pos_app.services.session import Session
+
+# How old a dialog's own balance read may be and still serve as the state
+# "read right before the send": a cashier who presses Enter at once (scan,
+# look, Enter takes 1-2 s) costs no extra request; one who leaves the dialog
+# open gets a fresh read. Short, because the read decides a lost answer: a
+# redemption elsewhere inside the window could make a refused redeem of the
+# same amount look applied.
+FRESH_READ_S = 3.0
+
+
+class Decision(enum.StrEnum):
+    DONE = "done"  # it happened (answered, or settled as applied)
+    NOT_DONE = "not_done"  # it did not happen, certainly (settled)
+    FAILED = "failed"  # the provider said no, or it was never sent
+    UNDECIDED = "undecided"  # not known yet: the voucher stays blocked
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    decision: Decision
+    op: OpRecord
+    answer: Answer | None = None
+    lost: bool = False  # the answer was lost or not trusted; the state decided
+    reason: str = ""  # why it failed or is undecided, for the cashier
+    error: ProviderError | None = None
+    until: datetime | None = None  # undecided and waiting: decided by this time at the latest
+
+    @property
+    def done(self) -> bool:
+        return self.decision is Decision.DONE
+
+
+@dataclass(slots=True)
+class Call:
+    """One journaled provider call, as a desk describes it."""
+
+    slot: ProviderSlot
+    kind: OpKind
+    code: str
+    amount: Money | None
+    order_id: int | None
+    send: Callable[[OpContext], Awaitable[Answer]]
+    tender_id: int | None = None
+    line_id: int | None = None
+    new_tender: Tender | None = None  # inserted with the intent (authorize)
+    request: dict[str, Any] = field(default_factory=dict)
+    refs: Refs = field(default_factory=dict)  # the references of what it acts on (a void: the tender's)
+    before: Snapshot | None = None  # a read taken moments ago by the caller (FRESH_READ_S)
+
+
+class NotSent(CheckoutError):
+    """The state could not be read before the send: nothing was journaled or sent."""
+
+    def __init__(self, message: str, error: ProviderError) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def operation_of(op: OpRecord) -> Operation:
+    return Operation(OpKind(op.operation), op.code, op.amount, op.reference, op.refs, op.request, op.before)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def answer_data(answer: Answer) -> dict[str, Any]:
+    """What an answer said, for the journal (amounts in minor units, no secrets)."""
+    data: dict[str, Any] = {}
+    if isinstance(answer, (Authorization, VoidResult)):
+        data["new_balance"] = None if answer.new_balance is None else answer.new_balance.minor
+        data["amount"] = answer.amount.minor
+    elif isinstance(answer, ValueResult):
+        data["amount"] = answer.amount.minor
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Effects: what an outcome does to the tender or line, committed with it
+# ---------------------------------------------------------------------------
+def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str = "",
+             answer: Answer | None = None, judgement: Judgement | None = None) -> dict[str, Any]:
+    """The ``finish_op`` arguments for the tender or line of ``op``."""
+    kind = OpKind(op.operation)
+    slot = session.providers.get(op.provider)
+    word = slot.word(kind) if slot else kind.value
+    on_open_order = op.order_id == session.order_id
+    refs = dict(answer.refs) if answer is not None and hasattr(answer, "refs") else dict(judgement.refs if judgement else {})
+    if kind is OpKind.AUTHORIZE:
+        if decision is Decision.DONE:
+            if isinstance(answer, Authorization):
+                after = answer.new_balance
+            elif judgement is not None and judgement.balance is not None and op.amount is not None:
+                after = Money(judgement.balance, op.amount.currency)
+            else:
+                after = None
+            problem = None
+            if not refs and answer is None:
+                who = session.display_name(op.provider)
+                problem = (f"the answer to the {word} was lost, so the till has nothing to cancel it with; "
+                           f"ask {who} to reverse it")
+            return {"tender": {"state": TenderState.AUTHORIZED, "refs": refs, "balance_after": after,
+                               "problem": problem}}
+        if decision is Decision.NOT_DONE:
+            return {"void_tender": True, "tender": {"problem": None}}
+        if decision is Decision.FAILED:
+            return {"void_tender": True, "tender": {"problem": reason}}
+        return {"tender": {"state": TenderState.UNKNOWN, "problem": f"{word} not confirmed: {reason}"}}
+    if kind in (OpKind.VOID, OpKind.REFUND):
+        if not on_open_order:
+            return {}  # a voided sale keeps its tenders; the journal records the reversal next to them
+        if decision is Decision.DONE:
+            after = answer.new_balance if isinstance(answer, VoidResult) else (
+                Money(judgement.balance, op.amount.currency)
+                if judgement is not None and judgement.balance is not None and op.amount else None)
+            return {"void_tender": True, "tender": {"problem": None, "balance_after": after}}
+        if decision is Decision.NOT_DONE:
+            return {"tender": {"problem": f"{word} did not happen: F8 tries again"}}
+        if decision is Decision.FAILED:
+            return {"tender": {"problem": f"{word} failed: {reason}"}}
+        return {"tender": {"problem": f"{word} not confirmed: {reason}"}}
+    if kind is OpKind.CAPTURE:
+        if decision is Decision.DONE:
+            return {"tender": {"state": TenderState.CAPTURED, "refs": refs, "problem": None}}
+        if decision is Decision.NOT_DONE:
+            return {"tender": {"problem": None}}
+        return {"tender": {"problem": f"{word} {'failed' if decision is Decision.FAILED else 'not confirmed'}: {reason}"}}
+    if kind is OpKind.CREATE:
+        if decision is Decision.DONE:
+            return {"line": {"activated": True, "refs": refs, "problem": None}}
+        if decision is Decision.NOT_DONE:
+            return {"line": {"problem": None}}
+        if decision is Decision.FAILED:
+            return {"line": {"problem": reason}}
+        return {"line": {"problem": f"{word} not confirmed: {reason}"}}
+    if kind is OpKind.UNDO:
+        if decision is Decision.DONE:
+            return {"line": {"undone": True, "void": on_open_order, "problem": None}}
+        return {}
+    return {}
+
+
+# ---------------------------------------------------------------------------
+# The runner
+# ---------------------------------------------------------------------------
+async def read_state(slot: ProviderSlot, op: Operation) -> Snapshot:
+    """The provider's state for ``op``; ProviderError when it cannot be read."""
+    assert slot.client is not None
+    try:
+        state = await slot.client.state_of(op)
+    except ProviderError as exc:
+        slot.mark(exc)
+        raise
+    slot.mark(None)
+    return state
+
+
+async def run(session: Session, call: Call) -> Result:
+    """Journal, send and decide one call. Raises :class:`NotSent` when the state
+    could not be read first (nothing journaled, nothing sent)."""
+    slot = call.slot
+    assert slot.client is not None and slot.descriptor is not None and slot.settings is not None
+    journal = session.journal
+    probe = Operation(call.kind, call.code, call.amount, "", call.refs, call.request)
+    before = call.before
+    if before is None:
+        try:
+            before = await read_state(slot, probe)
+        except ProviderError as exc:
+            raise NotSent(exc.message, exc) from None
+    if call.kind in (OpKind.AUTHORIZE, OpKind.VOID):
+        check_late(session, slot, call.code, before)
+    now = session.utcnow()
+    settle_by = now + timedelta(seconds=slot.settings.settle_s + slot.settings.timeout_s)
+    policy = slot.descriptor.policy
+    op_id, reference, tender_id = journal.begin_op(
+        provider=slot.name, operation=call.kind.value, code=call.code, currency=session.currency,
+        reference=lambda sequence: policy.reference(journal.outlet, journal.till, sequence),
+        amount=call.amount, order_id=call.order_id, tender_id=call.tender_id, line_id=call.line_id,
+        new_tender=call.new_tender, request=call.request, before=before, before_at=_iso(now),
+        settle_by=_iso(settle_by),
+    )
+    op = journal.op(op_id)
+    crashpoint(f"{call.kind.value}:before_send")
+    arm_after_send(call.kind.value)
+    number = None
+    if call.order_id is not None:
+        number = journal.load_order(call.order_id).number
+    ctx = OpContext(reference, number, session.clock())
+    try:
+        answer = await call.send(ctx)
+    except UnknownOutcome as exc:
+        slot.mark(exc)
+        journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
+                          **_effects(session, op, Decision.UNDECIDED, reason="no answer"))
+        return await settle(session, journal.op(op_id), lost=True)
+    except ProviderError as exc:
+        slot.mark(exc)
+        reason = exc.message
+        journal.finish_op(op_id, OpState.FAILED, error=exc.message,
+                          **_effects(session, op, Decision.FAILED, reason=reason))
+        return Result(Decision.FAILED, journal.op(op_id), reason=reason, error=exc)
+    except (MoneyError, ValueError) as exc:  # the client refused to send it (checked before any I/O)
+        reason = f"the till did not send it: {exc}"
+        journal.finish_op(op_id, OpState.FAILED, error=reason,
+                          **_effects(session, op, Decision.FAILED, reason=reason))
+        return Result(Decision.FAILED, journal.op(op_id), reason=reason)
+    crashpoint(f"{call.kind.value}:after_response")
+    slot.mark(None)
+    why = contradiction(slot, operation_of(op), before, answer)
+    if why is not None:
+        # Not trusted: journaled with what it said, and settled like a lost answer.
+        journal.finish_op(op_id, OpState.UNKNOWN, refs=dict(getattr(answer, "refs", {})),
+                          result=answer_data(answer), error=why, flag=f"contradicting answer: {why}",
+                          **_effects(session, op, Decision.UNDECIDED, reason="the answer contradicts the request"))
+        return await settle(session, journal.op(op_id), lost=True)
+    journal.finish_op(op_id, OpState.OK, refs=dict(getattr(answer, "refs", {})), result=answer_data(answer),
+                      **_effects(session, op, Decision.DONE, answer=answer))
+    return Result(Decision.DONE, journal.op(op_id), answer)
+
+
+def contradiction(slot: ProviderSlot, op: Operation, before: Snapshot | None, answer: Answer) -> str | None:
+    """Why an answer cannot be what was asked: the core's own checks, then the provider's."""
+    assert slot.descriptor is not None
+    if isinstance(answer, (Authorization, VoidResult)):
+        if op.amount is not None and answer.amount != op.amount:
+            return f"{slot.display_name} answered {answer.amount.amount_str()}, {op.amount.amount_str()} was asked"
+    if isinstance(answer, Captured) and not isinstance(answer.refs, dict):
+        return f"{slot.display_name} answered no references"
+    return slot.descriptor.settling.contradiction(op, before, answer)
+
+
+# ---------------------------------------------------------------------------
+# Settling
+# ---------------------------------------------------------------------------
+def deadline(session: Session, op: OpRecord) -> datetime:
+    """Before this time a lost answer may still be applied: never "did not happen"."""
+    if op.settle_by:
+        return _parse(op.settle_by)
+    slot = session.providers.get(op.provider)
+    settle_s = slot.settings.settle_s + slot.settings.timeout_s if slot and slot.settings else 3600.0
+    return _parse(op.sent_at) + timedelta(seconds=settle_s)
+
+
+async def settle(session: Session, op: OpRecord, *, lost: bool = False) -> Result:
+    """Decide an open operation by the provider's state, read afresh; journal it."""
+    journal = session.journal
+    slot = session.providers.get(op.provider)
+    view = operation_of(op)
+    if slot is None or slot.client is None or slot.descriptor is None:
+        why = slot.problem if slot is not None and slot.problem else f"{op.provider} is not configured"
+        return undecided(session, op, why or "the provider cannot be used", lost=lost)
+    try:
+        now = await read_state(slot, view)
+    except ProviderError as exc:
+        return undecided(session, op, f"{slot.display_name} cannot be asked ({exc.message})", lost=lost)
+    judgement = slot.descriptor.settling.judge(view, op.before, now)
+    if judgement.verdict is Verdict.UNCHANGED and session.utcnow() >= deadline(session, op):
+        try:  # the settle window has passed: one more read must agree
+            again = await read_state(slot, view)
+        except ProviderError as exc:
+            return undecided(session, op, f"{slot.display_name} cannot be asked ({exc.message})", lost=lost)
+        judgement = slot.descriptor.settling.judge(view, op.before, again)
+        if judgement.verdict is Verdict.UNCHANGED:
+            judgement = Judgement(Verdict.NOT_APPLIED, "unchanged after the settle window", judgement.refs)
+    if judgement.verdict is Verdict.APPLIED:
+        return decide(session, op, Decision.DONE, f"{judgement.reason or 'the state shows it'}", judgement, lost)
+    if judgement.verdict is Verdict.NOT_APPLIED:
+        return decide(session, op, Decision.NOT_DONE, judgement.reason or "it never arrived", judgement, lost)
+    if judgement.verdict is Verdict.UNCHANGED:
+        until = deadline(session, op)
+        return undecided(session, op, f"waiting for {slot.display_name} until {until.astimezone():%H:%M:%S}",
+                         lost=lost, until=until)
+    return undecided(session, op, judgement.reason or "the state shows something else", lost=lost)
+
+
+def decide(session: Session, op: OpRecord, decision: Decision, how: str,
+           judgement: Judgement | None = None, lost: bool = True) -> Result:
+    state = OpState.DONE if decision is Decision.DONE else OpState.NOT_DONE
+    session.journal.finish_op(op.id, state, refs=dict(judgement.refs) if judgement else None,
+                              result={**op.result, "resolved_by": how},
+                              **_effects(session, op, decision, judgement=judgement))
+    return Result(decision, session.journal.op(op.id), lost=lost, reason=how)
+
+
+def undecided(session: Session, op: OpRecord, reason: str, *, lost: bool = True,
+              until: datetime | None = None) -> Result:
+    session.journal.finish_op(op.id, OpState.UNKNOWN, error=reason,
+                              **_effects(session, op, Decision.UNDECIDED, reason=reason))
+    return Result(Decision.UNDECIDED, session.journal.op(op.id), lost=lost, reason=reason, until=until)
+
+
+# ---------------------------------------------------------------------------
+# Late contradictions
+# ---------------------------------------------------------------------------
+def check_late(session: Session, slot: ProviderSlot, code: str, state: Snapshot | None) -> list[str]:
+    """A redemption decided "did not happen" that a later balance read shows applied.
+
+    Compared only while it is this till's last operation on the voucher
+    (a later one of ours moved the balance, and read it before it did).
+    The finding is flagged on the operation (F12) and journaled; nothing is
+    undone by it: a person must reverse it with the provider or refund the customer.
+    """
+    if state is None or slot.descriptor is None:
+        return []
+    journal = session.journal
+    found = []
+    ops = journal.ops(code=code)
+    for index, op in enumerate(ops):
+        if (op.provider != slot.name or op.operation != OpKind.AUTHORIZE.value
+                or op.state != OpState.NOT_DONE or op.flag):
+            continue
+        if any(later.state in (OpState.OK, OpState.DONE, OpState.SENT, OpState.UNKNOWN) for later in ops[index + 1:]):
+            continue
+        judgement = slot.descriptor.settling.judge(operation_of(op), op.before, state)
+        if judgement.verdict is Verdict.APPLIED:
+            amount = op.amount.amount_str() if op.amount else "?"
+            text = (f"late contradiction: the {slot.word(OpKind.AUTHORIZE)} of {amount} on {mask_code(code)} "
+                    f"({session.where(op.order_id)}) was decided 'did not happen', but the balance now shows it "
+                    f"— the customer was charged: ask {slot.display_name} to reverse it (reference "
+                    f"{op.reference}) or refund the customer")
+            journal.flag_op(op.id, text)
+            found.append(text)
+    return found

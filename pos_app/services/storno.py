@@ -1,0 +1,148 @@
+"""Voiding the last closed sale ("storno"): every reversal is checked first
+(can each value line be undone, does each voucher payment have what its void
+needs), and only then done, so a refusal stops it before anything is
+half-undone. A void that stopped half-way is continued by F9 again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pos_app.domain.codes import mask_code
+from pos_app.domain.money import Money
+from pos_app.domain.order import Line, Order, Tender, TenderKind
+from pos_app.journal import OpState
+from pos_app.providers import OpKind
+from pos_app.services import journaled
+from pos_app.services.gifts import GiftDesk
+from pos_app.services.inflight import provider_call
+from pos_app.services.journaled import Decision
+from pos_app.services.results import CheckoutError, Level, Notice, Outcome
+from pos_app.services.session import Session
+from pos_app.services.vouchers import VoucherDesk, lost_refs
+from pos_app.services.wording import describe
+
+
+@dataclass(slots=True)
+class VoidPlan:
+    """What voiding the last closed sale will do, shown before the cashier confirms."""
+
+    order: Order
+    number: str
+    deactivate: list[Line] = field(default_factory=list)
+    cancel: list[Tender] = field(default_factory=list)
+    cash_back: Money | None = None
+    card_back: Money | None = None
+
+    def summary(self) -> str:
+        parts = [f"Void sale {self.number} (total {self.order.total})?"]
+        for line in self.deactivate:
+            parts.append(f"Gift voucher {mask_code(line.code or '')} {line.total.amount_str()} is deactivated.")
+        for tender in self.cancel:
+            parts.append(f"Voucher {mask_code(tender.code or '')} gets {tender.amount.amount_str()} back.")
+        if self.cash_back:
+            parts.append(f"Give back cash {self.cash_back}.")
+        if self.card_back:
+            parts.append(f"Refund {self.card_back} on the card terminal.")
+        return "\n".join(parts)
+
+
+class Storno:
+    def __init__(self, session: Session, vouchers: VoucherDesk, gifts: GiftDesk,
+                 store_void_receipt: Callable[[VoidPlan], int]) -> None:
+        self.session = session
+        self.vouchers = vouchers
+        self.gifts = gifts
+        self.store_void_receipt = store_void_receipt
+
+    def plan(self) -> VoidPlan:
+        journal = self.session.journal
+        order_id = journal.last_closed_order_id()
+        if order_id is None:
+            raise CheckoutError("No closed sale to void")
+        if journal.order_voided_at(order_id):
+            raise CheckoutError("The last sale is already voided")
+        order = journal.load_order(order_id)
+        assert order.number is not None
+        reversed_tenders = {op.tender_id for op in journal.ops(order_id=order_id)
+                            if op.operation in (OpKind.VOID.value, OpKind.REFUND.value)
+                            and op.state in (OpState.OK, OpState.DONE)}
+        plan = VoidPlan(order, order.number)
+        plan.deactivate = GiftDesk.live_gift_vouchers(order)
+        plan.cancel = [t for t in order.active_tenders if t.kind is TenderKind.VOUCHER
+                       and t.id not in reversed_tenders]
+        cash = [t for t in order.active_tenders if t.kind is TenderKind.CASH]
+        card = [t for t in order.active_tenders if t.kind is TenderKind.CARD]
+        zero = Money.zero(order.currency)
+        # An overpayment (a gift voucher removed after payment) was handed back in
+        # cash at the time: it comes off the cash first, then off the card refund.
+        handed_back = order.overpaid
+        cash_in = sum(((t.given or t.amount) - (t.change or zero) for t in cash), zero)
+        from_cash = min(handed_back, cash_in, key=lambda m: m.minor)
+        card_in = sum((t.amount for t in card), zero)
+        plan.cash_back = cash_in - from_cash if cash else None
+        plan.card_back = card_in - (handed_back - from_cash) if card else None
+        return plan
+
+    async def _settle_reversals(self, order: Order) -> None:
+        """A reversal of this sale whose answer was lost last time is settled first."""
+        session = self.session
+        await self.gifts.settle_open_ops(order)
+        for op in session.journal.ops(order_id=order.id, open_only=True):
+            if op.operation in (OpKind.VOID.value, OpKind.REFUND.value):
+                result = await journaled.settle(session, op)
+                if result.decision is Decision.UNDECIDED:
+                    slot = session.providers.get(op.provider)
+                    word = slot.word(op.operation) if slot else op.operation
+                    raise CheckoutError(f"the {word} on {mask_code(op.code)} is not decided yet ({result.reason})")
+
+    @provider_call
+    async def run(self) -> Outcome:
+        plan = self.plan()
+        try:
+            await self._settle_reversals(plan.order)
+        except CheckoutError as exc:
+            raise CheckoutError(f"Void not done — {exc}. Nothing was changed") from None
+        plan = self.plan()
+        # 1. check everything first: a refusal stops the void before anything is undone
+        try:
+            await self.gifts.check_undoable(plan.deactivate)
+        except CheckoutError as exc:
+            raise CheckoutError(f"Void refused — {exc}. Nothing was changed") from None
+        for tender in plan.cancel:
+            slot = self.session.slot(tender.provider)
+            if not tender.refs:
+                raise CheckoutError(f"Void refused — the payment with voucher {mask_code(tender.code or '')} "
+                                    f"cannot be cancelled by the till ({lost_refs(slot)}). Nothing was changed")
+        # 2. act
+        for line in plan.deactivate:
+            try:
+                await self.gifts.undo(line, plan.order.id, f"void of sale {plan.number}")
+            except CheckoutError as exc:
+                raise CheckoutError(f"Void not finished — {exc}; F9 on an empty order continues "
+                                    "the void") from None
+        for tender in plan.cancel:
+            masked = mask_code(tender.code or "")
+            try:
+                result = await self.vouchers.reverse(tender, plan.order.id)
+            except CheckoutError as exc:
+                raise CheckoutError(f"Void not finished — voucher {masked}: {exc}; "
+                                    "F9 on an empty order continues the void") from None
+            if result.decision is Decision.UNDECIDED:
+                raise CheckoutError(f"Void not finished — the cancellation on {masked} was not confirmed "
+                                    f"({result.reason}); F9 on an empty order continues the void")
+            if result.decision is not Decision.DONE:
+                slot = self.session.slot(tender.provider)
+                why = (describe(result.error, slot.display_name, hint=False) if result.error is not None
+                       else result.reason or "not cancelled")
+                raise CheckoutError(f"Void not finished — voucher {masked}: {why}; "
+                                    "F9 on an empty order continues the void")
+        # 3. the void receipt, committed with the void
+        receipt_id = self.store_void_receipt(plan)
+        self.session.last_closed = None  # the pay pane no longer shows the voided sale as paid
+        text = f"Sale {plan.number} voided"
+        if plan.cash_back:
+            text += f" — give back cash {plan.cash_back}"
+        if plan.card_back:
+            text += f" — refund {plan.card_back} on the card terminal"
+        return Outcome(Notice(text, Level.WARNING), receipt_id=receipt_id)
