@@ -306,7 +306,6 @@ def deadline(session: Session, op: OpRecord) -> datetime:
 
 async def settle(session: Session, op: OpRecord, *, lost: bool = False) -> Result:
     """Decide an open operation by the provider's state, read afresh; journal it."""
-    journal = session.journal
     slot = session.providers.get(op.provider)
     view = operation_of(op)
     if slot is None or slot.client is None or slot.descriptor is None:

@@ -22,16 +22,13 @@ Rules this client keeps:
   is a second redemption. A POST without a usable answer is
   :class:`UnknownOutcome`; the caller reconciles with Balance
   (see :mod:`pos_app.providers.eguma.settling`).
-* Status codes and transport failures become typed errors in one place
-  (:meth:`EgumaClient._status_error`, :meth:`EgumaClient._transport_error`).
+* Status codes and transport failures become typed errors in one place,
+  shared by every provider (:class:`pos_app.providers.http.ProviderHttp`);
+  E-GUMA adds only its meaning of HTTP 400 (:class:`_EgumaHttp`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -51,21 +48,18 @@ from pos_app.providers.base import (
     Operation,
     ProviderBase,
     ProviderError,
-    ProviderTimeout,
     RefusedError,
-    UnavailableError,
     Snapshot,
     TenderRef,
     UndoCheck,
-    UnknownOutcome,
     ValueCheck,
     ValueResult,
     VoidResult,
     VoucherBalance,
     bad_response,
-    install_httpx_log_redaction,
     redact,
 )
+from pos_app.providers.http import ProviderHttp
 
 from pos_app.providers.eguma.settling import balance_state
 
@@ -75,12 +69,9 @@ PROVIDER = "eguma"
 DISPLAY_NAME = "E-GUMA"
 DEFAULT_BASE_URL = "https://api.e-guma.ch"
 MAX_TEXT = 1024  # reference_number / deactivate_reason limit
-_MAX_SHOWN_BODY = 300
 
 REDEEM_TOKEN = "redeem_token"  # the reference a cancellation needs
 _NOT_FOUND_MARKER = "nicht vorhanden"
-
-_log = logging.getLogger(__name__)
 
 JsonObject = dict[str, Any]
 
@@ -180,11 +171,13 @@ class EgumaClient(ProviderBase):
         self._api_key = api_key
         self._base_url = base_url.rstrip("/")
         self.currency = currency
-        self._timeout = httpx.Timeout(timeout_s)
-        # Each httpx phase has timeout_s; this bounds the whole exchange.
-        self._deadline_s = 3 * timeout_s
+        # Each httpx phase has timeout_s; the requester bounds the whole
+        # exchange at 3 * timeout_s. It masks the key in provider texts.
+        self._requester = _EgumaHttp(
+            http, provider=PROVIDER, display_name=DISPLAY_NAME, timeout_s=timeout_s,
+            secrets=(api_key,),
+        )
         self._owns_http = owns_http
-        install_httpx_log_redaction()
 
     @classmethod
     def create(
@@ -376,165 +369,34 @@ class EgumaClient(ProviderBase):
         *,
         operation: str,
     ) -> JsonObject:
-        """One request: send, map failures to typed errors, return the JSON object."""
-        mutating = method != "GET"
-        url = self._url(collection, code, action)
-        started = time.monotonic()
-        response, failure = await self._send(method, url, body, mutating, operation)
-        if failure is not None:
-            _log.info(
-                "%s %s %s failed: %s", DISPLAY_NAME, operation, mask_code(code), type(failure).__name__
-            )
-            raise failure
-        assert response is not None
-        _log.debug(
-            "%s %s %s -> HTTP %d in %.0f ms",
-            DISPLAY_NAME,
-            operation,
-            mask_code(code),
-            response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        error = self._status_error(response, mutating, operation)
-        if error is not None:
-            raise error
-        return self._json(response, mutating, operation)
-
-    async def _send(
-        self, method: str, url: str, body: JsonObject | None, mutating: bool, operation: str
-    ) -> tuple[httpx.Response | None, ProviderError | None]:
-        """Send once. A failure is *returned*, so it is raised outside this
-        ``except`` and carries no httpx exception (whose URL holds the key)."""
-        try:
-            async with asyncio.timeout(self._deadline_s):
-                response = await self._http.request(
-                    method,
-                    url,
-                    params={"apikey": self._api_key},
-                    json=body,
-                    timeout=self._timeout,
-                )
-            return response, None
-        except TimeoutError as exc:  # our overall deadline, not an httpx phase timeout
-            return None, self._transport_error(exc, mutating, operation)
-        except httpx.RequestError as exc:
-            return None, self._transport_error(exc, mutating, operation)
-        except Exception as exc:  # noqa: BLE001 - see below
-            # Anything else from the HTTP stack (a transport bug, a proxy library)
-            # may carry the request, and so the key, in its text: it becomes a
-            # typed error that names only its type. A POST may have gone out.
-            _log.warning("%s %s: unexpected %s from the HTTP stack", DISPLAY_NAME, operation,
-                         type(exc).__name__)
-            kind = UnknownOutcome if mutating else UnavailableError
-            return None, kind(
-                f"{DISPLAY_NAME}: the connection failed unexpectedly ({type(exc).__name__}).",
-                PROVIDER, operation=operation,
-            )
-
-    # -- the one place where failures become typed errors ----------------------------
-    def _transport_error(
-        self, exc: httpx.RequestError | TimeoutError, mutating: bool, operation: str
-    ) -> ProviderError:
-        """No HTTP answer. What matters is whether the request may have arrived."""
-        who = DISPLAY_NAME
-        if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
-            return ProviderTimeout(
-                f"{who} could not be reached in time; nothing was sent.", PROVIDER, operation=operation
-            )
-        if isinstance(exc, (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol)):
-            return UnavailableError(
-                f"{who} could not be reached; nothing was sent.", PROVIDER, operation=operation
-            )
-        if isinstance(exc, httpx.DecodingError):
-            return bad_response(
-                f"{who} sent an answer that could not be decoded.",
-                PROVIDER,
-                mutating=mutating,
-                operation=operation,
-            )
-        if mutating:
-            return UnknownOutcome(
-                f"{who} did not answer after the request was sent; "
-                f"it is not known whether the {operation} happened.",
-                PROVIDER,
-                operation=operation,
-            )
-        if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-            return ProviderTimeout(f"{who} did not answer in time.", PROVIDER, operation=operation)
-        return UnavailableError(
-            f"{who} closed the connection without an answer.", PROVIDER, operation=operation
+        """One request, sent once, the key as ``?apikey=``: the answer's JSON
+        object, or the typed error (:class:`_EgumaHttp` maps failures)."""
+        return await self._requester.json_object(
+            method,
+            self._url(collection, code, action),
+            operation=operation,
+            params={"apikey": self._api_key},
+            json=body,
+            subject=mask_code(code),
         )
 
-    def _status_error(
-        self, response: httpx.Response, mutating: bool, operation: str
+
+class _EgumaHttp(ProviderHttp):
+    """The shared HTTP rules plus E-GUMA's meaning of HTTP 400.
+
+    E-GUMA answers every refusal with 400 and a plain-text (German) message;
+    an unknown voucher says "... nicht vorhanden".
+    """
+
+    def provider_error(
+        self, status: int, text: str, *, mutating: bool, operation: str
     ) -> ProviderError | None:
-        """Map an HTTP status (E-GUMA errors are plain text) to a typed error."""
-        status = response.status_code
-        if 200 <= status < 300:
+        if status != 400:
             return None
-        text = self._body_text(response)
-        who = DISPLAY_NAME
-        if status == 400:
-            cls = NotFoundError if _NOT_FOUND_MARKER in text.lower() else RefusedError
-            return cls(
-                f"{who}: {text}" if text else f"{who} refused the request.",
-                PROVIDER,
-                provider_message=text,
-                operation=operation,
-            )
-        if status in (401, 403):
-            return AuthenticationError(
-                f"{who} rejected the API key of this outlet (HTTP {status}).",
-                PROVIDER,
-                operation=operation,
-            )
-        # 408/429/503 are answered before any work is done; a 500, 502 or 504 on
-        # a POST may come after the provider committed (a crash after the
-        # write, a gateway timing out on a slow upstream): reconcile, never resend.
-        retry_later = status in (408, 429, 503)
-        if retry_later or (status >= 500 and not mutating):
-            return UnavailableError(
-                f"{who} is not available right now (HTTP {status}).", PROVIDER, operation=operation
-            )
-        if status >= 500:
-            return UnknownOutcome(
-                f"{who} failed (HTTP {status}) after the request was sent; "
-                f"it is not known whether the {operation} happened.",
-                PROVIDER,
-                operation=operation,
-            )
-        if 400 <= status < 500:
-            return RefusedError(
-                f"{who} refused the request (HTTP {status}).",
-                PROVIDER,
-                provider_message=text,
-                operation=operation,
-            )
-        return bad_response(
-            f"{who} sent an unexpected answer (HTTP {status}).",
+        cls = NotFoundError if _NOT_FOUND_MARKER in text.lower() else RefusedError
+        return cls(
+            f"{DISPLAY_NAME}: {text}" if text else f"{DISPLAY_NAME} refused the request.",
             PROVIDER,
-            mutating=mutating,
+            provider_message=text,
             operation=operation,
         )
-
-    def _body_text(self, response: httpx.Response) -> str:
-        """The plain-text error body, trimmed and with the key masked."""
-        try:
-            text = response.text
-        except (UnicodeDecodeError, LookupError):
-            text = response.content.decode("utf-8", errors="replace")
-        return redact(text.strip()[:_MAX_SHOWN_BODY], self._api_key)
-
-    def _json(self, response: httpx.Response, mutating: bool, operation: str) -> JsonObject:
-        try:
-            data = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            data = None
-        if not isinstance(data, dict):
-            raise bad_response(
-                f"{DISPLAY_NAME} sent an unreadable answer to {operation} (not a JSON object).",
-                PROVIDER,
-                mutating=mutating,
-                operation=operation,
-            )
-        return data

@@ -42,53 +42,69 @@ Test support: ``sim.state`` is the ledger (vouchers, redemptions with their
 cancelled amounts, activations, deactivations, a request log without the
 key), ``sim.snapshot()`` a JSON copy of it, ``sim.reset()`` restores the
 seed data. Faults — latency, "answer the next N requests with status S",
-"apply the next N POSTs, then drop the response" — are set with methods on
-the simulator or over HTTP under ``/_sim/`` (see :func:`_admin_routes`).
+"apply the next N POSTs, then drop the response", "apply every POST only
+after a delay, even when the client has given up" — are set with methods
+on the simulator or over HTTP under ``/_sim/``. All of that is generic and
+lives in :mod:`pos_app.providers.simkit`; this module keeps E-GUMA's data,
+rules and its one own admin route (short codes). The generic names are
+re-exported here, so ``from pos_app.providers.eguma.simulator import
+ServerThread`` keeps working.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import enum
-import json
-import logging
 import re
-import socket
-import threading
 import time
 import tomllib
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import httpx
-import uvicorn
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+
+from pos_app.providers import simkit
+from pos_app.providers.simkit import (
+    ADMIN_PREFIX,
+    ASGIApp,
+    Faults,
+    JsonObject,
+    Reply,
+    RequestRecord,
+    ResponseDropped,
+    ServerThread,
+    SimulatorBase,
+    SimulatorTransport,
+    in_process_transport,
+    json_body,
+    reply_response,
+    simulator_app,
+)
 
 __all__ = [
     "DEFAULT_DATA",
     "EgumaSimulator",
     "Faults",
+    "RequestRecord",
     "ResponseDropped",
     "ServerThread",
     "SimData",
+    "SimState",
     "SimulatorDataError",
+    "SimulatorTransport",
     "build_app",
     "in_process_transport",
     "load_data",
     "run",
     "serve",
 ]
-
-_log = logging.getLogger(__name__)
 
 SHORT_CODE_TTL_S = 300.0
 MAX_TEXT = 1024
@@ -113,14 +129,7 @@ MSG_ALREADY_USED = "Der Gutschein wurde bereits eingelöst und kann nicht deakti
 MSG_TEXT_TOO_LONG = "Der Text ist zu lang (höchstens 1024 Zeichen)."
 MSG_BAD_JSON = "Ungültige Anfrage: JSON erwartet."
 
-JsonObject = dict[str, Any]
-Reply = tuple[int, JsonObject | str]
 Clock = Callable[[], float]
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _CODE = re.compile(r"^[A-Z0-9]{12}$")
 _SHORT = re.compile(r"^[0-9]{2}$")
@@ -203,19 +212,6 @@ class DeactivationRecord:
 
 
 @dataclass
-class RequestRecord:
-    """One API request. ``status`` is what the simulator answered (or would
-    have); ``delivered`` is False when the answer was dropped or the client
-    gave up before it was sent. No query string: the key is never logged."""
-
-    method: str
-    path: str
-    client: str
-    status: int | None = None
-    delivered: bool = False
-
-
-@dataclass
 class SimData:
     """Seed data, as loaded from TOML."""
 
@@ -237,16 +233,6 @@ class SimState:
     activations: list[ActivationRecord] = field(default_factory=list)
     deactivations: list[DeactivationRecord] = field(default_factory=list)
     requests: list[RequestRecord] = field(default_factory=list)
-
-
-@dataclass
-class Faults:
-    latency_s: float = 0.0
-    fail_count: int = 0
-    fail_status: int = 500
-    fail_body: str = "Internal Server Error"
-    fail_content_type: str = "text/plain; charset=utf-8"
-    drop_posts: int = 0
 
 
 DEFAULT_DATA = "demo_vouchers.toml"
@@ -339,20 +325,19 @@ def _positive_int(value: Any) -> int | None:
     return None
 
 
-class EgumaSimulator:
+class EgumaSimulator(SimulatorBase[SimState]):
     """State and rules of one simulated E-GUMA account.
 
     The rule methods (``balance``, ``redeem``, ...) are synchronous and run
-    under a lock, so a test thread may inspect or change the state while a
-    uvicorn thread serves requests.
+    under the lock, so a test thread may inspect or change the state while a
+    uvicorn thread serves requests. Faults, the request log and held POSTs
+    are :class:`~pos_app.providers.simkit.SimulatorBase`'s.
     """
 
     def __init__(self, data: SimData, clock: Clock | None = None) -> None:
         self._data = data
         self._clock: Clock = clock or time.monotonic
-        self._lock = threading.Lock()
-        self.state = self._fresh_state()
-        self.faults = Faults()
+        super().__init__()
 
     # -- housekeeping ----------------------------------------------------------
     def _fresh_state(self) -> SimState:
@@ -366,28 +351,18 @@ class EgumaSimulator:
             state.short_codes[short] = ShortCode(short, code, now + ttl)
         return state
 
-    def reset(self) -> None:
-        """Back to the seed data: ledger, request log and faults cleared."""
-        with self._lock:
-            self.state = self._fresh_state()
-            self.faults = Faults()
-
-    def snapshot(self) -> JsonObject:
-        """A JSON-serialisable copy of the ledger and the faults."""
-        with self._lock:
-            state = self.state
-            return {
-                "currency": state.currency,
-                "vouchers": {c: _plain(asdict(v)) for c, v in state.vouchers.items()},
-                "short_codes": {s: asdict(sc) for s, sc in state.short_codes.items()},
-                "redemptions": [
-                    {**asdict(r), "open_in_cents": r.open_in_cents} for r in state.redemptions.values()
-                ],
-                "activations": [asdict(a) for a in state.activations],
-                "deactivations": [asdict(d) for d in state.deactivations],
-                "requests": [asdict(r) for r in state.requests],
-                "faults": asdict(self.faults),
-            }
+    def _ledger_snapshot(self) -> JsonObject:
+        state = self.state
+        return {
+            "currency": state.currency,
+            "vouchers": {c: _plain(asdict(v)) for c, v in state.vouchers.items()},
+            "short_codes": {s: asdict(sc) for s, sc in state.short_codes.items()},
+            "redemptions": [
+                {**asdict(r), "open_in_cents": r.open_in_cents} for r in state.redemptions.values()
+            ],
+            "activations": [asdict(a) for a in state.activations],
+            "deactivations": [asdict(d) for d in state.deactivations],
+        }
 
     def voucher(self, code: str) -> SimVoucher:
         """The ledger row of a voucher (tests: ``sim.voucher("L4FU-...").balance_in_cents``)."""
@@ -411,56 +386,6 @@ class EgumaSimulator:
                 raise ValueError("a short code has 2 digits")
             self.state.short_codes[short] = ShortCode(short, code, self._clock() + valid_for_s)
             return short
-
-    # -- faults -------------------------------------------------------------------
-    def set_latency(self, seconds: float) -> None:
-        """Delay every API answer by ``seconds`` *after* the operation is applied."""
-        with self._lock:
-            self.faults.latency_s = max(0.0, seconds)
-
-    def fail_next(
-        self,
-        count: int = 1,
-        status: int = 500,
-        body: str = "Internal Server Error",
-        content_type: str = "text/plain; charset=utf-8",
-    ) -> None:
-        """Answer the next ``count`` API requests with ``status``/``body``, applying nothing."""
-        with self._lock:
-            self.faults.fail_count = count
-            self.faults.fail_status = status
-            self.faults.fail_body = body
-            self.faults.fail_content_type = content_type
-
-    def drop_next_posts(self, count: int = 1) -> None:
-        """Apply the next ``count`` POSTs, then give the client no answer."""
-        with self._lock:
-            self.faults.drop_posts = count
-
-    def clear_faults(self) -> None:
-        with self._lock:
-            self.faults = Faults()
-
-    def _take_failure(self) -> tuple[int, str, str] | None:
-        with self._lock:
-            if self.faults.fail_count <= 0:
-                return None
-            self.faults.fail_count -= 1
-            f = self.faults
-            return f.fail_status, f.fail_body, f.fail_content_type
-
-    def _take_drop(self) -> bool:
-        with self._lock:
-            if self.faults.drop_posts <= 0:
-                return False
-            self.faults.drop_posts -= 1
-            return True
-
-    def _record(self, method: str, path: str, client: str) -> RequestRecord:
-        record = RequestRecord(method, path, client)
-        with self._lock:
-            self.state.requests.append(record)
-        return record
 
     # -- the API's rules ---------------------------------------------------------
     def _find(self, code: str) -> SimVoucher | None:
@@ -645,33 +570,14 @@ def _plain(data: JsonObject) -> JsonObject:
 
 
 # ---------------------------------------------------------------------------
-# HTTP: API routes, admin routes, the fault middleware
+# HTTP: API routes and E-GUMA's own admin route (the rest is simkit's)
 # ---------------------------------------------------------------------------
-def _reply(reply: Reply) -> Response:
-    status, payload = reply
-    if isinstance(payload, str):
-        return PlainTextResponse(payload, status_code=status)
-    return JSONResponse(payload, status_code=status)
-
-
-async def _json_body(request: Request) -> JsonObject | None:
-    """The request's JSON object; ``{}`` for an empty body; None if unreadable."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _api_routes(sim: EgumaSimulator) -> list[Route]:
+def _api_routes(sim: EgumaSimulator) -> list[BaseRoute]:
     def get(rule: Callable[[str], Reply]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             if sim.outlet_for(request.query_params.get("apikey")) is None:
                 return PlainTextResponse(MSG_UNAUTHORIZED, status_code=401)
-            return _reply(rule(request.path_params["code"]))
+            return reply_response(rule(request.path_params["code"]))
 
         return endpoint
 
@@ -680,10 +586,10 @@ def _api_routes(sim: EgumaSimulator) -> list[Route]:
             outlet = sim.outlet_for(request.query_params.get("apikey"))
             if outlet is None:
                 return PlainTextResponse(MSG_UNAUTHORIZED, status_code=401)
-            body = await _json_body(request)
+            body = await json_body(request)
             if body is None:
                 return PlainTextResponse(MSG_BAD_JSON, status_code=400)
-            return _reply(rule(request.path_params["code"], body, outlet))
+            return reply_response(rule(request.path_params["code"], body, outlet))
 
         return endpoint
 
@@ -699,37 +605,16 @@ def _api_routes(sim: EgumaSimulator) -> list[Route]:
     ]
 
 
-def _admin_routes(sim: EgumaSimulator) -> list[Route]:
-    """Control over HTTP, for a simulator in another process or thread.
+def _admin_routes(sim: EgumaSimulator) -> list[BaseRoute]:
+    """E-GUMA's own control route; ``/_sim/state``, ``/_sim/reset`` and
+    ``/_sim/faults`` are simkit's (:func:`pos_app.providers.simkit.admin_routes`).
 
-    * ``GET  /_sim/state``  -> :meth:`EgumaSimulator.snapshot`
-    * ``POST /_sim/reset``
-    * ``POST /_sim/faults`` ``{"latency_s": 2.0, "fail_next": {"count": 1,
-      "status": 500, "body": "...", "content_type": "text/plain"},
-      "drop_next_posts": 1, "clear": true}`` (every key optional)
     * ``POST /_sim/short_codes`` ``{"code": "L4FU5LQTKJR3", "short": "42",
       "valid_for_s": 300}`` -> ``{"short": "42"}``
     """
 
-    async def state(request: Request) -> Response:
-        return JSONResponse(sim.snapshot())
-
-    async def reset(request: Request) -> Response:
-        sim.reset()
-        return JSONResponse({"ok": True})
-
-    async def faults(request: Request) -> Response:
-        body = await _json_body(request)
-        if body is None:
-            return JSONResponse({"error": "JSON object expected"}, status_code=400)
-        try:
-            _apply_faults(sim, body)
-        except (TypeError, ValueError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(asdict(sim.faults))
-
     async def short_codes(request: Request) -> Response:
-        body = await _json_body(request) or {}
+        body = await json_body(request) or {}
         try:
             short = sim.issue_short_code(
                 str(body.get("code", "")),
@@ -740,114 +625,7 @@ def _admin_routes(sim: EgumaSimulator) -> list[Route]:
             return JSONResponse({"error": f"cannot issue short code: {exc}"}, status_code=400)
         return JSONResponse({"short": short})
 
-    return [
-        Route("/_sim/state", state, methods=["GET"]),
-        Route("/_sim/reset", reset, methods=["POST"]),
-        Route("/_sim/faults", faults, methods=["POST"]),
-        Route("/_sim/short_codes", short_codes, methods=["POST"]),
-    ]
-
-
-def _apply_faults(sim: EgumaSimulator, body: JsonObject) -> None:
-    if body.get("clear"):
-        sim.clear_faults()
-    if "latency_s" in body:
-        sim.set_latency(float(body["latency_s"]))
-    if "fail_next" in body:
-        spec = body["fail_next"]
-        if not isinstance(spec, dict):
-            raise ValueError("fail_next must be an object")
-        sim.fail_next(
-            int(spec.get("count", 1)),
-            int(spec.get("status", 500)),
-            str(spec.get("body", "Internal Server Error")),
-            str(spec.get("content_type", "text/plain; charset=utf-8")),
-        )
-    if "drop_next_posts" in body:
-        sim.drop_next_posts(int(body["drop_next_posts"]))
-
-
-class ResponseDropped(Exception):
-    """Raised in-process when a response is dropped; :func:`in_process_transport`
-    turns it into the ``httpx.RemoteProtocolError`` a real server would cause."""
-
-
-async def _close_connection(receive: Receive, send: Send) -> bool:
-    """Close the client's connection without any response, if the server lets us.
-
-    ASGI has no message for "hang up". uvicorn (h11 and httptools) passes
-    its per-request cycle's bound ``send``, whose ``transport`` we close; we
-    then wait for the ``http.disconnect`` that follows so uvicorn does not
-    try to answer 500 itself. Returns False when that is not possible.
-    """
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if not isinstance(transport, asyncio.BaseTransport):
-        return False
-    transport.close()
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(2.0):
-            while (await receive())["type"] != "http.disconnect":
-                pass
-    return True
-
-
-class _FaultMiddleware:
-    """Outermost layer: request log, injected failures, latency, dropped answers."""
-
-    def __init__(self, app: ASGIApp, sim: EgumaSimulator) -> None:
-        self.app = app
-        self.sim = sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
-            await self.app(scope, receive, send)
-            return
-        client = scope.get("client") or ("?", 0)
-        record = self.sim._record(scope["method"], scope["path"], f"{client[0]}:{client[1]}")
-        messages, injected = await self._answer(scope, receive, record)
-        latency = self.sim.faults.latency_s
-        if latency > 0:
-            await asyncio.sleep(latency)
-        # An injected failure applied nothing, so it is never "dropped after commit".
-        if scope["method"] == "POST" and not injected and self.sim._take_drop():
-            _log.info("%s %s %s (answer dropped)", scope["method"], scope["path"], record.status)
-            if not await _close_connection(receive, send):
-                raise ResponseDropped(f"{scope['method']} {scope['path']}")
-            return
-        # Marked before the last message goes out: once it is sent the client
-        # may already read the answer (and a test the log) before this
-        # coroutine runs again. A send that fails takes the mark back.
-        try:
-            for index, message in enumerate(messages):
-                record.delivered = index == len(messages) - 1
-                await send(message)
-        except BaseException:
-            record.delivered = False
-            raise
-        _log.info("%s %s %s", scope["method"], scope["path"], record.status)
-
-    async def _answer(
-        self, scope: Scope, receive: Receive, record: RequestRecord
-    ) -> tuple[list[Message], bool]:
-        """Run the API, or an injected failure, keeping its messages for later.
-
-        Returns the messages and whether they are an injected failure.
-        """
-        messages: list[Message] = []
-
-        async def keep(message: Message) -> None:
-            messages.append(message)
-
-        failure = self.sim._take_failure()
-        if failure is not None:
-            status, body, content_type = failure
-            await Response(body, status_code=status, media_type=content_type)(scope, receive, keep)
-        else:
-            await self.app(scope, receive, keep)
-        record.status = next(
-            (m["status"] for m in messages if m["type"] == "http.response.start"), None
-        )
-        return messages, failure is not None
+    return [Route(f"{ADMIN_PREFIX}short_codes", short_codes, methods=["POST"])]
 
 
 def build_app(
@@ -859,112 +637,21 @@ def build_app(
     """The ASGI app and its simulator, seeded from ``data`` or ``data_path``
     (default: the packaged ``demo_vouchers.toml``)."""
     sim = EgumaSimulator(data if data is not None else load_data(data_path), clock)
-    api = Starlette(routes=[*_api_routes(sim), *_admin_routes(sim)])
-    return _FaultMiddleware(api, sim), sim
+    return simulator_app(sim, _api_routes(sim), _admin_routes(sim)), sim
 
 
 # ---------------------------------------------------------------------------
-# Transports and servers
+# Servers (transports and ServerThread are simkit's, re-exported above)
 # ---------------------------------------------------------------------------
-class SimulatorTransport(httpx.ASGITransport):
-    """``httpx.ASGITransport`` that behaves like a network for the client.
-
-    Plain ``ASGITransport`` ignores timeouts and would hand a dropped answer
-    to the client as a foreign exception. This one applies the request's read
-    timeout (``httpx.ReadTimeout``) and turns :class:`ResponseDropped` into
-    ``httpx.RemoteProtocolError``, as a real connection would.
-    """
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
-        read_timeout = timeouts.get("read") if isinstance(timeouts, dict) else None
-        try:
-            async with asyncio.timeout(read_timeout):
-                return await super().handle_async_request(request)
-        except TimeoutError:
-            raise httpx.ReadTimeout("simulated read timeout", request=request) from None
-        except ResponseDropped:
-            raise httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.", request=request
-            ) from None
-
-
-def in_process_transport(app: ASGIApp) -> httpx.ASGITransport:
-    """A transport that serves ``app`` in-process (the demo's ``sim://eguma``)."""
-    return SimulatorTransport(app=app)
-
-
-def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
-    # access_log is off: uvicorn's access log prints the query string (the key).
-    return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
-    )
-
-
 async def serve(host: str = "127.0.0.1", port: int = 8765, data_path: str | Path | None = None) -> None:
-    """Serve a fresh simulator over HTTP until cancelled or interrupted.
-
-    On cancellation uvicorn is asked to shut down and awaited, so the
-    listening socket and open connections are closed before this returns.
-    """
+    """Serve a fresh E-GUMA simulator over HTTP until cancelled or interrupted."""
     app, _sim = build_app(data_path)
-    server = uvicorn.Server(_config(app, host, port))
-    _log.info("E-GUMA simulator on http://%s:%d", host, port)
-    task = asyncio.ensure_future(server.serve())
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        server.should_exit = True
-        await task
-        raise
+    await simkit.serve(app, host, port, name="E-GUMA simulator")
 
 
 def run(host: str = "127.0.0.1", port: int = 8765, data_path: str | Path | None = None) -> None:
     """Blocking entry point for ``pos simulate eguma --port N [--data FILE]``."""
     asyncio.run(serve(host, port, data_path))
-
-
-class ServerThread:
-    """Serve an ASGI app with uvicorn on a background thread (tests, e2e).
-
-    The socket is bound before the thread starts (port 0 picks a free port),
-    so ``url`` is valid as soon as :meth:`start` returns.
-    """
-
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((host, port))
-        self.host, self.port = self._socket.getsockname()[:2]
-        self._server = uvicorn.Server(_config(app, self.host, self.port))
-        self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def _run(self) -> None:
-        self._server.run(sockets=[self._socket])
-
-    def start(self, timeout_s: float = 5.0) -> ServerThread:
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("simulator server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout_s)
-        self._socket.close()
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def demo_secrets(sim: EgumaSimulator) -> dict[str, str]:
