@@ -20,7 +20,7 @@ import concurrent.futures
 import re
 import shlex
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -37,9 +37,24 @@ if TYPE_CHECKING:
 SERVICE = "pos-app"
 TIMEOUT_S = 5.0  # default for every keyring call; read at call time, so tests may lower it
 
-# The secret fields each provider needs (providers/*.md, "Transport and auth"),
-# from each provider's descriptor.
-FIELDS: dict[str, tuple[str, ...]] = {d.name: d.secret_fields for d in registry.descriptors()}
+class _ProviderFields(Mapping[str, tuple[str, ...]]):
+    """The secret fields each provider needs (providers/*.md, "Transport and
+    auth"), read from the providers' descriptors in the registry when asked."""
+
+    def __getitem__(self, provider: str) -> tuple[str, ...]:
+        try:
+            return registry.descriptor(provider).secret_fields
+        except registry.UnknownProvider:
+            raise KeyError(provider) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names())
+
+    def __len__(self) -> int:
+        return len(registry.names())
+
+
+FIELDS: Mapping[str, tuple[str, ...]] = _ProviderFields()
 
 MAX_SECRET_LENGTH = 4096
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,40}$")  # as an outlet id in the config: no "/" in a name

@@ -135,7 +135,7 @@ class CrashingTransport(httpx.AsyncBaseTransport):
 
 
 def config_for(write_config: Callable[..., Path], url: str, name: str, journal: str | None = None) -> Config:
-    body = f'[providers.eguma]\nbase_url = "{url}"\ntimeout_s = 1.0\n'
+    body = f'[providers.eguma]\nbase_url = "{url}"\ntimeout_s = 1.0\nsettle_s = 1.5\n'
     if journal:
         body += f'\n[journal]\npath = "{journal}"\n'
     return load_config(write_config(body, name=name))
@@ -180,7 +180,9 @@ async def test_no_canary_leaks_from_the_till(
     await do(till.vouchers.check(HALF_SPENT))
     check = await do(till.vouchers.check(HALF_SPENT))
     sim.fail_next(1, 500)
-    assert "did not happen" in (await do(till.vouchers.pay(check))).notice.text
+    assert "not decided yet" in (await do(till.vouchers.pay(check))).notice.text
+    await asyncio.sleep(2.6)  # the settle window (timeout_s + settle_s) passes
+    assert "did not happen" in (await do(till.recovery.run()))[0].text
     sim.fail_next(1, 401, "Unauthorized")
     await do(till.vouchers.check(HALF_SPENT))
     sim.fail_next(1, 400, f"Der API-Schlüssel {EGUMA_KEY} ist ungültig")

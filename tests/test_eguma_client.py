@@ -13,6 +13,8 @@ import socket
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +36,10 @@ from pos_app.providers.base import (
     UnsupportedOperation,
     VoucherProvider,
 )
-from pos_app.providers.eguma.client import EgumaClient, redeem_applied
+from pos_app.providers.base import OpContext, TenderRef
+from pos_app.providers.eguma.client import REDEEM_TOKEN, EgumaClient
+from pos_app.providers.eguma.descriptor import DESCRIPTOR, EgumaSettings
+from pos_app.providers.eguma.settling import redeem_applied
 from pos_app.providers.eguma.simulator import (
     EgumaSimulator,
     ServerThread,
@@ -55,6 +60,23 @@ DEPOT_SPENT = "DEPOUSED0050"  # depot, sold, 30.00 of 50.00 left
 
 def chf(cents: int) -> Money:
     return Money(cents, "CHF")
+
+
+def ctx(reference: str = "test-1-000001") -> OpContext:
+    """The context every call that moves money carries (our reference is sent as reference_number)."""
+    return OpContext(reference, None, datetime.now())
+
+
+def paid(auth: Any) -> TenderRef:
+    """The tender a redemption became, as a void sees it."""
+    return TenderRef(auth.code, auth.amount, auth.refs)
+
+
+SETTINGS = EgumaSettings(base_url="https://api.e-guma.ch")
+
+
+def owns(text: str) -> bool:
+    return DESCRIPTOR.owns(SETTINGS, text)
 
 
 class FakeClock:
@@ -125,13 +147,13 @@ def assert_no_secret(exc: BaseException, secret: str) -> None:
 def test_client_implements_the_port() -> None:
     client = offline_client()
     assert isinstance(client, VoucherProvider)
-    assert client.supports(Capability.AUTHORIZE) and not client.supports(Capability.PURCHASE)
+    assert client.supports(Capability.AUTHORIZE) and not client.supports(Capability.REFUND)
     assert KEY not in repr(client)
 
 
 async def test_base_provider_raises_unsupported() -> None:
     with pytest.raises(UnsupportedOperation) as info:
-        await base.ProviderBase().authorize("X", chf(100), None)
+        await base.ProviderBase().authorize("X", chf(100), ctx())
     assert info.value.capability is Capability.AUTHORIZE
     assert isinstance(info.value, ProviderError)
 
@@ -154,15 +176,15 @@ def test_normalize_and_recognise_codes(code: str, lower: bool, dashed: bool, wra
     typed = f"{code[:4]}-{code[4:8]}-{code[8:]}" if dashed else code
     typed = wrap + (typed.lower() if lower else typed) + wrap
     assert client.normalize_code(typed) == code
-    assert client.looks_like_code(typed)
+    assert owns(typed)
 
 
 def test_looks_like_code_rejects_other_input() -> None:
     client = offline_client()
-    assert client.looks_like_code("42")
-    assert not client.looks_like_code("7610000000001")  # an EAN-13 article barcode
-    assert not client.looks_like_code("L4FU-5LQT-KJR")
-    assert not client.looks_like_code("123")
+    assert owns("42")
+    assert not owns("7610000000001")  # an EAN-13 article barcode
+    assert not owns("L4FU-5LQT-KJR")
+    assert not owns("123")
 
 
 def test_redeem_applied_decides_from_balances() -> None:
@@ -208,7 +230,7 @@ async def test_short_code_resolves_to_real_code_on_balance_only(eguma: EgumaClie
     result = await eguma.balance("42")
     assert result.code == PAID and result.redeemable and result.balance == chf(5000)
     with pytest.raises(NotFoundError) as info:
-        await eguma.authorize("42", chf(100), "order-1")
+        await eguma.authorize("42", chf(100), ctx("order-1"))
     assert info.value.provider_message == "Der Gutschein ist nicht vorhanden."
 
 
@@ -223,24 +245,24 @@ async def test_short_code_expires_after_five_minutes(eguma: EgumaClient, env: En
 
 # -- redeem and cancel ---------------------------------------------------------------
 async def test_redeem_partial_updates_ledger(eguma: EgumaClient, env: Env) -> None:
-    auth = await eguma.authorize("L4FU-5LQT-KJR3", chf(1990), "order-1-0042")
+    auth = await eguma.authorize("L4FU-5LQT-KJR3", chf(1990), ctx("order-1-0042"))
     assert auth.code == PAID and auth.amount == chf(1990)
-    assert auth.new_balance == chf(3010) and auth.token
+    assert auth.new_balance == chf(3010) and auth.refs[REDEEM_TOKEN]
     assert env.sim.voucher(PAID).balance_in_cents == 3010
-    row = env.sim.state.redemptions[auth.token]
+    row = env.sim.state.redemptions[auth.refs[REDEEM_TOKEN]]
     assert (row.code, row.amount_in_cents, row.reference, row.outlet) == (
         PAID,
         1990,
         "order-1-0042",
         "Demo Shop Zürich",
     )
-    assert await eguma.capture(auth) is auth
+    assert (await eguma.capture(paid(auth), ctx())).refs == {}
     assert (await eguma.balance(PAID)).balance == chf(3010)
 
 
 async def test_redeem_more_than_balance_is_refused_verbatim(eguma: EgumaClient, env: Env) -> None:
     with pytest.raises(RefusedError) as info:
-        await eguma.authorize(ALMOST_EMPTY, chf(201), None)
+        await eguma.authorize(ALMOST_EMPTY, chf(201), ctx())
     assert info.value.provider_message == "Der Betrag übersteigt das Guthaben des Gutscheins."
     assert "Der Betrag übersteigt" in info.value.message
     assert not isinstance(info.value, NotFoundError)
@@ -250,118 +272,118 @@ async def test_redeem_more_than_balance_is_refused_verbatim(eguma: EgumaClient, 
 
 async def test_redeem_used_up_voucher_is_refused(eguma: EgumaClient) -> None:
     with pytest.raises(RefusedError) as info:
-        await eguma.authorize("USED-UP00-0001", chf(100), None)
+        await eguma.authorize("USED-UP00-0001", chf(100), ctx())
     assert info.value.provider_message == "Der Gutschein wurde bereits vollständig eingelöst."
 
 
 async def test_cancel_partial_then_rest_then_over_cancel(eguma: EgumaClient, env: Env) -> None:
-    auth = await eguma.authorize(PAID, chf(3000), "order-7")
+    auth = await eguma.authorize(PAID, chf(3000), ctx("order-7"))
     assert env.sim.voucher(PAID).balance_in_cents == 2000
 
-    first = await eguma.void(auth, chf(1000))
+    first = await eguma.void(paid(auth), chf(1000), ctx())
     assert first.amount == chf(1000) and first.new_balance == chf(3000)
-    assert env.sim.state.redemptions[auth.token].cancelled_in_cents == 1000
+    assert env.sim.state.redemptions[auth.refs[REDEEM_TOKEN]].cancelled_in_cents == 1000
 
-    rest = await eguma.void(auth, chf(2000))
+    rest = await eguma.void(paid(auth), chf(2000), ctx())
     assert rest.new_balance == chf(5000) and rest.code == PAID
-    assert env.sim.state.redemptions[auth.token].open_in_cents == 0
+    assert env.sim.state.redemptions[auth.refs[REDEEM_TOKEN]].open_in_cents == 0
 
     with pytest.raises(RefusedError) as info:
-        await eguma.void(auth, chf(1))
+        await eguma.void(paid(auth), chf(1), ctx())
     assert info.value.provider_message == "Die Einlösung wurde bereits vollständig storniert."
     assert env.sim.voucher(PAID).balance_in_cents == 5000
 
 
 async def test_cancel_more_than_left_is_refused(eguma: EgumaClient, env: Env) -> None:
-    auth = await eguma.authorize(PAID, chf(1000), None)
-    await eguma.void(auth, chf(600))
+    auth = await eguma.authorize(PAID, chf(1000), ctx())
+    await eguma.void(paid(auth), chf(600), ctx())
     with pytest.raises(RefusedError) as info:
-        await eguma.void(auth, chf(500))
+        await eguma.void(paid(auth), chf(500), ctx())
     assert info.value.provider_message == "Der Betrag übersteigt den eingelösten Betrag."
     assert env.sim.voucher(PAID).balance_in_cents == 4600
 
 
 async def test_void_defaults_to_the_whole_authorization(eguma: EgumaClient, env: Env) -> None:
-    auth = await eguma.authorize(ALMOST_EMPTY, chf(200), None)
+    auth = await eguma.authorize(ALMOST_EMPTY, chf(200), ctx())
     assert auth.new_balance == chf(0)
-    result = await eguma.void(auth)
+    result = await eguma.void(paid(auth), auth.amount, ctx())
     assert result.amount == chf(200) and result.new_balance == chf(200)
 
 
 # -- depot vouchers -----------------------------------------------------------------------
 async def test_activate_fixed_amount_once(eguma: EgumaClient, env: Env) -> None:
-    status = await eguma.activation_status("EADS-HD24-AKS5")
-    assert status.can_activate and not status.free_amount and status.amount == chf(5000)
+    status = await eguma.check_value("EADS-HD24-AKS5")
+    assert status.can_create and not status.free_amount and status.amount == chf(5000)
 
-    done = await eguma.activate("EADS-HD24-AKS5")
+    done = await eguma.create_value("EADS-HD24-AKS5", None, ctx())
     assert done.code == DEPOT_FIXED and done.amount == chf(5000)
     assert [(a.code, a.amount_in_cents) for a in env.sim.state.activations] == [(DEPOT_FIXED, 5000)]
     assert (await eguma.balance(DEPOT_FIXED)).balance == chf(5000)
 
-    again = await eguma.activation_status(DEPOT_FIXED)
-    assert not again.can_activate and again.amount == chf(0)
+    again = await eguma.check_value(DEPOT_FIXED)
+    assert not again.can_create and again.amount == chf(0)
     assert again.message == "Der Gutschein wurde bereits aktiviert."
     assert again.code == DEPOT_FIXED  # refused answers carry no code: the client keeps ours
     with pytest.raises(RefusedError) as info:
-        await eguma.activate(DEPOT_FIXED)
+        await eguma.create_value(DEPOT_FIXED, None, ctx())
     assert info.value.provider_message == "Der Gutschein wurde bereits aktiviert."
     assert len(env.sim.state.activations) == 1
 
 
 async def test_activate_free_amount(eguma: EgumaClient, env: Env) -> None:
-    status = await eguma.activation_status(DEPOT_FREE)
-    assert status.can_activate and status.free_amount and status.amount is None
-    done = await eguma.activate(DEPOT_FREE, chf(7500))
+    status = await eguma.check_value(DEPOT_FREE)
+    assert status.can_create and status.free_amount and status.amount is None
+    done = await eguma.create_value(DEPOT_FREE, chf(7500), ctx())
     assert done.amount == chf(7500)
     assert env.sim.voucher(DEPOT_FREE).balance_in_cents == 7500
 
 
 async def test_activate_amount_only_for_free_amount(eguma: EgumaClient, env: Env) -> None:
     with pytest.raises(RefusedError) as info:
-        await eguma.activate(DEPOT_FIXED, chf(2000))
+        await eguma.create_value(DEPOT_FIXED, chf(2000), ctx())
     assert info.value.provider_message == "Für diesen Gutschein kann kein Betrag angegeben werden."
     with pytest.raises(RefusedError) as info:
-        await eguma.activate(DEPOT_FREE)
+        await eguma.create_value(DEPOT_FREE, None, ctx())
     assert info.value.provider_message == "Für diesen Gutschein muss ein Betrag angegeben werden."
     assert env.sim.state.activations == []
 
 
 async def test_activation_status_of_unknown_voucher(eguma: EgumaClient) -> None:
     with pytest.raises(NotFoundError) as info:
-        await eguma.activation_status("NOPE-NOPE-NOPE")
+        await eguma.check_value("NOPE-NOPE-NOPE")
     assert info.value.provider_message == "Der Gutschein ist nicht vorhanden."
 
 
 async def test_deactivate_sold_unused_depot_voucher(eguma: EgumaClient, env: Env) -> None:
-    status = await eguma.deactivation_status("DEPO-SOLD-0100")
-    assert status.can_deactivate and status.amount == chf(10000) and status.message == ""
-    done = await eguma.deactivate("DEPO-SOLD-0100", "order 1-0042 cancelled")
+    status = await eguma.check_undo("DEPO-SOLD-0100")
+    assert status.can_undo and status.amount == chf(10000) and status.message == ""
+    done = await eguma.undo_value("DEPO-SOLD-0100", ctx(), "order 1-0042 cancelled")
     assert done.code == DEPOT_SOLD and done.amount == chf(10000)
     row = env.sim.state.deactivations[-1]
     assert (row.code, row.amount_in_cents, row.reason) == (DEPOT_SOLD, 10000, "order 1-0042 cancelled")
     # back in the stack: can be sold again
-    assert (await eguma.activation_status(DEPOT_SOLD)).can_activate
+    assert (await eguma.check_value(DEPOT_SOLD)).can_create
 
 
 async def test_deactivate_refused_when_used_or_not_activated(eguma: EgumaClient, env: Env) -> None:
-    used = await eguma.deactivation_status(DEPOT_SPENT)
-    assert not used.can_deactivate and used.amount == chf(0)
+    used = await eguma.check_undo(DEPOT_SPENT)
+    assert not used.can_undo and used.amount == chf(0)
     assert used.message == "Der Gutschein wurde bereits eingelöst und kann nicht deaktiviert werden."
     with pytest.raises(RefusedError) as info:
-        await eguma.deactivate(DEPOT_SPENT, None)
+        await eguma.undo_value(DEPOT_SPENT, ctx(), None)
     assert info.value.provider_message == used.message
 
-    fresh = await eguma.deactivation_status(DEPOT_FIXED)
-    assert not fresh.can_deactivate
+    fresh = await eguma.check_undo(DEPOT_FIXED)
+    assert not fresh.can_undo
     assert fresh.message == "Der Gutschein wurde noch nicht aktiviert."
     assert env.sim.state.deactivations == []
 
 
 async def test_deactivate_after_redeem_and_full_cancel(eguma: EgumaClient) -> None:
-    auth = await eguma.authorize(DEPOT_SOLD, chf(1000), None)
-    assert not (await eguma.deactivation_status(DEPOT_SOLD)).can_deactivate
-    await eguma.void(auth)
-    assert (await eguma.deactivation_status(DEPOT_SOLD)).can_deactivate
+    auth = await eguma.authorize(DEPOT_SOLD, chf(1000), ctx())
+    assert not (await eguma.check_undo(DEPOT_SOLD)).can_undo
+    await eguma.void(paid(auth), auth.amount, ctx())
+    assert (await eguma.check_undo(DEPOT_SOLD)).can_undo
 
 
 # -- failures -----------------------------------------------------------------------------
@@ -387,7 +409,7 @@ async def test_server_error_on_a_post_is_an_unknown_outcome(eguma: EgumaClient, 
     """A 500 may come after the provider committed: reconcile, never resend."""
     env.sim.fail_next(1, status=500)
     with pytest.raises(UnknownOutcome) as info:
-        await eguma.authorize(PAID, chf(1000), None)
+        await eguma.authorize(PAID, chf(1000), ctx())
     assert info.value.outcome_unknown and not info.value.safe_to_retry
     assert env.sim.state.redemptions == {}
     assert (await eguma.balance(PAID)).balance == chf(5000)  # fault consumed
@@ -405,7 +427,7 @@ async def test_slow_answer_to_redeem_is_unknown_outcome(env: Env) -> None:
     eguma = env.client(timeout_s=0.2)
     env.sim.set_latency(0.6)
     with pytest.raises(UnknownOutcome) as info:
-        await eguma.authorize(PAID, chf(1000), "order-9")
+        await eguma.authorize(PAID, chf(1000), ctx("order-9"))
     assert info.value.outcome_unknown and not info.value.safe_to_retry
     assert_no_secret(info.value, KEY)
     # the provider committed before it was slow to answer (over uvicorn: in its own thread)
@@ -429,7 +451,7 @@ async def test_dropped_answer_after_commit_is_unknown_then_reconciled(
     before = (await eguma.balance(PAID)).balance
     env.sim.drop_next_posts(1)
     with pytest.raises(UnknownOutcome) as info:
-        await eguma.authorize(PAID, chf(2500), "order-11")
+        await eguma.authorize(PAID, chf(2500), ctx("order-11"))
     assert_no_secret(info.value, KEY)
     [row] = env.sim.state.redemptions.values()
     assert (row.amount_in_cents, row.reference) == (2500, "order-11")
@@ -449,7 +471,7 @@ async def test_garbage_body_is_bad_response(eguma: EgumaClient, env: Env) -> Non
 async def test_garbage_body_on_redeem_is_unknown_outcome(eguma: EgumaClient, env: Env) -> None:
     env.sim.fail_next(1, status=200, body="not json")
     with pytest.raises(BadResponse) as info:
-        await eguma.authorize(PAID, chf(100), None)
+        await eguma.authorize(PAID, chf(100), ctx())
     assert isinstance(info.value, UnknownOutcome)
 
 
@@ -475,7 +497,7 @@ async def test_connection_refused_is_unavailable() -> None:
     async with httpx.AsyncClient() as http:
         eguma = EgumaClient(http, KEY, f"http://127.0.0.1:{port}", "CHF", 0.5)
         with pytest.raises(UnavailableError) as info:
-            await eguma.authorize(PAID, chf(100), None)
+            await eguma.authorize(PAID, chf(100), ctx())
     assert not isinstance(info.value, UnknownOutcome)
     assert_no_secret(info.value, KEY)
 
@@ -497,10 +519,10 @@ async def test_one_connection_is_reused(
     async with httpx.AsyncClient() as http:
         eguma = EgumaClient(http, KEY, server.url, "CHF", TIMEOUT_S)
         await eguma.balance(PAID)
-        auth = await eguma.authorize(PAID, chf(100), None)
-        await eguma.void(auth)
+        auth = await eguma.authorize(PAID, chf(100), ctx())
+        await eguma.void(paid(auth), auth.amount, ctx())
         await eguma.balance(PAID)
-        await eguma.activation_status(DEPOT_FIXED)
+        await eguma.check_value(DEPOT_FIXED)
     clients = {r.client for r in sim.state.requests}
     assert len(sim.state.requests) == 5
     assert len(clients) == 1, clients
@@ -548,7 +570,7 @@ async def test_transport_failures_map_by_whether_the_request_was_sent(
     with pytest.raises(on_get) as got:
         await eguma.balance(PAID)
     with pytest.raises(on_post) as posted:
-        await eguma.authorize(PAID, chf(100), "r")
+        await eguma.authorize(PAID, chf(100), ctx("r"))
     assert not isinstance(got.value, UnknownOutcome)
     assert posted.value.outcome_unknown == (on_post is UnknownOutcome)
     for exc in (got.value, posted.value):
@@ -575,7 +597,7 @@ async def test_statuses_map_to_typed_errors(
     with pytest.raises(on_get):
         await eguma.balance(PAID)
     with pytest.raises(on_post):
-        await eguma.authorize(PAID, chf(100), "r")
+        await eguma.authorize(PAID, chf(100), ctx("r"))
 
 
 async def test_requests_carry_key_as_query_and_json_body() -> None:
@@ -586,21 +608,21 @@ async def test_requests_carry_key_as_query_and_json_body() -> None:
         return httpx.Response(200, json={"code": PAID, "balance_in_cents": 4900, "redeem_token": "t1"})
 
     eguma = mock_client(httpx.MockTransport(handler))
-    auth = await eguma.authorize("l4fu-5lqt-kjr3", chf(100), "order-1")
+    auth = await eguma.authorize("l4fu-5lqt-kjr3", chf(100), ctx("order-1"))
     [request] = seen
     assert request.url.path == f"/v1/vouchers/{PAID}/redeem.json"
     assert request.url.params["apikey"] == KEY and "apikey" not in request.headers
     assert request.headers["content-type"] == "application/json"
     assert request.read() == b'{"amount_in_cents":100,"reference_number":"order-1"}'
     assert request.extensions["timeout"] == {"connect": 0.5, "read": 0.5, "write": 0.5, "pool": 0.5}
-    assert auth.token == "t1" and auth.new_balance == chf(4900)
+    assert auth.refs[REDEEM_TOKEN] == "t1" and auth.new_balance == chf(4900)
 
 
 async def test_redeem_answer_without_token_is_unknown_outcome() -> None:
     body = {"code": PAID, "balance_in_cents": 1}
     eguma = mock_client(httpx.MockTransport(lambda r: httpx.Response(200, json=body)))
     with pytest.raises(UnknownOutcome):
-        await eguma.authorize(PAID, chf(100), None)
+        await eguma.authorize(PAID, chf(100), ctx())
 
 
 async def test_balance_in_another_currency_is_bad_response() -> None:

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from pos_app.domain.money import Money
-from pos_app.providers.base import UnknownOutcome
+from pos_app.providers.base import OpContext, TenderRef, UnknownOutcome
 from pos_app.providers.eguma.client import EgumaClient
 from pos_app.providers.eguma.simulator import EgumaSimulator, build_app
 from pos_app.providers.simkit import (
@@ -294,6 +295,10 @@ DEPOT_FIXED = "EADSHD24AKS5"  # depot, 50.00, not yet sold
 DEPOT_SOLD = "DEPOSOLD0100"  # depot, sold, unused (100.00)
 
 
+def ctx(reference: str = "test-1-000001") -> OpContext:
+    return OpContext(reference, None, datetime.now())
+
+
 def chf(cents: int) -> Money:
     return Money(cents, "CHF")
 
@@ -335,7 +340,7 @@ async def test_late_redeem_lands_after_the_timeout(late: Late) -> None:
     before = (await late.eguma.balance(PAID)).balance
     late.sim.set_apply_delay(APPLY_DELAY_S)
     with pytest.raises(UnknownOutcome):
-        await late.eguma.authorize(PAID, chf(1200), "order-7/tender-1")
+        await late.eguma.authorize(PAID, chf(1200), ctx("order-7/tender-1"))
     assert (await late.eguma.balance(PAID)).balance == before == chf(5000)
     assert late.sim.pending_posts() == 1  # still held after that read: the read saw the old state
     assert late.sim.state.redemptions == {}
@@ -351,18 +356,18 @@ async def test_late_redeem_lands_after_the_timeout(late: Late) -> None:
 
 
 async def test_late_cancel_redemption_lands_after_the_timeout(late: Late) -> None:
-    auth = await late.eguma.authorize(PAID, chf(2000), "order-8/tender-1")
+    auth = await late.eguma.authorize(PAID, chf(2000), ctx("order-8/tender-1"))
     assert auth.new_balance == chf(3000)
     late.sim.set_apply_delay(APPLY_DELAY_S)
     with pytest.raises(UnknownOutcome):
-        await late.eguma.void(auth)
+        await late.eguma.void(TenderRef(auth.code, auth.amount, auth.refs), auth.amount, ctx())
     assert (await late.eguma.balance(PAID)).balance == chf(3000)
     assert late.sim.pending_posts() == 1
-    assert late.sim.state.redemptions[auth.token].cancelled_in_cents == 0
+    assert late.sim.state.redemptions[auth.refs["redeem_token"]].cancelled_in_cents == 0
 
     await late.sim.wait_applied()
     assert (await late.eguma.balance(PAID)).balance == chf(5000)
-    row = late.sim.state.redemptions[auth.token]
+    row = late.sim.state.redemptions[auth.refs["redeem_token"]]
     assert (row.amount_in_cents, row.cancelled_in_cents, row.reference) == (2000, 2000, "order-8/tender-1")
     post = late.last_post()
     assert (post.path, post.status, post.delivered) == (
@@ -373,14 +378,14 @@ async def test_late_cancel_redemption_lands_after_the_timeout(late: Late) -> Non
 async def test_late_activation_lands_after_the_timeout(late: Late) -> None:
     late.sim.set_apply_delay(APPLY_DELAY_S)
     with pytest.raises(UnknownOutcome):
-        await late.eguma.activate(DEPOT_FIXED)
-    status = await late.eguma.activation_status(DEPOT_FIXED)
-    assert status.can_activate and status.amount == chf(5000)
+        await late.eguma.create_value(DEPOT_FIXED, None, ctx())
+    status = await late.eguma.check_value(DEPOT_FIXED)
+    assert status.can_create and status.amount == chf(5000)
     assert late.sim.pending_posts() == 1
     assert late.sim.state.activations == []
 
     await late.sim.wait_applied()
-    assert not (await late.eguma.activation_status(DEPOT_FIXED)).can_activate
+    assert not (await late.eguma.check_value(DEPOT_FIXED)).can_create
     assert (await late.eguma.balance(DEPOT_FIXED)).balance == chf(5000)
     [row] = late.sim.state.activations
     assert (row.code, row.amount_in_cents) == (DEPOT_FIXED, 5000)
@@ -390,14 +395,14 @@ async def test_late_activation_lands_after_the_timeout(late: Late) -> None:
 async def test_late_deactivation_lands_after_the_timeout(late: Late) -> None:
     late.sim.set_apply_delay(APPLY_DELAY_S)
     with pytest.raises(UnknownOutcome):
-        await late.eguma.deactivate(DEPOT_SOLD, "order 9 cancelled")
-    status = await late.eguma.deactivation_status(DEPOT_SOLD)
-    assert status.can_deactivate and status.amount == chf(10000)
+        await late.eguma.undo_value(DEPOT_SOLD, ctx(), "order 9 cancelled")
+    status = await late.eguma.check_undo(DEPOT_SOLD)
+    assert status.can_undo and status.amount == chf(10000)
     assert late.sim.pending_posts() == 1
     assert late.sim.state.deactivations == []
 
     await late.sim.wait_applied()
-    assert not (await late.eguma.deactivation_status(DEPOT_SOLD)).can_deactivate
+    assert not (await late.eguma.check_undo(DEPOT_SOLD)).can_undo
     assert (await late.eguma.balance(DEPOT_SOLD)).balance == chf(0)
     [row] = late.sim.state.deactivations
     assert (row.code, row.amount_in_cents, row.reason) == (DEPOT_SOLD, 10000, "order 9 cancelled")
@@ -414,7 +419,7 @@ async def test_pending_count_over_http_goes_from_one_to_zero(
         assert admin.json()["apply_delay_s"] == APPLY_DELAY_S
         eguma = EgumaClient(http, KEY, server.url, "CHF", CLIENT_TIMEOUT_S)
         with pytest.raises(UnknownOutcome):
-            await eguma.authorize(PAID, chf(500), "order-10/tender-1")
+            await eguma.authorize(PAID, chf(500), ctx("order-10/tender-1"))
         state = (await http.get(f"{server.url}/_sim/state")).json()
         assert state["pending_posts"] == 1
         assert state["vouchers"][PAID]["balance_in_cents"] == 5000
@@ -465,7 +470,7 @@ async def test_late_redeem_in_a_separate_simulator_process(simulate_process: str
         await http.post(f"{url}/_sim/faults", json={"apply_delay_s": APPLY_DELAY_S})
         eguma = EgumaClient(http, KEY, url, "CHF", CLIENT_TIMEOUT_S)
         with pytest.raises(UnknownOutcome):
-            await eguma.authorize(PAID, chf(2500), "order-12/tender-1")
+            await eguma.authorize(PAID, chf(2500), ctx("order-12/tender-1"))
         assert (await eguma.balance(PAID)).balance == chf(5000)
         assert (await http.get(f"{url}/_sim/state")).json()["pending_posts"] == 1
         async with httpx.AsyncClient(base_url=url) as admin:

@@ -57,11 +57,11 @@ class Closer:
             await self._capture_all(session.journal.format_number(number))  # 2
         except CheckoutError as exc:
             return Outcome(Notice(f"Paid, but not closed — {exc}. Enter retries", Level.ERROR))
-        failures = await self.gifts.create_all()  # 3
+        failures, undecided = await self.gifts.create_all()  # 3
         if failures:
-            return Outcome(Notice(
-                "Paid, but not closed — " + "; ".join(failures)
-                + ". Enter retries; or select the line, F8 removes it", Level.ERROR))
+            tail = (". The till checks again by itself; Enter closes the order once it is decided"
+                    if undecided else ". Enter retries; or select the line, F8 removes it")
+            return Outcome(Notice("Paid, but not closed — " + "; ".join(failures) + tail, Level.ERROR))
         order = session.reload()
         order.check_close()
         when = session.clock()

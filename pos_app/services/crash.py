@@ -4,7 +4,8 @@ process with SIGKILL at that point, as a power cut would.
 Points: ``<op>:before_send`` (intent committed, request not sent),
 ``<op>:after_send`` (request on its way; the kill comes ``POS_CRASH_DELAY``
 seconds later, default 0.3, while the provider is still answering),
-``<op>:after_response`` (answer received, outcome not committed), with
+``<op>:after_response`` (answer received, outcome not committed),
+``<op>:undecided`` (the answer was lost and the state did not decide it yet), with
 ``<op>`` one of the core's operations (authorize, capture, void, refund,
 create, undo: services/journaled.py passes them all); and ``close:before_commit``,
 ``close:after_commit``. Unset in normal use: each check is one dictionary lookup.

@@ -20,9 +20,9 @@ from pos_app.providers import Capability, OpKind, ProviderError, ValueCheck
 from pos_app.services import journaled
 from pos_app.services.journaled import Call, Decision, NotSent
 from pos_app.services.providers import ProviderSlot
-from pos_app.services.results import CheckoutError, Notice, Outcome
+from pos_app.services.results import CheckoutError, Notice, Outcome, Undecided
 from pos_app.services.session import Session
-from pos_app.services.wording import describe
+from pos_app.services.wording import describe, waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +121,14 @@ class GiftDesk:
                               "activated when the order is paid"))
 
     # -- creation at close ------------------------------------------------------------
-    async def create_all(self) -> list[str]:
-        """Create (activate) every value line of the order not yet created; the failures."""
+    async def create_all(self) -> tuple[list[str], bool]:
+        """Create (activate) every value line of the order not yet created.
+
+        The failures, one line each, and whether any of them is only undecided
+        (then the line must not be removed: it may be live at the provider)."""
         session = self.session
         failures = []
+        undecided = False
         for line in session.order.gift_vouchers:
             if line.activated:
                 continue
@@ -132,10 +136,13 @@ class GiftDesk:
             word = slot.word(OpKind.CREATE) if slot else "activation"
             try:
                 await self._create(line)
+            except Undecided as exc:
+                undecided = True
+                failures.append(f"gift voucher {mask_code(line.code or '')}: {word} not decided yet — {exc}")
             except CheckoutError as exc:
                 failures.append(f"gift voucher {mask_code(line.code or '')}: {word} failed — {exc}")
         session.reload()
-        return failures
+        return failures, undecided
 
     async def _create(self, line: Line) -> None:
         session = self.session
@@ -152,7 +159,7 @@ class GiftDesk:
             if result.decision is Decision.DONE:
                 return
             if result.decision is Decision.UNDECIDED:
-                raise CheckoutError(f"the earlier {slot.word(OpKind.CREATE)} is not decided yet — {result.reason}")
+                raise Undecided(f"the earlier attempt is not decided — {result.reason}{waiting(result)}")
         amount = line.total
         send_amount = amount if line.free_amount else None
         call = Call(slot, OpKind.CREATE, code, amount, session.order_id,
@@ -168,7 +175,7 @@ class GiftDesk:
             raise CheckoutError(describe(result.error, slot.display_name, hint=False)
                                 if result.error is not None else result.reason)
         if result.decision is Decision.UNDECIDED:
-            raise CheckoutError(f"{slot.display_name} did not confirm it — {result.reason}")
+            raise Undecided(f"{result.reason}{waiting(result)}")
         if result.decision is Decision.NOT_DONE:
             raise CheckoutError(f"{slot.display_name} did not do it — Enter tries again")
 
@@ -246,6 +253,6 @@ class GiftDesk:
             raise CheckoutError(describe(result.error, slot.display_name, hint=False)
                                 if result.error is not None else result.reason)
         if result.decision is Decision.UNDECIDED:
-            raise CheckoutError(f"{word} of {mask_code(code)} not confirmed — {result.reason}")
+            raise Undecided(f"{word} of {mask_code(code)} not confirmed — {result.reason}{waiting(result)}")
         if result.decision is Decision.NOT_DONE:
             raise CheckoutError(f"{mask_code(code)} is still active")

@@ -330,7 +330,7 @@ async def settle(session: Session, op: OpRecord, *, lost: bool = False) -> Resul
         return decide(session, op, Decision.NOT_DONE, judgement.reason or "it never arrived", judgement, lost)
     if judgement.verdict is Verdict.UNCHANGED:
         until = deadline(session, op)
-        return undecided(session, op, f"waiting for {slot.display_name} until {until.astimezone():%H:%M:%S}",
+        return undecided(session, op, f"waiting for {slot.display_name}, which may still carry it out",
                          lost=lost, until=until)
     return undecided(session, op, judgement.reason or "the state shows something else", lost=lost)
 
@@ -348,6 +348,7 @@ def undecided(session: Session, op: OpRecord, reason: str, *, lost: bool = True,
               until: datetime | None = None) -> Result:
     session.journal.finish_op(op.id, OpState.UNKNOWN, error=reason,
                               **_effects(session, op, Decision.UNDECIDED, reason=reason))
+    crashpoint(f"{op.operation}:undecided")
     return Result(Decision.UNDECIDED, session.journal.op(op.id), lost=lost, reason=reason, until=until)
 
 

@@ -12,6 +12,11 @@ class CheckoutError(ValueError):
     """A request the till refuses; the message is for the cashier as it stands."""
 
 
+class Undecided(CheckoutError):
+    """A provider operation whose outcome is not known yet: it stays open, its
+    voucher blocked, and the till looks again by itself."""
+
+
 class Level(StrEnum):
     INFO = "info"
     WARNING = "warning"

@@ -337,6 +337,11 @@ class EgumaClient(ProviderBase):
                     "amount": undo.amount.minor}
         raise self._unsupported(Capability.BALANCE)
 
+    async def aclose(self) -> None:
+        """Close the HTTP client only if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
     # -- values ----------------------------------------------------------------
     def _check_amount(self, amount: Money) -> None:
         if amount.currency != self.currency:
