@@ -20,7 +20,7 @@ from pos_app.config import PROJECT_ROOT
 from pos_app.journal import OpState
 from pos_app.services.checkout import CheckoutError, Till
 from pos_app.services.providers import close_providers
-from tests.crash_child import make_till
+from tests.crash_child import LATE_ENV, make_till
 
 
 class SimServer:
@@ -55,16 +55,28 @@ class SimServer:
     def faults(self, **faults: Any) -> None:
         httpx.post(f"{self.url}/_sim/faults", json=faults, timeout=5).raise_for_status()
 
+    def wait_applied(self, timeout_s: float = 30.0) -> None:
+        """Until the simulator holds no POST it has yet to apply (apply_delay_s)."""
+        deadline = time.monotonic() + timeout_s
+        while self.state()["pending_posts"]:
+            if time.monotonic() > deadline:
+                raise AssertionError("the simulator still holds a request")
+            time.sleep(0.05)
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
 
 
 def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
-              kill_after: float | None = None) -> int:
-    """Run a scenario in its own process; SIGKILL it at a crash point or after a delay."""
+              kill_after: float | None = None, late: str | None = None) -> int:
+    """Run a scenario in its own process; SIGKILL it at a crash point or after a delay.
+    ``late``: the operation kind whose step the simulator applies late (crash_child.late)."""
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     env.pop("POS_CRASH_AT", None)
+    env.pop(LATE_ENV, None)
+    if late:
+        env[LATE_ENV] = late
     env["POS_CRASH_DELAY"] = "1.0"  # after_send: time for the simulator to read the request
     if crash_at:
         env["POS_CRASH_AT"] = crash_at
@@ -82,6 +94,17 @@ def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
         if child.poll() is None:
             child.kill()
     return child.returncode
+
+
+async def recover_only(config: Path, url: str) -> list[str]:
+    """A restart that only reconciles, at the real time: what each open operation became."""
+    till = make_till(config, url)
+    try:
+        await till.recovery.run()
+        return [op.state for op in till.journal.ops()]
+    finally:
+        await close_providers(till.providers)
+        till.journal.close()
 
 
 def past_the_settle_window(till: Till, hours: float = 2.0) -> Till:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pos_app.config import load_config
-from tests.crashkit import SimServer, consistency, recover_and_finish, run_child
+from tests.crashkit import SimServer, consistency, recover_and_finish, recover_only, run_child
 
 POINTS = ["before_send", "after_send", "after_response"]
 KINDS = {"redeem": "authorize", "cancel": "void", "activate": "create", "deactivate": "undo"}
@@ -84,3 +84,36 @@ async def test_kill_at_crash_point_then_recover(
         last = journal.last_closed_order_id()
         assert last is not None and journal.load_order(last).number == "1-0001"
     journal.close()
+
+
+# SIGKILL while an operation is undecided: the provider applies the request after the
+# till's timeout (its answer is lost) and the till dies while it waits for the settle window.
+UNDECIDED = [("redeem", "authorize"), ("cancel", "void"), ("activate", "create"), ("deactivate", "undo"),
+             ("storno", "void"), ("order_cancel", "undo")]
+
+
+@pytest.mark.parametrize(("scenario", "kind"), UNDECIDED, ids=[f"{s}-{k}:undecided" for s, k in UNDECIDED])
+async def test_kill_while_undecided_then_restart(
+    sim: SimServer, write_config: Callable[..., Path], scenario: str, kind: str
+) -> None:
+    sim.reset()
+    config = write_config()
+    code = run_child(config, sim.url, scenario, f"{kind}:undecided", late=kind)
+    assert code == -9, f"the child was not killed while the {kind} was undecided (exit {code})"
+    # restarted at once, while the provider may still apply it: nothing is decided "did not happen"
+    assert "not_done" not in await recover_only(config, sim.url)
+    sim.wait_applied()
+    sim.faults(clear=True)
+    till = await recover_and_finish(config, sim.url)
+    state = sim.state()
+    assert consistency(till.journal.path, state) == []
+    ops = till.journal.ops()
+    late_ops = [op for op in ops if op.operation == kind]
+    assert late_ops and late_ops[0].state == "done", [(o.operation, o.state) for o in ops]
+    if kind == "authorize":
+        assert len(state["redemptions"]) == 1
+    if kind == "undo":
+        assert [d["code"] for d in state["deactivations"]] == ["EADSHD24AKS5"]
+    if kind == "create":
+        assert [a["code"] for a in state["activations"]] == ["EADSHD24AKS5"]
+    till.journal.close()

@@ -14,14 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.crashkit import SimServer, consistency, recover_and_finish, run_child
+from tests.crashkit import SimServer, consistency, recover_and_finish, recover_only, run_child
 
-POINTS = [f"{op}:{p}" for op in ("redeem", "cancel", "activate", "deactivate")
-          for p in ("before_send", "after_send", "after_response")] + ["close:before_commit", "close:after_commit"]
+POINTS = [f"{op}:{p}" for op in ("authorize", "void", "create", "undo")
+          for p in ("before_send", "after_send", "after_response", "undecided")]
+POINTS += ["close:before_commit", "close:after_commit"]
 
 
 @pytest.mark.slow
 async def test_random_kills(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    """Each run: a mixed sale killed at a crash point or a random moment; a restart that
+    reconciles at once (while the provider may still apply what it holds: nothing may be
+    decided "did not happen" wrongly); then, once the provider has applied everything,
+    a restart after the settle window that finishes the sale; then ledger against journal.
+
+    A share of the runs is slower than the child's 3 s timeout: the answer comes late
+    (latency after applying) or the request itself is applied late (apply_delay_s)."""
     runs = int(os.environ.get("SOAK_RUNS", "200"))
     seed = int(os.environ.get("SOAK_SEED", "20261123"))
     rng = random.Random(seed)
@@ -33,21 +41,34 @@ async def test_random_kills(write_config: Callable[..., Path], tmp_path: Path) -
             sim.reset()
             journal = tmp_path / f"journal-{run}.sqlite"
             config = write_config(f'\n[journal]\npath = "{journal.as_posix()}"\n', name=f"soak-{run}.toml")
-            latency = rng.choice([0.0, 0.0, 0.05, 0.2, 0.6])
-            if latency:
-                sim.faults(latency_s=latency)
+            mode = rng.choice(["quick"] * 3 + ["late_answer", "late_apply"])
+            if mode == "quick":
+                latency = rng.choice([0.0, 0.0, 0.05, 0.2, 0.6])
+                if latency:
+                    sim.faults(latency_s=latency)
+                longest = 4.0
+            elif mode == "late_answer":  # applied at once, answered after the timeout
+                sim.faults(latency_s=3.5)
+                longest = 15.0
+            else:  # applied after the timeout
+                sim.faults(apply_delay_s=4.0)
+                longest = 15.0
+            counts[mode] += 1
             if rng.random() < 0.3:  # a named crash point
-                code = run_child(config, sim.url, "mixed", rng.choice(POINTS))
+                code = run_child(config, sim.url, "mixed", rng.choice(POINTS), kill_after=30)
             else:  # a random moment
-                code = run_child(config, sim.url, "mixed", None, kill_after=rng.uniform(0.3, 4.0))
+                code = run_child(config, sim.url, "mixed", None, kill_after=rng.uniform(0.3, longest))
             counts["runs"] += 1
             counts["kills" if code == -9 else "completed"] += 1
+            early = await recover_only(config, sim.url)
+            sim.wait_applied()
             sim.faults(clear=True)
             till = await recover_and_finish(config, sim.url)
             problems = consistency(till.journal.path, sim.state())
             till.journal.close()
+            counts["decided late"] += early.count("unknown") + early.count("sent")
             if problems:
-                mismatches.append(f"run {run}: {problems}")
+                mismatches.append(f"run {run} ({mode}): {problems}")
     finally:
         sim.stop()
     counts["mismatches"] = len(mismatches)
