@@ -193,7 +193,7 @@ MIGRATIONS.append(
 
     ALTER TABLE lines ADD COLUMN refs TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE lines ADD COLUMN undone_at TEXT;
-    UPDATE lines SET undone_at = (SELECT MAX(p.ended_at) FROM provider_ops p
+    UPDATE lines SET undone_at = (SELECT COALESCE(MAX(p.ended_at), MAX(p.sent_at)) FROM provider_ops p
         WHERE p.line_id = lines.id AND p.operation = 'undo' AND p.state IN ('ok', 'done'))
         WHERE id IN (SELECT line_id FROM provider_ops WHERE operation = 'undo' AND state IN ('ok', 'done'));
 
