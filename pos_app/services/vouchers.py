@@ -157,6 +157,11 @@ class VoucherDesk:
             check = renewed
         client = slot.client
         code = check.code
+        assert slot.descriptor is not None
+        if slot.descriptor.policy.one_hold_per_voucher and any(
+                t.code == code and t.counts for t in session.order.active_tenders):
+            raise CheckoutError(f"Voucher {mask_code(code)} already pays on this order — {slot.display_name} "
+                                "takes one payment per voucher: void that payment (F8) to take a new amount")
         amount = session.guard(lambda: session.order.voucher_amount(check.balance.balance))
         tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code, provider=slot.name)
         call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,

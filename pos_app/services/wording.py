@@ -3,6 +3,8 @@ so the pay flow, F8, the background re-check, F12 and start-up say the same."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from pos_app.domain.codes import mask_code
 from pos_app.journal import OpRecord
 from pos_app.providers import AuthenticationError, OpKind, ProviderError, RefusedError
@@ -37,7 +39,8 @@ def waiting(result: Result) -> str:
     """How long an undecided operation may still take, roughly."""
     if result.until is None:
         return ""
-    return f" (decided by {result.until.astimezone():%H:%M:%S} at the latest)"
+    left = max(0, round((result.until - datetime.now(UTC)).total_seconds()))
+    return f" (decided by {result.until.astimezone():%H:%M:%S} at the latest, in about {left} s)"
 
 
 def outcome_text(session: Session, result: Result) -> str:
