@@ -284,7 +284,7 @@ def check_credentials(
     """Ask the provider whether ``secret`` is good, where this till can; never raises for it."""
     desc = registry.descriptor(provider)
     if desc.check_key is None or len(desc.secret_fields) > 1:
-        return Verdict.UNCHECKABLE, f"this version of the till cannot check {desc.display_name} credentials one by one."
+        return Verdict.UNCHECKABLE, f"this version of the till cannot check {desc.display_name} credentials."
     if settings is None:
         return Verdict.UNREACHABLE, f"[providers.{provider}] is not in {config.source}, so there is no base_url to check it against."
     timeout_s = min(settings.timeout_s, CHECK_TIMEOUT_S)

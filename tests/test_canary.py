@@ -33,6 +33,8 @@ from pos_app.providers.eguma.client import EgumaClient
 from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.providers import slot_for, close_providers
 from pos_app.services.setup import open_till
+from tests.fakepay.descriptor import DESCRIPTOR as FAKEPAY
+from tests.fakepay.fixtures import fakepay  # noqa: F401  (a second provider, with two secret fields)
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT, MemoryKeyring
 from tests.fakes_hw import start_pos_in_terminal, wait_for
 from tests.keyring_backend import FILE_ENV
@@ -40,7 +42,7 @@ from tests.keyring_backend import FILE_ENV
 OUTLET = "test-outlet"
 CANARIES = {
     (provider, field): f"CANARY-{provider}-{field.replace('_', '')}-7f3a9c"
-    for provider, fields in secrets.FIELDS.items() for field in fields
+    for provider, fields in [*secrets.FIELDS.items(), (FAKEPAY.name, FAKEPAY.secret_fields)] for field in fields
 }
 EGUMA_KEY = CANARIES["eguma", "api_key"]
 WRONG_KEY = "CANARY-wrong-eguma-5d2e81"
@@ -78,7 +80,7 @@ def journal_bytes(path: Path) -> bytes:
 
 
 @pytest.fixture
-def canaries(memory_keyring: MemoryKeyring) -> MemoryKeyring:
+def canaries(memory_keyring: MemoryKeyring, fakepay: object) -> MemoryKeyring:
     for (provider, field), canary in CANARIES.items():
         secrets.set_secret(OUTLET, provider, field, canary)
     return memory_keyring
@@ -318,8 +320,8 @@ def test_no_canary_leaks_from_the_keys_command(
     for key in (WRONG_KEY, EGUMA_KEY):
         monkeypatch.setattr("sys.stdin", __import__("io").StringIO(key + "\n"))
         codes.append(keys_cli.main(["set", "--provider", "eguma", "--config", config]))
-    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(CANARIES["jtl", "client_secret"]))
-    codes.append(keys_cli.main(["set", "--provider", "jtl", "--field", "client_secret", "--config", config]))
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO(CANARIES["fakepay", "client_secret"]))
+    codes.append(keys_cli.main(["set", "--provider", "fakepay", "--field", "client_secret", "--config", config]))
     codes.append(keys_cli.main(["list", "--config", config]))
     errors: list[BaseException] = []
     for call in (lambda: secrets.set_secret(OUTLET, "eguma", "api_key", EGUMA_KEY + "\n"),
@@ -339,7 +341,7 @@ def test_no_canary_leaks_from_the_keys_command(
     }
     assert search(places) == []
     assert "rejected this API key" in err
-    assert out.count("set …3a9c") == 12  # every field listed (twice) with its last four only
+    assert out.count("set …3a9c") == 2 * len(CANARIES)  # every field listed (twice) with its last four only
     assert any(r.name == "httpx" for r in debug_logs.records)
 
 

@@ -22,7 +22,10 @@ from pos_app import keys_cli, secrets
 from pos_app.config import DEMO_CONFIG, PROJECT_ROOT
 from pos_app.providers.eguma import simulator
 from tests.conftest import MemoryKeyring
+from tests.fakepay.fixtures import fakepay  # noqa: F401  (a second provider, with two secret fields)
 from tests.keyring_backend import FILE_ENV, HangingKeyring, PlaintextJsonKeyring
+
+pytestmark = pytest.mark.usefixtures("fakepay")
 
 GOOD_KEY = "good-outlet-key-7f3a"
 BAD_KEY = "wrong-outlet-key-0b0b"
@@ -181,18 +184,18 @@ def test_providers_with_several_fields_need_field(
     memory_keyring: MemoryKeyring, write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = str(write_config())
-    assert run(["set", "--provider", "jtl", "--config", config], "x-client-id-1") == 2
-    assert "jtl has several secrets; choose one with --field (client_id, client_secret)" in capsys.readouterr().err
-    assert run(["set", "--provider", "csq", "--field", "token", "--config", config], "whatever1") == 2
-    assert "csq has no field 'token'; its fields: username, password" in capsys.readouterr().err
+    assert run(["set", "--provider", "fakepay", "--config", config], "x-client-id-1") == 2
+    assert "fakepay has several secrets; choose one with --field (client_id, client_secret)" in capsys.readouterr().err
+    assert run(["set", "--provider", "fakepay", "--field", "token", "--config", config], "whatever1") == 2
+    assert "fakepay has no field 'token'; its fields: client_id, client_secret" in capsys.readouterr().err
     assert memory_keyring.store == {}
 
-    assert run(["set", "--provider", "jtl", "--field", "client_secret", "--config", config],
-               "jtl-client-secret-9z9z\n") == 0
+    assert run(["set", "--provider", "fakepay", "--field", "client_secret", "--config", config],
+               "fp-client-secret-9z9z\n") == 0
     out, _ = capsys.readouterr()
-    assert "Stored jtl client_secret …9z9z" in out
-    assert "Not checked: this version of the till cannot check jtl credentials." in out
-    assert memory_keyring.store == {("pos-app", "test-outlet/jtl/client_secret"): "jtl-client-secret-9z9z"}
+    assert "Stored fakepay client_secret …9z9z" in out
+    assert "Not checked: this version of the till cannot check FakePay credentials." in out
+    assert memory_keyring.store == {("pos-app", "test-outlet/fakepay/client_secret"): "fp-client-secret-9z9z"}
 
 
 @pytest.mark.parametrize(("stdin", "problem"), [
@@ -202,7 +205,7 @@ def test_providers_with_several_fields_need_field(
 ])
 def test_bad_input_stores_nothing(memory_keyring: MemoryKeyring, write_config: Callable[..., Path],
                                   capsys: pytest.CaptureFixture[str], stdin: str, problem: str) -> None:
-    assert run(["set", "--provider", "celbux", "--config", str(write_config())], stdin) == 1
+    assert run(["set", "--provider", "eguma", "--config", str(write_config())], stdin) == 1
     assert problem in capsys.readouterr().err
     assert memory_keyring.store == {}
 
@@ -210,10 +213,12 @@ def test_bad_input_stores_nothing(memory_keyring: MemoryKeyring, write_config: C
 def test_only_one_trailing_newline_is_dropped(memory_keyring: MemoryKeyring,
                                               write_config: Callable[..., Path]) -> None:
     config = str(write_config())
-    assert run(["set", "--provider", "celbux", "--config", config], "celbux-token-1234\r\n") == 0
-    assert memory_keyring.store[("pos-app", "test-outlet/celbux/token")] == "celbux-token-1234"
-    assert run(["set", "--provider", "csq", "--field", "password", "--config", config], "pass word  \n") == 0
-    assert memory_keyring.store[("pos-app", "test-outlet/csq/password")] == "pass word  "
+    assert run(["set", "--provider", "fakepay", "--field", "client_id", "--config", config],
+               "fp-client-id-1234\r\n") == 0
+    assert memory_keyring.store[("pos-app", "test-outlet/fakepay/client_id")] == "fp-client-id-1234"
+    assert run(["set", "--provider", "fakepay", "--field", "client_secret", "--config", config],
+               "pass word  \n") == 0
+    assert memory_keyring.store[("pos-app", "test-outlet/fakepay/client_secret")] == "pass word  "
 
 
 def test_a_terminal_gets_a_prompt_without_echo(
@@ -228,15 +233,15 @@ def test_a_terminal_gets_a_prompt_without_echo(
 
     def getpass(prompt: str) -> str:
         prompts.append(prompt)
-        return "csq-user-name-42"
+        return "fp-client-id-42"
 
     monkeypatch.setattr(keys_cli.getpass, "getpass", getpass)
     monkeypatch.setattr(sys, "stdin", Terminal("not this"))
-    assert keys_cli.main(["set", "--provider", "csq", "--field", "username", "--outlet", "shop-9",
+    assert keys_cli.main(["set", "--provider", "fakepay", "--field", "client_id", "--outlet", "shop-9",
                           "--config", str(write_config())]) == 0
-    assert prompts == ["csq username for outlet shop-9 (input hidden): "]
-    assert memory_keyring.store == {("pos-app", "shop-9/csq/username"): "csq-user-name-42"}
-    assert "csq-user-name-42" not in "".join(capsys.readouterr())
+    assert prompts == ["fakepay client_id for outlet shop-9 (input hidden): "]
+    assert memory_keyring.store == {("pos-app", "shop-9/fakepay/client_id"): "fp-client-id-42"}
+    assert "fp-client-id-42" not in "".join(capsys.readouterr())
 
 
 def test_an_interrupted_prompt_stores_nothing(
@@ -252,7 +257,7 @@ def test_an_interrupted_prompt_stores_nothing(
 
     monkeypatch.setattr(keys_cli.getpass, "getpass", interrupted)
     monkeypatch.setattr(sys, "stdin", Terminal())
-    assert keys_cli.main(["set", "--provider", "celbux", "--config", str(write_config())]) == 130
+    assert keys_cli.main(["set", "--provider", "eguma", "--config", str(write_config())]) == 130
     assert "interrupted; nothing stored" in capsys.readouterr().err
     assert memory_keyring.store == {}
 
@@ -273,20 +278,19 @@ def test_a_broken_config_is_reported(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_list_shows_the_last_four_only(memory_keyring: MemoryKeyring, outlet_config: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     memory_keyring.set_password("pos-app", "test-outlet/eguma/api_key", GOOD_KEY)
-    memory_keyring.set_password("pos-app", "test-outlet/csq/password", "csq-password-5e5e")
-    memory_keyring.set_password("pos-app", "other/jtl/client_id", "other-outlet-id-1111")
+    memory_keyring.set_password("pos-app", "test-outlet/fakepay/client_secret", "fp-secret-5e5e")
+    memory_keyring.set_password("pos-app", "other/fakepay/client_id", "other-outlet-id-1111")
     assert run(["list", "--config", str(outlet_config)]) == 0
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[0] == "Keyring backend: tests.conftest.MemoryKeyring"
     assert lines[1].startswith("Outlet test-outlet (configuration ")
     rows = {tuple(line.split()[:2]): line for line in lines[2:]}
-    assert list(rows) == [("eguma", "api_key"), ("jtl", "client_id"), ("jtl", "client_secret"),
-                          ("csq", "username"), ("csq", "password"), ("celbux", "token")]
+    assert list(rows) == [("eguma", "api_key"), ("fakepay", "client_id"), ("fakepay", "client_secret")]
     assert "set …7f3a" in rows["eguma", "api_key"] and "(configured)" in rows["eguma", "api_key"]
-    assert "set …5e5e" in rows["csq", "password"]
-    assert "not set" in rows["jtl", "client_id"]  # another outlet's key is not this one's
-    for secret in (GOOD_KEY, "csq-password-5e5e", "other-outlet-id-1111"):
+    assert "set …5e5e" in rows["fakepay", "client_secret"]
+    assert "not set" in rows["fakepay", "client_id"]  # another outlet's key is not this one's
+    for secret in (GOOD_KEY, "fp-secret-5e5e", "other-outlet-id-1111"):
         assert secret not in out + err
 
     assert run(["list", "--outlet", "other", "--config", str(outlet_config)]) == 0
@@ -299,13 +303,13 @@ def test_list_shows_the_last_four_only(memory_keyring: MemoryKeyring, outlet_con
 def test_delete(memory_keyring: MemoryKeyring, write_config: Callable[..., Path],
                 capsys: pytest.CaptureFixture[str]) -> None:
     config = str(write_config())
-    memory_keyring.set_password("pos-app", "test-outlet/jtl/client_id", "jtl-client-id-2a2a")
-    assert run(["delete", "--provider", "jtl", "--config", config]) == 2  # which field?
-    assert run(["delete", "--provider", "jtl", "--field", "client_id", "--config", config]) == 0
+    memory_keyring.set_password("pos-app", "test-outlet/fakepay/client_id", "fp-client-id-2a2a")
+    assert run(["delete", "--provider", "fakepay", "--config", config]) == 2  # which field?
+    assert run(["delete", "--provider", "fakepay", "--field", "client_id", "--config", config]) == 0
     assert memory_keyring.store == {}
-    assert "Deleted jtl client_id of outlet test-outlet" in capsys.readouterr().out
-    assert run(["delete", "--provider", "jtl", "--field", "client_id", "--config", config]) == 1
-    assert "no jtl client_id is set for outlet test-outlet; nothing deleted" in capsys.readouterr().err
+    assert "Deleted fakepay client_id of outlet test-outlet" in capsys.readouterr().out
+    assert run(["delete", "--provider", "fakepay", "--field", "client_id", "--config", config]) == 1
+    assert "no fakepay client_id is set for outlet test-outlet; nothing deleted" in capsys.readouterr().err
 
 
 # -- backends -----------------------------------------------------------------------------
@@ -316,7 +320,7 @@ def backend_swap() -> Iterator[Callable[[keyring.backend.KeyringBackend], None]]
     keyring.set_keyring(previous)
 
 
-@pytest.mark.parametrize("argv", [["list"], ["set", "--provider", "celbux"], ["delete", "--provider", "celbux"]])
+@pytest.mark.parametrize("argv", [["list"], ["set", "--provider", "eguma"], ["delete", "--provider", "eguma"]])
 def test_no_backend_exits_2_with_the_options(
     backend_swap: Callable[[keyring.backend.KeyringBackend], None], write_config: Callable[..., Path],
     capsys: pytest.CaptureFixture[str], argv: list[str],
@@ -339,15 +343,15 @@ def test_plaintext_backend_refused_then_allowed(
     monkeypatch.setenv(FILE_ENV, str(tmp_path / "plain.json"))
     backend_swap(PlaintextJsonKeyring())
     config = str(write_config())
-    assert run(["set", "--provider", "celbux", "--config", config], "celbux-token-1234") == 2
+    assert run(["set", "--provider", "fakepay", "--field", "client_id", "--config", config], "fp-client-1234") == 2
     assert "stores secrets unencrypted" in capsys.readouterr().err
     assert PlaintextJsonKeyring.load() == {}
 
     monkeypatch.setattr(keys_cli, "allow_insecure", lambda config: True)  # [keyring] allow_insecure = true
-    assert run(["set", "--provider", "celbux", "--config", config], "celbux-token-1234") == 0
+    assert run(["set", "--provider", "fakepay", "--field", "client_id", "--config", config], "fp-client-1234") == 0
     out, err = capsys.readouterr()
-    assert "Stored celbux token …1234" in out and "Warning: Insecure keyring" in err
-    assert PlaintextJsonKeyring.load() == {"pos-app test-outlet/celbux/token": "celbux-token-1234"}
+    assert "Stored fakepay client_id …1234" in out and "Warning: Insecure keyring" in err
+    assert PlaintextJsonKeyring.load() == {"pos-app test-outlet/fakepay/client_id": "fp-client-1234"}
     assert run(["list", "--config", config]) == 0
     assert "Warning: Insecure keyring" in capsys.readouterr().out
 

@@ -17,6 +17,7 @@ from pos_app import secrets
 from pos_app.config import DEMO_CONFIG, load_config
 from pos_app.secrets import NoBackendError, SecretsError, SecretStatus
 from pos_app.services.providers import build_providers
+from tests.fakepay.fixtures import fakepay  # noqa: F401  (a second provider, with two secret fields)
 from tests.conftest import MemoryKeyring
 from tests.keyring_backend import FILE_ENV, BrokenKeyring, HangingKeyring, PlaintextJsonKeyring
 
@@ -47,19 +48,22 @@ def hanging(use_backend: Callable[[keyring.backend.KeyringBackend], None]) -> It
     backend.release.set()
 
 
+pytestmark = pytest.mark.usefixtures("fakepay")
+
+
 # -- with a working backend -------------------------------------------------------
 def test_set_get_list_delete_round_trip(memory_keyring: MemoryKeyring) -> None:
     assert secrets.get_secret("shop-1", "eguma", "api_key") is None
     secrets.set_secret("shop-1", "eguma", "api_key", SECRET)
     assert memory_keyring.store == {("pos-app", "shop-1/eguma/api_key"): SECRET}
     assert secrets.get_secret("shop-1", "eguma", "api_key") == SECRET
-    secrets.set_secret("shop-1", "jtl", "client_secret", "jtl-client-secret-9z9z")
+    secrets.set_secret("shop-1", "fakepay", "client_secret", "fp-client-secret-9z9z")
 
-    rows = secrets.list_secrets("shop-1", ["eguma", "jtl"])
+    rows = secrets.list_secrets("shop-1", ["eguma", "fakepay"])
     assert rows == [
         SecretStatus("shop-1", "eguma", "api_key", True, "…ab12"),
-        SecretStatus("shop-1", "jtl", "client_id", False, ""),
-        SecretStatus("shop-1", "jtl", "client_secret", True, "…9z9z"),
+        SecretStatus("shop-1", "fakepay", "client_id", False, ""),
+        SecretStatus("shop-1", "fakepay", "client_secret", True, "…9z9z"),
     ]
     assert rows[0].user == "shop-1/eguma/api_key"
     assert SECRET not in repr(rows)
@@ -78,8 +82,8 @@ def test_the_set_key_command_names_the_configuration(write_config: Callable[...,
         f"pos --config '{shop.source}' keys set --provider eguma --field api_key")
     assert secrets.set_key_command(shop, "eguma", "api_key", outlet="test-outlet") == (
         f"pos --config '{shop.source}' keys set --provider eguma --field api_key")
-    assert secrets.set_key_command(shop, "jtl", "client_id", outlet="other").endswith(
-        "keys set --provider jtl --field client_id --outlet other")
+    assert secrets.set_key_command(shop, "fakepay", "client_id", outlet="other").endswith(
+        "keys set --provider fakepay --field client_id --outlet other")
     # the demo is what `pos` reads anyway: no --config to type
     demo = load_config(DEMO_CONFIG)
     assert demo.is_builtin_demo and not shop.is_builtin_demo
@@ -95,8 +99,8 @@ def test_mask_shows_at_most_the_last_four() -> None:
 @pytest.mark.parametrize(("outlet", "provider", "field", "problem"), [
     ("shop/1", "eguma", "api_key", "outlet id"),
     ("", "eguma", "api_key", "outlet id"),
-    ("shop-1", "paypal", "api_key", "unknown provider 'paypal' (known: eguma, jtl, csq, celbux)"),
-    ("shop-1", "jtl", "api_key", "jtl has no field 'api_key' (fields: client_id, client_secret)"),
+    ("shop-1", "paypal", "api_key", "unknown provider 'paypal' (known: eguma, fakepay)"),
+    ("shop-1", "fakepay", "api_key", "fakepay has no field 'api_key' (fields: client_id, client_secret)"),
 ])
 def test_names_are_checked(memory_keyring: MemoryKeyring, outlet: str, provider: str, field: str,
                            problem: str) -> None:
@@ -156,7 +160,7 @@ def test_a_hung_keyring_gives_up_within_the_timeout(hanging: HangingKeyring, act
         "get": lambda: secrets.get_secret("shop-1", "eguma", "api_key", 0.2),
         "set": lambda: secrets.set_secret("shop-1", "eguma", "api_key", SECRET, 0.2),
         "delete": lambda: secrets.delete_secret("shop-1", "eguma", "api_key", 0.2),
-        "list": lambda: secrets.list_secrets("shop-1", ["eguma", "jtl"], 0.2),
+        "list": lambda: secrets.list_secrets("shop-1", ["eguma", "fakepay"], 0.2),
     }
     started = time.monotonic()
     with pytest.raises(SecretsError, match=r"did not answer within 0.2 s \(locked or hung\?\)") as caught:
