@@ -134,3 +134,27 @@ async def test_a_contradicting_answer_is_listed_on_the_status_screen(eguma_till:
         assert "Contradictions (check with the provider)" in report
         assert "! The redemption of CHF 38.00 on …KJR3 (order 1-0001, our reference test-outlet-1-000001): " \
                "contradicting answer: E-GUMA answered a new balance of 17.00, but 50.00 − 38.00 is 12.00" in report
+
+
+async def test_a_payment_decided_in_the_background_leaves_the_order_to_close_with_enter(
+    eguma_till: Till,
+) -> None:
+    till = eguma_till  # timeout 0.5 s, settle window 1.5 s
+    sim = sim_of(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, MERLOT)
+        await pilot.press("f2")
+        await scan(pilot, "L4FU5LQTKJR3")
+        await settle(pilot)
+        sim.set_apply_delay(1.0)
+        await pilot.press("enter")
+        await settle(pilot)
+        await wait_until(pilot, lambda: "did happen" in text(pilot, "#status"), 20)
+        assert "the order is paid: Enter closes it" in text(pilot, "#status")
+        await pilot.press("f3")  # nothing left to pay: no cash dialog for 0.00
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+        assert text(pilot, "#status") == "The order is paid — press Enter to close it"
+        await pilot.press("enter")  # on the empty scan field
+        await settle(pilot)
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    assert sim.voucher("L4FU5LQTKJR3").balance_in_cents == 12_00

@@ -346,8 +346,10 @@ def decide(session: Session, op: OpRecord, decision: Decision, how: str,
 
 def undecided(session: Session, op: OpRecord, reason: str, *, lost: bool = True,
               until: datetime | None = None) -> Result:
+    # on the order (a narrow pane): what is waited for, short; the journal keeps the reason
+    shown = f"waiting until {until.astimezone():%H:%M:%S}" if until is not None else reason
     session.journal.finish_op(op.id, OpState.UNKNOWN, error=reason,
-                              **_effects(session, op, Decision.UNDECIDED, reason=reason))
+                              **_effects(session, op, Decision.UNDECIDED, reason=shown))
     crashpoint(f"{op.operation}:undecided")
     return Result(Decision.UNDECIDED, session.journal.op(op.id), lost=lost, reason=reason, until=until)
 

@@ -404,6 +404,9 @@ class CheckoutScreen(Screen[None]):
             self.say(Notice("A voucher payment is not resolved yet — select it and press F8 to check it",
                             Level.ERROR))
             return False
+        if order.is_settled:  # e.g. a payment decided in the background paid it
+            self.say(Notice("The order is paid — press Enter to close it", Level.WARNING))
+            return False
         return True
 
     def _pay_dialog(self, title: str, prompt: str, default: str, info: str,
