@@ -80,7 +80,7 @@ def journal_bytes(path: Path) -> bytes:
 
 
 @pytest.fixture
-def canaries(memory_keyring: MemoryKeyring, fakepay: object) -> MemoryKeyring:
+def canaries(memory_keyring: MemoryKeyring, fakepay: object) -> MemoryKeyring:  # noqa: F811
     for (provider, field), canary in CANARIES.items():
         secrets.set_secret(OUTLET, provider, field, canary)
     return memory_keyring

@@ -180,7 +180,6 @@ def test_normalize_and_recognise_codes(code: str, lower: bool, dashed: bool, wra
 
 
 def test_looks_like_code_rejects_other_input() -> None:
-    client = offline_client()
     assert owns("42")
     assert not owns("7610000000001")  # an EAN-13 article barcode
     assert not owns("L4FU-5LQT-KJR")

@@ -75,6 +75,7 @@ class JournalStore(Protocol):
         tender: dict[str, Any] | None = None,
         void_tender: bool = False,
         line: dict[str, Any] | None = None,
+        clear_error: bool = False,
     ) -> None: ...
 
     def flag_op(self, op_id: int, flag: str) -> None: ...

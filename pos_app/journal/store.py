@@ -468,9 +468,11 @@ class Journal:
         tender: dict[str, Any] | None = None,
         void_tender: bool = False,
         line: dict[str, Any] | None = None,
+        clear_error: bool = False,
     ) -> None:
         """Commit the outcome of a provider call and its effect on the tender or
-        line, together. ``unknown`` keeps the row open (it is not ended).
+        line, together. ``unknown`` keeps the row open (it is not ended);
+        ``clear_error`` empties the error (a decision replaces the last wait).
 
         ``refs`` are merged into the operation's references; ``tender`` may set
         ``state``, ``balance_after``, ``problem`` and ``refs`` (merged);
@@ -486,10 +488,12 @@ class Journal:
             merged = {**json.loads(old_refs), **(refs or {})}
             ended = None if state == OpState.UNKNOWN else _now()
             tx.execute(
-                "UPDATE provider_ops SET state=?, refs=?, result=COALESCE(?, result), error=COALESCE(?, error),"
+                "UPDATE provider_ops SET state=?, refs=?, result=COALESCE(?, result),"
+                " error=CASE WHEN ? THEN ? ELSE COALESCE(?, error) END,"
                 " flag=COALESCE(?, flag), ended_at=?, checks=checks + ?, checked_at=? WHERE id=?",
-                (state, _json(merged), None if result is None else _json(result), error, flag, ended,
-                 1 if state == OpState.UNKNOWN else 0, _now() if state == OpState.UNKNOWN else None, op_id),
+                (state, _json(merged), None if result is None else _json(result), clear_error, error, error,
+                 flag, ended, 1 if state == OpState.UNKNOWN else 0,
+                 _now() if state == OpState.UNKNOWN else None, op_id),
             )
             if line_id is not None and line:
                 self._update_line(tx, line_id, line)

@@ -415,6 +415,7 @@ class VoidResult:
 @dataclass(frozen=True, slots=True)
 class Captured:
     refs: Refs
+    amount: Money | None = None  # what the provider says it charged, where it says
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +459,7 @@ class Verdict(enum.StrEnum):
     APPLIED = "applied"  # the state shows the operation: it did happen
     UNCHANGED = "unchanged"  # the state is as before: not yet (or not at all, once settled)
     NOT_APPLIED = "not_applied"  # a lookup by our reference says it never happened
+    PENDING = "pending"  # the provider has it and has not finished: look again later (never "did not happen")
     OTHER = "other"  # the state moved some other way: a person must decide
 
 
@@ -583,6 +585,8 @@ class ProviderDescriptor:
     simulator_module: str
     # How `pos keys set` checks a key: a read-only call that a wrong key fails.
     check_key: Callable[[VoucherProvider], Awaitable[None]] | None = None
+    # The cashier's past participle for a value line's operations ("activated").
+    done_words: Mapping[OpKind, str] = field(default_factory=dict)
 
     def simulator(self) -> ModuleType:
         return importlib.import_module(self.simulator_module)
@@ -594,6 +598,10 @@ class ProviderDescriptor:
 
     def word(self, kind: OpKind) -> str:
         return self.words.get(kind, kind.value)
+
+    def done_word(self, kind: OpKind) -> str:
+        """``"deactivated"`` for E-GUMA's undo."""
+        return self.done_words.get(kind, {OpKind.CREATE: "created", OpKind.UNDO: "taken back"}.get(kind, kind.value))
 
 
 # ---------------------------------------------------------------------------

@@ -197,6 +197,11 @@ class SimulatorBase(Generic[StateT]):
         with self._lock:
             self.faults.latency_s = max(0.0, seconds)
 
+    def on_arrival(self, path: str, headers: dict[str, str], body: bytes) -> None:
+        """Called when an API POST arrives and passed the injected failures, before
+        ``apply_delay_s`` holds it: a provider with a lookup by reference can show
+        the request as pending from here on. Does nothing by default."""
+
     def set_apply_delay(self, seconds: float) -> None:
         """Hold every API POST ``seconds`` *before* applying it, and apply it
         even when the client has given up meanwhile (a provider still working
@@ -508,6 +513,9 @@ class FaultMiddleware:
         method, path = scope["method"], scope["path"]
         failure = self.sim._take_failure()
         if writes(method):
+            if failure is None:
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+                self.sim.on_arrival(path, headers, body)
             hold = 0.0 if failure is not None else self.sim.faults.apply_delay_s
             application = self.sim._start_application(self._apply(scope, body, record, failure, hold))
             messages = await asyncio.shield(application)

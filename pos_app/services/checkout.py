@@ -22,6 +22,7 @@ from pos_app.domain.codes import ScanError, mask_code, parse_scan
 from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.journal import JournalStore, ReceiptRecord
+from pos_app.providers import OpKind
 from pos_app.receipts import Receipt, Templates, balance_slip, sale_receipt, void_receipt
 from pos_app.services.closing import Closer
 from pos_app.services.gifts import GiftDesk
@@ -275,11 +276,15 @@ class Till:
         text = "Order cancelled"
         if live:
             text += " — gift voucher" + ("s " if len(live) > 1 else " ") + ", ".join(
-                mask_code(line.code or "") for line in live) + " deactivated"
+                f"{mask_code(line.code or '')} {self._done_word(line.provider)}" for line in live)
         if given_back:
             parts = ", ".join(f"{t.kind.value} {t.amount.amount_str()}" for t in given_back)
             text += f" — return the payments taken: {parts}"
         return Outcome(Notice(text, Level.WARNING))
+
+    def _done_word(self, provider: str | None) -> str:
+        slot = self.providers.get(provider or "")
+        return slot.done_word(OpKind.UNDO) if slot else "taken back"
 
     async def close_if_settled(self, notice: Notice) -> Outcome:
         return await self.closer.close_if_settled(notice)

@@ -216,7 +216,7 @@ class GiftDesk:
                 raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
             slot.mark(None)
             if not status.can_undo:
-                reason = (status.message or "cannot be deactivated").rstrip(".")
+                reason = (status.message or f"cannot be {slot.done_word(OpKind.UNDO)}").rstrip(".")
                 raise CheckoutError(f"gift voucher {mask_code(line.code)}: {slot.display_name}: {reason}")
 
     async def undo_open_order(self) -> list[str]:

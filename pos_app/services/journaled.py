@@ -16,7 +16,8 @@ rules (its package's ``settling``) what it shows:
   reference says so, or the state is unchanged once the settle window
   (``[providers.<name>] settle_s`` after the send) has passed, and again on
   one more read;
-* anything else is **undecided**: the operation stays open, its voucher is
+* a provider still working on it (a lookup says "pending") or anything else
+  is **undecided**: the operation stays open, its voucher is
   blocked, the cashier sees what is waited for, and the till looks again by
   itself (reconcile.py).
 
@@ -229,7 +230,11 @@ async def run(session: Session, call: Call) -> Result:
         try:
             before = await read_state(slot, probe)
         except ProviderError as exc:
-            raise NotSent(exc.message, exc) from None
+            # Without a lookup by our reference the state before decides a lost
+            # answer: nothing is sent without it. With one, the lookup decides,
+            # and the state before only checks the answer: send without it.
+            if not slot.descriptor.policy.lookup_by_reference:
+                raise NotSent(exc.message, exc) from None
     if call.kind in (OpKind.AUTHORIZE, OpKind.VOID):
         check_late(session, slot, call.code, before)
     now = session.utcnow()
@@ -287,8 +292,9 @@ def contradiction(slot: ProviderSlot, op: Operation, before: Snapshot | None, an
     if isinstance(answer, (Authorization, VoidResult)):
         if op.amount is not None and answer.amount != op.amount:
             return f"{slot.display_name} answered {answer.amount.amount_str()}, {op.amount.amount_str()} was asked"
-    if isinstance(answer, Captured) and not isinstance(answer.refs, dict):
-        return f"{slot.display_name} answered no references"
+    if isinstance(answer, Captured) and answer.amount is not None and op.amount is not None \
+            and answer.amount != op.amount:
+        return f"{slot.display_name} charged {answer.amount.amount_str()}, {op.amount.amount_str()} was asked"
     return slot.descriptor.settling.contradiction(op, before, answer)
 
 
@@ -328,6 +334,8 @@ async def settle(session: Session, op: OpRecord, *, lost: bool = False) -> Resul
         return decide(session, op, Decision.DONE, f"{judgement.reason or 'the state shows it'}", judgement, lost)
     if judgement.verdict is Verdict.NOT_APPLIED:
         return decide(session, op, Decision.NOT_DONE, judgement.reason or "it never arrived", judgement, lost)
+    if judgement.verdict is Verdict.PENDING:
+        return undecided(session, op, judgement.reason or f"{slot.display_name} is still working on it", lost=lost)
     if judgement.verdict is Verdict.UNCHANGED:
         until = deadline(session, op)
         return undecided(session, op, f"waiting for {slot.display_name}, which may still carry it out",
@@ -338,8 +346,11 @@ async def settle(session: Session, op: OpRecord, *, lost: bool = False) -> Resul
 def decide(session: Session, op: OpRecord, decision: Decision, how: str,
            judgement: Judgement | None = None, lost: bool = True) -> Result:
     state = OpState.DONE if decision is Decision.DONE else OpState.NOT_DONE
+    result = {**op.result, "resolved_by": how}
+    if op.error:  # why it was open (the lost answer, the last wait): kept in the result
+        result["while_open"] = op.error
     session.journal.finish_op(op.id, state, refs=dict(judgement.refs) if judgement else None,
-                              result={**op.result, "resolved_by": how},
+                              result=result, clear_error=True,
                               **_effects(session, op, decision, judgement=judgement))
     return Result(decision, session.journal.op(op.id), lost=lost, reason=how)
 

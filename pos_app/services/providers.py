@@ -58,6 +58,11 @@ class ProviderSlot:
         kind = OpKind(kind)
         return self.descriptor.word(kind) if self.descriptor else kind.value
 
+    def done_word(self, kind: OpKind | str) -> str:
+        """The cashier's word for an operation done ("deactivated")."""
+        kind = OpKind(kind)
+        return self.descriptor.done_word(kind) if self.descriptor else kind.value
+
     def owns(self, raw: str) -> bool:
         """Is a scanned code one of this provider's (its code pattern)?"""
         return (self.client is not None and self.descriptor is not None and self.settings is not None
@@ -97,7 +102,8 @@ def _live(config: Config, desc: ProviderDescriptor, settings: ProviderSettings) 
         secrets[secret_field] = value
     http = httpx.AsyncClient()
     client = desc.make_client(ClientSpec(settings, secrets, http, config.outlet.currency))
-    return ProviderSlot(desc.name, display, client, desc, settings, http=http, key_command=command)
+    first = set_key_command(config, desc.name, desc.secret_fields[0])  # what a 401 names
+    return ProviderSlot(desc.name, display, client, desc, settings, http=http, key_command=first)
 
 
 def slot_for(config: Config, name: str, client: VoucherProvider, *, simulator: Any = None,

@@ -33,11 +33,13 @@ class VoidPlan:
     cancel: list[Tender] = field(default_factory=list)
     cash_back: Money | None = None
     card_back: Money | None = None
+    undone_words: dict[int, str] = field(default_factory=dict)  # line id -> "deactivated"
 
     def summary(self) -> str:
         parts = [f"Void sale {self.number} (total {self.order.total})?"]
         for line in self.deactivate:
-            parts.append(f"Gift voucher {mask_code(line.code or '')} {line.total.amount_str()} is deactivated.")
+            done = self.undone_words.get(line.id, "taken back")
+            parts.append(f"Gift voucher {mask_code(line.code or '')} {line.total.amount_str()} is {done}.")
         for tender in self.cancel:
             parts.append(f"Voucher {mask_code(tender.code or '')} gets {tender.amount.amount_str()} back.")
         if self.cash_back:
@@ -69,6 +71,9 @@ class Storno:
                             and op.state in (OpState.OK, OpState.DONE)}
         plan = VoidPlan(order, order.number)
         plan.deactivate = GiftDesk.live_gift_vouchers(order)
+        for line in plan.deactivate:
+            slot = self.session.providers.get(line.provider or "")
+            plan.undone_words[line.id] = slot.done_word(OpKind.UNDO) if slot else "taken back"
         plan.cancel = [t for t in order.active_tenders if t.kind is TenderKind.VOUCHER
                        and t.id not in reversed_tenders]
         cash = [t for t in order.active_tenders if t.kind is TenderKind.CASH]

@@ -22,7 +22,8 @@ def describe(error: ProviderError, display_name: str, hint: bool = True, key_com
         return f"{display_name}: {error.provider_message or error.message}".rstrip(".")
     advice = error.hint
     if isinstance(error, AuthenticationError) and key_command:
-        advice = f"Check the API key with `{key_command}`."
+        what = "API key" if "--field api_key" in key_command else f"{display_name} credentials"
+        advice = f"Check the {what} with `{key_command}`."
     text = f"{error.message} {advice}" if hint else error.message
     return text.rstrip(".")
 

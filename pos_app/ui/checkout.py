@@ -20,6 +20,7 @@ from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
+from pos_app.providers import OpKind
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
@@ -509,7 +510,9 @@ class CheckoutScreen(Screen[None]):
             else:
                 question += f"\nGive back the {tender.kind.value} payment: {tender.amount.amount_str()}."
         for line in self.till.gifts.live_gift_vouchers(order):
-            question += f"\nGift voucher {mask_code(line.code or '')} is already active: it is deactivated."
+            slot = self.till.providers.get(line.provider or "")
+            undone = slot.done_word(OpKind.UNDO) if slot else "taken back"
+            question += f"\nGift voucher {mask_code(line.code or '')} is already active: it is {undone}."
         self.app.push_screen(ConfirmDialog("Cancel order", question, "cancel the order",
                                            "keep it"), done)
 

@@ -69,4 +69,5 @@ DESCRIPTOR = ProviderDescriptor(
     make_client=make_client,
     simulator_module="pos_app.providers.eguma.simulator",
     check_key=check_key,
+    done_words={OpKind.CREATE: "activated", OpKind.UNDO: "deactivated"},
 )

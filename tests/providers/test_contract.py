@@ -1,0 +1,548 @@
+"""The provider contract: what every provider (client + simulator) must do,
+run for each kit (``kits.py``), in-process and over real HTTP.
+
+Part 1 drives the client alone and reads the simulator's ledger; part 2 runs
+the core's one runner and settling path (``services/journaled.py``) with a
+real till on the provider's in-process simulator and reads the journal;
+part 3 covers what only a capturing provider does (FakePay).
+
+Timing: the client timeout is 0.5 s; a request "applied late" is held
+``LATE_S`` seconds. Nothing asserts how long anything took: waits poll with
+generous bounds, and a check that needs a request still held is only made
+while the simulator says it holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from pos_app.config import load_config
+from pos_app.domain.money import Money
+from pos_app.domain.order import TenderState
+from pos_app.journal import OpState
+from pos_app.providers.base import (
+    AuthenticationError,
+    Authorization,
+    OpContext,
+    Operation,
+    OpKind,
+    RefusedError,
+    Snapshot,
+    TenderRef,
+    UnavailableError,
+    UnknownOutcome,
+    Verdict,
+    VoidResult,
+    VoucherProvider,
+)
+from pos_app.providers.simkit import ServerThread
+from pos_app.services.checkout import Till
+from tests.conftest import ESPRESSO, MERLOT
+from tests.providers.conftest import Env, served
+from tests.providers.kits import EGUMA, FAKEPAY, Kit
+
+LATE_S = 1.5  # how long a late request is held: well above the 0.5 s client timeout
+TILL_TIMEOUT_S = 0.3
+
+
+def chf(minor: int) -> Money:
+    return Money(minor, "CHF")
+
+
+def ctx(reference: str, order_number: str | None = None) -> OpContext:
+    return OpContext(reference, order_number, datetime.now())
+
+
+def assert_no_secret(exc: BaseException, *secrets: str) -> None:
+    """Not in the message, the repr, the traceback; no chained httpx error."""
+    text = "".join(traceback.format_exception(exc))
+    for secret in secrets:
+        assert secret not in str(exc)
+        assert secret not in repr(exc)
+        assert secret not in text
+        assert secret not in getattr(exc, "provider_message", "")
+        assert secret not in getattr(exc, "hint", "")
+    assert exc.__cause__ is None and exc.__context__ is None
+
+
+def assert_not_logged(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
+    assert caplog.records, "nothing was logged: the check would prove nothing"
+    for record in caplog.records:
+        message = record.getMessage()
+        for secret in secrets:
+            assert secret not in message, (record.name, message)
+
+
+async def state(client: VoucherProvider, kind: OpKind, code: str, amount: Money | None,
+                reference: str = "", refs: dict[str, str] | None = None) -> Snapshot:
+    """The provider's state for an operation (no reference: the read before the send)."""
+    return await client.state_of(Operation(kind, code, amount, reference, refs or {}))
+
+
+def judge(kit: Kit, op: Operation, before: Snapshot | None, now: Snapshot) -> Any:
+    return kit.descriptor.settling.judge(op, before, now)
+
+
+# =====================================================================================
+# Part 1: the client against its simulator
+# =====================================================================================
+async def test_balance_shows_the_ledger(env: Env) -> None:
+    kit = env.kit
+    balance = await env.client().balance(kit.voucher)
+    assert balance.redeemable
+    assert balance.balance == chf(kit.voucher_balance)
+    assert balance.code == kit.voucher
+    assert kit.available(env.sim, kit.voucher) == kit.voucher_balance
+
+
+async def test_authorize_then_void_moves_exactly_the_amount(env: Env) -> None:
+    kit, client = env.kit, env.client()
+    auth = await client.authorize(kit.voucher, chf(1234), ctx("ct-auth-1"))
+    assert isinstance(auth, Authorization)
+    assert auth.amount == chf(1234) and auth.refs
+    assert auth.new_balance in (None, chf(kit.voucher_balance - 1234))
+    assert kit.authorizations(env.sim) == [(kit.voucher, 1234, "ct-auth-1")]
+    assert kit.available(env.sim, kit.voucher) == kit.voucher_balance - 1234
+    voided = await client.void(TenderRef(auth.code, auth.amount, auth.refs), auth.amount, ctx("ct-void-1"))
+    assert isinstance(voided, VoidResult) and voided.amount == chf(1234)
+    assert voided.new_balance in (None, chf(kit.voucher_balance))
+    assert kit.authorizations(env.sim) == [] or kit.authorizations(env.sim) == [(kit.voucher, 0, "ct-auth-1")]
+    assert kit.available(env.sim, kit.voucher) == kit.voucher_balance
+
+
+async def test_value_line_is_created_once_and_undone(env: Env) -> None:
+    kit, client = env.kit, env.client()
+    check = await client.check_value(kit.value_code)
+    assert check.can_create and not check.free_amount and check.amount == chf(kit.value_amount)
+    created = await client.create_value(kit.value_code, None, ctx("ct-create-1"))
+    assert created.amount == chf(kit.value_amount)
+    assert [(c, a) for c, a, _ref in kit.creations(env.sim)] == [(kit.value_code, kit.value_amount)]
+    assert not (await client.check_value(kit.value_code)).can_create
+    undo = await client.check_undo(kit.value_code)
+    assert undo.can_undo and undo.amount == chf(kit.value_amount)
+    undone = await client.undo_value(kit.value_code, ctx("ct-undo-1"), "contract test")
+    assert undone.amount == chf(kit.value_amount)
+    assert kit.undos(env.sim) == [kit.value_code]
+    assert not (await client.check_undo(kit.value_code)).can_undo
+
+
+# -- error mapping ------------------------------------------------------------------------
+async def test_wrong_secret_is_an_authentication_error(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    kit = env.kit
+    client = env.client(kit.wrong_secrets(env.sim))
+    with caplog.at_level(logging.DEBUG), pytest.raises(AuthenticationError) as info:
+        await client.balance(kit.voucher)
+    assert f"pos keys set --provider {kit.name}" in info.value.hint
+    assert_no_secret(info.value, kit.leaky)
+    assert_not_logged(caplog, kit.leaky)
+    assert env.sim.state.requests[-1].status == 401
+    assert kit.authorizations(env.sim) == []
+
+
+async def test_a_refusal_carries_the_providers_message(env: Env) -> None:
+    kit = env.kit
+    with pytest.raises(RefusedError) as info:
+        await env.client().authorize(kit.voucher, chf(kit.voucher_balance + 1), ctx("ct-refused"))
+    assert info.value.provider_message == kit.refusal
+    assert not info.value.outcome_unknown
+    assert kit.authorizations(env.sim) == []
+    assert kit.available(env.sim, kit.voucher) == kit.voucher_balance
+
+
+async def test_a_5xx_on_a_read_is_unavailable(env: Env) -> None:
+    env.sim.fail_next(1, status=500)
+    with pytest.raises(UnavailableError) as info:
+        await env.client().balance(env.kit.voucher)
+    assert info.value.safe_to_retry and not isinstance(info.value, UnknownOutcome)
+    assert (await env.client().balance(env.kit.voucher)).balance == chf(env.kit.voucher_balance)
+
+
+async def test_a_5xx_on_a_write_is_an_unknown_outcome(env: Env) -> None:
+    kit = env.kit
+    env.sim.fail_next(1, status=502, body="Bad Gateway")
+    with pytest.raises(UnknownOutcome) as info:
+        await env.client().authorize(kit.voucher, chf(1000), ctx("ct-502"))
+    assert info.value.outcome_unknown and not info.value.safe_to_retry
+    assert kit.authorizations(env.sim) == []  # this one was not applied; the client cannot know that
+    assert kit.available(env.sim, kit.voucher) == kit.voucher_balance
+
+
+async def test_connection_refused_is_unavailable_and_nothing_was_sent(kit: Kit) -> None:
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    _app, sim = kit.build()
+    secrets = kit.secrets(sim)
+    async with httpx.AsyncClient() as http:
+        client = kit.client(http, f"http://127.0.0.1:{port}", secrets)
+        with pytest.raises(UnavailableError) as info:
+            await client.authorize(kit.voucher, chf(100), ctx("ct-refused-conn"))
+    assert not isinstance(info.value, UnknownOutcome)
+    assert "nothing was sent" in info.value.message
+    assert_no_secret(info.value, secrets[kit.secret])
+
+
+# -- redaction ---------------------------------------------------------------------------------
+async def test_a_secret_echoed_in_an_error_body_never_leaks(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    kit, secret = env.kit, env.secret
+    env.sim.fail_next(1, status=400, body=f'{{"error": "bad", "message": "rejected, you sent {secret}"}}',
+                      content_type="application/json")
+    with caplog.at_level(logging.DEBUG), pytest.raises(RefusedError) as info:
+        await env.client().authorize(kit.voucher, chf(100), ctx("ct-echo"))
+    assert "***" in info.value.provider_message
+    assert_no_secret(info.value, secret)
+    assert_not_logged(caplog, secret)
+
+
+async def test_fakepay_401_echoes_the_secret_and_the_client_masks_it(
+    fakepay: Any, servers: dict[str, tuple[ServerThread, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """FakePay's own 401 body echoes what it got: the echo is there on the wire, nowhere after."""
+    server, sim = served(servers, FAKEPAY)
+    wrong = FAKEPAY.wrong_secrets(sim)
+    async with httpx.AsyncClient() as http:
+        raw = await http.get(f"{server.url}/v1/vouchers/FP-10000050",
+                             headers={"X-Client-Id": wrong["client_id"], "X-Client-Secret": FAKEPAY.leaky})
+        assert raw.status_code == 401 and FAKEPAY.leaky in raw.text  # the provider is careless
+        client = FAKEPAY.client(http, server.url, wrong)
+        with caplog.at_level(logging.DEBUG), pytest.raises(AuthenticationError) as info:
+            await client.authorize("FP-10000050", chf(100), ctx("ct-401"))
+    assert_no_secret(info.value, FAKEPAY.leaky)
+    assert_not_logged(caplog, FAKEPAY.leaky)
+    assert sim.state.holds == {} and sim.state.operations == []
+
+
+# -- connections ---------------------------------------------------------------------------------
+async def test_one_connection_serves_every_call(kit: Kit, servers: dict[str, tuple[ServerThread, Any]]) -> None:
+    server, sim = served(servers, kit)
+    async with httpx.AsyncClient() as http:
+        client = kit.client(http, server.url, kit.secrets(sim))
+        await client.balance(kit.voucher)
+        auth = await client.authorize(kit.voucher, chf(100), ctx("ct-conn-1"))
+        await client.void(TenderRef(auth.code, auth.amount, auth.refs), auth.amount, ctx("ct-conn-2"))
+        await client.balance(kit.voucher)
+        await client.check_value(kit.value_code)
+    assert len(sim.state.requests) == 5
+    assert len({r.client for r in sim.state.requests}) == 1, sim.state.requests
+    assert kit.available(sim, kit.voucher) == kit.voucher_balance
+
+
+# -- lost answers, decided by the provider's state ---------------------------------------------
+async def test_a_dropped_answer_is_unknown_and_the_state_shows_it_applied(env: Env) -> None:
+    kit, client = env.kit, env.client()
+    amount = chf(2500)
+    before = await state(client, OpKind.AUTHORIZE, kit.voucher, amount)
+    env.sim.drop_next_posts(1)
+    with pytest.raises(UnknownOutcome) as info:
+        await client.authorize(kit.voucher, amount, ctx("ct-drop-1"))
+    assert_no_secret(info.value, env.secret)
+    assert env.sim.state.requests[-1].delivered is False
+    assert kit.authorizations(env.sim) == [(kit.voucher, 2500, "ct-drop-1")]
+    op = Operation(OpKind.AUTHORIZE, kit.voucher, amount, "ct-drop-1", {}, {}, before)
+    verdict = judge(kit, op, before, await client.state_of(op))
+    assert verdict.verdict is Verdict.APPLIED, verdict
+    assert verdict.balance in (None, kit.voucher_balance - 2500)
+    if kit.descriptor.policy.lookup_by_reference:  # the lookup gives back what the answer would have
+        [hold] = env.sim.state.holds.values()
+        assert verdict.refs == {"hold_id": hold.hold_id}
+
+
+async def test_a_request_applied_late_is_never_reported_not_applied(env: Env) -> None:
+    kit, client = env.kit, env.client()
+    amount = chf(1500)
+    before = await state(client, OpKind.AUTHORIZE, kit.voucher, amount)
+    env.sim.set_apply_delay(LATE_S)
+    with pytest.raises(UnknownOutcome):
+        await client.authorize(kit.voucher, amount, ctx("ct-late-1"))
+    op = Operation(OpKind.AUTHORIZE, kit.voucher, amount, "ct-late-1", {}, {}, before)
+    now = await client.state_of(op)
+    held = env.sim.pending_posts() == 1  # still held after the read: the read saw it held
+    verdict = judge(kit, op, before, now).verdict
+    assert verdict is not Verdict.NOT_APPLIED
+    if held:
+        assert verdict is kit.pending, verdict
+        assert kit.authorizations(env.sim) == []
+    await env.sim.wait_applied(30.0)
+    env.sim.set_apply_delay(0)
+    verdict = judge(kit, op, before, await client.state_of(op))
+    assert verdict.verdict is Verdict.APPLIED, verdict
+    assert kit.authorizations(env.sim) == [(kit.voucher, 1500, "ct-late-1")]
+
+
+async def test_a_request_that_never_arrived(env: Env) -> None:
+    """A 500 answered for the provider (a proxy): nothing applied. A lookup says
+    "never happened" at once; a balance can only say "unchanged"."""
+    kit, client = env.kit, env.client()
+    amount = chf(1000)
+    before = await state(client, OpKind.AUTHORIZE, kit.voucher, amount)
+    env.sim.fail_next(1, status=500)
+    with pytest.raises(UnknownOutcome):
+        await client.authorize(kit.voucher, amount, ctx("ct-never-1"))
+    op = Operation(OpKind.AUTHORIZE, kit.voucher, amount, "ct-never-1", {}, {}, before)
+    assert judge(kit, op, before, await client.state_of(op)).verdict is kit.never_arrived
+    assert kit.authorizations(env.sim) == []
+
+
+async def test_an_answer_with_a_wrong_new_balance_is_not_trusted(env: Env) -> None:
+    kit, client = env.kit, env.client()
+    amount = chf(1000)
+    before = await state(client, OpKind.AUTHORIZE, kit.voucher, amount)
+    op = Operation(OpKind.AUTHORIZE, kit.voucher, amount, "ct-contra", {}, {}, before)
+    settling = kit.descriptor.settling
+    right = Authorization(kit.voucher, amount, {"x": "1"}, chf(kit.voucher_balance - 1000))
+    wrong = Authorization(kit.voucher, amount, {"x": "1"}, chf(kit.voucher_balance - 999))
+    assert settling.contradiction(op, before, right) is None
+    assert "10.00" in (settling.contradiction(op, before, wrong) or "")
+
+
+# =====================================================================================
+# Part 2: the core's runner and settling path, with a real till
+# =====================================================================================
+def authorize_ops(till: Till) -> list[Any]:
+    return till.journal.ops(operation=OpKind.AUTHORIZE.value)
+
+
+def later(till: Till, seconds: float) -> None:
+    """The till's clock for settle deadlines, moved on (no waiting)."""
+    till.session.utcnow = lambda: datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+async def pay_voucher(till: Till, kit: Kit) -> Any:
+    """Check the kit's voucher at the till and pay with it (what F2, scan, Enter do)."""
+    check = await till.vouchers.check(kit.voucher)
+    assert check.amount is not None, check.reason
+    return await till.vouchers.pay(check)
+
+
+def big_order(till: Till) -> None:
+    """52.90: more than the voucher's 50.00, so paying with it does not close the order."""
+    till.scan(MERLOT)
+    till.scan(ESPRESSO)
+
+
+async def test_core_a_dropped_authorize_answer_is_decided_done_at_once(
+    kit: Kit, provider_till: Callable[..., Till]
+) -> None:
+    till = provider_till()
+    sim = till.providers[kit.name].simulator
+    big_order(till)
+    sim.drop_next_posts(1)
+    await pay_voucher(till, kit)
+    [op] = authorize_ops(till)
+    assert op.state == OpState.DONE, op
+    assert kit.authorizations(sim) == [(kit.voucher, 5000, op.reference)]
+    [tender] = till.order.active_tenders
+    assert tender.state is TenderState.AUTHORIZED and tender.amount == chf(5000)
+    assert till.order.remaining == chf(290)
+    if kit.descriptor.policy.lookup_by_reference:
+        [hold] = sim.state.holds.values()
+        assert tender.refs == {"hold_id": hold.hold_id} == op.refs  # recovered: F8 can release it
+        assert tender.problem is None and tender.balance_after == chf(0)
+    else:
+        assert tender.refs == {} and tender.problem and "nothing to cancel it with" in tender.problem
+
+
+async def test_core_an_authorize_applied_late_is_never_not_done(
+    kit: Kit, provider_till: Callable[..., Till]
+) -> None:
+    till = provider_till(timeout_s=TILL_TIMEOUT_S, settle_s=10.0)
+    sim = till.providers[kit.name].simulator
+    big_order(till)
+    sim.set_apply_delay(LATE_S)
+    await pay_voucher(till, kit)
+    [op] = authorize_ops(till)
+    assert op.state != OpState.NOT_DONE
+    if sim.pending_posts():
+        assert op.state == OpState.UNKNOWN
+        assert till.order.active_tenders[0].state is TenderState.UNKNOWN
+    while sim.pending_posts():  # the till looks again by itself meanwhile
+        await till.recovery.run()
+        assert authorize_ops(till)[0].state != OpState.NOT_DONE
+        await asyncio.sleep(0.1)
+    await sim.wait_applied(30.0)
+    sim.set_apply_delay(0)
+    await till.recovery.run()
+    [op] = authorize_ops(till)
+    assert op.state == OpState.DONE, op
+    assert kit.authorizations(sim) == [(kit.voucher, 5000, op.reference)]
+    assert till.order.active_tenders[0].state is TenderState.AUTHORIZED
+
+
+async def test_core_a_pending_request_stays_undecided_past_the_settle_window(
+    fakepay: Any, write_config: Callable[..., Any], till_factory: Callable[..., Till]
+) -> None:
+    """FakePay reports a request it still holds as pending: even once the settle
+    window is over, the core must not decide it "did not happen"."""
+    till = till_factory(load_config(write_config(FAKEPAY.section(TILL_TIMEOUT_S, 10.0))))
+    sim = till.providers["fakepay"].simulator
+    big_order(till)
+    sim.set_apply_delay(LATE_S)
+    await pay_voucher(till, FAKEPAY)
+    later(till, 3600)  # the window is long over
+    results = await till.recovery.run()
+    still_held = sim.pending_posts() == 1
+    [op] = authorize_ops(till)
+    assert op.state != OpState.NOT_DONE, op
+    if still_held:
+        assert op.state == OpState.UNKNOWN and [r.resolved for r in results] == [False]
+        assert "still working on it" in (op.error or "")
+    await sim.wait_applied(30.0)
+    await till.recovery.run()
+    [op] = authorize_ops(till)
+    assert op.state == OpState.DONE
+    [hold] = sim.state.holds.values()
+    assert till.order.active_tenders[0].refs == {"hold_id": hold.hold_id}
+
+
+async def test_core_an_authorize_that_never_arrived(kit: Kit, provider_till: Callable[..., Till]) -> None:
+    """E-GUMA: undecided until the settle window is over, then "did not happen".
+    A lookup provider: "did not happen" at once."""
+    till = provider_till(settle_s=10.0)
+    sim = till.providers[kit.name].simulator
+    big_order(till)
+    check = await till.vouchers.check(kit.voucher)
+    sim.fail_next(1, status=500)  # the POST (the dialog's fresh read serves as "before")
+    await till.vouchers.pay(check)
+    [op] = authorize_ops(till)
+    assert kit.authorizations(sim) == []
+    if kit.descriptor.policy.lookup_by_reference:
+        assert op.state == OpState.NOT_DONE, op
+        assert till.order.active_tenders == []
+        return
+    assert op.state == OpState.UNKNOWN
+    assert till.order.active_tenders[0].state is TenderState.UNKNOWN
+    later(till, 5)  # inside the window: still undecided
+    await till.recovery.run()
+    assert authorize_ops(till)[0].state == OpState.UNKNOWN
+    later(till, 60)  # past it: unchanged twice -> did not happen
+    await till.recovery.run()
+    assert authorize_ops(till)[0].state == OpState.NOT_DONE
+    assert till.order.active_tenders == []
+    assert kit.available(sim, kit.voucher) == kit.voucher_balance
+
+
+# =====================================================================================
+# Part 3: a provider that captures (FakePay): hold, charge at close, release, refund
+# =====================================================================================
+@pytest.fixture
+def fakepay_till(fakepay: Any, write_config: Callable[..., Any], till_factory: Callable[..., Till]) -> Till:
+    return till_factory(load_config(write_config(FAKEPAY.section(0.5, 10.0))))
+
+
+def ops_of(till: Till) -> list[tuple[str, str]]:
+    return [(op.operation, op.state) for op in till.journal.ops()]
+
+
+async def test_fakepay_closing_captures_with_the_order_number(fakepay_till: Till) -> None:
+    till = fakepay_till
+    sim = till.providers["fakepay"].simulator
+    till.scan(ESPRESSO)
+    out = await pay_voucher(till, FAKEPAY)
+    assert out.closed is not None, out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "ok")]
+    auth, capture = till.journal.ops()
+    [charge] = sim.state.charges.values()
+    assert capture.refs == {"charge_id": charge.charge_id}
+    assert capture.request == {"order_number": out.closed.number} and out.closed.number == "1-0001"
+    assert (charge.order_number, charge.amount, charge.reference) == ("1-0001", 1490, capture.reference)
+    assert charge.hold_id == auth.refs["hold_id"]
+    assert sim.voucher("FP-10000050").balance == 3510 and sim.available("FP-10000050") == 3510
+    tender = till.journal.load_order(till.journal.last_closed_order_id()).active_tenders[0]
+    assert tender.state is TenderState.CAPTURED
+    assert tender.refs == {"hold_id": charge.hold_id, "charge_id": charge.charge_id}
+
+
+async def test_fakepay_voiding_a_captured_sale_refunds_the_charge(fakepay_till: Till) -> None:
+    till = fakepay_till
+    sim = till.providers["fakepay"].simulator
+    till.scan(ESPRESSO)
+    await pay_voucher(till, FAKEPAY)
+    out = await till.storno.run()
+    assert "Sale 1-0001 voided" in out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "ok"), ("refund", "ok")]
+    refund_op = till.journal.ops(operation="refund")[0]
+    [charge] = sim.state.charges.values()
+    [refund] = sim.state.refunds
+    assert (refund.charge_id, refund.amount, refund.reference) == (charge.charge_id, 1490, refund_op.reference)
+    assert refund_op.refs == {"refund_id": refund.refund_id}
+    assert sim.voucher("FP-10000050").balance == 5000
+
+
+async def test_fakepay_voiding_before_capture_releases_the_hold(fakepay_till: Till) -> None:
+    till = fakepay_till
+    sim = till.providers["fakepay"].simulator
+    big_order(till)
+    await pay_voucher(till, FAKEPAY)
+    [tender] = till.order.active_tenders
+    await till.void_tender(tender.id)
+    assert ops_of(till) == [("authorize", "ok"), ("void", "ok")]
+    [hold] = sim.state.holds.values()
+    assert hold.state == "released" and sim.available("FP-10000050") == 5000
+    assert till.order.active_tenders == []
+
+
+async def test_fakepay_a_lost_capture_answer_is_settled_by_the_lookup(fakepay_till: Till) -> None:
+    till = fakepay_till
+    sim = till.providers["fakepay"].simulator
+    big_order(till)
+    await pay_voucher(till, FAKEPAY)  # 50.00 held, 2.90 to pay
+    sim.drop_next_posts(1)  # the capture at close: applied, answer lost
+    out = await till.pay_cash(till.parse_amount("2.90"))
+    assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "done")]
+    [charge] = sim.state.charges.values()
+    assert till.journal.ops(operation="capture")[0].refs == {"charge_id": charge.charge_id}
+    assert len(sim.state.charges) == 1  # never sent twice
+    tender = next(t for t in till.journal.load_order(till.journal.last_closed_order_id()).active_tenders
+                  if t.provider == "fakepay")
+    assert tender.state is TenderState.CAPTURED and tender.refs["charge_id"] == charge.charge_id
+
+
+async def test_fakepay_a_card_is_issued_at_close_and_cancelled_by_the_void(fakepay_till: Till) -> None:
+    till = fakepay_till
+    sim = till.providers["fakepay"].simulator
+    till.gifts.add(await till.gifts.check("fp-2000 0025"))
+    out = await till.pay_cash(till.parse_amount("25"))
+    assert out.closed is not None, out.notice.text
+    [issue] = [e for e in sim.state.cards if e.kind == "issue"]
+    create_op = till.journal.ops(operation="create")[0]
+    assert (issue.code, issue.amount, issue.reference) == ("FP-20000025", 2500, create_op.reference)
+    assert create_op.state == OpState.OK and create_op.refs == {"issue_id": issue.event_id}
+    assert sim.available("FP-20000025") == 2500
+    await till.storno.run()
+    assert [e.kind for e in sim.state.cards] == ["issue", "cancel"]
+    assert till.journal.ops(operation="undo")[0].state == OpState.OK
+
+
+async def test_two_providers_in_one_till_each_get_their_own_cycle(
+    fakepay: Any, write_config: Callable[..., Any], till_factory: Callable[..., Till]
+) -> None:
+    """E-GUMA and FakePay on one order: routing by code pattern, a capture only for
+    the provider that captures, and a void of the sale that cancels one and refunds the other."""
+    till = till_factory(load_config(write_config(EGUMA.section(0.5, 10.0) + FAKEPAY.section(0.5, 10.0))))
+    eguma, fake = till.providers["eguma"].simulator, till.providers["fakepay"].simulator
+    assert till.vouchers.route("l4fu-5lqt-kjr3").name == "eguma"
+    assert till.vouchers.route(" fp-1000 0050").name == "fakepay"
+    assert till.scan("FP-10000050").voucher_code == "FP-10000050"
+    big_order(till)
+    await pay_voucher(till, EGUMA)  # 50.00 of 52.90
+    out = await pay_voucher(till, FAKEPAY)  # 2.90: the order closes
+    assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
+    assert [(o.provider, o.operation, o.state) for o in till.journal.ops()] == [
+        ("eguma", "authorize", "ok"), ("fakepay", "authorize", "ok"), ("fakepay", "capture", "ok")]
+    assert [(r.amount_in_cents, r.cancelled_in_cents) for r in eguma.state.redemptions.values()] == [(5000, 0)]
+    assert [(c.amount, c.order_number) for c in fake.state.charges.values()] == [(290, "1-0001")]
+    await till.storno.run()
+    assert [(o.provider, o.operation, o.state) for o in till.journal.ops()][3:] == [
+        ("eguma", "void", "ok"), ("fakepay", "refund", "ok")]
+    assert eguma.voucher("L4FU5LQTKJR3").balance_in_cents == 5000
+    assert fake.voucher("FP-10000050").balance == 5000
