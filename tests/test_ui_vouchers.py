@@ -229,8 +229,9 @@ async def test_timeout_then_resolved_by_balance(eguma_till: Till) -> None:
         assert table_rows(pilot, "#tenders")[0] == ["Voucher …KJR3", "-50.00"]
     assert len(sim.state.redemptions) == 1  # one redemption: never sent twice
     assert balance(till, "L4FU5LQTKJR3") == 0
-    ops = rows(till.journal.path, "SELECT operation, state, error IS NOT NULL FROM provider_ops")
-    assert ops == [("authorize", "done", 1)]
+    ops = rows(till.journal.path, "SELECT operation, state, error, json_extract(result, '$.while_open') IS NOT NULL"
+                                  " FROM provider_ops")
+    assert ops == [("authorize", "done", None, 1)]  # decided: why it was open is kept in the result
     assert rows(till.journal.path, "SELECT state, refs FROM tenders") == [("authorized", "{}")]
 
 
