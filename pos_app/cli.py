@@ -80,11 +80,13 @@ def run_app(config_path: Path) -> int:
         till = open_till(config)
     except (ConfigError, JournalError) as exc:
         return fail(str(exc))
+    app = PosApp(till)
     try:
-        PosApp(till).run()
+        app.run()
     finally:
         till.journal.close()
-    return 0
+    # A crash (an exception Textual caught and printed) is never exit code 0.
+    return app.return_code or 0
 
 
 def simulate(provider: str, host: str, port: int, data: Path | None) -> int:

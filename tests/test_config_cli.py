@@ -49,6 +49,11 @@ def test_demo_config_and_example_are_valid() -> None:
         ('[providers.eguma]\nbase_url = "sim://eguma"\ntimeout_s = -1\n', "",
          r"\[providers.eguma\] timeout_s: Input should be greater than 0 \(got -1\)"),
         ('[checkout]\nmax_cash_given = "lots"\n', "", r"\[checkout\] max_cash_given: 'lots' is not an amount"),
+        ('[checkout]\nmax_cash_given = "1e999999"\n', "",
+         r"\[checkout\] max_cash_given: the amount is too large for the till"),  # was a decimal.Overflow traceback
+        ('[providers.eguma]\nbase_url = "sim://eguma"\ntimeout_s = 10\nsettle_s = 5\n', "",
+         r"\[providers\] eguma: settle_s \(5\) must be longer than timeout_s \(10\)"),
+        ('[providers.jtl]\nbase_url = "https://x"\n', "", r"\[providers.jtl\]: unknown provider 'jtl' \(known: eguma\)"),
         ('[providers.eguma]\nbase_url = "sim://eguma"\ntimout_s = 30\n', "",
          r"\[providers.eguma\] timout_s: unknown key"),
     ],

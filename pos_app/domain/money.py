@@ -60,8 +60,12 @@ class Money:
         if not value.is_finite():
             raise MoneyError(f"{text!r} is not an amount")
         places = exponent(currency)
-        scaled = value.scaleb(places)
-        if scaled != scaled.to_integral_value():
+        try:
+            scaled = value.scaleb(places)
+            whole = scaled == scaled.to_integral_value()
+        except ArithmeticError:  # decimal.Overflow and friends: far beyond any amount
+            raise MoneyError("the amount is too large for the till") from None
+        if not whole:
             raise MoneyError(f"{text!r} has more than {places} decimals")
         return cls(int(scaled), currency)
 

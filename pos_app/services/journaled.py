@@ -28,6 +28,7 @@ all settle through :func:`settle`. Nothing here knows a provider's name.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +58,8 @@ from pos_app.services.crash import arm_after_send, crashpoint
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError
 from pos_app.services.session import Session
+
+_log = logging.getLogger(__name__)
 
 # How old a dialog's own balance read may be and still serve as the state
 # "read right before the send": a cashier who presses Enter at once (scan,
@@ -272,6 +275,12 @@ async def run(session: Session, call: Call) -> Result:
         journal.finish_op(op_id, OpState.FAILED, error=reason,
                           **_effects(session, op, Decision.FAILED, reason=reason))
         return Result(Decision.FAILED, journal.op(op_id), reason=reason)
+    except Exception as exc:  # noqa: BLE001 - a bug on our side of the wire: the request may be out
+        _log.exception("%s %s: unexpected %s while sending", slot.name, call.kind.value, type(exc).__name__)
+        reason = f"the till failed while sending it ({type(exc).__name__})"
+        journal.finish_op(op_id, OpState.UNKNOWN, error=reason,
+                          **_effects(session, op, Decision.UNDECIDED, reason="no answer"))
+        return await settle(session, journal.op(op_id), lost=True)
     crashpoint(f"{call.kind.value}:after_response")
     slot.mark(None)
     why = contradiction(slot, operation_of(op), before, answer)

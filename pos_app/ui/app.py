@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 from pos_app.services.checkout import Level, Notice, Till
 from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
+from pos_app.ui.errors import explain
 from drivers.scanner import LAYOUT_HINT, RejectedScan, ScanResult, SerialScanner
 from pos_app.ui.fields import ScanField
 
@@ -82,7 +83,7 @@ class PosApp(App[None]):
             self.layout_hint(ScanField.LayoutHint(LAYOUT_HINT))
         accept = getattr(self.screen, "accept_scan", None)
         if accept is None:
-            self.notify(f"Scan {scan.normalised[:20]} ignored — finish or close this dialog first",
+            self.notify(f"Scan {scan.normalised[:20]} ignored — finish or close this dialog first", markup=False,
                         severity="warning")
             self.bell()
             return
@@ -105,27 +106,42 @@ class PosApp(App[None]):
         event.stop()
         if not self.layout_hint_shown:
             self.layout_hint_shown = True
-            self.notify(event.text, title="Scanner", severity="warning", timeout=20)
+            self.notify(event.text, title="Scanner", severity="warning", timeout=20, markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place where an unexpected failure in the background is reported.
+        """The app's own workers; the screens' come through ``ReportsWorkerErrors``."""
+        if event.state is WorkerState.ERROR:
+            self.worker_failed(event.worker, None)
+
+    def worker_failed(self, worker: Worker[Any], screen: Any) -> None:
+        """The one place where a failure in the background is reported.
 
         Expected failures (provider refusals, printer off) are handled where
-        they happen; this catches bugs, so the till tells the cashier instead
-        of dying, and the journal (written before every step) stays the truth.
+        they happen; this catches the rest (a bug, a journal that cannot be
+        written), so the till tells the cashier instead of hanging or dying:
+        the screen that ran the worker is freed, the order is read back from
+        the journal (written before every step), and reconciliation settles
+        any provider operation that was in flight.
         """
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
+        error = worker.error
         assert error is not None
-        log.error("worker %s failed:\n%s", event.worker.name,
-                  "".join(traceback.format_exception(error)))
-        self.till.reload()
-        self.checkout.refresh_order()
-        self.checkout.say(Notice(
-            f"Unexpected error ({type(error).__name__}) — nothing is lost: the journal has every step. "
-            "Check the order; if it repeats, restart the till.", Level.ERROR))
+        log.error("worker %s failed:\n%s", worker.name, "".join(traceback.format_exception(error)))
+        message = explain(error)
+        if screen is not None:
+            try:
+                screen.worker_error(error)
+            except Exception:  # noqa: BLE001 - the report below must still be made
+                log.exception("freeing %s after a worker failure failed", type(screen).__name__)
+        try:
+            self.till.reload()
+            self.checkout.refresh_order()
+        except Exception:  # noqa: BLE001 - the journal may be what failed; say so below
+            log.exception("reading the order back after a worker failure failed")
+        self.checkout.say(Notice(message, Level.ERROR))
+        self.notify(message, title="Error", severity="error", timeout=15, markup=False)
         self.bell()
+        if self.till.recovery.open_ops():  # money may be in flight: settle it
+            self.checkout.reconcile()
 
     async def on_unmount(self) -> None:
         if self.serial_scanner is not None:

@@ -16,6 +16,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
+from pos_app.journal import JournalError
+from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.plain import Plain
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
@@ -70,7 +73,7 @@ def wrapped(text: str | Text, width: int, style: str = "") -> Text:
     return Text("\n").join(lines)
 
 
-class CheckoutScreen(Screen[None]):
+class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = _bindings()
 
     def __init__(self, till: Till) -> None:
@@ -86,22 +89,22 @@ class CheckoutScreen(Screen[None]):
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static(id="title")
+        yield Plain(id="title")
         with Horizontal(id="main"):
             with VerticalScroll(id="order-pane") as order_pane:
                 order_pane.border_title = "Order"
                 yield DataTable(id="lines", cursor_type="row", zebra_stripes=False)
-                yield Static(id="last-receipt")
+                yield Plain(id="last-receipt")
             with Vertical(id="pay-pane") as pay_pane:
                 pay_pane.border_title = "To pay"
-                yield Static(id="totals")
+                yield Plain(id="totals")
                 yield DataTable(id="tenders", cursor_type="row", show_header=False)
-                yield Static(id="balance")
+                yield Plain(id="balance")
         with Horizontal(id="bottom"):
             yield ScanField(placeholder="Scan or type a barcode (3*code for 3 pieces)", id="scan",
                             max_length=128)
-            yield Static(id="health")
-        yield Static(id="status")
+            yield Plain(id="health")
+        yield Plain(id="status")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -167,6 +170,11 @@ class CheckoutScreen(Screen[None]):
                 self.say(Notice(text + " — the order is paid: Enter closes it", Level.WARNING))
         self.schedule_reconcile(again=True)
 
+    def worker_error(self, error: BaseException) -> None:
+        """A failed step or reconciliation frees the checkout (the app says what happened)."""
+        self.provider_busy = False
+        self._reconciling = False
+
     # -- rendering ------------------------------------------------------------
     def _tick(self) -> None:
         """The clock: redraws the title from what refresh_order read (no journal query)."""
@@ -195,7 +203,7 @@ class CheckoutScreen(Screen[None]):
         for line in order.active_lines:
             vat = format_rate(line.vat_rate) if line.in_vat else "—"
             lines.add_row(
-                str(line.quantity), line.name, Text(line.unit_price.amount_str(), justify="right"),
+                str(line.quantity), Text(line.name), Text(line.unit_price.amount_str(), justify="right"),
                 Text(line.total.amount_str(), justify="right"), vat, key=f"line-{line.id}",
             )
             if line.problem and not line.activated:
@@ -329,6 +337,10 @@ class CheckoutScreen(Screen[None]):
             outcome = self.till.scan(value)
         except CheckoutError as exc:
             self.say(Notice(str(exc), Level.ERROR))
+            self.app.bell()
+            return
+        except JournalError as exc:  # e.g. the disk is full: nothing was added
+            self.say(Notice(f"Not added — {explain(exc)}", Level.ERROR))
             self.app.bell()
             return
         self._after(outcome, select_last="line")

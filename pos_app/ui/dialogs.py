@@ -9,12 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
+from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.ui.fields import AmountField
 
 
-class AmountDialog(ModalScreen[bool]):
+class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
     """Ask for an amount; ``submit(text)`` returns an error to show, or None when done."""
 
     BINDINGS = [Binding("escape", "back", "Back")]
@@ -33,11 +35,11 @@ class AmountDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Static(self._info, classes="info")
-            yield Label(self._prompt)
+            yield Plain(self._info, classes="info")
+            yield PlainLabel(self._prompt)
             yield AmountField(value=self._default, id="amount", restrict=r"[0-9.,']*", max_length=12)
-            yield Static("", id="error", classes="error")
-            yield Static(self.KEYS, id="keys", classes="keys")
+            yield Plain("", id="error", classes="error")
+            yield Plain(self.KEYS, id="keys", classes="keys")
 
     def on_mount(self) -> None:
         field = self.query_one("#amount", Input)
@@ -64,6 +66,11 @@ class AmountDialog(ModalScreen[bool]):
         self.query_one("#error", Static).update("")
         self.query_one("#keys", Static).update("Please wait — closing the order may ask the provider…")
         self.run_submit(event.value)
+
+    def worker_error(self, error: BaseException) -> None:
+        self.busy = False
+        self.query_one("#keys", Static).update(self.KEYS)
+        self.query_one("#error", Static).update(explain(error) + " Check the order before trying again.")
 
     @work(exclusive=True, group="amount", exit_on_error=False)
     async def run_submit(self, value: str) -> None:
@@ -96,5 +103,5 @@ class ConfirmDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = self._title
-            yield Static(self._question, classes="info")
-            yield Static(self._keys, classes="keys")
+            yield Plain(self._question, classes="info")
+            yield Plain(self._keys, classes="keys")

@@ -8,15 +8,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
+from pos_app.journal import JournalError
+from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.gifts import GiftCheck
 from pos_app.ui.fields import AmountField, ScanField
 
 
-class SellVoucherDialog(ModalScreen[Outcome | None]):
+class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Back")]
 
     def __init__(self, till: Till) -> None:
@@ -28,13 +31,13 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Sell gift voucher"
-            yield Label("Scan the code printed on the gift voucher")
+            yield PlainLabel("Scan the code printed on the gift voucher")
             yield ScanField(id="code", max_length=64)
-            yield Static("", id="result")
-            yield Label("Amount", id="amount-label")
+            yield Plain("", id="result")
+            yield PlainLabel("Amount", id="amount-label")
             yield AmountField(id="amount", restrict=r"[0-9.,']*", max_length=10)
-            yield Static("", id="error", classes="error")
-            yield Static("Enter check · Escape back", id="keys", classes="keys")
+            yield Plain("", id="error", classes="error")
+            yield Plain("Enter check · Escape back", id="keys", classes="keys")
 
     def on_mount(self) -> None:
         self._amount_visible(False)
@@ -77,6 +80,11 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
         self.busy = True
         self._show(f"Checking {mask_code(event.value)} with the provider…", keys="Escape back")
         self.run_check(event.value)
+
+    def worker_error(self, error: BaseException) -> None:
+        self.busy = False
+        self.check = None
+        self._show(error=explain(error), keys="Enter check again · Escape back")
 
     @work(exclusive=True, group="gift-check", exit_on_error=False)
     async def run_check(self, raw: str) -> None:
@@ -122,6 +130,10 @@ class SellVoucherDialog(ModalScreen[Outcome | None]):
         typed = self.query_one("#amount", Input).value if self.check.status.free_amount else None
         try:
             outcome = self.till.gifts.add(self.check, typed)
+        except JournalError as exc:  # e.g. the disk is full: nothing was added
+            self.query_one("#error", Static).update(f"Not added — {explain(exc)}")
+            self.app.bell()
+            return
         except CheckoutError as exc:
             self.query_one("#error", Static).update(str(exc))
             if self.check.status.free_amount:

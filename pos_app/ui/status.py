@@ -14,6 +14,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from pos_app import secrets
+from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.plain import Plain
 from pos_app.services import journaled, wording
 from pos_app.services.checkout import Till
 
@@ -22,7 +24,7 @@ def dot(ok: bool | None) -> tuple[str, str]:
     return ("●", "green") if ok else (("●", "red") if ok is False else ("●", "grey50"))
 
 
-class StatusScreen(ModalScreen[None]):
+class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Back"),
         Binding("r", "retry", "Retry unresolved"),
@@ -39,9 +41,9 @@ class StatusScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog status") as box:
             box.border_title = "Status"
-            yield Static(id="report")
-            yield Static("", id="error", classes="error")
-            yield Static("r retry unresolved · k reload keys · d open drawer (no sale) · Escape back",
+            yield Plain(id="report")
+            yield Plain("", id="error", classes="error")
+            yield Plain("r retry unresolved · k reload keys · d open drawer (no sale) · Escape back",
                          classes="keys")
 
     def on_mount(self) -> None:
@@ -124,6 +126,9 @@ class StatusScreen(ModalScreen[None]):
         if note:
             t.append(f"\n{note}\n", style="bold")
         self.query_one("#report", Static).update(t)
+
+    def worker_error(self, error: BaseException) -> None:
+        self.render_report(explain(error))
 
     def action_retry(self) -> None:
         self.render_report("Checking with the providers…")

@@ -9,8 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Static
 
+from pos_app.journal import JournalError
+from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
 from pos_app.services.vouchers import BalanceChanged, VoucherCheck
@@ -37,7 +40,7 @@ def describe_check(check: VoucherCheck) -> Text:
     return text
 
 
-class VoucherDialog(ModalScreen[Outcome | None]):
+class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     """Scan or type → Balance → Enter redeems ``min(remaining, balance)``."""
 
     BINDINGS = [Binding("escape", "back", "Back")]
@@ -53,12 +56,12 @@ class VoucherDialog(ModalScreen[Outcome | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Voucher payment"
-            yield Static(f"Remaining {self.till.order.remaining}", classes="info")
-            yield Label("Voucher code (scan or type)")
+            yield Plain(f"Remaining {self.till.order.remaining}", classes="info")
+            yield PlainLabel("Voucher code (scan or type)")
             yield ScanField(value=self.initial, id="code", max_length=64)
-            yield Static("", id="result")
-            yield Static("", id="error", classes="error")
-            yield Static("Enter check · Escape back", id="keys", classes="keys")
+            yield Plain("", id="result")
+            yield Plain("", id="error", classes="error")
+            yield Plain("Enter check · Escape back", id="keys", classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#code", Input).focus()
@@ -90,6 +93,13 @@ class VoucherDialog(ModalScreen[Outcome | None]):
             self.redeem(self.check)
         else:
             self.start_check(event.value)
+
+    def worker_error(self, error: BaseException) -> None:
+        """Never left on "Redeeming… please wait": free the dialog and say what happened
+        (a redemption that may have gone out is settled by reconciliation)."""
+        self.busy = None
+        self.check = None
+        self._show(error=explain(error), keys="Escape back — the order shows what happened")
 
     def start_check(self, raw: str) -> None:
         self.busy = "checking"
@@ -169,7 +179,7 @@ class SlipCodeInput(ScanField):
         return super().check_consume_key(key, character)
 
 
-class BalanceScreen(ModalScreen[None]):
+class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
     """F6: check a voucher's balance; 'p' prints a slip. Never touches the order."""
 
     BINDINGS = [
@@ -185,11 +195,11 @@ class BalanceScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Balance check"
-            yield Label("Voucher code (scan or type)")
+            yield PlainLabel("Voucher code (scan or type)")
             yield SlipCodeInput(id="code", max_length=64)
-            yield Static("", id="result")
-            yield Static("", id="error", classes="error")
-            yield Static("Enter check · Escape back", id="keys", classes="keys")
+            yield Plain("", id="result")
+            yield Plain("", id="error", classes="error")
+            yield Plain("Enter check · Escape back", id="keys", classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#code", Input).focus()
@@ -204,6 +214,10 @@ class BalanceScreen(ModalScreen[None]):
             # 'p' prints only with a result shown and an empty field; otherwise it is typed.
             return self.check is not None and not self.query_one("#code", Input).value
         return True
+
+    def worker_error(self, error: BaseException) -> None:
+        self.check = None
+        self._show(error=explain(error))
 
     def accept_scan(self, code: str) -> None:
         self._show("Checking…")
@@ -231,7 +245,11 @@ class BalanceScreen(ModalScreen[None]):
 
     def action_print_slip(self) -> None:
         assert self.check is not None
-        receipt_id = self.till.store_balance_slip(self.check)
+        try:
+            receipt_id = self.till.store_balance_slip(self.check)
+        except JournalError as exc:
+            self._show(describe_check(self.check), error=f"No slip — {explain(exc)}")
+            return
         self._show(describe_check(self.check), keys="Printing…")
         self.print_slip(receipt_id)
 

@@ -1,0 +1,43 @@
+"""One path for every failure in background work.
+
+Textual's ``Worker.StateChanged`` does not bubble: a worker's failure reaches
+only the widget or screen that started it, and an app-level handler never
+sees it. So every screen that starts workers mixes this in and hands the
+failure to :meth:`PosApp.worker_failed`, which logs the traceback, tells the
+cashier what happened, and lets reconciliation settle any provider operation
+that was in flight. The screen then frees itself (``worker_error``): no
+dialog stays on "please wait".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from textual.worker import Worker, WorkerState
+
+from pos_app.journal import JournalError
+
+
+class FailureSink(Protocol):
+    def worker_failed(self, worker: Worker[Any], screen: Any) -> None: ...
+
+
+def explain(error: BaseException) -> str:
+    """What the cashier reads about an unexpected failure."""
+    if isinstance(error, JournalError):
+        return f"The journal could not be written: {error}"
+    return (f"Unexpected error ({type(error).__name__}) — the journal has every step up to it; a provider "
+            "operation that was under way is checked with the provider. If it repeats, restart the till.")
+
+
+class ReportsWorkerErrors:
+    """Mixed into every screen that runs workers."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            event.stop()
+            app: Any = getattr(self, "app")
+            app.worker_failed(event.worker, self)
+
+    def worker_error(self, error: BaseException) -> None:
+        """Free the screen after a failure in one of its workers (default: nothing to free)."""
