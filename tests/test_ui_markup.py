@@ -82,3 +82,36 @@ async def test_names_from_the_configuration_and_catalog_are_text(
         await scan(pilot, "123456")
         assert table_rows(pilot, "#lines")[0][1] == "[b]Bold[/b] [/] beer"
         assert "Added [b]Bold[/b] [/] beer" in text(pilot, "#status")
+
+
+def test_markup_typed_into_the_real_app_in_a_terminal_does_not_crash_it(
+    write_config: Callable[..., Path],
+) -> None:
+    """The real `pos` in a pseudo-terminal: `[/X]` into the voucher dialog used to end
+    the till with a MarkupError and exit code 0."""
+    import os
+    import signal
+
+    from tests.fakes_hw import start_pos_in_terminal, wait_for
+
+    terminal = start_pos_in_terminal(write_config(SIM_EGUMA_QUICK.format(timeout=0.5)))
+    app, master, screen = terminal.app, terminal.master, terminal.screen
+    try:
+        assert wait_for(lambda: b"Ready" in screen, 30), bytes(screen)[-500:]
+        os.write(master, b"7610000000035\r")  # a Merlot
+        assert wait_for(lambda: b"Added Merlot" in screen, 15)
+        os.write(master, b"\x1bOQ")  # F2
+        assert wait_for(lambda: b"Voucher code" in screen, 15)
+        mark = len(screen)
+        os.write(master, b"[/X]\r")
+        assert wait_for(lambda: b"is not a voucher code" in screen[mark:], 15), bytes(screen[mark:])[-500:]
+        assert app.poll() is None  # still running
+        os.write(master, b"\x1b")  # Escape
+        os.write(master, b"\x11")  # Ctrl+Q quits normally
+        app.wait(timeout=30)
+        assert app.returncode == 0
+    finally:
+        if app.poll() is None:
+            app.send_signal(signal.SIGKILL)
+            app.wait(timeout=30)
+        os.close(master)
