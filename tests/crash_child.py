@@ -1,5 +1,12 @@
-"""The process under test for the crash tests: runs one till flow against the
-E-GUMA simulator over HTTP. POS_CRASH_AT (pos_app.services.crash) kills it."""
+"""The process under test for the crash tests: runs one till flow against a
+provider's simulator over HTTP. POS_CRASH_AT (pos_app.services.crash) kills it.
+
+    python -m tests.crash_child CONFIG URL SCENARIO [PROVIDER]
+
+The scenarios are the same for every provider; the codes come from the
+provider's crash kit (tests/crashkit.py). A test-only provider (FakePay) is
+put in the registry here, by the child itself: nothing in pos_app knows it.
+"""
 
 from __future__ import annotations
 
@@ -8,72 +15,76 @@ import os
 import sys
 from pathlib import Path
 
-import httpx
-
-from pos_app.config import load_config
-from pos_app.providers.eguma.client import EgumaClient
+from pos_app.providers import registry
 from pos_app.services.checkout import Till
-from pos_app.services.providers import slot_for
-from pos_app.services.setup import open_till
+from tests.crashkit import (
+    CHILD_TIMEOUT_S,
+    LATE_ENV,
+    SLOW_ENV,
+    TIMEOUT_ENV,
+    CrashKit,
+    hold_posts,
+    kit_of,
+    make_till,
+    slow_answers,
+)
+
+__all__ = ["main", "scenario", "step"]
 
 MERLOT, CROISSANT = "7610000000035", "7610000000028"
-KEY = "demo-outlet-key"
-OTHER_SHOP_KEY = "demo-outlet-key-bern"
 
 
-def make_till(config_path: Path, url: str, timeout_s: float = 3.0) -> Till:
-    client = EgumaClient.create(KEY, url, "CHF", timeout_s)
-    config = load_config(config_path)
-    return open_till(config, providers={"eguma": slot_for(config, "eguma", client)})
+def step(url: str, kit: CrashKit, *kinds: str) -> None:
+    """Before the step that sends one of ``kinds``: the provider starts answering
+    slowly (POS_CRASH_SLOW) or applying POSTs late (POS_CRASH_LATE), if asked for
+    that kind. Set here, not before the run, so the steps before stay quick."""
+    if os.environ.get(SLOW_ENV) in kinds:
+        slow_answers(url)
+    if os.environ.get(LATE_ENV) in kinds:
+        hold_posts(kit, url)
 
 
-LATE_ENV = "POS_CRASH_LATE"  # an operation kind: the simulator applies that step's POSTs late
-LATE_S = 4.0  # longer than the child's 3 s timeout: the answer is lost, the request applied later
-
-
-async def late(url: str, kind: str) -> None:
-    """Before the step that sends ``kind``: the provider starts applying POSTs late."""
-    if os.environ.get(LATE_ENV) == kind:
-        async with httpx.AsyncClient(base_url=url) as http:
-            (await http.post("/_sim/faults", json={"apply_delay_s": LATE_S})).raise_for_status()
-
-
-async def scenario(till: Till, name: str, url: str) -> None:
+async def scenario(till: Till, name: str, url: str, kit: CrashKit) -> None:
     if name in ("redeem", "cancel"):
         till.scan("2*" + MERLOT)  # 76.00
-        await late(url, "authorize")
-        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 50.00
+        check = await till.vouchers.check(kit.voucher)
+        step(url, kit, "authorize")
+        await till.vouchers.pay(check)  # 50.00: the order stays open
         if name == "cancel":
-            await late(url, "void")
+            step(url, kit, "void")
             await till.void_tender(till.order.active_tenders[0].id)
     elif name in ("activate", "deactivate"):
-        till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
-        await late(url, "create")
-        await till.pay_cash(till.parse_amount("50"))
+        till.gifts.add(await till.gifts.check(kit.fixed_value))
+        step(url, kit, "create")
+        await till.pay_cash(till.order.remaining)  # closes: the value line is created
         if name == "deactivate":
-            await late(url, "undo")
+            step(url, kit, "undo")
             await till.storno.run()
-    elif name == "storno":  # a void of a closed sale cancels its redemption
-        till.scan(MERLOT)
-        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 38.00: closes
-        await late(url, "void")
-        await till.storno.run()
-    elif name == "order_cancel":  # cancelling an open order deactivates a gift voucher
-        till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
-        till.gifts.add(await till.gifts.check("FREE-AMNT-0001"), "20")
-        await activate_elsewhere(url, "FREEAMNT0001")  # so its activation fails at close
-        outcome = await till.pay_cash(till.parse_amount("70"))
+    elif name in ("sale", "storno"):  # a voucher and a card pay a sale; the close captures the voucher
+        till.scan("2*" + MERLOT)  # 76.00
+        await till.vouchers.pay(await till.vouchers.check(kit.voucher))  # 50.00
+        step(url, kit, "capture")
+        await till.pay_card(till.order.remaining)  # 26.00: closes
+        if name == "storno":  # a void of the closed sale gives the voucher payment back
+            step(url, kit, "void", "refund")
+            await till.storno.run()
+    elif name == "order_cancel":  # cancelling an open order undoes a value line created at close
+        till.gifts.add(await till.gifts.check(kit.fixed_value))
+        till.gifts.add(await till.gifts.check(kit.free_value), "20")
+        response = kit.create_elsewhere(url, kit.free_value, kit.other_shop)  # so its creation fails at close
+        response.raise_for_status()
+        outcome = await till.pay_cash(till.order.remaining)
         assert outcome.closed is None and till.gifts.live_gift_vouchers(till.order), outcome
-        await late(url, "undo")
+        step(url, kit, "undo")
         await till.cancel_order()
     elif name == "close":
         till.scan(CROISSANT)
         await till.pay_card(till.parse_amount("2.50"))
     elif name == "mixed":  # everything, for the soak
-        till.gifts.add(await till.gifts.check("EADS-HD24-AKS5"))
+        till.gifts.add(await till.gifts.check(kit.fixed_value))
         till.scan("2*" + MERLOT)
-        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))
-        await till.vouchers.pay(await till.vouchers.check("2QH3QTDM28N6"))
+        await till.vouchers.pay(await till.vouchers.check(kit.voucher))
+        await till.vouchers.pay(await till.vouchers.check(kit.small_voucher))
         await till.void_tender(till.order.active_tenders[-1].id)
         await till.pay_cash(till.parse_amount("80"))
         await till.storno.run()
@@ -81,19 +92,14 @@ async def scenario(till: Till, name: str, url: str) -> None:
         raise SystemExit(f"unknown scenario {name}")
 
 
-async def activate_elsewhere(url: str, code: str) -> None:
-    """Another shop (the demo data's second outlet) activates a depot voucher."""
-    async with httpx.AsyncClient(base_url=url) as http:
-        response = await http.post(f"/v1/depot_vouchers/{code}/activate.json",
-                                   params={"apikey": OTHER_SHOP_KEY}, json={"amount_in_cents": 900})
-        response.raise_for_status()
-
-
-async def main(config_path: str, url: str, name: str) -> None:
-    till = make_till(Path(config_path), url)
-    await scenario(till, name, url)
+async def main(config_path: str, url: str, name: str, provider: str = "eguma") -> None:
+    kit = kit_of(provider)
+    kit.register_in(registry.PACKAGES)  # this process's registry; FakePay is test-only
+    timeout_s = float(os.environ.get(TIMEOUT_ENV, CHILD_TIMEOUT_S))
+    till = make_till(Path(config_path), url, kit, timeout_s)
+    await scenario(till, name, url, kit)
     print("DONE", flush=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    asyncio.run(main(*sys.argv[1:5]))

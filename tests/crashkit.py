@@ -1,8 +1,16 @@
-"""Shared by the crash tests and the soak: a simulator server process, the
-child run, recovery after the crash, and the ledger-versus-journal check."""
+"""Shared by the crash tests and the soak, for every provider: a crash kit per
+provider (its simulator as a process of its own over HTTP, the child's client,
+the codes the scenarios use, its ledger in provider-neutral words), the child
+run, recovery after the crash, and the ledger-versus-journal check.
+
+A new provider adds a :class:`CrashKit` to :data:`KITS` and is crash-tested by
+the whole harness (``tests/test_crash.py``, ``tests/test_soak.py``), as a new
+provider adds a kit to ``tests/providers/kits.py`` for the contract suite.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -10,77 +18,362 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from pos_app.config import PROJECT_ROOT
-from pos_app.journal import OpState
+from pos_app.config import PROJECT_ROOT, load_config
+from pos_app.journal import OpRecord, OpState
+from pos_app.providers import registry
+from pos_app.providers.base import ClientSpec
 from pos_app.services.checkout import CheckoutError, Till
-from pos_app.services.providers import close_providers
-from tests.crash_child import LATE_ENV, make_till
+from pos_app.services.providers import close_providers, slot_for
+from pos_app.services.setup import open_till
+
+# The child's provider timeout. A step run "slow" answers after SLOW_S (applied
+# at once, answered late but in time); a step run "late" is applied after the
+# timeout, LATE_TIMEOUT_S in those runs (E-GUMA: LATE_S after the send, a second
+# after the child gave up and read the balance; FakePay: when the test opens its gate).
+CHILD_TIMEOUT_S = 3.0
+SLOW_S = 2.0
+LATE_TIMEOUT_S = 2.0
+LATE_S = 3.0
+CRASH_DELAY_S = 1.0  # after_send: the kill comes this long after the send (POS_CRASH_DELAY)
+
+SLOW_ENV = "POS_CRASH_SLOW"  # an operation kind: the simulator answers that step's requests after SLOW_S
+LATE_ENV = "POS_CRASH_LATE"  # an operation kind: the simulator applies that step's POSTs after the timeout
+TIMEOUT_ENV = "POS_CRASH_TIMEOUT"  # the child's provider timeout, when not CHILD_TIMEOUT_S
+
+
+# ---------------------------------------------------------------------------
+# The ledger in provider-neutral words
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Taking:
+    """Money our till took from a voucher at the provider (an authorization)."""
+
+    reference: str | None  # our reference of the authorize that took it
+    code: str
+    amount: int  # what was taken, minor units
+    still: int  # what is still taken now (0: all given back)
+    stage: str  # "authorized" (held) or "captured" (charged), as the tender's state says it
+    refs: dict[str, str] = field(default_factory=dict)  # the provider's ids, as the tender keeps them
+    order_number: str | None = None  # the order number a charge carries (providers that capture)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What the provider's own state says our till did."""
+
+    takings: list[Taking]  # every authorization ever made, given back or not
+    created: list[str]  # value-line codes we created (activated, issued), in order
+    undone: list[str]  # value-line codes we undid (deactivated, cancelled), in order
+    # Whether the provider tells a hold from a charge. E-GUMA does not (a redemption is
+    # final when made), and the journal calls a tender "captured" once its order closed.
+    stages: bool = True
+
+    @property
+    def taken(self) -> list[Taking]:
+        """Money still held or charged."""
+        return [t for t in self.takings if t.still]
+
+    @property
+    def live(self) -> set[str]:
+        """Value lines live at the provider: created more often than undone."""
+        created, undone = Counter(self.created), Counter(self.undone)
+        return {code for code in created if created[code] > undone[code]}
+
+
+# ---------------------------------------------------------------------------
+# One kit per provider
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CrashKit:
+    """How to crash-test one provider.
+
+    * ``command(port)``: its simulator as a process of its own, over HTTP;
+    * ``secrets``: what the child's client uses (built through the descriptor,
+      as the till builds it); ``other_shop``: another outlet's, used by
+      :meth:`create_elsewhere`;
+    * ``voucher``: 50.00 on it, which pays part of 2 × Merlot (76.00);
+      ``small_voucher``: a second one with a little on it;
+    * ``fixed_value``/``fixed_amount``: a value line with its own amount;
+      ``free_value``: one with a free amount, which another shop creates
+      during ``order_cancel`` so that the order's close fails half-way;
+    * ``reversal``: how a closed sale's voucher payment is given back
+      (``void``; ``refund`` where the close captured it);
+    * ``gate``: the simulator holds POSTs behind a gate (``/_sim/gate``) for
+      late application, instead of ``apply_delay_s``;
+    * ``ledger(state)``: ``/_sim/state`` as a :class:`Ledger`.
+    """
+
+    name: str
+    descriptor_module: str
+    register: bool  # not in the real registry: the test, and the child itself, register it
+    command: Callable[[int], list[str]]
+    secrets: dict[str, str]
+    other_shop: dict[str, str]
+    voucher: str
+    small_voucher: str
+    fixed_value: str
+    fixed_amount: int
+    free_value: str
+    reversal: str
+    captures: bool
+    gate: bool
+    ledger: Callable[[dict[str, Any]], Ledger]
+    create_elsewhere: Callable[[str, str, dict[str, str]], httpx.Response]
+
+    def __repr__(self) -> str:  # parametrize ids
+        return self.name
+
+    @property
+    def kinds(self) -> list[str]:
+        """The core's operations this provider's scenarios run."""
+        return ["authorize", *(["capture"] if self.captures else []), "void",
+                *(["refund"] if self.reversal == "refund" else []), "create", "undo"]
+
+    def register_in(self, packages: dict[str, str]) -> None:
+        if self.register:
+            packages[self.name] = self.descriptor_module
+
+
+# -- E-GUMA -------------------------------------------------------------------------
+OUTLET = "Demo Shop Zürich"  # the E-GUMA simulator's outlet of the key the crash child uses
+
+
+def _eguma_ledger(state: dict[str, Any]) -> Ledger:
+    takings = [Taking(r["reference"], r["code"], r["amount_in_cents"], r["open_in_cents"], "redeemed",
+                      {"redeem_token": r["token"]})
+               for r in state["redemptions"] if r["outlet"] == OUTLET]
+    return Ledger(takings,
+                  [a["code"] for a in state["activations"] if a["outlet"] == OUTLET],  # not another shop's
+                  [d["code"] for d in state["deactivations"] if d["outlet"] == OUTLET],
+                  stages=False)
+
+
+def _eguma_elsewhere(url: str, code: str, secrets: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{url}/v1/depot_vouchers/{code}/activate.json", params={"apikey": secrets["api_key"]},
+                      json={"amount_in_cents": 900}, timeout=10)
+
+
+EGUMA = CrashKit(
+    name="eguma",
+    descriptor_module="pos_app.providers.eguma.descriptor",
+    register=False,
+    command=lambda port: [sys.executable, "-m", "pos_app", "simulate", "eguma", "--port", str(port)],
+    secrets={"api_key": "demo-outlet-key"},
+    other_shop={"api_key": "demo-outlet-key-bern"},
+    voucher="L4FU5LQTKJR3",
+    small_voucher="2QH3QTDM28N6",
+    fixed_value="EADSHD24AKS5",
+    fixed_amount=5000,
+    free_value="FREEAMNT0001",
+    reversal="void",  # a redemption is final when made: cancel_redemption, before or after the close
+    captures=False,
+    gate=False,
+    ledger=_eguma_ledger,
+    create_elsewhere=_eguma_elsewhere,
+)
+
+
+# -- FakePay -------------------------------------------------------------------------
+FAKEPAY_CLIENT = "fp-demo-client"
+
+
+def _fakepay_ledger(state: dict[str, Any]) -> Ledger:
+    charges = {c["hold_id"]: c for c in state["charges"]}
+    takings = []
+    for hold in state["holds"]:
+        if hold["client_id"] != FAKEPAY_CLIENT:
+            continue
+        refs = {"hold_id": hold["hold_id"]}
+        charge = charges.get(hold["hold_id"])
+        if hold["state"] == "captured" and charge is not None:
+            takings.append(Taking(hold["reference"], hold["code"], hold["amount"],
+                                  charge["amount"] - charge["refunded"], "captured",
+                                  {**refs, "charge_id": charge["charge_id"]}, charge["order_number"]))
+        else:
+            still = hold["amount"] if hold["state"] == "held" else 0
+            takings.append(Taking(hold["reference"], hold["code"], hold["amount"], still, "authorized", refs))
+    # card events carry no client: ours are those our client's operations made
+    ours = {ident for op in state["operations"] if op["client_id"] == FAKEPAY_CLIENT and op["state"] == "done"
+            for ident in op["ids"].values()}
+    cards = [e for e in state["cards"] if e["event_id"] in ours]
+    return Ledger(takings, [e["code"] for e in cards if e["kind"] == "issue"],
+                  [e["code"] for e in cards if e["kind"] == "cancel"])
+
+
+def _fakepay_elsewhere(url: str, code: str, secrets: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{url}/v1/cards/{code}/issue", json={"amount": "9.00", "reference": "bern-till-1"},
+                      headers={"X-Client-Id": secrets["client_id"], "X-Client-Secret": secrets["client_secret"]},
+                      timeout=10)
+
+
+FAKEPAY = CrashKit(
+    name="fakepay",
+    descriptor_module="tests.fakepay.descriptor",
+    register=True,
+    command=lambda port: [sys.executable, "-m", "tests.fakepay.server", "--port", str(port)],
+    secrets={"client_id": FAKEPAY_CLIENT, "client_secret": "fp-demo-secret-0001"},
+    other_shop={"client_id": "fp-bern-client", "client_secret": "fp-bern-secret-0002"},
+    voucher="FP-10000050",
+    small_voucher="FP-10000002",
+    fixed_value="FP-20000025",
+    fixed_amount=2500,
+    free_value="FP-20000000",
+    reversal="refund",  # a hold is captured at the close: a closed sale's payment is refunded
+    captures=True,
+    gate=True,
+    ledger=_fakepay_ledger,
+    create_elsewhere=_fakepay_elsewhere,
+)
+
+KITS: dict[str, CrashKit] = {kit.name: kit for kit in (EGUMA, FAKEPAY)}
+
+
+def kit_of(provider: str | CrashKit) -> CrashKit:
+    return provider if isinstance(provider, CrashKit) else KITS[provider]
+
+
+# ---------------------------------------------------------------------------
+# The simulator process and the child's requests
+# ---------------------------------------------------------------------------
+def hold_posts(kit: CrashKit, url: str) -> None:
+    """From now on the provider applies POSTs only after the child's timeout: the
+    answer is lost, the request applied later (:func:`release_posts` for a gate)."""
+    if kit.gate:
+        httpx.post(f"{url}/_sim/gate", json={"open": False}, timeout=10).raise_for_status()
+    else:
+        httpx.post(f"{url}/_sim/faults", json={"apply_delay_s": LATE_S}, timeout=10).raise_for_status()
+
+
+def release_posts(kit: CrashKit, url: str) -> None:
+    """The provider goes on with what it holds (a gate opens; a delay runs out by itself)."""
+    if kit.gate:
+        httpx.post(f"{url}/_sim/gate", json={"open": True}, timeout=10).raise_for_status()
+
+
+def slow_answers(url: str) -> None:
+    """Every answer from now on comes SLOW_S after the work (in time for the child)."""
+    httpx.post(f"{url}/_sim/faults", json={"latency_s": SLOW_S}, timeout=10).raise_for_status()
 
 
 class SimServer:
-    """`pos simulate eguma` as its own process, controlled over /_sim/."""
+    """A provider's simulator as its own process, controlled over /_sim/."""
 
-    def __init__(self) -> None:
+    def __init__(self, provider: str | CrashKit = "eguma") -> None:
+        self.kit = kit_of(provider)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pos_app", "simulate", "eguma", "--port", str(self.port)],
-            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
+        self.proc = subprocess.Popen(self.kit.command(self.port), cwd=PROJECT_ROOT,
+                                     env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
             try:
                 self.state()
                 return
             except httpx.TransportError:
                 time.sleep(0.05)
         self.proc.kill()
-        raise RuntimeError("the simulator did not start")
+        raise RuntimeError(f"the {self.kit.name} simulator did not start")
 
     def state(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_sim/state", timeout=5).json()
+        response = httpx.get(f"{self.url}/_sim/state", timeout=10)
+        response.raise_for_status()
+        found: dict[str, Any] = response.json()
+        return found
+
+    def ledger(self, state: dict[str, Any] | None = None) -> Ledger:
+        return self.kit.ledger(state if state is not None else self.state())
 
     def reset(self) -> None:
-        httpx.post(f"{self.url}/_sim/reset", timeout=5).raise_for_status()
+        """Back to the seed data; a request a failed test left held is applied first."""
+        self.release()
+        self.wait_applied()
+        httpx.post(f"{self.url}/_sim/reset", timeout=10).raise_for_status()
         self.faults(clear=True)
 
     def faults(self, **faults: Any) -> None:
-        httpx.post(f"{self.url}/_sim/faults", json=faults, timeout=5).raise_for_status()
+        httpx.post(f"{self.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
 
-    def wait_applied(self, timeout_s: float = 30.0) -> None:
-        """Until the simulator holds no POST it has yet to apply (apply_delay_s)."""
+    def release(self) -> None:
+        release_posts(self.kit, self.url)
+
+    def pending(self) -> int:
+        """POSTs the simulator holds and has not applied yet."""
+        return int(self.state()["pending_posts"])
+
+    def wait_applied(self, timeout_s: float = 60.0) -> None:
+        """Until the simulator holds no POST it has yet to apply (apply_delay_s, the gate)."""
         deadline = time.monotonic() + timeout_s
-        while self.state()["pending_posts"]:
+        while self.pending():
             if time.monotonic() > deadline:
                 raise AssertionError("the simulator still holds a request")
             time.sleep(0.05)
 
     def stop(self) -> None:
         self.proc.terminate()
-        self.proc.wait(timeout=10)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------
+# The till of the child and of the restart
+# ---------------------------------------------------------------------------
+def make_till(config_path: Path, url: str, provider: str | CrashKit = "eguma",
+              timeout_s: float = CHILD_TIMEOUT_S) -> Till:
+    """A till on the provider's simulator at ``url``, its client built by the
+    provider's descriptor as the till builds it. The provider must be in the
+    registry (FakePay: the test's fixture, or the child itself)."""
+    kit = kit_of(provider)
+    desc = registry.descriptor(kit.name)
+    config = load_config(config_path)
+    http = httpx.AsyncClient()
+    settings = desc.settings_model(base_url=url, timeout_s=timeout_s)
+    client = desc.make_client(ClientSpec(settings, dict(kit.secrets), http, config.outlet.currency))
+    return open_till(config, providers={kit.name: slot_for(config, kit.name, client, http=http)})
 
 
 def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
-              kill_after: float | None = None, late: str | None = None) -> int:
+              kill_after: float | None = None, late: str | None = None, *,
+              slow: str | None = None, provider: str | CrashKit = "eguma",
+              timeout_s: float | None = None, check: bool = True) -> int:
     """Run a scenario in its own process; SIGKILL it at a crash point or after a delay.
-    ``late``: the operation kind whose step the simulator applies late (crash_child.late)."""
+    Its exit code: -9 when killed.
+
+    ``slow``/``late``: the operation kind whose step the simulator answers slowly
+    (in time) or applies late (after the child's timeout); see crash_child.step.
+    ``check``: a scenario that stopped with an error (exit neither 0 nor -9) is an
+    AssertionError with its traceback (the soak's slow runs may stop that way).
+    """
+    kit = kit_of(provider)
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    env.pop("POS_CRASH_AT", None)
-    env.pop(LATE_ENV, None)
+    for name in ("POS_CRASH_AT", LATE_ENV, SLOW_ENV, TIMEOUT_ENV):
+        env.pop(name, None)
     if late:
         env[LATE_ENV] = late
-    env["POS_CRASH_DELAY"] = "1.0"  # after_send: time for the simulator to read the request
+        timeout_s = LATE_TIMEOUT_S if timeout_s is None else timeout_s
+    if slow:
+        env[SLOW_ENV] = slow
+    if timeout_s is not None:
+        env[TIMEOUT_ENV] = str(timeout_s)
+    env["POS_CRASH_DELAY"] = str(CRASH_DELAY_S)  # after_send: time for the simulator to read the request
     if crash_at:
         env["POS_CRASH_AT"] = crash_at
-    child = subprocess.Popen([sys.executable, "-m", "tests.crash_child", str(config), url, scenario],
+    child = subprocess.Popen([sys.executable, "-m", "tests.crash_child", str(config), url, scenario, kit.name],
                              env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
@@ -89,19 +382,23 @@ def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
                 child.wait(timeout=kill_after)
             except subprocess.TimeoutExpired:
                 child.kill()
-        child.wait(timeout=60)
+        _out, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()
+            child.wait()
+    if check and child.returncode not in (0, -9):  # a scenario that broke is a test failure, with its reason
+        tail = "\n".join(err.strip().splitlines()[-15:])
+        raise AssertionError(f"the child ({kit.name} {scenario}) failed (exit {child.returncode}):\n{tail}")
     return child.returncode
 
 
-async def recover_only(config: Path, url: str) -> list[str]:
-    """A restart that only reconciles, at the real time: what each open operation became."""
-    till = make_till(config, url)
+async def recover_only(config: Path, url: str, provider: str | CrashKit = "eguma") -> list[OpRecord]:
+    """A restart that only reconciles, at the real time: what each operation became."""
+    till = make_till(config, url, provider)
     try:
         await till.recovery.run()
-        return [op.state for op in till.journal.ops()]
+        return till.journal.ops()
     finally:
         await close_providers(till.providers)
         till.journal.close()
@@ -111,20 +408,24 @@ def past_the_settle_window(till: Till, hours: float = 2.0) -> Till:
     """Run the till's settle clock ahead, as if the settle window had passed.
 
     Only where the simulator holds no request it has not applied yet (no
-    ``apply_delay_s``, or its pending count is 0): then what it will ever
-    apply, it has applied, and waiting out the window would show nothing new.
+    ``apply_delay_s`` or gate, or its pending count is 0): then what it will
+    ever apply, it has applied, and waiting out the window would show nothing new.
     """
     till.session.utcnow = lambda: datetime.now(UTC) + timedelta(hours=hours)
     return till
 
 
-async def recover_and_finish(config: Path, url: str, *, past_window: bool = True) -> Till:
+REVERSALS = ("undo", "void", "refund")
+
+
+async def recover_and_finish(config: Path, url: str, provider: str | CrashKit = "eguma", *,
+                             past_window: bool = True) -> Till:
     """What the restarted till does: reconcile, then finish what the cashier would finish.
 
     ``past_window``: the settle window of every open operation has passed (the
     simulator applied at once what it received), so lost answers can be decided.
     """
-    till = make_till(config, url)
+    till = make_till(config, url, provider)
     if past_window:
         past_the_settle_window(till)
     try:
@@ -138,8 +439,8 @@ async def recover_and_finish(config: Path, url: str, *, past_window: bool = True
             plan = till.storno.plan()
         except CheckoutError:
             plan = None
-        # a void that was started (some reversal done) is continued, as F9 would
-        if plan is not None and any(op.order_id == plan.order.id and op.operation in ("undo", "void")
+        # a void of a sale that was started (some reversal done) is continued, as F9 would
+        if plan is not None and any(op.order_id == plan.order.id and op.operation in REVERSALS
                                     for op in till.journal.ops()):
             await till.storno.run()
     finally:
@@ -147,43 +448,124 @@ async def recover_and_finish(config: Path, url: str, *, past_window: bool = True
     return till
 
 
-OUTLET = "Demo Shop Zürich"  # the simulator's outlet of the key the crash child uses
+# ---------------------------------------------------------------------------
+# The provider's ledger against the journal
+# ---------------------------------------------------------------------------
+FINAL_TENDERS = ("authorized", "captured", "voided")
 
 
-def consistency(journal_path: Path, sim: dict[str, Any]) -> list[str]:
-    """The simulator's ledger against the journal. Empty when they agree."""
+def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
+    """The provider's ledger (:class:`Ledger`) against the journal. Empty when they agree.
+
+    * every operation is final (not sent, not unknown), every voucher payment too;
+    * the money still taken at the provider is, per code, amount and stage (held or
+      charged), the voucher payments the journal keeps (not voided, not given back),
+      matched by our reference, with the provider's ids the tender keeps;
+    * no money taken twice, none taken without an order of ours; a charge carries
+      the number of its (closed) order;
+    * a voided sale gave back every voucher payment and undid every value line; a
+      cancelled order too; a closed order has its number;
+    * a value line is live at the provider exactly when the journal says it was sold
+      (created, on a closed order, not voided) and not undone.
+    """
     problems: list[str] = []
     with sqlite3.connect(journal_path) as db:
+        db.row_factory = sqlite3.Row
         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             problems.append("integrity_check failed")
-        open_ops = db.execute("SELECT id, operation, state FROM provider_ops WHERE state IN (?, ?)",
-                              OpState.OPEN).fetchall()
+        open_ops = db.execute("SELECT id, operation, code, state FROM provider_ops WHERE state IN (?, ?)",
+                              tuple(OpState.OPEN)).fetchall()
         if open_ops:
-            problems.append(f"operations not final: {open_ops}")
-        cancelled = {row[0] for row in db.execute(
-            "SELECT tender_id FROM provider_ops WHERE operation='void' AND state IN ('ok', 'done')")}
-        tenders = db.execute(
-            "SELECT id, code, amount_minor FROM tenders WHERE kind='voucher' AND voided_at IS NULL"
-            " AND state IN ('authorized', 'captured')").fetchall()
-        journal_money = Counter((code, amount) for tid, code, amount in tenders if tid not in cancelled)
-        references = {row[0] for row in db.execute(
-            "SELECT reference FROM provider_ops WHERE operation='authorize'")}
-        deactivated = {row[0] for row in db.execute(
-            "SELECT line_id FROM provider_ops WHERE operation='undo' AND state IN ('ok', 'done')")}
-        lines = db.execute("SELECT l.id, l.code, o.status FROM lines l JOIN orders o ON o.id = l.order_id"
-                           " WHERE l.kind='gift_voucher' AND l.activated_at IS NOT NULL"
-                           " AND l.voided_at IS NULL").fetchall()
-        paid_lines = {code for lid, code, status in lines if lid not in deactivated and status == "closed"}
-    sim_money = Counter((r["code"], r["open_in_cents"]) for r in sim["redemptions"] if r["open_in_cents"])
-    if sim_money != journal_money:
-        problems.append(f"voucher money differs: provider {dict(sim_money)} journal {dict(journal_money)}")
-    for r in sim["redemptions"]:
-        if r["reference"] not in references:
-            problems.append(f"redemption without an order: {r['code']} {r['amount_in_cents']}")
-    ours = [a for a in sim["activations"] if a["outlet"] == OUTLET]  # not another shop's
-    deactivated_codes = Counter(d["code"] for d in sim["deactivations"])
-    active_at_provider = {a["code"] for a in ours
-                          if Counter(x["code"] for x in ours)[a["code"]] > deactivated_codes[a["code"]]}
-    if active_at_provider != paid_lines:
-        problems.append(f"activations differ: provider {sorted(active_at_provider)} journal {sorted(paid_lines)}")
+            problems.append(f"operations not final: {[tuple(r) for r in open_ops]}")
+        ops = db.execute("SELECT * FROM provider_ops ORDER BY id").fetchall()
+        orders = {r["id"]: r for r in db.execute("SELECT * FROM orders")}
+        tenders = db.execute("SELECT * FROM tenders WHERE kind='voucher'").fetchall()
+        lines = db.execute("SELECT * FROM lines WHERE kind='gift_voucher'").fetchall()
+
+    def number(order_id: int) -> str | None:
+        order = orders[order_id]
+        return None if order["number"] is None else f"{order['till']}-{order['number']:04d}"  # format_number
+
+    done = ("ok", "done")
+    authorize_ref = {op["tender_id"]: op["reference"] for op in ops if op["operation"] == "authorize"}
+    given_back = {op["tender_id"] for op in ops if op["operation"] in ("void", "refund") and op["state"] in done}
+    undo_done = {op["line_id"] for op in ops if op["operation"] == "undo" and op["state"] in done}
+
+    # -- money ------------------------------------------------------------------------
+    expected: dict[str, tuple[str, int, str]] = {}  # our reference -> (code, amount, stage)
+    tender_of: dict[str, sqlite3.Row] = {}
+    for t in tenders:
+        if t["state"] not in FINAL_TENDERS:
+            problems.append(f"voucher payment {t['id']} ({t['code']}) not final: {t['state']}")
+        ref = authorize_ref.get(t["id"])
+        if ref is None:
+            problems.append(f"voucher payment {t['id']} ({t['code']}) has no authorize operation")
+            continue
+        tender_of[ref] = t
+        if t["voided_at"] is None and t["state"] in ("authorized", "captured") and t["id"] not in given_back:
+            expected[ref] = (t["code"], t["amount_minor"], t["state"] if ledger.stages else "-")
+    references = Counter(t.reference for t in ledger.takings)
+    twice = sorted(str(ref) for ref, n in references.items() if n > 1)
+    if twice:
+        problems.append(f"money taken twice under one reference: {twice}")
+    for taking in ledger.takings:
+        if taking.reference not in tender_of:
+            problems.append(f"money taken without an order: {taking.code} {taking.amount} ({taking.reference})")
+            continue
+        t = tender_of[taking.reference]
+        kept = json.loads(t["refs"] or "{}")
+        differ = {k: (v, kept[k]) for k, v in taking.refs.items() if k in kept and kept[k] != v}
+        if differ:
+            problems.append(f"voucher payment {t['id']}: the provider's ids differ (provider, journal): {differ}")
+        if taking.order_number is not None:
+            order = orders[t["order_id"]]
+            if order["status"] != "closed" or number(t["order_id"]) != taking.order_number:
+                problems.append(f"a charge for order {taking.order_number}, but the payment's order is "
+                                f"{number(t['order_id'])} ({order['status']})")
+
+    def stage(taking: Taking) -> str:
+        return taking.stage if ledger.stages else "-"
+
+    provider_money = Counter((t.code, t.still, stage(t)) for t in ledger.taken)
+    journal_money = Counter(expected.values())
+    if provider_money != journal_money:
+        problems.append(f"voucher money differs: provider {dict(provider_money)} journal {dict(journal_money)}")
+    else:
+        by_ref = {t.reference: (t.code, t.still, stage(t)) for t in ledger.taken}
+        if by_ref != expected:
+            problems.append(f"voucher money under other references: provider {by_ref} journal {expected}")
+
+    # -- orders: a voided sale gave everything back, a cancelled order holds nothing ----
+    for order in orders.values():
+        if order["status"] == "closed" and order["number"] is None:
+            problems.append(f"order {order['id']} closed without a number")
+        if order["voided_at"] is None and order["status"] != "cancelled":
+            continue
+        what = "voided sale" if order["voided_at"] else "cancelled order"
+        for t in tenders:
+            if t["order_id"] == order["id"] and t["voided_at"] is None and t["id"] not in given_back:
+                problems.append(f"{what} {number(order['id'])}: voucher payment {t['id']} ({t['code']}) "
+                                "not given back")
+        for line in lines:
+            if line["order_id"] == order["id"] and line["activated_at"] and line["undone_at"] is None:
+                problems.append(f"{what} {number(order['id'])}: value line {line['code']} not undone")
+
+    # -- value lines ------------------------------------------------------------------
+    sold: list[str] = []
+    for line in lines:
+        undone = line["undone_at"] is not None
+        if undone != (line["id"] in undo_done):
+            problems.append(f"value line {line['code']}: undone_at {line['undone_at']} but undo operations "
+                            f"{'done' if line['id'] in undo_done else 'none done'}")
+        if line["activated_at"] is None or undone:
+            continue
+        if line["voided_at"] is None and orders[line["order_id"]]["status"] == "closed":
+            sold.append(line["code"])
+        else:
+            problems.append(f"value line {line['code']} created and not undone, but "
+                            f"{'voided' if line['voided_at'] else orders[line['order_id']]['status']}")
+    if len(sold) != len(set(sold)):
+        problems.append(f"a value line sold twice: {sorted(sold)}")
+    if ledger.live != set(sold):
+        problems.append(f"value lines differ: live at the provider {sorted(ledger.live)} journal {sorted(sold)}")
     return problems

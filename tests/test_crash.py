@@ -1,7 +1,11 @@
-"""Crash tests: kill the till with SIGKILL at every crash point of every
-provider operation, restart it, let reconciliation run, and check the
-simulator's ledger against the journal (no double redemption, no redemption
-without an order, no activation without a paid line, every operation final)."""
+"""Crash tests, for every provider (tests/crashkit.py ``KITS``): kill the till with
+SIGKILL at every crash point of every provider operation, restart it, let
+reconciliation run, and check the provider's ledger against the journal (no
+money taken twice, none without an order, no value line live without a sold
+line, every operation final).
+
+The simulator of each provider runs as its own process over HTTP, started once
+per provider for this module (the cases are ordered by provider)."""
 
 from __future__ import annotations
 
@@ -10,110 +14,178 @@ from pathlib import Path
 
 import pytest
 
-from pos_app.config import load_config
-from tests.crashkit import SimServer, consistency, recover_and_finish, recover_only, run_child
+from pos_app.providers import registry
+from tests.crashkit import KITS, CrashKit, SimServer, consistency, recover_and_finish, recover_only, run_child
 
 POINTS = ["before_send", "after_send", "after_response"]
-KINDS = {"redeem": "authorize", "cancel": "void", "activate": "create", "deactivate": "undo"}
-CASES = [(op, f"{kind}:{point}") for op, kind in KINDS.items() for point in POINTS]
-CASES += [("close", "close:before_commit"), ("close", "close:after_commit")]
-# during a void of a closed sale, and during the cancel of an order holding an active gift voucher
-CASES += [("storno", f"void:{point}") for point in POINTS]
-CASES += [("order_cancel", f"undo:{point}") for point in POINTS]
+
+
+def crash_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
+    """(kit, scenario, crash point): every operation the provider's flows send, at each point."""
+    steps = [("redeem", "authorize"), ("cancel", "void"), ("activate", "create"), ("deactivate", "undo")]
+    if kit.captures:
+        steps.append(("sale", "capture"))  # at the close, with the order number
+    steps.append(("storno", kit.reversal))  # a void of a closed sale gives the voucher payment back
+    steps.append(("order_cancel", "undo"))  # the cancel of an order holding a value line created at close
+    cases = [(kit, scenario, f"{kind}:{point}") for scenario, kind in steps for point in POINTS]
+    cases += [(kit, scenario, f"close:{point}") for scenario in ("close", "sale")
+              for point in ("before_commit", "after_commit")]
+    return cases
+
+
+def undecided_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
+    steps = [("redeem", "authorize"), ("cancel", "void"), ("activate", "create"), ("deactivate", "undo")]
+    if kit.captures:
+        steps.append(("sale", "capture"))
+    steps += [("storno", kit.reversal), ("order_cancel", "undo")]
+    return [(kit, scenario, kind) for scenario, kind in steps]
+
+
+CASES = [case for kit in KITS.values() for case in crash_cases(kit)]
+UNDECIDED = [case for kit in KITS.values() for case in undecided_cases(kit)]
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[SimServer]:
-    server = SimServer()
-    yield server
-    server.stop()
+def servers() -> Iterator[dict[str, SimServer]]:
+    """One simulator process per provider, started when its first case runs."""
+    started: dict[str, SimServer] = {}
+    yield started
+    for server in started.values():
+        server.stop()
 
 
-@pytest.mark.parametrize(("scenario", "crash_at"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+@pytest.fixture
+def serve(servers: dict[str, SimServer], monkeypatch: pytest.MonkeyPatch) -> Callable[[CrashKit], SimServer]:
+    """The kit's simulator, back to its seed data; a test-only provider registered for the test."""
+
+    def get(kit: CrashKit) -> SimServer:
+        if kit.register:
+            monkeypatch.setitem(registry.PACKAGES, kit.name, kit.descriptor_module)
+        if kit.name not in servers:
+            servers[kit.name] = SimServer(kit)
+        server = servers[kit.name]
+        server.reset()
+        return server
+
+    return get
+
+
+@pytest.mark.parametrize(("kit", "scenario", "crash_at"), CASES,
+                         ids=[f"{k.name}-{s}-{c}" for k, s, c in CASES])
 async def test_kill_at_crash_point_then_recover(
-    sim: SimServer, write_config: Callable[..., Path], scenario: str, crash_at: str
+    serve: Callable[[CrashKit], SimServer], write_config: Callable[..., Path],
+    kit: CrashKit, scenario: str, crash_at: str
 ) -> None:
-    sim.reset()
+    sim = serve(kit)
     config = write_config()
-    if crash_at.endswith("after_send"):
-        # the answer is on its way when the till dies: the simulator has 1 s to read the
-        # request (POS_CRASH_DELAY in crash_child's environment) and answers after 2 s
-        # (every request is that slow; the child's timeout is 3 s)
-        sim.faults(latency_s=2.0)
-    code = run_child(config, sim.url, scenario, crash_at)
+    kind, point = crash_at.split(":")
+    # after_send: the answer is on its way when the till dies. From that step on, the
+    # simulator answers 2 s after the work (the child's timeout is 3 s) and the child
+    # dies 1 s after the send (crashkit.CRASH_DELAY_S): time for the simulator to read it.
+    code = run_child(config, sim.url, scenario, crash_at, slow=kind if point == "after_send" else None,
+                     provider=kit)
     assert code == -9, f"the child was not killed at {crash_at} (exit {code})"
     sim.faults(clear=True)
 
-    till = await recover_and_finish(config, sim.url)
-    state = sim.state()
-    assert consistency(till.journal.path, state) == []
+    till = await recover_and_finish(config, sim.url, kit)
+    ledger = sim.ledger()
     journal = till.journal
-    ops = journal.ops()
-    assert all(op.state not in ("sent", "unknown") for op in ops)
-    assert ops or scenario == "close"
-    op = ops[-1] if scenario != "close" else None
-    if scenario == "redeem":
-        redeemed = crash_at != "authorize:before_send"
-        assert len(state["redemptions"]) == (1 if redeemed else 0)
-        assert ops[0].state == ("done" if redeemed else "not_done")
-    if scenario == "cancel":
-        cancelled = crash_at != "void:before_send"
-        (redemption,) = state["redemptions"]
-        assert redemption["cancelled_in_cents"] == (5000 if cancelled else 0)
-        assert op is not None and op.operation == "void" and op.state == ("done" if cancelled else "not_done")
-    if scenario == "activate":
-        assert len(state["activations"]) == 1  # once: resolved, or activated again after "did not happen"
-        # the paid order was closed after recovery: the line is sold and activated
-        assert load_config(config).outlet.id and journal.last_closed_order_id() is not None
-    if scenario == "deactivate":
-        assert len(state["deactivations"]) == 1
-        last = journal.last_closed_order_id()
-        assert last is not None and journal.order_voided_at(last) is not None
-    if scenario == "storno":  # continued after the restart (F9): fully reversed, once
-        (redemption,) = state["redemptions"]
-        assert (redemption["amount_in_cents"], redemption["cancelled_in_cents"]) == (3800, 3800)
-        last = journal.last_closed_order_id()
-        assert last is not None and journal.order_voided_at(last) is not None
-        assert [o.state for o in ops if o.operation == "void"][-1] in ("ok", "done")
-    if scenario == "order_cancel":  # cancelled after the restart (F9 again): deactivated once
-        assert [d["code"] for d in state["deactivations"]] == ["EADSHD24AKS5"]
-        assert journal.last_closed_order_id() is None
-        first = journal.load_order(ops[0].order_id)
-        assert first.status == "cancelled"
-    if scenario == "close":
-        last = journal.last_closed_order_id()
-        assert last is not None and journal.load_order(last).number == "1-0001"
-    journal.close()
+    try:
+        assert consistency(journal.path, ledger) == []
+        ops = journal.ops()
+        assert all(op.state not in ("sent", "unknown") for op in ops)
+        assert ops or scenario == "close"
+        states = [(op.operation, op.state) for op in ops]
+        happened = point != "before_send"  # sent (and read by the provider) before the kill
+        if scenario == "redeem":
+            assert len(ledger.takings) == (1 if happened else 0)
+            assert ops[0].state == ("done" if happened else "not_done"), states
+        if scenario == "cancel":
+            (taking,) = ledger.takings
+            assert taking.still == (0 if happened else 5000)
+            assert (ops[-1].operation, ops[-1].state) == ("void", "done" if happened else "not_done"), states
+        if scenario == "activate":
+            # once: decided "did happen", or created again after "did not happen"
+            assert ledger.created == [kit.fixed_value]
+            # the paid order was closed after recovery: the line is sold and created
+            assert journal.last_closed_order_id() is not None
+        if scenario == "deactivate":
+            assert ledger.undone == [kit.fixed_value]
+            last = journal.last_closed_order_id()
+            assert last is not None and journal.order_voided_at(last) is not None
+        if scenario == "storno":  # continued after the restart (F9): fully given back, once
+            (taking,) = ledger.takings
+            assert (taking.amount, taking.still) == (5000, 0)
+            last = journal.last_closed_order_id()
+            assert last is not None and journal.order_voided_at(last) is not None
+            reversals = [op.state for op in ops if op.operation == kit.reversal]
+            assert reversals and reversals[-1] in ("ok", "done"), states
+            assert [op.operation for op in ops if op.state in ("ok", "done")].count(kit.reversal) == 1, states
+        if scenario == "sale":  # closed after the restart (Enter): the voucher's money taken once
+            (taking,) = ledger.takings
+            assert taking.still == 5000
+            last = journal.last_closed_order_id()
+            assert last is not None and journal.load_order(last).number == "1-0001"
+            if kit.captures:
+                assert (taking.stage, taking.order_number) == ("captured", "1-0001")
+                captures = [op.state for op in ops if op.operation == "capture"]
+                assert captures == (["not_done", "ok"] if crash_at == "capture:before_send"
+                                    else ["done"] if kind == "capture" else ["ok"]), states
+        if scenario == "order_cancel":  # cancelled after the restart (F9 again): undone once
+            assert ledger.undone == [kit.fixed_value]
+            assert journal.last_closed_order_id() is None
+            assert journal.load_order(ops[0].order_id).status == "cancelled"
+        if scenario == "close":
+            last = journal.last_closed_order_id()
+            assert last is not None and journal.load_order(last).number == "1-0001"
+    finally:
+        journal.close()
 
 
-# SIGKILL while an operation is undecided: the provider applies the request after the
-# till's timeout (its answer is lost) and the till dies while it waits for the settle window.
-UNDECIDED = [("redeem", "authorize"), ("cancel", "void"), ("activate", "create"), ("deactivate", "undo"),
-             ("storno", "void"), ("order_cancel", "undo")]
-
-
-@pytest.mark.parametrize(("scenario", "kind"), UNDECIDED, ids=[f"{s}-{k}:undecided" for s, k in UNDECIDED])
+# SIGKILL while an operation is undecided: the provider holds the request past the
+# till's timeout (its answer is lost) and the till dies while it waits for a decision.
+@pytest.mark.parametrize(("kit", "scenario", "kind"), UNDECIDED,
+                         ids=[f"{k.name}-{s}-{kind}:undecided" for k, s, kind in UNDECIDED])
 async def test_kill_while_undecided_then_restart(
-    sim: SimServer, write_config: Callable[..., Path], scenario: str, kind: str
+    serve: Callable[[CrashKit], SimServer], write_config: Callable[..., Path],
+    kit: CrashKit, scenario: str, kind: str
 ) -> None:
-    sim.reset()
+    sim = serve(kit)
     config = write_config()
-    code = run_child(config, sim.url, scenario, f"{kind}:undecided", late=kind)
+    code = run_child(config, sim.url, scenario, f"{kind}:undecided", late=kind, provider=kit)
     assert code == -9, f"the child was not killed while the {kind} was undecided (exit {code})"
     # restarted at once, while the provider may still apply it: nothing is decided "did not happen"
-    assert "not_done" not in await recover_only(config, sim.url)
+    held = sim.pending()
+    early = await recover_only(config, sim.url, kit)
+    still_held = sim.pending()
+    assert "not_done" not in [op.state for op in early], [(op.operation, op.state) for op in early]
+    late = [op for op in early if op.operation == kind]
+    assert late, [(op.operation, op.state) for op in early]
+    if kit.gate:  # the gate holds the request until the test opens it: it was pending throughout
+        assert held == still_held == 1
+    if still_held:  # held by the provider while the till asked: not decided either way
+        assert late[-1].state == "unknown", (late[-1].state, late[-1].error)
+        if kit.gate:  # decided by the lookup, which shows the request pending
+            assert "still working on it" in (late[-1].error or ""), late[-1].error
+    sim.release()
     sim.wait_applied()
     sim.faults(clear=True)
-    till = await recover_and_finish(config, sim.url)
-    state = sim.state()
-    assert consistency(till.journal.path, state) == []
-    ops = till.journal.ops()
-    late_ops = [op for op in ops if op.operation == kind]
-    assert late_ops and late_ops[0].state == "done", [(o.operation, o.state) for o in ops]
-    if kind == "authorize":
-        assert len(state["redemptions"]) == 1
-    if kind == "undo":
-        assert [d["code"] for d in state["deactivations"]] == ["EADSHD24AKS5"]
-    if kind == "create":
-        assert [a["code"] for a in state["activations"]] == ["EADSHD24AKS5"]
-    till.journal.close()
+    till = await recover_and_finish(config, sim.url, kit)
+    ledger = sim.ledger()
+    try:
+        assert consistency(till.journal.path, ledger) == []
+        ops = till.journal.ops()
+        late_ops = [op for op in ops if op.operation == kind]
+        assert late_ops and late_ops[0].state == "done", [(o.operation, o.state) for o in ops]
+        if kind == "authorize":
+            assert len(ledger.takings) == 1
+        if kind == "undo":
+            assert ledger.undone == [kit.fixed_value]
+        if kind == "create":
+            assert ledger.created == [kit.fixed_value]
+        if kind in ("void", "refund"):
+            assert [t.still for t in ledger.takings] == [0]
+        if kind == "capture":
+            assert [(t.stage, t.order_number) for t in ledger.takings] == [("captured", "1-0001")]
+    finally:
+        till.journal.close()

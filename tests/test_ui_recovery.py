@@ -1,4 +1,7 @@
-"""After a crash the restarted app settles unfinished provider calls and tells the cashier."""
+"""After a crash the restarted app settles unfinished provider calls and tells the cashier.
+
+E-GUMA only (its wording is checked); the crash harness itself runs for every
+provider in test_crash.py."""
 
 from __future__ import annotations
 
@@ -10,8 +13,7 @@ import pytest
 from pos_app.services.providers import close_providers
 from pos_app.ui.app import PosApp
 from pos_app.ui.status import StatusScreen
-from tests.crash_child import make_till
-from tests.crashkit import SimServer, past_the_settle_window, run_child
+from tests.crashkit import SimServer, make_till, past_the_settle_window, run_child
 from tests.uihelpers import scan, settle, table_rows, text
 
 SIZE = (110, 32)
