@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,9 +11,12 @@ import platformdirs
 
 from pos_app import __version__
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
+from pos_app.files import PRIVATE_UMASK, setup_log_file, tighten
 from pos_app.journal import JournalError
+from pos_app.journal_cli import add_journal_parser, run_journal
 from pos_app.keys_cli import add_keys_parser, run_keys
 from pos_app.providers import registry
+from pos_app.providers.base import clean_log_text
 
 EXIT_CONFIG = 2
 
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--data", type=Path, metavar="FILE",
                      help="seed data (TOML); default: the demo vouchers")
     add_keys_parser(commands)
+    add_journal_parser(commands)
     scanner = commands.add_parser("scanner", help="scanner tools").add_subparsers(dest="action", required=True)
     scanner.add_parser("test", help="show each scan as received (raw and normalised); Ctrl+C ends it")
     printer = commands.add_parser("printer", help="printer tools").add_subparsers(dest="action", required=True)
@@ -57,13 +60,18 @@ def fail(message: str) -> int:
 def prepare_runtime(log_dir: Path) -> None:
     """Before python-escpos is imported: it would install a stderr log handler
     (which corrupts the screen) and unpack its printer database into a new
-    temporary folder in every process. Logs go to a file instead."""
+    temporary folder in every process. Logs go to a file instead.
+
+    The till's files are private whatever the umask: files 0600, folders 0700
+    (``pos_app.files``). The log is redacted (keys, voucher codes in URLs); one
+    that cannot be written is said once here, and the till runs without it."""
+    os.umask(PRIVATE_UMASK)
     cache = Path(os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR",
                                        platformdirs.user_cache_dir("pos-app", appauthor=False)))
     cache.mkdir(parents=True, exist_ok=True)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=log_dir / "pos.log", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problem = setup_log_file(log_dir, clean=clean_log_text)
+    if problem is not None:
+        print(f"pos: {problem}", file=sys.stderr)
 
 
 def run_app(config_path: Path) -> int:
@@ -73,18 +81,37 @@ def run_app(config_path: Path) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     prepare_runtime(config.data_dir())
+    if config.printer.path is None:
+        tighten(config.printer_file())  # printer.bin of a till from before files were private
+    from pos_app.journal.store import check_writable
     from pos_app.services.setup import open_till
-    from pos_app.ui.app import PosApp
+    from pos_app.tilllock import TillBusy, TillLock
+    from pos_app.ui.app import NoTerminal, PosApp
 
+    try:
+        check_writable(config.journal_path())  # a read-only folder: said so, not "cannot lock"
+    except JournalError as exc:
+        return fail(str(exc))
+    lock = TillLock(config.journal_path())  # one till per journal, before the journal is opened
+    try:
+        lock.acquire()
+    except TillBusy as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(f"{lock.path}: cannot lock the journal: {exc.strerror or exc}")
     try:
         till = open_till(config)
     except (ConfigError, JournalError) as exc:
+        lock.release()
         return fail(str(exc))
     app = PosApp(till)
     try:
         app.run()
+    except NoTerminal as exc:
+        return fail(str(exc))
     finally:
         till.journal.close()
+        lock.release()
     # A crash (an exception Textual caught and printed) is never exit code 0.
     return app.return_code or 0
 
@@ -142,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         return simulate(args.provider, args.host, args.port, args.data)
     if args.command == "keys":
         return run_keys(args)
+    if args.command == "journal":
+        return run_journal(args)
     config_path = args.config or default_config_path()
     if args.command in ("scanner", "printer"):
         return hardware_test(args.command, config_path)

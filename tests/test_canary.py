@@ -46,7 +46,10 @@ CANARIES = {
 }
 EGUMA_KEY = CANARIES["eguma", "api_key"]
 WRONG_KEY = "CANARY-wrong-eguma-5d2e81"
-ALL_CANARIES = [*CANARIES.values(), WRONG_KEY]
+# The key's first 14 of 26 characters: what a provider's own cut at 300 characters leaves of a key
+# echoed after character 286. No part of a key may show either.
+EGUMA_KEY_CUT = EGUMA_KEY[:14]
+ALL_CANARIES = [*CANARIES.values(), WRONG_KEY, EGUMA_KEY_CUT]
 HALF_SPENT = "L4FU5LQTKJR3"  # 50.00 of 100.00 left (demo data)
 ALMOST_EMPTY = "2QH3QTDM28N6"  # 2.00 left
 LOGGERS = ("", "httpx", "httpcore", "pos_app", "uvicorn", "uvicorn.error", "asyncio", "keyring")
@@ -162,6 +165,20 @@ async def test_no_canary_leaks_from_the_till(
     assert (await do(till.print_receipt(paid.closed.receipt_id))).ok
     slip = await do(till.vouchers.check(ALMOST_EMPTY, for_payment=False))
     await do(till.print_receipt(till.store_balance_slip(slip)))
+
+    # provider texts that echo the key: a 200 answer's message (shown, printed on a balance
+    # slip, journaled with it), a 400 cut by the provider in the key, a JSON-escaped echo
+    blocked = {"code": HALF_SPENT, "is_redeemable": False, "balance_in_cents": 0, "currency": "CHF",
+               "total_amount_in_cents": 10000, "message": f"Gesperrt für {EGUMA_KEY}"}
+    sim.fail_next(1, 200, json.dumps(blocked), "application/json")
+    echoed = await do(till.vouchers.check(HALF_SPENT, for_payment=False))
+    await do(till.print_receipt(till.store_balance_slip(echoed)))
+    sim.fail_next(1, 200, json.dumps(blocked), "application/json")
+    await do(till.vouchers.check(HALF_SPENT))
+    sim.fail_next(1, 400, ("Ungültige Anfrage " + "x" * 268 + EGUMA_KEY)[:300])
+    await do(till.vouchers.check(HALF_SPENT))
+    sim.fail_next(1, 400, json.dumps({"error": "bad key", "key": EGUMA_KEY}), "application/json")
+    await do(till.vouchers.check(HALF_SPENT))
 
     # a partial payment, voided (cancel_redemption)
     till.scan(ESPRESSO)
@@ -280,6 +297,8 @@ async def test_no_canary_leaks_from_the_till(
     kinds = {type(e).__name__ for e in do.errors}
     assert {"CheckoutError", "UnavailableError"} <= kinds, kinds
     shown = "\n".join(do.screen)
+    assert "Gesperrt für ***" in shown and "Gesperrt f\x81r ***".encode("latin-1") in till.printer.output  # type: ignore[attr-defined]
+    assert "Ungültige Anfrage xxx" in shown and '"key": "***"' in shown
     for expected in ("rejected the API key", "HTTP 500", "did not answer in time",
                      "failed unexpectedly (RuntimeError)",
                      "ist ungültig", "did happen"):

@@ -119,8 +119,11 @@ class FilePrinter:
             self._send_device(data)
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab") as handle:
+            # Receipts hold sold gift voucher codes: a new file is 0600, a new folder 0700,
+            # whatever the umask.
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "ab") as handle:
                 handle.write(data)
         except OSError as exc:
             raise PrinterError(explain_os_error(self.path, exc)) from None

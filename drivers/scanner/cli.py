@@ -144,7 +144,7 @@ def _keyboard_tty_test(stream: TextIO, out: Out, max_scans: int | None, seconds:
     scans = 0
     end = None if seconds is None else time.monotonic() + seconds
 
-    def show(decisions: list[Scan | Typed]) -> None:
+    def show(decisions: list[Scan | Typed | RejectedScan]) -> None:
         nonlocal scans
         for decision in decisions:
             out(describe(decision))

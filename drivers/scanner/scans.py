@@ -15,8 +15,9 @@ class Scan:
     """One barcode read.
 
     ``raw`` is what arrived, prefix and suffix included (show it with ``repr``);
-    ``normalised`` has the prefix, suffix, control characters and outer
-    whitespace removed, a keyboard-layout mix-up undone, and is upper-case.
+    ``normalised`` has the prefix, suffix, control characters (but GS, the
+    GS1 field separator) and outer whitespace removed, a keyboard-layout
+    mix-up undone, and is upper-case.
     Provider rules (E-GUMA drops dashes, ...) are applied later, by the caller.
     """
 

@@ -18,16 +18,81 @@ timer) so a person's last key is not held back longer than ``max_gap_s``.
 Scanner faults handled: a CR+LF suffix gives one scan (the LF is dropped),
 a configured prefix is stripped, and an AZERTY mix-up is undone with a
 hint, shown once (:meth:`WedgeDecoder.take_hint`).
+
+A burst is refused (:class:`RejectedScan`) when it holds a control
+character before its suffix (Enter before a Tab suffix, say), or a key that
+is no character at all (:meth:`WedgeDecoder.refuse`): a terminal turns the
+bytes ``ESC [20~`` into F9 and 0x11 into Ctrl+Q, and those must never act.
+:class:`BurstGuard` tells which keys arrive inside a burst, whatever has
+focus. GS (0x1D), the GS1 field separator, is part of the code.
 """
 
 from __future__ import annotations
 
+import enum
+
 from drivers.scanner.layouts import HINT, undo_layout
-from drivers.scanner.scans import Scan, Typed, normalise
+from drivers.scanner.scans import RejectedScan, Scan, Typed, normalise
+from pos_app.domain.codes import GS
 
 LINE_ENDS = "\r\n"
+CONTROL_NAMES = {"\r": "Enter", "\n": "Ctrl+J (LF)", "\t": "Tab", "\x1b": "Escape",
+                 "\x08": "Backspace", "\x7f": "Backspace"}
 
-Decision = Scan | Typed
+Decision = Scan | Typed | RejectedScan
+
+
+def control_name(char: str) -> str:
+    """``"\\r"`` -> ``"Enter"``, ``"\\x11"`` -> ``"Ctrl+Q"``: a control character as a cashier knows it."""
+    if char in CONTROL_NAMES:
+        return CONTROL_NAMES[char]
+    code = ord(char)
+    if code < 0x20 and 0x40 + code <= ord("Z"):
+        return f"Ctrl+{chr(0x40 + code)}"
+    return f"0x{code:02X}"
+
+
+class InBurst(enum.Enum):
+    """Where a key stands to a scanner's burst (:meth:`BurstGuard.key`)."""
+
+    NO = "no"  # a person's key (or the first of a burst, which cannot be told apart): it acts
+    CHARACTER = "character"  # a character of the burst: the scan field takes it, nothing else
+    CONTROL = "control"  # the first key in the burst that no scan holds: the burst is refused
+    REFUSED = "refused"  # any later key of a refused burst: dropped
+
+
+class BurstGuard:
+    """Which keys arrive inside a keyboard-wedge scanner's burst, for every key of the app.
+
+    The wedge decoder's timing rule: a key comes at most ``max_gap_s`` after
+    the key before it. A burst starts with a character (auto-repeat of an
+    arrow key held down is as fast, but holds none) and lasts while keys
+    keep coming that fast. Feed every key with its time stamp and the
+    character it stands for in a scan (None for F-keys, arrows, Escape and
+    control keys other than the scanner's own).
+    """
+
+    def __init__(self, max_gap_s: float | None) -> None:
+        """``max_gap_s=None`` (timing off): no key is ever inside a burst."""
+        self.max_gap_s = max_gap_s
+        self._last: float | None = None
+        self._has_character = False
+        self._refused = False
+
+    def key(self, at: float, char: str | None) -> InBurst:
+        inside = (self.max_gap_s is not None and self._last is not None
+                  and at - self._last <= self.max_gap_s and self._has_character)
+        self._last = at
+        if not inside:
+            self._has_character = char is not None
+            self._refused = False
+            return InBurst.NO
+        if self._refused:
+            return InBurst.REFUSED
+        if char is not None:
+            return InBurst.CHARACTER
+        self._refused = True
+        return InBurst.CONTROL
 
 
 class WedgeDecoder:
@@ -89,6 +154,16 @@ class WedgeDecoder:
         self._buffer.clear()
         self._last = None
         self._scan_ended = None
+
+    def refuse(self, key: str) -> list[Decision]:
+        """A key that is no character (``key``, e.g. ``"F9"``) arrived inside the burst:
+        the keys held so far are a scan that is refused, never typed. Nothing held
+        (the scan before it went through already): nothing to refuse."""
+        raw = self.pending
+        self._buffer.clear()
+        if not raw:
+            return []
+        return [RejectedScan(f"{raw}<{key}>", f"it holds the control key {key}", "keyboard")]
 
     # -- decoding -------------------------------------------------------------
     def feed(self, char: str, at: float) -> list[Decision]:
@@ -155,6 +230,10 @@ class WedgeDecoder:
             return self._release()
         self._buffer.clear()
         self._scan_ended = at
+        control = next((char for char in body if _is_control(char)), None)
+        if control is not None:
+            return [RejectedScan(raw, f"it holds the control character {control_name(control)}",
+                                 "keyboard")]
         layout = None
         if self.detect_azerty:
             layout, body = undo_layout(body, prefer=self._layout)
@@ -162,6 +241,10 @@ class WedgeDecoder:
                 self._layout = layout
                 self._hint = HINT
         return [Scan(raw, normalise(body), "keyboard", layout)]
+
+
+def _is_control(char: str) -> bool:
+    return (char < " " or char == "\x7f") and char != GS
 
 
 def scan_from_line(line: str, *, prefix: str = "", detect_azerty: bool = True) -> Scan:

@@ -1,7 +1,15 @@
 """The journal of every money movement: one store interface (``api``), SQLite for one till."""
 
 from pos_app.journal.api import JournalStore
-from pos_app.journal.records import JournalError, OpRecord, OpState, ReceiptRecord
+from pos_app.journal.records import (
+    JournalBehindError,
+    JournalError,
+    JournalWriteError,
+    OpRecord,
+    OpState,
+    ReceiptRecord,
+)
 from pos_app.journal.store import Journal
 
-__all__ = ["Journal", "JournalError", "JournalStore", "OpRecord", "OpState", "ReceiptRecord"]
+__all__ = ["Journal", "JournalBehindError", "JournalError", "JournalStore", "JournalWriteError", "OpRecord",
+           "OpState", "ReceiptRecord"]

@@ -12,6 +12,30 @@ class JournalError(RuntimeError):
     """The journal cannot be used; the message says what to do."""
 
 
+class JournalWriteError(JournalError):
+    """The journal could not be written: the disk is full, the journal or its folder
+    is read-only, an input/output error, or another program holds it.
+
+    Nothing saved before is lost: the step that failed was rolled back as a
+    whole. The message says what is wrong and how to fix it, for the shop
+    owner; ``reason`` is one of ``full``, ``read_only``, ``io``, ``busy``.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class JournalBehindError(JournalError):
+    """The journal has fewer orders than this till is known to have numbered (a copy
+    without its ``-wal``, an old backup): starting on it would reuse order numbers."""
+
+    def __init__(self, message: str, journal_number: int, known_number: int) -> None:
+        super().__init__(message)
+        self.journal_number = journal_number
+        self.known_number = known_number
+
+
 class OpState:
     """States of a provider operation row."""
 

@@ -9,6 +9,7 @@ source of truth, the in-memory order is derived from it).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -30,8 +31,18 @@ from pos_app.domain.order import (
     TenderKind,
     TenderState,
 )
-from pos_app.journal.records import JournalError, OpRecord, OpState, ReceiptRecord
+from pos_app.files import make_private_dir, open_private, tighten, write_private_atomic
+from pos_app.journal.records import (
+    JournalBehindError,
+    JournalError,
+    JournalWriteError,
+    OpRecord,
+    OpState,
+    ReceiptRecord,
+)
 from pos_app.journal.schema import MIGRATIONS
+
+_log = logging.getLogger(__name__)
 
 
 # Columns of ``tenders`` and ``lines`` a provider outcome may change, with their encoders.
@@ -52,6 +63,109 @@ def _money(minor: int | None, currency: str) -> Money | None:
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 CREATING_SUFFIX = ".creating"  # a new journal is built under this name, then linked into place
+LAST_NUMBER_SUFFIX = ".last-number"  # the last order number this till gave, outside SQLite
+
+
+def wal_files(path: Path) -> list[Path]:
+    """The journal's ``-wal`` and ``-shm`` files (SQLite's names)."""
+    return [path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+def last_number_path(path: Path) -> Path:
+    """Where the last order number given by the till of journal ``path`` is kept.
+
+    A small file next to the journal, rewritten (atomically, flushed) after each
+    number is given: a journal copied without its ``-wal`` or an old backup cannot
+    take it back, so a till started on such a journal stops instead of giving the
+    same numbers again."""
+    return path.with_name(path.name + LAST_NUMBER_SUFFIX)
+
+
+def read_last_number(path: Path, outlet: str, till: str) -> int | None:
+    """The last order number kept for journal ``path`` (None: none kept, or unreadable)."""
+    try:
+        data = json.loads(last_number_path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        _log.warning("the last order number in %s cannot be read: %s", last_number_path(path), exc)
+        return None
+    if not isinstance(data, dict) or data.get("outlet") != outlet or data.get("till") != till:
+        return None
+    number = data.get("number")
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
+def behind_message(path: Path, journal_number: str | None, known_number: str) -> str:
+    """What to say when journal ``path`` has fewer numbered orders than the till gave."""
+    has = f"has orders up to {journal_number}" if journal_number else "has no numbered orders"
+    return (
+        f"the journal {path} {has}, but this till has already given order number {known_number} "
+        f"(kept in {last_number_path(path).name}). The journal is missing its latest sales: it was "
+        f"probably copied or restored without its {path.name}-wal file. The till does not start, so "
+        "that no order number is given twice. Put the real journal back together with its -wal file "
+        "(or restore a copy made with `pos journal backup`), then run `pos journal check`."
+    )
+
+
+def write_failure(exc: sqlite3.Error) -> str | None:
+    """Why SQLite could not write (``full``, ``read_only``, ``io``, ``busy``), or None
+    when the error is something else (damage, a bug)."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc).lower()
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return "full"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")) \
+            or "readonly" in text or "unable to open database file" in text:
+        return "read_only"
+    if name.startswith("SQLITE_IOERR") or "disk i/o error" in text:
+        return "io"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
+        return "busy"
+    return None
+
+
+_NOT_SAVED = "The last step was not saved; everything saved before it is kept."
+
+
+def write_error(path: Path, reason: str) -> JournalWriteError:
+    """The typed error for a journal that could not be written, with what to do."""
+    folder = path.parent
+    if reason == "full":
+        text = (f"the journal cannot be written: the disk is full. {_NOT_SAVED} "
+                f"Free space on the disk that holds {folder}, then do the step again.")
+    elif reason == "read_only":
+        text = (f"the journal cannot be written: {path}, its -wal/-shm files or its folder are "
+                f"read-only. {_NOT_SAVED} Make them writable for the till's user "
+                f"(chmod u+w {path} {folder}), then do the step again.")
+    elif reason == "busy":
+        text = (f"the journal cannot be written: another program holds {path} (a second till on "
+                f"the same journal?). {_NOT_SAVED} Close the other program, then do the step again.")
+    else:
+        text = (f"the journal cannot be written: the disk reported an input/output error "
+                f"(full, failing or removed?). {_NOT_SAVED} Check the disk that holds {folder}, "
+                "then do the step again.")
+    return JournalWriteError(text, reason)
+
+
+def check_writable(path: Path) -> None:
+    """JournalWriteError when the journal ``path``, its -wal/-shm or its (existing)
+    folder cannot be written by the till's user: said so, by name, before SQLite
+    calls it anything else (it would say "damaged"). A missing folder is not checked
+    (it is created)."""
+    folder = path.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise JournalWriteError(
+            f"the journal's folder {folder} is read-only for the till's user: the till writes "
+            f"every sale to {path.name} and its -wal and -shm files there. Nothing is damaged and "
+            f"nothing was changed. Make the folder writable for the till's user "
+            f"(chmod u+rwx {folder}), then start the till again.", "read_only")
+    for file in (path, *wal_files(path)):
+        if file.is_file() and not os.access(file, os.W_OK):
+            raise JournalWriteError(
+                f"the journal file {file} is read-only for the till's user: the till writes every "
+                f"sale to it. Nothing is damaged and nothing was changed. Make it writable for the "
+                f"till's user (chmod u+rw {file}), then start the till again.", "read_only")
 
 
 def _damaged(path: Path, why: str) -> str:
@@ -125,6 +239,8 @@ def _create(path: Path) -> None:
     leftovers = [temp, temp.with_name(temp.name + "-wal"), temp.with_name(temp.name + "-shm")]
     for leftover in leftovers:  # of a till killed while creating: never a journal with sales
         leftover.unlink(missing_ok=True)
+    # Made 0600 before SQLite opens it: its -wal and -shm files take the journal's mode.
+    os.close(open_private(temp, os.O_WRONLY))
     db = sqlite3.connect(temp, isolation_level=None)
     try:
         _configure(db, path)
@@ -176,19 +292,36 @@ class Journal:
         self.till = till
         self._lock = threading.RLock()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(path.parent, tighten_existing=False)
+        except OSError as exc:
+            raise JournalError(f"cannot create the folder {path.parent} for the journal: "
+                               f"{exc.strerror or exc}") from None
+        try:
+            check_writable(path)
             if not os.path.lexists(path):
                 _create(path)
             _check_file(path)
+            for file in (path, *wal_files(path), last_number_path(path)):
+                tighten(file)  # a journal from before files were private
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         except JournalError:
             raise
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
+            reason = write_failure(exc)
+            if reason is not None:
+                raise write_error(path, reason) from None
             raise JournalError(f"cannot open the journal {path}: {exc}") from None
+        except OSError as exc:
+            raise JournalError(f"cannot open the journal {path}: {exc.strerror or exc}") from None
         try:
             self._setup()
+            self._known = read_last_number(path, outlet, till) or 0
+            self._check_not_behind()
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            reason = write_failure(exc)
+            if reason is not None:
+                raise write_error(path, reason) from None
             raise JournalError(_damaged(path, str(exc))) from None
         except BaseException:
             self._db.close()
@@ -217,20 +350,88 @@ class Journal:
         with self._lock:
             _migrate(db, version)
 
+    def _check_not_behind(self) -> None:
+        """JournalBehindError when this journal has fewer numbered orders than the till
+        is known to have given (the last-number file): its latest sales are missing."""
+        highest = self.highest_number()
+        if self._known > highest:
+            raise JournalBehindError(
+                behind_message(self.path, self.format_number(highest) if highest else None,
+                               self.format_number(self._known)),
+                highest, self._known)
+
+    def highest_number(self) -> int:
+        """The highest order number this journal has given (0: none yet)."""
+        with self._lock:
+            seq = self._db.execute(
+                "SELECT MAX(value) FROM sequences WHERE outlet=? AND till=? AND name='order_number'",
+                self._scope).fetchone()[0]
+            top = self._db.execute("SELECT MAX(number) FROM orders WHERE outlet=? AND till=?",
+                                   self._scope).fetchone()[0]
+        return max(seq or 0, top or 0)
+
+    def known_number(self) -> int:
+        """The last order number the till is known to have given (the last-number file)."""
+        return self._known
+
+    def _remember(self, number: int) -> None:
+        """Keep ``number`` in the last-number file (only ever upwards). A failure is
+        logged: the sale is saved, only the guard is behind until the next number."""
+        with self._lock:
+            if number <= self._known:
+                return
+            data = {"outlet": self.outlet, "till": self.till, "number": number,
+                    "order": self.format_number(number), "at": _now()}
+            try:
+                write_private_atomic(last_number_path(self.path), (json.dumps(data) + "\n").encode())
+            except OSError as exc:
+                _log.warning("order number %s could not be kept in %s: %s", self.format_number(number),
+                             last_number_path(self.path), exc.strerror or exc)
+                return
+            self._known = number
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
+        """One transaction. A failure to write (disk full, read-only, I/O error, locked)
+        rolls the whole step back and raises :class:`JournalWriteError`."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from None
             try:
                 yield _Tx(self._db, self.outlet, self.till)
+            except sqlite3.Error as exc:
+                self._rollback()
+                if write_failure(exc) is None:
+                    raise
+                raise self._failed(exc) from None
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self._failed(exc) from None
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:  # SQLite rolled back by itself (e.g. after a full disk)
+                pass
+
+    def _failed(self, exc: sqlite3.Error) -> JournalError:
+        reason = write_failure(exc)
+        _log.error("journal write failed (%s): %s", reason or "unexpected", exc)
+        if reason is None:
+            return JournalError(f"the journal {self.path} cannot be written: {exc}")
+        return write_error(self.path, reason)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -273,7 +474,9 @@ class Journal:
         capture can carry it. The number stays with the order whatever happens next,
         so the numbers have no gaps (a cancelled order keeps its number)."""
         with self._tx() as tx:
-            return self._allocate(tx, order_id)
+            number = self._allocate(tx, order_id)
+        self._remember(number)
+        return number
 
     def _allocate(self, tx: _Tx, order_id: int) -> int:
         row = tx.row("SELECT number, status FROM orders WHERE id=? AND outlet=? AND till=?",
@@ -631,6 +834,7 @@ class Journal:
             text, data = render(self.format_number(number))
             receipt_id = tx.insert_receipt(order_id, "sale", text, data)
             tx.event(order_id, "order_closed", {"number": number, "receipt": receipt_id})
+        self._remember(number)
         return number, receipt_id
 
     def cancel_order(self, order_id: int) -> None:

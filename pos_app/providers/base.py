@@ -38,7 +38,9 @@ POST whose answer could not be read. Use :func:`bad_response` to pick.
 from __future__ import annotations
 
 import enum
+import html
 import importlib
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -46,9 +48,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
 from typing import Any, ClassVar, Protocol, runtime_checkable
+from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
 
 __all__ = [
@@ -89,8 +93,13 @@ __all__ = [
     "VoucherBalance",
     "VoucherProvider",
     "bad_response",
+    "REDACTED",
+    "RedactingLogFilter",
+    "clean_log_text",
     "install_httpx_log_redaction",
+    "mask_codes_in_paths",
     "redact",
+    "redact_json",
 ]
 
 
@@ -262,36 +271,150 @@ _SECRET_PARAM = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
 REDACTED = "***"
+# A run of this many characters of a secret is masked wherever it is (a key the
+# provider cut, or echoed in part); at the very start or end of a text, where a
+# provider's own cut leaves it, a shorter piece is.
+MIN_FRAGMENT = 8
+MIN_EDGE_FRAGMENT = 6
+
+
+def _forms(secret: str) -> list[str]:
+    """The ways a provider may echo a secret: verbatim, JSON-escaped (also ``\\/``),
+    percent-encoded, HTML-escaped; longest first."""
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, escaped, escaped.replace("/", "\\/"), json.dumps(secret, ensure_ascii=False)[1:-1],
+             quote(secret, safe=""), quote(secret), quote_plus(secret), html.escape(secret)}
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def _fragment_spans(text: str, secret: str) -> list[tuple[int, int]]:
+    """Where pieces of ``secret`` are in ``text``: runs of at least MIN_FRAGMENT of
+    its characters, and a start that is its end or an end that is its start."""
+    spans: list[tuple[int, int]] = []
+    size = len(secret)
+    if size > MIN_FRAGMENT:
+        grams = {secret[i:i + MIN_FRAGMENT] for i in range(size - MIN_FRAGMENT + 1)}
+        if any(gram in text for gram in grams):  # fast in C; the scan below only when needed
+            i, end = 0, len(text)
+            while i <= end - MIN_FRAGMENT:
+                if text[i:i + MIN_FRAGMENT] in grams:
+                    j = i + MIN_FRAGMENT
+                    while j < end and text[i:j + 1] in secret:
+                        j += 1
+                    spans.append((i, j))
+                    i = j
+                else:
+                    i += 1
+    for k in range(min(size - 1, len(text)), MIN_EDGE_FRAGMENT - 1, -1):
+        if text.endswith(secret[:k]):
+            spans.append((len(text) - k, len(text)))
+            break
+    for k in range(min(size - 1, len(text)), MIN_EDGE_FRAGMENT - 1, -1):
+        if text.startswith(secret[size - k:]):
+            spans.append((0, k))
+            break
+    return spans
+
+
+def _mask_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    out: list[str] = []
+    at = 0
+    for start, end in sorted(spans):
+        if end <= at:
+            continue
+        out.append(text[at:max(start, at)])
+        out.append(REDACTED)
+        at = end
+    out.append(text[at:])
+    return "".join(out)
 
 
 def redact(text: str, *secrets: str) -> str:
-    """Remove credentials from ``text`` (a URL, a log line, an error body).
+    """Remove credentials from ``text`` (a URL, a log line, an error body, a provider message).
 
-    Query parameters that usually carry secrets (``apikey=...``) and bearer
-    tokens are masked; any literal ``secrets`` given are masked wherever they
-    occur, so a key echoed back in a provider's error page is caught too.
+    Any literal ``secrets`` are masked wherever they occur, also JSON-escaped,
+    percent-encoded or HTML-escaped (a key echoed back in a provider's error
+    page or answer), and so is any piece of them a provider's own cut left
+    behind. Query parameters that usually carry secrets (``apikey=...``) and
+    bearer tokens are masked too. Redact a text before trimming it.
     """
     for secret in secrets:
         if secret:
-            text = text.replace(secret, REDACTED)
+            for form in _forms(secret):
+                text = text.replace(form, REDACTED)
     text = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
-    return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    for secret in secrets:
+        if secret and len(secret) > MIN_EDGE_FRAGMENT:
+            spans = _fragment_spans(text, secret)
+            if spans:
+                text = _mask_spans(text, spans)
+    return text
 
 
-class _RedactingFilter(logging.Filter):
-    """Rewrites a record's message with :func:`redact` before any handler sees it."""
+def redact_json(value: Any, *secrets: str) -> Any:
+    """A parsed JSON value with every string in it (keys too) passed through
+    :func:`redact`. Raises RecursionError for absurdly deep values."""
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, dict):
+        return {redact(k, *secrets) if isinstance(k, str) else k: redact_json(v, *secrets)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_json(v, *secrets) for v in value]
+    return value
+
+
+# A path segment of a URL (or of a bare path such as ``/v1/vouchers/CODE/x``) that
+# looks like a voucher code, a card number or a token: letters, digits and dashes,
+# 6 or more, with a digit or without lower-case letters (API words are lower-case).
+_PATH_SEGMENT = re.compile(r"(?<!/)/([A-Za-z0-9-]{6,})(?=[/.?#\s\"',;)]|$)")
+_CODE_PARAM = re.compile(r"(?i)([?&][a-z_]*code=)([^&\s\"'<>]+)")
+
+
+def _code_like(segment: str) -> bool:
+    return any(c.isdigit() for c in segment) or not any(c.islower() for c in segment)
+
+
+def mask_codes_in_paths(text: str) -> str:
+    """Voucher codes in URLs and paths of a log line keep only their last 4
+    characters, as on receipts (``/vouchers/…KJR3/balance.json``)."""
+    def segment(match: re.Match[str]) -> str:
+        code = match.group(1)
+        return "/" + mask_code(code) if _code_like(code) else match.group(0)
+
+    text = _PATH_SEGMENT.sub(segment, text)
+    return _CODE_PARAM.sub(lambda m: m.group(1) + mask_code(m.group(2)), text)
+
+
+def clean_log_text(text: str) -> str:
+    """A log line (or a traceback) without credentials and with voucher codes in
+    URLs masked: :func:`redact`, then :func:`mask_codes_in_paths`."""
+    return mask_codes_in_paths(redact(text))
+
+
+class RedactingLogFilter(logging.Filter):
+    """Rewrites a record's message before any handler sees it: credentials
+    (:func:`redact`) and voucher codes in URLs (:func:`mask_codes_in_paths`).
+    Put on a logger (httpx) or on a handler (the till's log file)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logging's business, not ours
+            return True
+        cleaned = clean_log_text(message)
         if cleaned != message:
             record.msg = cleaned
             record.args = None
         return True
 
 
+_RedactingFilter = RedactingLogFilter  # the name it had before
+
+
 def install_httpx_log_redaction() -> None:
-    """Keep keys out of httpx's own log lines.
+    """Keep keys and full voucher codes out of httpx's own log lines.
 
     httpx logs every request's full URL (``HTTP Request: GET ...?apikey=...``)
     at INFO. A filter on the ``httpx`` logger rewrites those records. Called

@@ -19,7 +19,8 @@ hands each request to one :class:`ProviderHttp`, which keeps these rules:
   by the question that matters: may the request have been applied?
   A provider gives its own meaning of an error status by overriding
   :meth:`ProviderHttp.provider_error`.
-* Error bodies are shown trimmed, with every secret masked (:func:`redact`).
+* Error bodies are shown trimmed, with every secret masked first (:func:`redact`),
+  and every string of a JSON answer is redacted as it is parsed.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from pos_app.providers.base import (
     bad_response,
     install_httpx_log_redaction,
     redact,
+    redact_json,
 )
 
 __all__ = ["MAX_SHOWN_BODY", "ProviderHttp", "is_mutating"]
@@ -311,12 +313,11 @@ class ProviderHttp:
     def parse_json_object(
         self, response: httpx.Response, *, mutating: bool, operation: str
     ) -> JsonObject:
-        """The body as a JSON object; anything else is a :class:`BadResponse`
-        (for a write one that is also an :class:`UnknownOutcome`)."""
-        try:
-            data = jsonlib.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            data = None
+        """The body as a JSON object, every string in it redacted (:func:`redact_json`:
+        a provider's message may echo the key, and it is shown, printed and
+        journaled); anything else, also a body nested too deep to read, is a
+        :class:`BadResponse` (for a write one that is also an :class:`UnknownOutcome`)."""
+        data = self._parse(response.content)
         if not isinstance(data, dict):
             raise bad_response(
                 f"{self.display_name} sent an unreadable answer to {operation} (not a JSON object).",
@@ -325,3 +326,11 @@ class ProviderHttp:
                 operation=operation,
             )
         return data
+
+    def _parse(self, content: bytes) -> Any:
+        """The redacted JSON value, or None when it cannot be read. A failure is
+        not chained to anything (no ``__context__``): it is raised by the caller."""
+        try:
+            return redact_json(jsonlib.loads(content), *self._secrets)
+        except (ValueError, UnicodeDecodeError, RecursionError, MemoryError):
+            return None

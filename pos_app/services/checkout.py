@@ -177,7 +177,8 @@ class Till:
         try:
             scan = parse_scan(raw)
         except ScanError as exc:
-            raise CheckoutError(str(exc).capitalize()) from None
+            message = str(exc)  # "GS1 barcode: the GTIN ..." keeps its capitals
+            raise CheckoutError(message[:1].upper() + message[1:]) from None
         product = self.catalog.get(scan.code)
         if product is None and scan.quantity == 1 and self.vouchers.looks_like_voucher(scan.code):
             return Outcome(Notice(f"Voucher {mask_code(scan.code)} scanned"), voucher_code=scan.code)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -17,10 +18,44 @@ from pos_app.services.checkout import Level, Notice, Till
 from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.errors import explain
-from drivers.scanner import LAYOUT_HINT, RejectedScan, ScanResult, SerialScanner
-from pos_app.ui.fields import ScanField
+from drivers.scanner import LAYOUT_HINT, BurstGuard, InBurst, RejectedScan, ScanResult, SerialScanner, control_name
+from pos_app.ui.fields import ScanField, scan_character
+from pos_app.ui.fields import _WedgeField as WedgeField
 
 log = logging.getLogger(__name__)
+
+
+class NoTerminal(Exception):
+    """The till was started without a terminal to read keys from and draw on."""
+
+
+def terminal_problem() -> str | None:
+    """Why the till cannot run here (stdin, stdout or stderr is no terminal), or None.
+
+    Textual reads keys from stdin and draws on stderr; without a terminal it
+    spins on end-of-file and draws into a file or pipe."""
+    streams: list[tuple[str, TextIO | None]] = [
+        ("its input (stdin)", sys.__stdin__), ("its output (stdout)", sys.__stdout__),
+        ("its screen (stderr)", sys.__stderr__)]
+    for name, stream in streams:
+        try:
+            ok = stream is not None and stream.isatty()
+        except (ValueError, OSError):  # closed
+            ok = False
+        if not ok:
+            return (f"the till needs a terminal: {name} is not one (a file, a pipe or /dev/null). "
+                    "Start it in a terminal window (the demo: python3 tasks.py demo); without a "
+                    "terminal: python3 tasks.py test, or pos keys, journal, simulate and scanner test, which need none")
+    return None
+
+
+def key_label(event: events.Key) -> str:
+    """``f9`` -> ``F9``, ``ctrl+q`` -> ``Ctrl+Q``: a key as the cashier knows it."""
+    if event.character is not None and len(event.character) == 1 and not event.is_printable:
+        return control_name(event.character)
+    parts = event.key.split("+")
+    return "+".join(p.upper() if len(p) == 1 or (p[0] == "f" and p[1:].isdigit()) else p.capitalize()
+                    for p in parts)
 
 
 class PosApp(App[None]):
@@ -37,6 +72,76 @@ class PosApp(App[None]):
         self.serial_scanner: SerialScanner | None = None
         # (connected?, message) of a serial scanner; None for a keyboard-wedge one
         self.scanner_state: tuple[bool, str] | None = None
+        # Keys inside a keyboard-wedge scanner's burst are part of the scan (see on_event).
+        scanner = till.config.scanner
+        timed = scanner.kind == "keyboard" and scanner.max_gap_ms
+        self.burst_guard = BurstGuard(scanner.max_gap_ms / 1000 if timed else None)
+        self._burst_told = False  # this burst's notice is shown
+
+    def run(self, *args: Any, headless: bool = False, **kwargs: Any) -> Any:
+        """Refuses (NoTerminal) before Textual starts when there is no terminal."""
+        if not headless:
+            problem = terminal_problem()
+            if problem is not None:
+                raise NoTerminal(problem)
+        return super().run(*args, headless=headless, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Before any binding runs (Ctrl+Q and the F-keys are priority bindings).
+        if isinstance(event, events.Key) and not event.is_forwarded and self._inside_scan(event):
+            event.stop()
+            event.prevent_default()
+            return
+        await super().on_event(event)
+
+    def _inside_scan(self, event: events.Key) -> bool:
+        """True if the key came inside a wedge scanner's burst and is no action.
+
+        Characters of the burst go to the focused scan field (its decoder
+        makes the scan); with no scan field in focus the scan is ignored. A key
+        that no scan holds (F9 from ``ESC [20~``, Ctrl+Q from 0x11, Enter
+        before the suffix) refuses the whole burst: one notice, nothing else.
+        """
+        verdict = self.burst_guard.key(event.time, scan_character(event, self.till.config.scanner))
+        if verdict is InBurst.NO:
+            self._burst_told = False
+            return False
+        field = self.focused if isinstance(self.focused, WedgeField) else None
+        if verdict is InBurst.CHARACTER:
+            if field is not None:
+                return False
+            self._tell_once("Scan ignored — finish or close this dialog first")
+        elif verdict is InBurst.CONTROL:
+            key = key_label(event)
+            if field is not None:  # after the keys it still has to handle: it reports back
+                self._burst_told = True
+                field.post_message(WedgeField.ControlInBurst(key))
+            else:
+                self._tell_once(f"Key {key} ignored: it came inside a scan")
+        return True
+
+    def _tell_once(self, text: str) -> None:
+        if not self._burst_told:
+            self._burst_told = True
+            self.scan_notice(text)
+
+    def scan_notice(self, text: str) -> None:
+        """A scan that was not taken: on the status line, or over a dialog."""
+        if self.screen is self.checkout:
+            self.checkout.say(Notice(text, Level.WARNING))
+        else:
+            self.notify(text, title="Scanner", severity="warning", markup=False)
+        self.bell()
+
+    @on(WedgeField.ScanRejected)
+    def scan_rejected(self, event: WedgeField.ScanRejected) -> None:
+        event.stop()
+        self.scan_notice(f"Unreadable scan ignored ({event.scan.reason})")
+
+    @on(WedgeField.KeyIgnored)
+    def key_ignored(self, event: WedgeField.KeyIgnored) -> None:
+        event.stop()
+        self.scan_notice(f"Key {event.key} ignored: it came inside a scan")
 
     def get_key_display(self, binding: Binding) -> str:
         display = super().get_key_display(binding)
@@ -76,8 +181,7 @@ class PosApp(App[None]):
     def route_scan(self, scan: ScanResult) -> None:
         """A scan from the serial scanner goes to the flow that expects one."""
         if isinstance(scan, RejectedScan):
-            self.checkout.say(Notice(f"Unreadable scan ignored ({scan.reason})", Level.WARNING))
-            self.bell()
+            self.scan_notice(f"Unreadable scan ignored ({scan.reason})")
             return
         if scan.layout:
             self.layout_hint(ScanField.LayoutHint(LAYOUT_HINT))

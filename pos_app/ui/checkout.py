@@ -17,7 +17,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from pos_app.journal import JournalError
-from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.errors import ReportsWorkerErrors
 from pos_app.ui.plain import Plain
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
@@ -340,7 +340,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             self.app.bell()
             return
         except JournalError as exc:  # e.g. the disk is full: nothing was added
-            self.say(Notice(f"Not added — {explain(exc)}", Level.ERROR))
+            self.say(Notice(f"Not added — {exc}", Level.ERROR))
             self.app.bell()
             return
         self._after(outcome, select_last="line")

@@ -24,8 +24,9 @@ class FailureSink(Protocol):
 
 def explain(error: BaseException) -> str:
     """What the cashier reads about an unexpected failure."""
-    if isinstance(error, JournalError):
-        return f"The journal could not be written: {error}"
+    if isinstance(error, JournalError):  # says what is wrong and what to do (disk full, read-only)
+        text = str(error)
+        return text[:1].upper() + text[1:]
     return (f"Unexpected error ({type(error).__name__}) — the journal has every step up to it; a provider "
             "operation that was under way is checked with the provider. If it repeats, restart the till.")
 

@@ -10,19 +10,25 @@ burst ending in the scanner's suffix) from typing:
 * ``AmountField`` (cash, card, free gift amounts) never takes a scan: a
   burst that ends in the suffix is dropped and reported, so a scanned
   barcode can never become an amount.
+
+A burst that holds a control character (Enter before the configured
+suffix, Ctrl+Q) or a key that is no character (F9) is refused whole
+(``ScanRejected``); the app decides which keys are inside a burst
+(``PosApp.on_event``). GS, the GS1 field separator, is a character of the scan.
 """
 
 from __future__ import annotations
 
 import re
 
-from textual import events
+from textual import events, on
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input
 
-from drivers.scanner import LAYOUT_HINT, Scan, Typed, WedgeDecoder, scan_from_line
+from drivers.scanner import LAYOUT_HINT, RejectedScan, Scan, Typed, WedgeDecoder, scan_from_line
 from pos_app.config import ScannerConfig
+from pos_app.domain.codes import GS
 
 
 QUANTITY = re.compile(r"\d{1,4}\s*[*xX]")
@@ -44,6 +50,32 @@ def _settings(field: Input) -> ScannerConfig:
     return till.config.scanner if till is not None else ScannerConfig()
 
 
+def key_character(event: events.Key, settings: ScannerConfig) -> str | None:
+    """The character a key gives a wedge field; None for keys that are no character
+    (F-keys, arrows, Escape, control keys other than GS and the scanner's own)."""
+    if event.key == "enter":
+        return "\r"
+    if event.key == "ctrl+j":  # LF, the second half of a CR+LF suffix
+        return "\n"
+    if event.key == "tab":
+        return "\t"
+    if event.character and (event.character == GS
+                            or event.character in settings.prefix + settings.suffix):
+        return event.character
+    return event.character if event.is_printable else None
+
+
+def scan_character(event: events.Key, settings: ScannerConfig) -> str | None:
+    """The character a key stands for inside a scanner's burst; None if a scan never
+    holds it there (then the burst is refused): Enter, LF and Tab only as the
+    configured suffix (Enter and LF both for a line-end suffix), or prefix."""
+    char = key_character(event, settings)
+    if char is None or char not in "\r\n\t" or char in settings.prefix + settings.suffix:
+        return char
+    line_suffix = all(c in "\r\n" for c in settings.suffix)
+    return char if line_suffix and char in "\r\n" else None
+
+
 class _WedgeField(Input):
     """Feeds its keys to a WedgeDecoder; subclasses decide what a scan does."""
 
@@ -53,6 +85,28 @@ class _WedgeField(Input):
         def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
+
+    class ScanRejected(Message):
+        """A burst that is no readable scan (a control key inside it): nothing else happened."""
+
+        def __init__(self, scan: RejectedScan) -> None:
+            super().__init__()
+            self.scan = scan
+
+    class ControlInBurst(Message):
+        """From the app: ``key`` (no character: F9, Ctrl+Q) came inside the burst. Posted
+        to the field, so it comes after the burst's keys before it (a queue)."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    class KeyIgnored(Message):
+        """``key`` came inside a burst with nothing held (the scan before it was taken)."""
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
 
     def on_mount(self) -> None:
         self._decoder = make_decoder(_settings(self))
@@ -64,15 +118,18 @@ class _WedgeField(Input):
     def timing(self) -> bool:
         return self._decoder.max_gap_s is not None
 
-    @staticmethod
-    def _char(event: events.Key) -> str | None:
-        if event.key == "enter":
-            return "\r"
-        if event.key == "ctrl+j":  # LF, the second half of a CR+LF suffix
-            return "\n"
-        if event.key == "tab":
-            return "\t"
-        return event.character if event.is_printable else None
+    def _char(self, event: events.Key) -> str | None:
+        return key_character(event, _settings(self))
+
+    @on(ControlInBurst)
+    def _control_in_burst(self, message: ControlInBurst) -> None:
+        """The keys held so far are refused as one unreadable scan, never typed."""
+        message.stop()
+        decisions = self._decoder.refuse(message.key)
+        self._arm_flush()
+        self._apply(decisions)
+        if not decisions:
+            self.post_message(self.KeyIgnored(message.key))
 
     async def _on_key(self, event: events.Key) -> None:
         char = self._char(event)
@@ -110,6 +167,8 @@ class _WedgeField(Input):
         for decision in decisions:
             if isinstance(decision, Scan):
                 self._scanned(decision)
+            elif isinstance(decision, RejectedScan):
+                self.post_message(self.ScanRejected(decision))
             else:
                 self._type(decision.text)
 
@@ -126,7 +185,13 @@ class _WedgeField(Input):
                 self.replace(char, *self.selection)
 
     async def _untimed_key(self, event: events.Key, char: str | None) -> None:
-        """Without timing (``max_gap_ms = 0``) keys are not held: Input's own handling."""
+        """Without timing (``max_gap_ms = 0``) keys are not held: Input's own handling
+        (GS, which Input would drop, is kept for a GS1 code)."""
+        if char == GS:
+            event.stop()
+            event.prevent_default()
+            self._type(GS)
+            return
         await super()._on_key(event)
 
     def _scanned(self, scan: Scan) -> None:

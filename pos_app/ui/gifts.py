@@ -131,7 +131,7 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         try:
             outcome = self.till.gifts.add(self.check, typed)
         except JournalError as exc:  # e.g. the disk is full: nothing was added
-            self.query_one("#error", Static).update(f"Not added — {explain(exc)}")
+            self.query_one("#error", Static).update(f"Not added — {exc}")
             self.app.bell()
             return
         except CheckoutError as exc:

@@ -248,7 +248,7 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
         try:
             receipt_id = self.till.store_balance_slip(self.check)
         except JournalError as exc:
-            self._show(describe_check(self.check), error=f"No slip — {explain(exc)}")
+            self._show(describe_check(self.check), error=f"No slip — {exc}")
             return
         self._show(describe_check(self.check), keys="Printing…")
         self.print_slip(receipt_id)

@@ -1,0 +1,88 @@
+"""``pos journal backup DEST`` and ``pos journal check``: the journal, safely copied and checked.
+
+* ``pos [--config PATH] journal backup DEST`` copies the outlet's journal
+  through SQLite's online backup API, also while the till runs: the copy
+  holds every sale, also those still in the journal's ``-wal`` file, is
+  checked (integrity, the same orders) and is private (0600). ``DEST`` is a
+  new file, or a folder (the copy is named after the journal and the time).
+* ``pos [--config PATH] journal check`` reads the journal without changing
+  it: SQLite's integrity check, the orders and the last order number, that
+  number against the one the till keeps outside the journal (a journal
+  copied without its ``-wal`` has fewer), receipts not printed, provider
+  operations not settled.
+
+Exit codes: 0 done (check: the journal can be trusted); 1 failed (check:
+a problem, each line starting with ``PROBLEM:``); 2 usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pos_app.config import ConfigError, default_config_path, load_config
+from pos_app.files import PRIVATE_UMASK
+from pos_app.journal import JournalError
+from pos_app.journal.backup import backup_journal, inspect_journal
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_SETUP = 2
+
+
+def add_journal_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``journal`` (with ``backup`` and ``check``) on ``pos``'s subparsers."""
+    journal = subparsers.add_parser(
+        "journal", help="back up or check the outlet's journal (also while the till runs)",
+        description="The journal is the record of every sale: a SQLite file and its -wal file. "
+        "Never copy the file alone; use `pos journal backup`.",
+    )
+    actions = journal.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: `pos --config X journal ...` keeps working (a None default would overwrite it).
+    common.add_argument("--config", "-c", type=Path, metavar="PATH", default=argparse.SUPPRESS,
+                        help="outlet configuration (default: $POS_CONFIG, else the demo)")
+    backup = actions.add_parser(
+        "backup", parents=[common], help="copy the journal consistently, also while the till runs",
+        description="Copy the journal through SQLite's online backup API (the sales in its -wal "
+        "file included), check the copy and make it readable by the till's user only.",
+    )
+    backup.add_argument("dest", metavar="DEST",
+                        help="a new file, or a folder (one that exists or a name ending in /): the copy "
+                        "is then named after the journal and the time")
+    actions.add_parser(
+        "check", parents=[common], help="check the journal (integrity, orders, last order number)",
+        description="Read the journal without changing it: SQLite's integrity check, the orders, the "
+        "last order number (also against the one the till keeps outside the journal), receipts not "
+        "printed and provider operations not settled. Exit code 1 if anything is wrong.",
+    )
+    return journal
+
+
+def run_journal(args: argparse.Namespace) -> int:
+    """Run a parsed ``pos journal ...`` command; the exit code."""
+    os.umask(PRIVATE_UMASK)
+    try:
+        config = load_config(getattr(args, "config", None) or default_config_path())
+    except ConfigError as exc:
+        return _say(str(exc), EXIT_SETUP)
+    path, outlet, till = config.journal_path(), config.outlet.id, config.outlet.till
+    if args.journal_command == "backup":
+        try:
+            result = backup_journal(path, args.dest, outlet, till)
+        except JournalError as exc:
+            return _say(str(exc), EXIT_FAILED)
+        last = f", the last {result.highest}" if result.highest else ""
+        print(f"Journal {path} copied to {result.path}: {result.orders} orders{last}; copy checked.")
+        return EXIT_OK
+    report = inspect_journal(path, outlet, till)
+    print("\n".join(report.lines()))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _say(message: str, code: int) -> int:
+    print(f"pos journal: {message}", file=sys.stderr)
+    return code
