@@ -8,6 +8,7 @@ tills whose permissions matter run as ``nobody``.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
 import resource
@@ -39,7 +40,6 @@ from tests.fakes_hw import read_all, wait_for
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes and pseudo-terminals")
 
 F3, F6, ESCAPE, CTRL_Q = "\x1bOR", "\x1b[17~", "\x1b", "\x11"
-NOBODY = 65534
 
 
 def mode(path: Path) -> int:
@@ -120,21 +120,25 @@ def pay_cash(app: App) -> None:
     app.keys("\r")
 
 
+def _without_root_file_powers() -> None:
+    """In the child, before exec: drop the capabilities that let root ignore file
+    modes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) from the bounding set, so the
+    till runs as root but a read-only file or folder is read-only to it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
 def as_other_user() -> dict[str, Any]:
-    """Popen arguments under which file modes apply: as root, run as nobody."""
-    return {"user": NOBODY, "group": NOBODY, "extra_groups": []} if os.geteuid() == 0 else {}
+    """Popen arguments under which file modes apply to the till, also when the tests
+    run as root. (Running it as another user instead needs that user to reach the
+    interpreter, which a fresh clone in a private folder does not allow.)"""
+    return {"preexec_fn": _without_root_file_powers} if os.geteuid() == 0 else {}
 
 
 def give_away(*paths: Path) -> None:
-    """Hand files and folders to the user the till runs as (see :func:`as_other_user`)."""
-    if os.geteuid() != 0:
-        return
-    for path in paths:
-        for root, dirs, files in os.walk(path) if path.is_dir() else [(str(path.parent), [], [path.name])]:
-            targets = [Path(root)] if path.is_dir() else []
-            targets += [Path(root) / name for name in (*dirs, *files)]
-            for target in targets:
-                os.chown(target, NOBODY, NOBODY)
+    """Kept for the tests' shape: the till runs as the files' owner (see :func:`as_other_user`)."""
 
 
 @pytest.fixture
