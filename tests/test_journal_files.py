@@ -1,8 +1,8 @@
 """The till's files on disk: private modes, backups, the last order number, and
 what the till says when the disk is full or a file or folder cannot be written.
 
-File modes only stop a user who is not root: when the tests run as root, the
-tills whose permissions matter run as ``nobody``.
+File modes do not stop root: when the tests run as root, the tills whose
+permissions matter run without root's file capabilities (see ``as_other_user``).
 """
 
 from __future__ import annotations
