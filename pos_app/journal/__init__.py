@@ -2,6 +2,7 @@
 
 from pos_app.journal.api import JournalStore
 from pos_app.journal.records import (
+    ClosedOrder,
     JournalBehindError,
     JournalError,
     JournalWriteError,
@@ -11,5 +12,5 @@ from pos_app.journal.records import (
 )
 from pos_app.journal.store import Journal
 
-__all__ = ["Journal", "JournalBehindError", "JournalError", "JournalStore", "JournalWriteError", "OpRecord",
+__all__ = ["ClosedOrder", "Journal", "JournalBehindError", "JournalError", "JournalStore", "JournalWriteError", "OpRecord",
            "OpState", "ReceiptRecord"]

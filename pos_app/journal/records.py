@@ -93,3 +93,13 @@ class ReceiptRecord:
     created_at: str
     printed_at: str | None
     print_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedOrder:
+    """What closing an order committed: its number, its receipt, and the order
+    that started in the same transaction (None when none was asked for)."""
+
+    number: int
+    receipt_id: int
+    next_order_id: int | None

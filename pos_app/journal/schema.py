@@ -216,3 +216,13 @@ MIGRATIONS.append(
     CREATE INDEX receipts_till ON receipts (outlet, till, printed_at);
     """
 )
+
+MIGRATIONS.append(
+    # 5: the receipts not printed yet are found through a partial index (at every
+    # start and F7) that holds only them; the last receipt through (outlet, till, id).
+    """
+    DROP INDEX receipts_till;
+    CREATE INDEX receipts_unprinted ON receipts (outlet, till, id) WHERE printed_at IS NULL;
+    CREATE INDEX receipts_last ON receipts (outlet, till, id)
+    """
+)

@@ -653,6 +653,10 @@ class ProviderSettings(BaseModel):
     # Scanned codes this provider owns (a regular expression, matched whole
     # against the code as the provider normalises it).
     code_pattern: str = ".+"
+    # How long an idle connection to the provider is kept for the next payment:
+    # below the provider's own keep-alive, above the time between payments at a
+    # shop's pace, so a payment does not open a new connection (and TLS) each time.
+    keepalive_s: float = Field(default=50.0, ge=0, le=600)
 
     @property
     def simulated(self) -> bool:

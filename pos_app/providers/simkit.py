@@ -606,14 +606,20 @@ def in_process_transport(app: ASGIApp) -> httpx.ASGITransport:
     return SimulatorTransport(app=app)
 
 
+KEEP_ALIVE_S = 75
+
+
 def uvicorn_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     """uvicorn settings for a simulator.
 
     The access log is off: it prints the query string, which holds the key
-    for some providers (E-GUMA's ``?apikey=``).
+    for some providers (E-GUMA's ``?apikey=``). Idle connections are kept 75 s,
+    as web servers commonly do (nginx's default), not uvicorn's 5 s: the till's
+    keep-alive is tested against what a provider does.
     """
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
 
 

@@ -203,17 +203,25 @@ class Till:
         plan = self.guard(lambda: self.order.plan_cash(given))
         tender = Tender(0, TenderKind.CASH, plan.amount, given=plan.given,
                         change=plan.change, rounding=plan.rounding)
+        notice = Notice(f"Cash {given.amount_str()} taken")
+        closed = self.closer.close_with_tender(tender, notice)
+        if closed is not None:
+            return closed
         self.journal.add_tender(self.order_id, tender)
         self.reload()
-        notice = Notice(f"Cash {given.amount_str()} taken")
         return await self.closer.close_if_settled(notice)
 
     @provider_call
     async def pay_card(self, amount: Money) -> Outcome:
         self.guard(lambda: self.order.check_card(amount))
-        self.journal.add_tender(self.order_id, Tender(0, TenderKind.CARD, amount))
+        tender = Tender(0, TenderKind.CARD, amount)
+        notice = Notice(f"Card {amount.amount_str()} confirmed")
+        closed = self.closer.close_with_tender(tender, notice)
+        if closed is not None:
+            return closed
+        self.journal.add_tender(self.order_id, tender)
         self.reload()
-        return await self.closer.close_if_settled(Notice(f"Card {amount.amount_str()} confirmed"))
+        return await self.closer.close_if_settled(notice)
 
     # -- voids and cancel -----------------------------------------------------
     @provider_call

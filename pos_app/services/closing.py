@@ -13,10 +13,11 @@ step is journaled and the next attempt skips what is done.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from pos_app.domain.codes import mask_code
-from pos_app.domain.order import Order, TenderKind, TenderState
+from pos_app.domain.order import LineKind, Order, Tender, TenderKind, TenderState
 from pos_app.providers import OpKind, TenderRef
 from pos_app.services import journaled
 from pos_app.services.crash import crashpoint
@@ -52,11 +53,12 @@ class Closer:
                    else "select the payment and press F8 to check it")
             return Outcome(Notice(f"Paid, but not closed — the {word} on {mask_code(op.code)} "
                                   f"is not confirmed yet: {how}", Level.ERROR))
-        number = session.journal.allocate_number(session.order_id)  # 1
-        try:
-            await self._capture_all(session.journal.format_number(number))  # 2
-        except CheckoutError as exc:
-            return Outcome(Notice(f"Paid, but not closed — {exc}. Enter retries", Level.ERROR))
+        if self._captures(order):
+            number = session.journal.allocate_number(session.order_id)  # 1: a capture carries it
+            try:
+                await self._capture_all(session.journal.format_number(number))  # 2
+            except CheckoutError as exc:
+                return Outcome(Notice(f"Paid, but not closed — {exc}. Enter retries", Level.ERROR))
         failures, undecided = await self.gifts.create_all()  # 3
         if failures:
             tail = (". The till checks again by itself; Enter closes the order once it is decided"
@@ -64,24 +66,55 @@ class Closer:
             return Outcome(Notice("Paid, but not closed — " + "; ".join(failures) + tail, Level.ERROR))
         order = session.reload()
         order.check_close()
+        return self._commit(order, notice)  # 4 (the number, when not given in 1)
+
+    def close_with_tender(self, tender: Tender, notice: Notice) -> Outcome | None:
+        """A cash or card payment that settles an order which needs no provider step
+        to close: the payment, the close, its receipt and the next order in one
+        commit. None when that does not apply (the caller adds the payment alone
+        and then closes as usual)."""
+        session = self.session
+        order = session.order
+        paid = replace(order, tenders=[*order.tenders, tender])
+        if not paid.is_settled or self._captures(order) or any(
+                line.kind is LineKind.GIFT_VOUCHER and not line.activated for line in order.active_lines):
+            return None
+        if session.journal.ops(order_id=session.order_id, open_only=True):
+            return None
+        paid.check_close()
+        return self._commit(paid, notice, tender)
+
+    def _commit(self, order: Order, notice: Notice, tender: Tender | None = None) -> Outcome:
+        session = self.session
         when = session.clock()
 
         def render(number_text: str) -> tuple[str, bytes]:
             return self.render(order, number_text, when)
 
         crashpoint("close:before_commit")
-        number, receipt_id = session.journal.close_order(session.order_id, render)  # 4
+        done = session.journal.close_order(session.order_id, render, tender=tender,
+                                           next_order=session.currency)
         crashpoint("close:after_commit")
-        closed = Closed(session.journal.format_number(number), receipt_id, order.total, order.change,
+        closed = Closed(session.journal.format_number(done.number), done.receipt_id, order.total, order.change,
                         cash=any(t.kind is TenderKind.CASH for t in order.active_tenders))
         session.last_closed = closed
-        session.start_new_order()
+        assert done.next_order_id is not None
+        session.switch_to(done.next_order_id)
         text = f"Order {closed.number} closed"
         if closed.change:
             text += f" — change {closed.change}"
         if notice.level is not Level.INFO:  # news the cashier must still read
             return Outcome(Notice(f"{notice.text} — {text}", notice.level), closed)
         return Outcome(Notice(text), closed)
+
+    def _captures(self, order: Order) -> bool:
+        """Does closing ``order`` capture a payment (a provider that holds, then charges)?"""
+        for tender in order.active_tenders:
+            if tender.kind is TenderKind.VOUCHER and tender.state is TenderState.AUTHORIZED:
+                slot = self.session.providers.get(tender.provider or "")
+                if slot is None or slot.descriptor is None or slot.descriptor.policy.captures:
+                    return True
+        return False
 
     async def _capture_all(self, number: str) -> None:
         """Capture the authorized voucher payments of providers that capture, journaled."""

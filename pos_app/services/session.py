@@ -58,6 +58,11 @@ class Session:
         self._order_id = self.journal.start_order(self.currency)
         self.reload()
 
+    def switch_to(self, order_id: int) -> None:
+        """The open order is now ``order_id`` (started with the close of the last one)."""
+        self._order_id = order_id
+        self.reload()
+
     def slot(self, name: str | None) -> ProviderSlot:
         """A provider that can be asked now; CheckoutError says why not."""
         slot = self.providers.get(name or "")
