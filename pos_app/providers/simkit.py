@@ -32,11 +32,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -158,6 +160,7 @@ class SimulatorBase(Generic[StateT]):
         # strong reference: a task nobody awaits any more must not be collected).
         self._held = 0
         self._applications: set[asyncio.Task[Any]] = set()
+        self._state_file: Path | None = None  # where the ledger is kept (the demo), see persist
         self.state: StateT = self._fresh_state()
 
     # -- what a subclass provides ----------------------------------------------
@@ -168,6 +171,51 @@ class SimulatorBase(Generic[StateT]):
     def _ledger_snapshot(self) -> JsonObject:
         """The ledger as JSON (called under the lock; requests and faults are added)."""
         raise NotImplementedError
+
+    def _dump_ledger(self) -> JsonObject:
+        """The ledger as JSON that :meth:`_load_ledger` reads back (for :meth:`persist`)."""
+        raise NotImplementedError
+
+    def _load_ledger(self, data: JsonObject) -> None:
+        """Replace the ledger with one written by :meth:`_dump_ledger` (called under the lock)."""
+        raise NotImplementedError
+
+    # -- persistence: the demo's simulators remember across restarts --------------
+    def persist(self, path: Path) -> None:
+        """Keep the ledger in ``path``: read it now if it is there, write it after
+        every write request the simulator applied. A till restarted in demo mode
+        then finds the vouchers as it left them, so a payment restored from its
+        journal can still be cancelled. A file that cannot be read is set aside
+        (``.unreadable``) and the seed data is used."""
+        self._state_file = path
+        if not path.exists():
+            return
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            with self._lock:
+                self._load_ledger(data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            _log.warning("simulator state %s cannot be read (%s): starting from the seed data", path, exc)
+            with contextlib.suppress(OSError):
+                path.replace(path.with_name(path.name + ".unreadable"))
+            with self._lock:
+                self.state = self._fresh_state()
+
+    def _save(self) -> None:
+        path = self._state_file
+        if path is None:
+            return
+        with self._lock:
+            text = json.dumps(self._dump_ledger(), sort_keys=True)
+        temp = path.with_name(path.name + ".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(temp, path)
+        except OSError as exc:
+            _log.warning("simulator state %s cannot be written: %s", path, exc)
 
     # -- housekeeping ------------------------------------------------------------
     def reset(self) -> None:
@@ -570,6 +618,8 @@ class FaultMiddleware:
         record.status = next(
             (m["status"] for m in messages if m["type"] == "http.response.start"), None
         )
+        if failure is None and writes(scope["method"]) and record.status is not None and record.status < 300:
+            self.sim._save()
         return messages
 
 

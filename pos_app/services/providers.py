@@ -82,6 +82,8 @@ def http_client(settings: ProviderSettings, **kwargs: Any) -> httpx.AsyncClient:
 def _simulated(config: Config, desc: ProviderDescriptor, settings: ProviderSettings) -> ProviderSlot:
     sim_module = desc.simulator()
     app, sim = sim_module.build_app()
+    if config.demo:  # the demo remembers its vouchers across restarts, next to its journal
+        sim.persist(config.data_dir() / f"simulator-{desc.name}.json")
     http = http_client(settings, transport=sim_module.in_process_transport(app))
     spec = ClientSpec(settings.model_copy(update={"base_url": SIM_BASE_URL.format(name=desc.name)}),
                       sim_module.demo_secrets(sim), http, config.outlet.currency)

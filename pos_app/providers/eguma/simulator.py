@@ -364,6 +364,31 @@ class EgumaSimulator(SimulatorBase[SimState]):
             "deactivations": [asdict(d) for d in state.deactivations],
         }
 
+    def _dump_ledger(self) -> JsonObject:
+        state = self.state
+        return {
+            "version": 1,
+            "vouchers": [_plain(asdict(v)) for v in state.vouchers.values()],
+            "redemptions": [asdict(r) for r in state.redemptions.values()],
+            "activations": [asdict(a) for a in state.activations],
+            "deactivations": [asdict(d) for d in state.deactivations],
+        }
+
+    def _load_ledger(self, data: JsonObject) -> None:
+        """The vouchers, redemptions and (de)activations as a demo left them; short
+        codes come fresh from the seed data (they are valid for minutes only)."""
+        if data.get("version") != 1:
+            raise ValueError(f"unknown simulator state version {data.get('version')!r}")
+        state = self._fresh_state()
+        state.vouchers = {}
+        for row in data["vouchers"]:
+            voucher = SimVoucher(**{**row, "status": VoucherStatus(row["status"])})
+            state.vouchers[voucher.code] = voucher
+        state.redemptions = {row["token"]: Redemption(**row) for row in data["redemptions"]}
+        state.activations = [ActivationRecord(**row) for row in data["activations"]]
+        state.deactivations = [DeactivationRecord(**row) for row in data["deactivations"]]
+        self.state = state
+
     def voucher(self, code: str) -> SimVoucher:
         """The ledger row of a voucher (tests: ``sim.voucher("L4FU-...").balance_in_cents``)."""
         return self.state.vouchers[canonical(code)]
