@@ -7,6 +7,7 @@ file, resolves relative paths against the file's folder and raises
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -222,14 +223,19 @@ class Config(BaseModel):
 
     @model_validator(mode="after")
     def _printer_parameters(self) -> Config:
+        # These messages name their own section and key: explain() shows them as they are.
         p = self.printer
-        needed = {"network": "host", "serial": "device", "cups": "queue"}
-        if p.kind in needed and getattr(p, needed[p.kind]) is None:
-            raise ValueError(f"printer kind {p.kind!r} needs [printer] {needed[p.kind]}")
+        needed = {"network": ("host", 'the printer\'s address, e.g. host = "192.168.1.50"'),
+                  "serial": ("device", 'the serial port, e.g. device = "/dev/ttyUSB0"'),
+                  "cups": ("queue", 'the CUPS queue, e.g. queue = "receipts"')}
+        if p.kind in needed and getattr(p, needed[p.kind][0]) is None:
+            key, example = needed[p.kind]
+            raise ValueError(f"[printer] {key}: is required for kind = {p.kind!r}: add {example}")
         if p.kind == "usb" and (p.vendor_id is None or p.product_id is None):
-            raise ValueError("printer kind 'usb' needs [printer] vendor_id and product_id")
+            raise ValueError("[printer] vendor_id and product_id: are required for kind = 'usb': add the "
+                             "printer's USB ids, e.g. vendor_id = 0x04b8 and product_id = 0x0202 (lsusb shows them)")
         if self.scanner.kind == "serial" and not self.scanner.port:
-            raise ValueError("scanner kind 'serial' needs [scanner] port")
+            raise ValueError('[scanner] port: is required for kind = \'serial\': add e.g. port = "/dev/ttyACM0"')
         return self
 
     # -- derived settings ---------------------------------------------------
@@ -280,12 +286,61 @@ MISSING_HINTS: dict[tuple[str, ...], str] = {
 }
 
 
+# What a pattern error means, by its location (pydantic would show the raw regex).
+PATTERN_HINTS: dict[tuple[str, ...], str] = {
+    ("outlet", "id"): "use letters, digits, '.', '_' and '-' only (at most 40), e.g. id = \"zurich-1\"",
+    ("outlet", "till"): "use letters, digits, '.', '_' and '-' only (at most 40), e.g. till = \"1\"",
+}
+
+
+def _known_names(loc: tuple[str, ...]) -> list[str]:
+    """The sections or keys that may stand at ``loc`` (for "did you mean")."""
+    model: Any = Config
+    for part in loc:
+        if model is ProviderSettings and part in registry.names():  # [providers.<name>]
+            model = registry.descriptor(part).settings_model
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else (
+            ProviderSettings if part == "providers" else None)
+        if model is None:
+            return []
+    return sorted(getattr(model, "model_fields", {}))
+
+
+def _unknown(loc: tuple[str, ...], section: bool) -> str:
+    """An unknown section or key, with the name it is probably a misspelling of."""
+    known = [n for n in _known_names(loc[:-1]) if n != "source"]
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    what = "section" if section else "key"
+    if close:
+        guess = f"[{close[0]}]" if section else close[0]
+        return f"unknown {what} — did you mean {guess}? (see config/example.toml)"
+    return f"unknown {what} (check the spelling against config/example.toml)"
+
+
 def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) -> str:
-    first = error.errors()[0]
+    errors = error.errors()
+    # A misspelt section or key first: it is usually why something else is "missing".
+    errors = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = tuple(str(p) for p in (*prefix, *first["loc"]))
     where = _loc((*prefix, *first["loc"]))
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling against config/example.toml)"
+        section = isinstance(first.get("input"), dict)
+        message = _unknown(loc, section)
+        if section:
+            where = f"[{'.'.join(loc)}]"
+    elif first["type"] == "string_pattern_mismatch" and loc in PATTERN_HINTS:
+        message = PATTERN_HINTS[loc]
+    elif not first["loc"] and message.startswith("["):  # names its own section and key
+        more = len(errors) - 1
+        tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
+        return f"{source}: {message}{tail}"
     elif first["type"] == "missing":
         message = "is required but missing"
         hint = MISSING_HINTS.get(tuple(str(part) for part in first["loc"]))
@@ -338,11 +393,17 @@ def load_config(path: Path) -> Config:
         if not limit.is_positive:
             raise ConfigError(f"{path}: [checkout] {key}: must be more than zero")
     base = path.parent
+    catalog = _resolve(base, config.catalog.path)
+    if not catalog.is_file():
+        problem = "is a folder, not a file" if catalog.is_dir() else "does not exist"
+        raise ConfigError(f"{path}: [catalog] path: {catalog} {problem}: point it at your product list, a TOML "
+                          "file of [[product]] entries like config/demo_catalog.toml (a relative path is read "
+                          "from this file's folder)")
     receipts = _resolve(base, config.receipts)
     _check_receipts(path, receipts, given="receipts" in raw)
     updates: dict[str, Any] = {
         "source": path,
-        "catalog": config.catalog.model_copy(update={"path": _resolve(base, config.catalog.path)}),
+        "catalog": config.catalog.model_copy(update={"path": catalog}),
         "receipts": receipts,
     }
     if config.journal.path is not None:

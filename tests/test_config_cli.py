@@ -43,7 +43,11 @@ def test_demo_config_and_example_are_valid() -> None:
     [
         ('[outlet]\nid = "x"\n', "", r"not valid TOML: .*twice \(at line"),  # TOML error
         ("", "colour = 1", "colour: unknown key"),
-        ('[printer2]\nkind = "x"\n', "", "printer2: unknown key"),
+        ('[printer2]\nkind = "x"\n', "", r"\[printer2\]: unknown section — did you mean \[printer\]\?"),
+        # a misspelt section is named, not only the "kind is required" it causes
+        ('[printr]\nkind = "dummy"\n', "", r"\[printr\]: unknown section — did you mean \[printer\]\?"),
+        ('[providers.eguma]\nbase_url = "sim://eguma"\ntimout_s = 3\n', "",
+         r"\[providers.eguma\] timout_s: unknown key — did you mean timeout_s\?"),
         ("", 'keys = { cash = "f4" }', "'f4' is bound to both"),
         ("", 'keys = { coffee = "f11" }', "unknown action 'coffee'"),
         ('[providers.eguma]\nbase_url = "sim://eguma"\ntimeout_s = -1\n', "",
@@ -76,7 +80,7 @@ def test_bad_config_exits_2_with_the_file_and_key(
     ("printer", "message"),
     [
         ('kind = "laser"', "[printer] kind: Input should be 'network', 'usb', 'serial', 'file', 'cups' or 'dummy' (got 'laser')"),
-        ('kind = "network"', "printer kind 'network' needs [printer] host"),
+        ('kind = "network"', "outlet.toml: [printer] host: is required for kind = 'network': add the printer's address"),
         ('kind = "dummy"\nwidth = "wide"', "[printer] width: Input should be a valid integer"),
     ],
 )
@@ -206,3 +210,22 @@ def test_scanner_min_length_above_max_length(write_config: Callable[..., Path]) 
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (
         f"pos: {path}: [scanner] max_length: must not be less than min_length (20) (got 10)")
+
+
+def test_an_outlet_id_error_says_what_is_allowed_not_a_regex(write_config: Callable[..., Path]) -> None:
+    path = write_config()
+    path.write_text(path.read_text(encoding="utf-8").replace('id = "test-outlet"', 'id = "shop zürich"'),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "[outlet] id: use letters, digits, '.', '_' and '-' only" in message and "^[" not in message
+
+
+def test_a_missing_catalog_names_the_setting(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_config()
+    path.write_text(path.read_text(encoding="utf-8").replace("demo_catalog.toml", "nope.toml"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: [catalog] path: ") and "does not exist" in str(caught.value)
+    assert "(top level)" not in str(caught.value)
