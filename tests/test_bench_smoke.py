@@ -1,0 +1,43 @@
+"""The benchmark (``python3 tasks.py bench``) cannot rot: its quick run completes and
+prints every row of its table with a figure.
+
+No timing is asserted (timed asserts flake); whether a target is met is the
+benchmark's to say, not this test's.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.bench.bench_till import ROWS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def table(stdout: str) -> dict[str, list[str]]:
+    """The table's rows, by their first cell."""
+    rows = {}
+    for line in stdout.splitlines():
+        if line.startswith("| ") and line.endswith(" |"):
+            cells = [cell.strip() for cell in line[2:-2].split(" | ")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def test_quick_run_prints_every_row_of_the_table_with_a_number() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_till.py"), "--quick"],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = table(proc.stdout)
+    for label in ROWS:
+        assert label in rows, f"row {label!r} missing from:\n{proc.stdout}"
+        measure, figure, target, met = rows[label]
+        assert re.search(r"\d", figure), f"{label}: no number in {figure!r}"
+        assert re.search(r"\d", target), f"{label}: no target in {target!r}"
+        assert met in ("yes", "NO"), f"{label}: met? is {met!r}"
+    assert len(rows) == len(ROWS) + 1  # and the header
