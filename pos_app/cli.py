@@ -1,27 +1,52 @@
-"""Command line: ``pos`` starts the till; ``pos --config PATH`` picks an outlet."""
+"""Command line: ``pos`` starts the till; ``pos --config PATH`` picks an outlet.
+
+Starting the till imports only what it needs to draw the checkout: ``pos
+keys`` and ``pos journal`` (their modules, the keyring tools) are imported
+only for those commands, ``--version`` reads the package metadata only when
+asked, and httpx's own command line client is kept out (see
+:func:`without_httpx_cli`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import platformdirs
 
-from pos_app import __version__
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
 from pos_app.files import PRIVATE_UMASK, setup_log_file, tighten
 from pos_app.journal import JournalError
-from pos_app.journal_cli import add_journal_parser, run_journal
-from pos_app.keys_cli import add_keys_parser, run_keys
 from pos_app.providers import registry
 from pos_app.providers.base import clean_log_text
 
 EXIT_CONFIG = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose modules the till's start does not need (imported when one is named).
+TOOLS = ("keys", "journal")
+
+
+class _Version(argparse.Action):
+    """``--version``: the version is read from the package metadata only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from pos_app import __version__
+
+        print(f"pos {__version__}")
+        parser.exit()
+
+
+def build_parser(tools: bool = True) -> argparse.ArgumentParser:
+    """``pos``'s parser. ``tools=False``: ``keys`` and ``journal`` are known as names only,
+    for a command line that names neither and asks for no help (a start of the till)."""
     parser = argparse.ArgumentParser(
         prog="pos",
         description="Voucher-aware point-of-sale till. With no configuration it starts "
@@ -29,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Configuration: --config PATH, else $POS_CONFIG, else the demo ({DEMO_CONFIG}). "
         "Data (journal, receipts) lives in the user data folder; $POS_DATA_DIR overrides it.",
     )
-    parser.add_argument("--version", action="version", version=f"pos {__version__}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--config", "-c", type=Path, metavar="PATH",
                         help="outlet configuration (TOML); see config/example.toml")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -43,8 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--data", type=Path, metavar="FILE",
                      help="seed data (TOML); default: the demo vouchers")
-    add_keys_parser(commands)
-    add_journal_parser(commands)
+    if tools:
+        from pos_app.journal_cli import add_journal_parser
+        from pos_app.keys_cli import add_keys_parser
+
+        add_keys_parser(commands)
+        add_journal_parser(commands)
+    else:
+        for name in TOOLS:  # so that a mistyped command still lists them
+            commands.add_parser(name, add_help=False)
     scanner = commands.add_parser("scanner", help="scanner tools").add_subparsers(dest="action", required=True)
     scanner.add_parser("test", help="show each scan as received (raw and normalised); Ctrl+C ends it")
     printer = commands.add_parser("printer", help="printer tools").add_subparsers(dest="action", required=True)
@@ -74,6 +106,21 @@ def prepare_runtime(log_dir: Path) -> None:
         print(f"pos: {problem}", file=sys.stderr)
 
 
+def without_httpx_cli() -> None:
+    """Keep httpx's command line client out of the till.
+
+    ``import httpx`` imports ``httpx._main``, its ``httpx`` command, which
+    imports click, pygments and rich's console whenever they are installed
+    (click and pygments come with the development tools): about 40 ms of the
+    till's start for a command the till never runs. A module set to None in
+    ``sys.modules`` cannot be imported, and httpx falls back to a stub that
+    only says the command line client is not installed; nothing else in
+    httpx uses it. Only before httpx is first imported, and only in the till's
+    own process (``pos`` started as the till)."""
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
 def run_app(config_path: Path) -> int:
     # Imported here so `pos --help` and config errors stay fast and Textual-free.
     try:
@@ -81,6 +128,7 @@ def run_app(config_path: Path) -> int:
     except ConfigError as exc:
         return fail(str(exc))
     prepare_runtime(config.data_dir())
+    without_httpx_cli()
     if config.printer.path is None:
         tighten(config.printer_file())  # printer.bin of a till from before files were private
     from pos_app.journal.store import check_writable
@@ -164,12 +212,17 @@ def hardware_test(device: str, config_path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = set(sys.argv[1:] if argv is None else argv)
+    args = build_parser(tools=not words.isdisjoint((*TOOLS, "-h", "--help"))).parse_args(argv)
     if args.command == "simulate":
         return simulate(args.provider, args.host, args.port, args.data)
     if args.command == "keys":
+        from pos_app.keys_cli import run_keys
+
         return run_keys(args)
     if args.command == "journal":
+        from pos_app.journal_cli import run_journal
+
         return run_journal(args)
     config_path = args.config or default_config_path()
     if args.command in ("scanner", "printer"):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from drivers.printer.barcodes import add_barcode
-from drivers.printer.codepage import printable, select_codepage
+from drivers.printer.codepage import page_encoder, select_codepage
 from drivers.printer.escpos_tools import dummy, quiet
 from pos_app.config import Config, ConfigError, read_toml
 from pos_app.domain.codes import mask_code
@@ -77,19 +77,22 @@ class Receipt:
 
         The code page is selected right after INIT (which resets it), so
         "Zürich", "€" and "Fr." print right; what the page lacks ("…") is
-        made plain first. python-escpos's own stdout chatter is swallowed.
+        made plain. Each line is encoded in one call (``page_encoder``), to the
+        bytes python-escpos's ``textln`` would send. python-escpos's own stdout
+        chatter is swallowed.
         """
         printer = dummy(profile)
         with quiet():
             printer.hw("INIT")
             select_codepage(printer, codepage)
+            encode = page_encoder(printer)  # each line in one call, never character by character
             for row, line in zip(self.rows, self.lines(), strict=True):
                 if row.barcode:  # native CODE128 (code set B), the code printed below it
                     add_barcode(printer, row.barcode)
                     printer.textln()
                     continue
                 printer.set(align=row.align if not row.rule else "left", bold=row.bold)
-                printer.textln(printable(line.strip() if row.align == "center" else line, codepage))
+                printer._raw(encode((line.strip() if row.align == "center" else line) + "\n"))
             printer.set(align="left", bold=False)
             printer.cut()
         return printer.output

@@ -46,6 +46,53 @@ def test_printable_makes_typography_plain() -> None:
     assert printable("✓") == "?"
 
 
+# Every character from space to U+2200 (Latin, Greek, Cyrillic, typography, symbols).
+ALL_TEXT = "".join(chr(c) for c in range(0x20, 0x2200)) + "‘Grüezi’ – “Zürich” … 5 € Łódź Œuvre ✓ ﬁ"
+SINGLE_BYTE_PAGES = ["CP437", "CP850", "CP852", "CP858", "CP866", "CP1250", "CP1251", "CP1252",
+                     "ISO_8859-2", "ISO_8859-7", "ISO_8859-15"]
+
+
+@pytest.mark.parametrize("codepage", SINGLE_BYTE_PAGES)
+def test_page_encoder_sends_the_bytes_python_escpos_sends(codepage: str) -> None:
+    """One call per text gives the bytes python-escpos's per-character text() gives for
+    printable(text): the printer bytes did not change when the encoding became one call."""
+    from escpos.printer import Dummy
+
+    from drivers.printer.codepage import page_encoder, select_codepage
+
+    reference = Dummy()
+    select_codepage(reference, codepage)
+    start = len(reference.output)
+    reference.text(printable(ALL_TEXT, codepage))
+    printer = Dummy()
+    select_codepage(printer, codepage)
+    assert page_encoder(printer)(ALL_TEXT) == reference.output[start:]
+
+
+def test_receipt_text_is_encoded_in_one_call_not_per_character(monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-escpos's encoder works character by character in Python; the receipt's
+    text never goes through it, and a character is made plain once, not at every use."""
+    from escpos.magicencode import Encoder
+
+    from drivers.printer import codepage
+    from pos_app.receipts import Receipt
+
+    def per_character(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("python-escpos's per-character encoder was used")
+
+    monkeypatch.setattr(Encoder, "encode", per_character)
+    made_plain: list[str] = []
+    plain = codepage._plain
+    monkeypatch.setattr(codepage, "_plain", lambda char, prints: made_plain.append(char) or plain(char, prints))
+    codepage._page_bytes.cache_clear()
+    receipt = Receipt(42)
+    for _ in range(50):
+        receipt.add("Zürich € … “Café” ✓")
+    data = receipt.escpos("default", "CP858")
+    assert data.count(b'Z\x81rich \xd5 ... "Caf\x82" ?\n') == 50
+    assert sorted(made_plain) == sorted("…“”✓")  # each once, for 50 lines
+
+
 def test_test_page_bytes() -> None:
     page = tp.test_page_bytes(42, "default")
     assert page.startswith(b"\x1b@" + ESC_T_CP858)  # INIT, then the code page

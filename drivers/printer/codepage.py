@@ -20,8 +20,13 @@ What python-escpos 3.1 does by itself (its "magic encoder"):
 from __future__ import annotations
 
 import codecs
+import functools
+import importlib.util
+import json
+import os
 import unicodedata
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from drivers.printer.escpos_tools import dummy, quiet
 
@@ -42,11 +47,33 @@ _PLAIN = {
 }
 
 
+@functools.cache
+def _printer_profiles(database: str) -> dict[str, Any]:
+    with open(database, encoding="utf-8") as file:
+        profiles: dict[str, Any] = json.load(file)["profiles"]
+    return profiles
+
+
+def _capabilities_file() -> str:
+    """python-escpos's printer database, found as python-escpos finds it, without
+    importing python-escpos (which parses it with YAML, unpacks it into a
+    temporary folder and installs a log handler: not before the first receipt)."""
+    spec = importlib.util.find_spec("escpos")
+    if spec is None or spec.origin is None:
+        raise ValueError("python-escpos is not installed: the till cannot print")
+    default = os.path.join(os.path.dirname(spec.origin), "capabilities.json")
+    return os.environ.get("ESCPOS_CAPABILITIES_FILE", default)
+
+
 def codepages(profile: str = "default") -> dict[str, int]:
-    """The code pages a printer profile knows: name -> ``ESC t`` number."""
-    with quiet():
-        printer = dummy(profile)
-    return {name: int(number) for name, number in printer.profile.get_code_pages().items()}
+    """The code pages a printer profile knows: name -> ``ESC t`` number (the same as
+    python-escpos's ``profile.get_code_pages()``; read at start-up to check the
+    configuration, so without importing python-escpos)."""
+    profiles = _printer_profiles(_capabilities_file())
+    if profile not in profiles:
+        raise ValueError(f"unknown printer profile {profile!r} (see python-escpos's printer "
+                         "profiles; \"default\" fits most)")
+    return {name: int(number) for number, name in profiles[profile]["codePages"].items()}
 
 
 def codepage_number(codepage: str = DEFAULT_CODEPAGE, profile: str = "default") -> int:
@@ -67,7 +94,8 @@ def select_codepage(printer: Escpos, codepage: str = DEFAULT_CODEPAGE) -> None:
     """Send ``ESC t n`` for ``codepage`` and keep it for the rest of the job.
 
     Call it right after ``hw("INIT")`` (``ESC @`` resets the printer to page 0).
-    Characters the page lacks print as "?" — pass text through :func:`printable`.
+    Characters the page lacks print as "?" — pass text through :func:`printable`,
+    or encode it with :func:`page_encoder` (both at once, one call per text).
     """
     known = printer.profile.get_code_pages()
     name = next((n for n in known if n.upper() == codepage.upper()), None)
@@ -77,30 +105,90 @@ def select_codepage(printer: Escpos, codepage: str = DEFAULT_CODEPAGE) -> None:
     printer.charcode(name)
 
 
-def printable(text: str, codepage: str = DEFAULT_CODEPAGE) -> str:
-    """``text`` with what the code page cannot show made plain: ’ -> ', — -> -, ł -> l."""
+def _plain(char: str, prints: Callable[[str], bool]) -> str:
+    """What to print for ``char``, which the code page lacks: ’ -> ', ł -> l, else "?"."""
+    if char in _PLAIN:
+        return _PLAIN[char]
+    bare = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return bare if bare and all(prints(c) for c in bare) else "?"
+
+
+class _PlainText(dict[int, str]):
+    """``str.translate`` table: each character the code page lacks -> its plain form.
+
+    Filled the first time a character is met (``__missing__``), so a text
+    is translated in one call, with Python code only for characters not
+    seen before."""
+
+    def __init__(self, codec: str) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def prints(self, char: str) -> bool:
+        try:
+            char.encode(self.codec)
+        except UnicodeEncodeError:
+            return False
+        return True
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        self[code] = value = char if self.prints(char) else _plain(char, self.prints)
+        return value
+
+
+@functools.cache
+def _plain_text(codepage: str) -> _PlainText | None:
     try:
         codec = codecs.lookup(codepage.lower().replace("_", "-"))
     except LookupError:
-        return text
-    out = []
-    for char in text:
-        if _encodable(char, codec.name):
-            out.append(char)
-        elif char in _PLAIN:
-            out.append(_PLAIN[char])
-        else:
-            bare = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-            out.append(bare if bare and all(_encodable(c, codec.name) for c in bare) else "?")
-    return "".join(out)
+        return None
+    return _PlainText(codec.name)
 
 
-def _encodable(char: str, codec: str) -> bool:
-    try:
-        char.encode(codec)
-    except UnicodeEncodeError:
-        return False
-    return True
+def printable(text: str, codepage: str = DEFAULT_CODEPAGE) -> str:
+    """``text`` with what the code page cannot show made plain: ’ -> ', — -> -, ł -> l."""
+    table = _plain_text(codepage)
+    return text if table is None else text.translate(table)
+
+
+class _PageBytes(dict[int, str]):
+    """``str.translate`` table: character -> the byte that prints it in one code page
+    (as the latin-1 character of that byte), from python-escpos's own table of the
+    page, so the bytes are the ones python-escpos would send. What the page lacks
+    is made plain (:func:`printable`), else "?" — python-escpos's own default.
+    Filled the first time a character is met."""
+
+    def __init__(self, upper: dict[str, int]) -> None:
+        super().__init__({code: chr(code) for code in range(128)})  # ASCII as it is
+        self.update({ord(char): chr(byte) for char, byte in upper.items() if ord(char) >= 128})
+        self.page = frozenset(self)  # what the page has (the table also learns what it lacks)
+
+    def prints(self, char: str) -> bool:
+        return ord(char) in self.page
+
+    def __missing__(self, code: int) -> str:
+        self[code] = value = _plain(chr(code), self.prints).translate(self)
+        return value
+
+
+@functools.cache
+def _page_bytes(name: str) -> _PageBytes:
+    from escpos.magicencode import Encoder  # the printer's table of the page
+
+    encoder = Encoder({name: 0})
+    return _PageBytes(encoder._get_codepage_char_map(name))
+
+
+def page_encoder(printer: Escpos) -> Callable[[str], bytes]:
+    """The code page the printer's job is in (after :func:`select_codepage`), as one call:
+    ``str`` -> the bytes python-escpos's ``text()`` would send for ``printable(str)``,
+    without its work per character."""
+    name = printer.magic.encoding
+    if name is None:
+        raise ValueError("no code page selected: call select_codepage first")
+    table = _page_bytes(name)  # LookupError for a page python-escpos has no table of, as text() would
+    return lambda text: text.translate(table).encode("latin-1")
 
 
 def encode_text(text: str, *, codepage: str = DEFAULT_CODEPAGE, profile: str = "default") -> bytes:
@@ -111,5 +199,4 @@ def encode_text(text: str, *, codepage: str = DEFAULT_CODEPAGE, profile: str = "
     with quiet():
         printer = dummy(profile)
         select_codepage(printer, codepage)
-        printer.text(printable(text, codepage))
-    return printer.output
+    return printer.output + page_encoder(printer)(text)

@@ -37,3 +37,14 @@ def dummy(profile: str = "default") -> Dummy:
     except KeyError:
         raise ValueError(f"unknown printer profile {profile!r} (see python-escpos's printer "
                          "profiles; \"default\" fits most)") from None
+
+
+def preload() -> None:
+    """Import python-escpos now, so that the first receipt does not wait for it.
+
+    The till's start does not import it (the checkout needs none of it); the
+    UI calls this in a background thread once the checkout is drawn. A
+    receipt built meanwhile waits for the import to finish (Python's import
+    lock), then goes on as usual.
+    """
+    import escpos.printer  # noqa: F401

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from drivers.printer.barcodes import add_barcode
 from drivers.printer.base import PrinterError, ReceiptPrinter, StatusPrinter
-from drivers.printer.codepage import DEFAULT_CODEPAGE, printable, select_codepage
+from drivers.printer.codepage import DEFAULT_CODEPAGE, page_encoder, select_codepage
 from drivers.printer.escpos_tools import dummy, quiet
 
 TEST_BARCODE = "TILL-TEST-0042"
@@ -30,8 +30,9 @@ def test_page_bytes(width: int = 42, profile: str = "default", *,
         p.textln(f"profile {profile}, code page {codepage}, {width} columns")
         p.set(align="left")
         p.textln("-" * width)
+        encode = page_encoder(p)
         for line in LINES:
-            p.textln(printable(line, codepage))
+            p._raw(encode(line + "\n"))
         p.textln("-" * width)
         p.textln(("1234567890" * (width // 10 + 1))[:width])
         p.textln("The line above must fit on one line.")

@@ -18,6 +18,7 @@ from pos_app.services.checkout import Level, Notice, Till
 from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.errors import explain
+from drivers.printer.escpos_tools import preload as preload_printing
 from drivers.scanner import LAYOUT_HINT, BurstGuard, InBurst, RejectedScan, ScanResult, SerialScanner, control_name
 from pos_app.ui.fields import ScanField, scan_character
 from pos_app.ui.fields import _WedgeField as WedgeField
@@ -161,6 +162,19 @@ class PosApp(App[None]):
                 on_status=lambda ok, message: self._from_scanner(self.scanner_status, ok, message),
             )
             self.serial_scanner.start()
+
+    def on_ready(self) -> None:
+        """The checkout is drawn: load what the first sale needs and the checkout did not
+        (python-escpos, for the first receipt) in the background. A step that needs it
+        before it is loaded waits for it; one that fails to load it says so itself."""
+        self.run_worker(self._preload, thread=True, group="preload", exit_on_error=False)
+
+    @staticmethod
+    def _preload() -> None:
+        try:
+            preload_printing()
+        except ImportError:  # the first receipt reports it, with the printer's words
+            log.exception("python-escpos could not be loaded")
 
     def _from_scanner(self, callback: Callable[..., None], *args: Any) -> None:
         """Run ``callback`` on the app's loop for the scanner thread.

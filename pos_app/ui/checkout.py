@@ -14,11 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input
 
 from pos_app.journal import JournalError
 from pos_app.ui.errors import ReportsWorkerErrors
-from pos_app.ui.plain import Plain
+from pos_app.ui.plain import Plain, same, show
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
 from pos_app.domain.order import Tender, TenderKind, TenderState
@@ -27,8 +27,10 @@ from pos_app.providers import OpKind
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
+from pos_app.ui.footer import TillFooter
 from pos_app.ui.gifts import SellVoucherDialog
 from pos_app.ui.status import StatusScreen
+from pos_app.ui.textual_caches import release_discarded_styles
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 
 # Keys of DESIGN.md whose screens come in later versions: pressing one says so.
@@ -73,6 +75,31 @@ def wrapped(text: str | Text, width: int, style: str = "") -> Text:
     return Text("\n").join(lines)
 
 
+Row = tuple[str, tuple[str | Text, ...], int]  # key, cells, height
+
+
+def sync_rows(table: DataTable[str | Text], rows: list[Row]) -> None:
+    """Make ``table`` show ``rows``, touching only what changed: cells are updated in
+    place (no new layout); rows are removed and added only from the first row whose
+    key or height differs (a new line, a void), which changes the table's height."""
+    current = list(table.rows.values())
+    keep = 0
+    while (keep < min(len(current), len(rows)) and current[keep].key.value == rows[keep][0]
+           and current[keep].height == rows[keep][2]):
+        keep += 1
+    if not keep and current:
+        table.clear()
+    else:
+        for row in current[keep:]:
+            table.remove_row(row.key)
+    for key, cells, _ in rows[:keep]:
+        for column, cell in zip(table.columns, cells, strict=True):
+            if not same(table.get_cell(key, column), cell):
+                table.update_cell(key, column, cell)
+    for key, cells, height in rows[keep:]:
+        table.add_row(*cells, key=key, height=height)
+
+
 class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = _bindings()
 
@@ -105,7 +132,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
                             max_length=128)
             yield Plain(id="health")
         yield Plain(id="status")
-        yield Footer(compact=True, show_command_palette=False)
+        yield TillFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         lines = self.query_one("#lines", DataTable)
@@ -127,6 +154,10 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if self.till.recovery.open_ops():
             self.say(Notice("Checking unfinished provider operations…", Level.WARNING))
             self.reconcile()
+
+    def on_screen_resume(self) -> None:
+        """Back from a dialog: let go of what Textual still keeps of its widgets."""
+        self.call_after_refresh(release_discarded_styles)
 
     def schedule_reconcile(self, again: bool = False) -> None:
         """Look again by itself while any provider operation is undecided: when its
@@ -186,9 +217,9 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if cfg.demo:
             left += " · DEMO"
         right = f"{self.till.currency}   {datetime.now():%H:%M}"
-        title = self.query_one("#title", Static)
+        title = self.query_one("#title", Plain)
         width = max(title.size.width - 2, len(left) + len(right) + 1)
-        title.update(left + " " * (width - len(left) - len(right)) + right)
+        show(title, left + " " * (width - len(left) - len(right)) + right)  # once a minute
 
     def refresh_order(self) -> None:
         order = self.till.order
@@ -198,33 +229,31 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self._order_number = self.till.next_number  # changes only when an order closes
         self._render_title()
 
-        lines = self.query_one("#lines", DataTable)
-        lines.clear()
+        line_rows: list[Row] = []
         for line in order.active_lines:
             vat = format_rate(line.vat_rate) if line.in_vat else "—"
-            lines.add_row(
+            line_rows.append((f"line-{line.id}", (
                 str(line.quantity), Text(line.name), Text(line.unit_price.amount_str(), justify="right"),
-                Text(line.total.amount_str(), justify="right"), vat, key=f"line-{line.id}",
-            )
+                Text(line.total.amount_str(), justify="right"), vat), 1))
             if line.problem and not line.activated:
                 problem = wrapped(f"! {line.problem}", LINE_NAME_WIDTH, "bold red")
-                lines.add_row("", problem, "", "", "", key=f"line-{line.id}-problem",
-                              height=len(problem.plain.splitlines()))
-        tenders = self.query_one("#tenders", DataTable)
-        tenders.clear()
+                line_rows.append((f"line-{line.id}-problem", ("", problem, "", "", ""),
+                                  len(problem.plain.splitlines())))
+        sync_rows(self.query_one("#lines", DataTable), line_rows)
+        tender_rows: list[Row] = []
         for tender in order.active_tenders:
             for index, (label, amount) in enumerate(self._tender_rows(tender)):
                 key = f"tender-{tender.id}" if index == 0 else f"tender-{tender.id}-{index}"
                 label = wrapped(label, TENDER_WIDTH)
-                tenders.add_row(label, Text(amount, justify="right"), key=key,
-                                height=len(label.plain.splitlines()))
+                tender_rows.append((key, (label, Text(amount, justify="right")), len(label.plain.splitlines())))
+        sync_rows(self.query_one("#tenders", DataTable), tender_rows)
         self._render_selection()
 
         totals = [f"{'Total':<18}{order.total.amount_str():>10}"]
         for vat in order.vat_breakdown():
             totals.append(f"{' VAT ' + format_rate(vat.rate):<18}{vat.vat.amount_str():>10}")
-        self.query_one("#totals", Static).update("\n".join(totals))
-        self.query_one("#balance", Static).update(self._balance_text())
+        show(self.query_one("#totals", Plain), "\n".join(totals))
+        show(self.query_one("#balance", Plain), self._balance_text())
         self._render_last_receipt()
         self._render_health()
 
@@ -266,13 +295,13 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         return text
 
     def _render_last_receipt(self) -> None:
-        widget = self.query_one("#last-receipt", Static)
+        widget = self.query_one("#last-receipt", Plain)
         text = None
         if self.till.config.demo and self.till.order.is_empty:
             text = self.till.last_receipt_text()
         widget.display = text is not None
         if text is not None:
-            widget.update(Text("Last receipt (demo)\n\n" + text))
+            show(widget, Text("Last receipt (demo)\n\n" + text))
 
     def _render_health(self) -> None:
         def dot(ok: bool | None) -> str:
@@ -288,7 +317,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if scanner is not None:
             health.append(" Scanner ")
             health.append("●", style=dot(scanner[0]))
-        self.query_one("#health", Static).update(health)
+        show(self.query_one("#health", Plain), health)
 
     def _selectable(self) -> list[tuple[str, int]]:
         order = self.till.order
@@ -307,9 +336,9 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         table.move_cursor(row=table.get_row_index(key))
 
     def say(self, notice: Notice) -> None:
-        status = self.query_one("#status", Static)
+        status = self.query_one("#status", Plain)
         status.set_classes(notice.level.value)
-        status.update(Text(notice.text))
+        show(status, Text(notice.text))
 
     # -- scanning -------------------------------------------------------------
     def accept_scan(self, code: str) -> None:

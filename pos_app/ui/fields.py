@@ -23,6 +23,7 @@ import re
 
 from textual import events, on
 from textual.message import Message
+from textual.geometry import Size
 from textual.timer import Timer
 from textual.widgets import Input
 
@@ -107,6 +108,14 @@ class _WedgeField(Input):
         def __init__(self, key: str) -> None:
             super().__init__()
             self.key = key
+
+    def _watch_value(self, value: str) -> None:
+        # Input keeps its virtual width (the text's) in ``virtual_size``, a reactive that
+        # lays out the whole screen at every change: a re-layout of the checkout per key.
+        # The field's size is fixed by CSS; the virtual width only bounds its scrolling,
+        # so it is stored without a layout (Input's own watcher then finds it unchanged).
+        self.set_reactive(Input.virtual_size, Size(self.content_width, 1))
+        super()._watch_value(value)
 
     def on_mount(self) -> None:
         self._decoder = make_decoder(_settings(self))
