@@ -5,6 +5,7 @@
     python3 tasks.py test     run the whole test suite
     python3 tasks.py soak     the slow randomized soak tests
     python3 tasks.py bench    benchmarks that print figures
+    python3 tasks.py i18n     extract the texts, update and compile the catalogs
     python3 tasks.py pos ...  any `pos` command, e.g. `tasks.py pos --config my.toml`
 
 Each command first makes sure `.venv/` exists and holds the dependencies of
@@ -76,6 +77,13 @@ def main(argv: list[str]) -> int:
         for bench in benches:
             code |= run(bench, *rest)
         return code
+    if command == "i18n":
+        code = "from pos_app.i18n_catalogs import update, compile_all\n" \
+               "missing = update(); compile_all()\n" \
+               "print('catalogs updated; messages without a translation: ' + " \
+               "(', '.join(f'{k} {v}' for k, v in missing.items())))\n" \
+               "raise SystemExit(1 if any(missing.values()) else 0)"
+        return run("-c", code)
     print(f"tasks: unknown command {command!r}\n{__doc__}", file=sys.stderr)
     return 2
 

@@ -26,6 +26,16 @@ CHOCOLATE = "7610000000042"  # 3.95, 2.6 %
 
 
 @pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """Each test starts in English (the source texts) and leaves no language behind."""
+    from pos_app import i18n
+
+    i18n.use("en")
+    yield
+    i18n.use("en")
+
+
+@pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data folder: no test touches a real journal."""
     folder = tmp_path / "data"

@@ -119,6 +119,18 @@ class Money:
         places = exponent(self.currency)
         return f"{self.decimal:.{places}f}"
 
+    def shown(self) -> str:
+        """The amount as a person reads it, in the outlet's locale: ``1'234.50`` (de_CH),
+        ``1.234,50`` (de_DE). For screens and receipts; :meth:`amount_str` is the
+        machine form (providers, journal, tests of stored values)."""
+        from pos_app.i18n import number
+
+        return number(self.decimal, exponent(self.currency))
+
+    def shown_with_currency(self) -> str:
+        """``CHF 1'234.50``: :meth:`shown` after the currency code."""
+        return f"{self.currency} {self.shown()}"
+
     def __str__(self) -> str:
         return f"{self.currency} {self.amount_str()}"
 
