@@ -17,8 +17,10 @@ from pathlib import Path
 
 import platformdirs
 
-from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config
+from pos_app import i18n
+from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK, setup_log_file, tighten
+from pos_app.i18n import _
 from pos_app.journal import JournalError
 from pos_app.providers import registry
 from pos_app.providers.base import clean_log_text
@@ -34,7 +36,7 @@ class _Version(argparse.Action):
     """``--version``: the version is read from the package metadata only when asked."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="show program's version number and exit")
+        super().__init__(option_strings, dest, nargs=0, help=_("show the till's version and exit"))
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> None:
@@ -49,25 +51,26 @@ def build_parser(tools: bool = True) -> argparse.ArgumentParser:
     for a command line that names neither and asks for no help (a start of the till)."""
     parser = argparse.ArgumentParser(
         prog="pos",
-        description="Voucher-aware point-of-sale till. With no configuration it starts "
-        "in demo mode against the built-in voucher simulators.",
-        epilog=f"Configuration: --config PATH, else $POS_CONFIG, else the demo ({DEMO_CONFIG}). "
-        "Data (journal, receipts) lives in the user data folder; $POS_DATA_DIR overrides it.",
+        description=_("Voucher-aware point-of-sale till. With no configuration it starts "
+                      "in demo mode against the built-in voucher simulators."),
+        epilog=_("Configuration: --config PATH, else $POS_CONFIG, else the demo ({demo}). "
+                 "Data (journal, receipts) lives in the user data folder; $POS_DATA_DIR overrides it.").format(
+            demo=DEMO_CONFIG),
     )
     parser.add_argument("--version", action=_Version)
     parser.add_argument("--config", "-c", type=Path, metavar="PATH",
-                        help="outlet configuration (TOML); see config/example.toml")
+                        help=_("outlet configuration (TOML); see config/example.toml"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     sim = commands.add_parser(
-        "simulate", help="serve a provider simulator over HTTP (for tests and training)",
-        description="Serve a voucher provider's simulator over real HTTP. Point a test "
-        "outlet's [providers.<name>] base_url at it (http://127.0.0.1:PORT).",
+        "simulate", help=_("serve a provider simulator over HTTP (for tests and training)"),
+        description=_("Serve a voucher provider's simulator over real HTTP. Point a test "
+                      "outlet's [providers.<name>] base_url at it (http://127.0.0.1:PORT)."),
     )
     sim.add_argument("provider", choices=registry.names())
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--data", type=Path, metavar="FILE",
-                     help="seed data (TOML); default: the demo vouchers")
+                     help=_("seed data (TOML); default: the demo vouchers"))
     if tools:
         from pos_app.journal_cli import add_journal_parser
         from pos_app.keys_cli import add_keys_parser
@@ -77,16 +80,43 @@ def build_parser(tools: bool = True) -> argparse.ArgumentParser:
     else:
         for name in TOOLS:  # so that a mistyped command still lists them
             commands.add_parser(name, add_help=False)
-    scanner = commands.add_parser("scanner", help="scanner tools").add_subparsers(dest="action", required=True)
-    scanner.add_parser("test", help="show each scan as received (raw and normalised); Ctrl+C ends it")
-    printer = commands.add_parser("printer", help="printer tools").add_subparsers(dest="action", required=True)
-    printer.add_parser("test", help="print a test page (code page characters and a barcode)")
+    scanner = commands.add_parser("scanner", help=_("scanner tools")).add_subparsers(dest="action", required=True)
+    scanner.add_parser("test", help=_("show each scan as received (raw and normalised); Ctrl+C ends it"))
+    printer = commands.add_parser("printer", help=_("printer tools")).add_subparsers(dest="action", required=True)
+    printer.add_parser("test", help=_("print a test page (code page characters and a barcode)"))
     return parser
 
 
 def fail(message: str) -> int:
-    print(f"pos: {message}", file=sys.stderr)
+    print(_("pos: {message}").format(message=message), file=sys.stderr)
     return EXIT_CONFIG
+
+
+def environment_language(environ: dict[str, str] | None = None) -> tuple[str, str | None]:
+    """The language (and locale) of ``$LC_ALL``, ``$LC_MESSAGES`` or ``$LANG`` (the
+    first one set, as the C library reads them) when it is one of the till's:
+    ``de_CH.UTF-8`` -> ``("de", "de_CH")``; else English. For what ``pos`` says
+    before it has read the outlet's configuration (e.g. that the file is broken)."""
+    env = os.environ if environ is None else environ
+    value = next((env[name] for name in ("LC_ALL", "LC_MESSAGES", "LANG") if env.get(name)), "")
+    name = value.split(".", 1)[0].split("@", 1)[0]
+    language = name.split("_", 1)[0].lower()
+    if language not in i18n.LANGUAGES:
+        return i18n.SOURCE_LANGUAGE, None
+    if "_" in name:
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(name)
+            return language, name
+        except (UnknownLocaleError, ValueError):
+            pass
+    return language, None
+
+
+def use_environment_language() -> None:
+    language, locale = environment_language()
+    i18n.use(language, locale)
 
 
 def prepare_runtime(log_dir: Path) -> None:
@@ -103,7 +133,7 @@ def prepare_runtime(log_dir: Path) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     problem = setup_log_file(log_dir, clean=clean_log_text)
     if problem is not None:
-        print(f"pos: {problem}", file=sys.stderr)
+        print(_("pos: {message}").format(message=problem), file=sys.stderr)
 
 
 def without_httpx_cli() -> None:
@@ -127,6 +157,7 @@ def run_app(config_path: Path) -> int:
         config = load_config(config_path)
     except ConfigError as exc:
         return fail(str(exc))
+    use_outlet_language(config)
     prepare_runtime(config.data_dir())
     without_httpx_cli()
     if config.printer.path is None:
@@ -146,7 +177,8 @@ def run_app(config_path: Path) -> int:
     except TillBusy as exc:
         return fail(str(exc))
     except OSError as exc:
-        return fail(f"{lock.path}: cannot lock the journal: {exc.strerror or exc}")
+        return fail(_("{path}: cannot lock the journal: {problem}").format(path=lock.path,
+                                                                          problem=exc.strerror or exc))
     try:
         till = open_till(config)
     except (ConfigError, JournalError) as exc:
@@ -173,8 +205,9 @@ def simulate(provider: str, host: str, port: int, data: Path | None) -> int:
     except simulator.SimulatorDataError as exc:
         return fail(str(exc))
     except OSError as exc:
-        return fail(f"{data}: {exc.strerror or exc}")
-    print(f"{desc.display_name} simulator on http://{host}:{port} (Ctrl+C stops it)", file=sys.stderr)
+        return fail(_("{path}: {problem}").format(path=data, problem=exc.strerror or exc))
+    print(_("{provider} simulator on http://{host}:{port} (Ctrl+C stops it)").format(
+        provider=desc.display_name, host=host, port=port), file=sys.stderr)
     try:
         simulator.run(host, port, data)
     except KeyboardInterrupt:
@@ -188,12 +221,13 @@ def hardware_test(device: str, config_path: Path) -> int:
         config = load_config(config_path)
     except ConfigError as exc:
         return fail(str(exc))
+    use_outlet_language(config)
     prepare_runtime(config.data_dir())
     if device == "scanner":
         from drivers.scanner.cli import scanner_test
 
         s = config.scanner
-        print(f"Scanner test ({s.kind}): scan codes; Ctrl+C ends it.", file=sys.stderr)
+        print(_("Scanner test ({kind}): scan codes; Ctrl+C ends it.").format(kind=s.kind), file=sys.stderr)
         if s.kind == "serial":
             return scanner_test("serial", port=s.port, baudrate=s.baudrate, bytesize=s.bytesize,
                                 parity=s.parity, stopbits=s.stopbits, suffix=s.suffix, prefix=s.prefix)
@@ -212,6 +246,7 @@ def hardware_test(device: str, config_path: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    use_environment_language()  # until the outlet's configuration says otherwise
     words = set(sys.argv[1:] if argv is None else argv)
     args = build_parser(tools=not words.isdisjoint((*TOOLS, "-h", "--help"))).parse_args(argv)
     if args.command == "simulate":

@@ -25,9 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from pos_app import i18n
 from pos_app.domain.catalog import Catalog, Product
 from pos_app.domain.money import EXPONENTS, Money, MoneyError
 from pos_app.domain.vat import VatError, parse_rate
+from pos_app.i18n import N_, _, ngettext
 from pos_app.providers import registry
 from pos_app.providers.base import ProviderSettings
 
@@ -54,13 +56,48 @@ class OutletConfig(_Section):
     name: str = Field(min_length=1)
     till: Ident = "1"
     currency: str = "CHF"
+    # The language of the till's screens, messages and receipts (en, de, fr, it).
+    language: str = "en"
+    # Numbers and amounts (1'234.50 or 1.234,50); None: the language in the
+    # country of the currency (i18n.default_locale: de + CHF -> de_CH).
+    locale: str | None = None
 
     @field_validator("currency")
     @classmethod
     def _known_currency(cls, value: str) -> str:
         if value not in EXPONENTS:
-            raise ValueError(f"must be one of {', '.join(sorted(EXPONENTS))}")
+            raise ValueError(_("must be one of {names}").format(names=", ".join(sorted(EXPONENTS))))
         return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        value = value.strip()
+        if value not in i18n.LANGUAGES and value != i18n.PSEUDO:  # PSEUDO: tests only, not offered
+            raise ValueError(_("unknown language; use one of {names}").format(
+                names=", ".join(f'"{code}" ({name})' for code, name in i18n.LANGUAGES.items())))
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().replace("-", "_")
+        from babel import Locale, UnknownLocaleError
+
+        try:
+            Locale.parse(value)
+        except (UnknownLocaleError, ValueError):
+            raise ValueError(_('unknown locale; write language_COUNTRY, e.g. "de_CH", "fr_CH", '
+                               '"de_DE" (or leave it out for the language in the country of the '
+                               'currency)')) from None
+        return value
+
+    def number_locale(self) -> str:
+        """The locale for numbers: the configured one, else the language in the
+        country of the currency."""
+        return self.locale or i18n.default_locale(self.language, self.currency)
 
 
 class CatalogConfig(_Section):
@@ -136,7 +173,7 @@ class ScannerConfig(_Section):
     def _not_below_min_length(cls, value: int, info: ValidationInfo) -> int:
         least = info.data.get("min_length")
         if least is not None and value < least:
-            raise ValueError(f"must not be less than min_length ({least})")
+            raise ValueError(_("must not be less than min_length ({least})").format(least=least))
         return value
 
 
@@ -211,13 +248,15 @@ class Config(BaseModel):
     def _known_actions(cls, value: dict[str, str]) -> dict[str, str]:
         for action, key in value.items():
             if action not in DEFAULT_KEYS:
-                raise ValueError(f"unknown action {action!r} (known: {', '.join(DEFAULT_KEYS)})")
+                raise ValueError(_("unknown action {action!r} (known: {names})").format(
+                    action=action, names=", ".join(DEFAULT_KEYS)))
             if not key.strip():
-                raise ValueError(f"no key given for {action!r}")
+                raise ValueError(_("no key given for {action!r}").format(action=action))
         taken: dict[str, str] = {}
         for action, key in {**DEFAULT_KEYS, **value}.items():
             if key in taken:
-                raise ValueError(f"{key!r} is bound to both {taken[key]!r} and {action!r}")
+                raise ValueError(_("{key!r} is bound to both {first!r} and {second!r}").format(
+                    key=key, first=taken[key], second=action))
             taken[key] = action
         return value
 
@@ -225,17 +264,21 @@ class Config(BaseModel):
     def _printer_parameters(self) -> Config:
         # These messages name their own section and key: explain() shows them as they are.
         p = self.printer
-        needed = {"network": ("host", 'the printer\'s address, e.g. host = "192.168.1.50"'),
-                  "serial": ("device", 'the serial port, e.g. device = "/dev/ttyUSB0"'),
-                  "cups": ("queue", 'the CUPS queue, e.g. queue = "receipts"')}
+        needed = {"network": ("host", _('[printer] host: is required for kind = \'network\': add the '
+                                        'printer\'s address, e.g. host = "192.168.1.50"')),
+                  "serial": ("device", _('[printer] device: is required for kind = \'serial\': add the '
+                                         'serial port, e.g. device = "/dev/ttyUSB0"')),
+                  "cups": ("queue", _('[printer] queue: is required for kind = \'cups\': add the CUPS '
+                                      'queue, e.g. queue = "receipts"'))}
         if p.kind in needed and getattr(p, needed[p.kind][0]) is None:
-            key, example = needed[p.kind]
-            raise ValueError(f"[printer] {key}: is required for kind = {p.kind!r}: add {example}")
+            raise ValueError(needed[p.kind][1])
         if p.kind == "usb" and (p.vendor_id is None or p.product_id is None):
-            raise ValueError("[printer] vendor_id and product_id: are required for kind = 'usb': add the "
-                             "printer's USB ids, e.g. vendor_id = 0x04b8 and product_id = 0x0202 (lsusb shows them)")
+            raise ValueError(_("[printer] vendor_id and product_id: are required for kind = 'usb': add the "
+                               "printer's USB ids, e.g. vendor_id = 0x04b8 and product_id = 0x0202 (lsusb "
+                               "shows them)"))
         if self.scanner.kind == "serial" and not self.scanner.port:
-            raise ValueError('[scanner] port: is required for kind = \'serial\': add e.g. port = "/dev/ttyACM0"')
+            raise ValueError(_('[scanner] port: is required for kind = \'serial\': add e.g. '
+                               'port = "/dev/ttyACM0"'))
         return self
 
     # -- derived settings ---------------------------------------------------
@@ -261,7 +304,20 @@ class Config(BaseModel):
         return self.printer.path or self.data_dir() / "printer.bin"
 
     def money(self, text: str) -> Money:
-        return Money.parse(text, self.outlet.currency)
+        """An amount written in the configuration (``"5000.00"``; the plain form, whatever
+        the outlet's locale)."""
+        return Money.parse_plain(text, self.outlet.currency)
+
+    def use_language(self) -> None:
+        """Speak the outlet's language (and its number format) from now on."""
+        use_outlet_language(self)
+
+
+def use_outlet_language(config: Config) -> None:
+    """``i18n.use`` with the outlet's language and locale: called where a till or a
+    command builds on a configuration, before it says anything."""
+    o = config.outlet
+    i18n.use(o.language, o.locale, currency=o.currency)
 
 
 def _resolve(base: Path, path: Path) -> Path:
@@ -272,7 +328,7 @@ def _resolve(base: Path, path: Path) -> Path:
 def _loc(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if not str(p).startswith("function-")]
     if not parts:
-        return "(top level)"
+        return _("(top level)")
     if len(parts) == 1:
         return parts[0]
     return f"[{'.'.join(parts[:-1])}] {parts[-1]}"
@@ -280,16 +336,16 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 # What to add when a required setting is missing, by its location.
 MISSING_HINTS: dict[tuple[str, ...], str] = {
-    ("printer", "kind"): 'where receipts print: kind = "network" (or "usb", "serial", "cups", "file"; '
-    '"dummy" prints nothing and marks receipts printed, for tests) in [printer], '
-    "with its settings as in config/example.toml",
+    ("printer", "kind"): N_('where receipts print: kind = "network" (or "usb", "serial", "cups", "file"; '
+                            '"dummy" prints nothing and marks receipts printed, for tests) in [printer], '
+                            "with its settings as in config/example.toml"),
 }
 
 
 # What a pattern error means, by its location (pydantic would show the raw regex).
 PATTERN_HINTS: dict[tuple[str, ...], str] = {
-    ("outlet", "id"): "use letters, digits, '.', '_' and '-' only (at most 40), e.g. id = \"zurich-1\"",
-    ("outlet", "till"): "use letters, digits, '.', '_' and '-' only (at most 40), e.g. till = \"1\"",
+    ("outlet", "id"): N_("use letters, digits, '.', '_' and '-' only (at most 40), e.g. id = \"zurich-1\""),
+    ("outlet", "till"): N_("use letters, digits, '.', '_' and '-' only (at most 40), e.g. till = \"1\""),
 }
 
 
@@ -315,11 +371,20 @@ def _unknown(loc: tuple[str, ...], section: bool) -> str:
     """An unknown section or key, with the name it is probably a misspelling of."""
     known = [n for n in _known_names(loc[:-1]) if n != "source"]
     close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    what = "section" if section else "key"
     if close:
-        guess = f"[{close[0]}]" if section else close[0]
-        return f"unknown {what} — did you mean {guess}? (see config/example.toml)"
-    return f"unknown {what} (check the spelling against config/example.toml)"
+        if section:
+            return _("unknown section — did you mean [{name}]? (see config/example.toml)").format(name=close[0])
+        return _("unknown key — did you mean {name}? (see config/example.toml)").format(name=close[0])
+    if section:
+        return _("unknown section (check the spelling against config/example.toml)")
+    return _("unknown key (check the spelling against config/example.toml)")
+
+
+def _more(count: int) -> str:
+    """``"; and 2 more problems"`` after the first problem of a file."""
+    if not count:
+        return ""
+    return ngettext("; and {count} more problem", "; and {count} more problems", count).format(count=count)
 
 
 def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) -> str:
@@ -336,21 +401,18 @@ def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) 
         if section:
             where = f"[{'.'.join(loc)}]"
     elif first["type"] == "string_pattern_mismatch" and loc in PATTERN_HINTS:
-        message = PATTERN_HINTS[loc]
+        message = _(PATTERN_HINTS[loc])
     elif not first["loc"] and message.startswith("["):  # names its own section and key
-        more = len(errors) - 1
-        tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
-        return f"{source}: {message}{tail}"
+        return _("{file}: {problem}").format(file=source, problem=message) + _more(len(errors) - 1)
     elif first["type"] == "missing":
-        message = "is required but missing"
         hint = MISSING_HINTS.get(tuple(str(part) for part in first["loc"]))
-        if hint:
-            message += f": {hint}"
+        message = _("is required but missing: {hint}").format(hint=_(hint)) if hint else \
+            _("is required but missing")
     got = first.get("input")
-    suffix = f" (got {got!r})" if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict) else ""
-    more = len(error.errors()) - 1
-    tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
-    return f"{source}: {where}: {message}{suffix}{tail}"
+    if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict):
+        message = _("{problem} (got {value!r})").format(problem=message, value=got)
+    return _("{file}: {where}: {problem}").format(file=source, where=where, problem=message) + \
+        _more(len(error.errors()) - 1)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -358,15 +420,15 @@ def read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
+        raise ConfigError(_("{file}: file not found").format(file=path)) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a file") from None
+        raise ConfigError(_("{file}: is a folder, not a file").format(file=path)) from None
     except PermissionError:
-        raise ConfigError(f"{path}: cannot be read (permission denied)") from None
+        raise ConfigError(_("{file}: cannot be read (permission denied)").format(file=path)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(_("{file}: not valid TOML: {problem}").format(file=path, problem=exc)) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
+        raise ConfigError(_("{file}: not valid TOML: the file is not UTF-8 text").format(file=path)) from None
 
 
 def load_config(path: Path) -> Config:
@@ -383,7 +445,8 @@ def load_config(path: Path) -> Config:
             except ValidationError as exc:
                 raise ConfigError(explain(exc, path, ("providers", name))) from None
             except ValueError as exc:
-                raise ConfigError(f"{path}: [providers.{name}]: {exc}") from None
+                raise ConfigError(_("{file}: [providers.{name}]: {problem}").format(
+                    file=path, name=name, problem=exc)) from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
@@ -391,14 +454,17 @@ def load_config(path: Path) -> Config:
     for key in ("max_cash_given", "max_gift_voucher"):
         limit = decimal_setting(getattr(config.checkout, key), config.outlet.currency, key, path)
         if not limit.is_positive:
-            raise ConfigError(f"{path}: [checkout] {key}: must be more than zero")
+            raise ConfigError(_("{file}: [checkout] {key}: must be more than zero").format(file=path, key=key))
     base = path.parent
     catalog = _resolve(base, config.catalog.path)
     if not catalog.is_file():
-        problem = "is a folder, not a file" if catalog.is_dir() else "does not exist"
-        raise ConfigError(f"{path}: [catalog] path: {catalog} {problem}: point it at your product list, a TOML "
-                          "file of [[product]] entries like config/demo_catalog.toml (a relative path is read "
-                          "from this file's folder)")
+        text = _("{file}: [catalog] path: {catalog} is a folder, not a file: point it at your product list, "
+                 "a TOML file of [[product]] entries like config/demo_catalog.toml (a relative path is read "
+                 "from this file's folder)") if catalog.is_dir() else \
+            _("{file}: [catalog] path: {catalog} does not exist: point it at your product list, a TOML "
+              "file of [[product]] entries like config/demo_catalog.toml (a relative path is read "
+              "from this file's folder)")
+        raise ConfigError(text.format(file=path, catalog=catalog))
     receipts = _resolve(base, config.receipts)
     _check_receipts(path, receipts, given="receipts" in raw)
     updates: dict[str, Any] = {
@@ -420,22 +486,24 @@ def _check_receipts(source: Path, folder: Path, *, given: bool) -> None:
     holds sale.toml (the one template without built-in defaults). The
     templates themselves are read and checked by ``pos_app.receipts``."""
     if not folder.exists():
-        problem = "does not exist"
+        problem, which = _("{folder} does not exist"), _("which does not exist")
     elif not folder.is_dir():
-        problem = "is not a folder"
+        problem, which = _("{folder} is not a folder"), _("which is not a folder")
     elif not (folder / "sale.toml").is_file():
-        problem = "has no sale.toml"
+        problem, which = _("{folder} has no sale.toml"), _("which has no sale.toml")
     else:
         return
-    copy = f"a copy of the till's {SHIPPED_RECEIPTS} with your shop's address and VAT number"
+    copy = _("a copy of the till's {shipped} with your shop's address and VAT number").format(
+        shipped=SHIPPED_RECEIPTS)
     if given:
-        raise ConfigError(f"{source}: receipts: {folder} {problem}; point receipts (at the top of this "
-                          f"file) at the folder with your receipt templates ({copy})")
-    raise ConfigError(
-        f"{source}: receipts: not set, so the receipt templates are looked for in {folder} "
-        f'("../receipts" next to this file), which {problem}; add receipts = "/path/to/receipts" '
-        f"at the top of this file (before the first [section]), pointing at {copy}"
-    )
+        raise ConfigError(_("{file}: receipts: {problem}; point receipts (at the top of this file) at the "
+                            "folder with your receipt templates ({copy})").format(
+            file=source, problem=problem.format(folder=folder), copy=copy))
+    raise ConfigError(_(
+        '{file}: receipts: not set, so the receipt templates are looked for in {folder} ("../receipts" '
+        'next to this file), {which}; add receipts = "/path/to/receipts" at the top of this file '
+        "(before the first [section]), pointing at {copy}").format(file=source, folder=folder, which=which,
+                                                                    copy=copy))
 
 
 class _ProductRow(BaseModel):
@@ -450,30 +518,37 @@ def load_catalog(path: Path, currency: str) -> Catalog:
     raw = read_toml(path)
     unknown = set(raw) - {"product"}
     if unknown:
-        raise ConfigError(f"{path}: unknown table {sorted(unknown)[0]!r}; products go in [[product]]")
+        raise ConfigError(_("{file}: unknown table {name!r}; products go in [[product]]").format(
+            file=path, name=sorted(unknown)[0]))
     rows = raw.get("product", [])
     if not isinstance(rows, list) or not rows:
-        raise ConfigError(f"{path}: no [[product]] entries")
+        raise ConfigError(_("{file}: no [[product]] entries").format(file=path))
     products: dict[str, Product] = {}
     for index, row in enumerate(rows, start=1):
-        where = f"{path}: product #{index}"
         try:
             item = _ProductRow.model_validate(row)
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise ConfigError(f"{where}: {_loc(first['loc'])}: {first['msg']}") from None
+            raise ConfigError(_("{file}: product #{index}: {key}: {problem}").format(
+                file=path, index=index, key=_loc(first["loc"]), problem=first["msg"])) from None
+
+        def problem(key: str, text: object) -> ConfigError:
+            return ConfigError(_("{file}: product #{index} ({name}): {key}: {problem}").format(
+                file=path, index=index, name=item.name, key=key, problem=text))
+
         try:
-            price = Money.parse(item.price, currency)
+            price = Money.parse_plain(item.price, currency)
         except MoneyError as exc:
-            raise ConfigError(f"{where} ({item.name}): price: {exc}") from None
+            raise problem("price", exc) from None
         if not price.is_positive:
-            raise ConfigError(f"{where} ({item.name}): price: must be more than zero")
+            raise problem("price", _("must be more than zero"))
         try:
             rate = parse_rate(item.vat)
         except VatError as exc:
-            raise ConfigError(f"{where} ({item.name}): vat: {exc}") from None
+            raise problem("vat", exc) from None
         if item.ean in products:
-            raise ConfigError(f"{where} ({item.name}): ean {item.ean!r} is listed twice")
+            raise ConfigError(_("{file}: product #{index} ({name}): ean {ean!r} is listed twice").format(
+                file=path, index=index, name=item.name, ean=item.ean))
         products[item.ean] = Product(item.ean, item.name, price, rate)
     return Catalog(products)
 
@@ -485,9 +560,9 @@ def default_config_path() -> Path:
 
 def decimal_setting(text: str, currency: str, key: str, source: Path) -> Money:
     try:
-        return Money.parse(text, currency)
+        return Money.parse_plain(text, currency)
     except MoneyError as exc:
-        raise ConfigError(f"{source}: [checkout] {key}: {exc}") from None
+        raise ConfigError(_("{file}: [checkout] {key}: {problem}").format(file=source, key=key, problem=exc)) from None
 
 
 __all__ = [

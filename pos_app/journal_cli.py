@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pos_app.config import ConfigError, default_config_path, load_config
+from pos_app.config import ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK
+from pos_app.i18n import _, ngettext
 from pos_app.journal import JournalError
 from pos_app.journal.backup import backup_journal, inspect_journal
 
@@ -36,28 +37,29 @@ EXIT_SETUP = 2
 def add_journal_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``journal`` (with ``backup`` and ``check``) on ``pos``'s subparsers."""
     journal = subparsers.add_parser(
-        "journal", help="back up or check the outlet's journal (also while the till runs)",
-        description="The journal is the record of every sale: a SQLite file and its -wal file. "
-        "Never copy the file alone; use `pos journal backup`.",
+        "journal", help=_("back up or check the outlet's journal (also while the till runs)"),
+        description=_("The journal is the record of every sale: a SQLite file and its -wal file. "
+                      "Never copy the file alone; use `pos journal backup`."),
     )
     actions = journal.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: `pos --config X journal ...` keeps working (a None default would overwrite it).
     common.add_argument("--config", "-c", type=Path, metavar="PATH", default=argparse.SUPPRESS,
-                        help="outlet configuration (default: $POS_CONFIG, else the demo)")
+                        help=_("outlet configuration (default: $POS_CONFIG, else the demo)"))
     backup = actions.add_parser(
-        "backup", parents=[common], help="copy the journal consistently, also while the till runs",
-        description="Copy the journal through SQLite's online backup API (the sales in its -wal "
-        "file included), check the copy and make it readable by the till's user only.",
+        "backup", parents=[common], help=_("copy the journal consistently, also while the till runs"),
+        description=_("Copy the journal through SQLite's online backup API (the sales in its -wal "
+                      "file included), check the copy and make it readable by the till's user only."),
     )
     backup.add_argument("dest", metavar="DEST",
-                        help="a new file, or a folder (one that exists or a name ending in /): the copy "
-                        "is then named after the journal and the time")
+                        help=_("a new file, or a folder (one that exists or a name ending in /): the copy "
+                               "is then named after the journal and the time"))
     actions.add_parser(
-        "check", parents=[common], help="check the journal (integrity, orders, last order number)",
-        description="Read the journal without changing it: SQLite's integrity check, the orders, the "
-        "last order number (also against the one the till keeps outside the journal), receipts not "
-        "printed and provider operations not settled. Exit code 1 if anything is wrong.",
+        "check", parents=[common], help=_("check the journal (integrity, orders, last order number)"),
+        description=_("Read the journal without changing it: SQLite's integrity check, the orders, the "
+                      "last order number (also against the one the till keeps outside the journal), "
+                      "receipts not printed and provider operations not settled. Exit code 1 if "
+                      "anything is wrong."),
     )
     return journal
 
@@ -69,14 +71,19 @@ def run_journal(args: argparse.Namespace) -> int:
         config = load_config(getattr(args, "config", None) or default_config_path())
     except ConfigError as exc:
         return _say(str(exc), EXIT_SETUP)
+    use_outlet_language(config)
     path, outlet, till = config.journal_path(), config.outlet.id, config.outlet.till
     if args.journal_command == "backup":
         try:
             result = backup_journal(path, args.dest, outlet, till)
         except JournalError as exc:
             return _say(str(exc), EXIT_FAILED)
-        last = f", the last {result.highest}" if result.highest else ""
-        print(f"Journal {path} copied to {result.path}: {result.orders} orders{last}; copy checked.")
+        text = ngettext("Journal {path} copied to {copy}: {count} order, the last {last}; copy checked.",
+                        "Journal {path} copied to {copy}: {count} orders, the last {last}; copy checked.",
+                        result.orders) if result.highest else \
+            ngettext("Journal {path} copied to {copy}: {count} order; copy checked.",
+                     "Journal {path} copied to {copy}: {count} orders; copy checked.", result.orders)
+        print(text.format(path=path, copy=result.path, count=result.orders, last=result.highest))
         return EXIT_OK
     report = inspect_journal(path, outlet, till)
     print("\n".join(report.lines()))
@@ -84,5 +91,5 @@ def run_journal(args: argparse.Namespace) -> int:
 
 
 def _say(message: str, code: int) -> int:
-    print(f"pos journal: {message}", file=sys.stderr)
+    print(_("pos journal: {message}").format(message=message), file=sys.stderr)
     return code

@@ -5,7 +5,8 @@ from __future__ import annotations
 from drivers.printer import ReceiptPrinter
 from drivers.printer.codepage import codepage_number
 from drivers.printer.factory import open_printer
-from pos_app.config import Config, ConfigError, load_catalog
+from pos_app.config import Config, ConfigError, load_catalog, use_outlet_language
+from pos_app.i18n import _
 from pos_app.journal import Journal
 from pos_app.receipts import load_templates
 from pos_app.services.checkout import Till
@@ -25,7 +26,7 @@ def make_printer(config: Config) -> ReceiptPrinter:
             cups_host=p.cups_host, timeout_s=p.timeout_s, status_timeout_s=p.status_timeout_s,
         )
     except ValueError as exc:
-        raise ConfigError(f"{config.source}: [printer] {exc}") from None
+        raise ConfigError(_("{file}: [printer] {problem}").format(file=config.source, problem=exc)) from None
 
 
 def open_till(
@@ -36,8 +37,9 @@ def open_till(
     """Everything the till needs, checked before the first screen is drawn.
 
     Raises ConfigError (catalog, templates) or JournalError with a message
-    for the shop owner.
+    for the shop owner. The till speaks the outlet's language from here on.
     """
+    use_outlet_language(config)
     catalog = load_catalog(config.catalog.path, config.outlet.currency)
     templates = load_templates(config.receipts)
     printer = printer or make_printer(config)
