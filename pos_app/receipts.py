@@ -9,22 +9,33 @@ message instead of failing at the first sale.
 from __future__ import annotations
 
 import string
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from drivers.printer.barcodes import add_barcode
-from drivers.printer.codepage import page_encoder, select_codepage
+from drivers.printer.codepage import DEFAULT_CODEPAGE, page_encoder, page_text, printable, select_codepage
 from drivers.printer.escpos_tools import dummy, quiet
 from pos_app.config import Config, ConfigError, read_toml
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
-from pos_app.domain.order import LineKind, Order, TenderKind
-from pos_app.domain.vat import format_rate
+from pos_app.domain.order import LineKind, Order, Tender, TenderKind
+from pos_app.domain.vat import format_rate, vat_letters
+from pos_app.i18n import N_, _
+
+if TYPE_CHECKING:
+    from escpos.escpos import Escpos
 
 Align = Literal["left", "center", "right"]
 PLACEHOLDERS = {"outlet_name", "outlet_id", "till", "number", "date", "time", "currency"}
+DOTS_PER_COLUMN = 12  # font A: a 42-column line is at least 504 dots wide, 32 columns 384
+# Control characters would be printer commands on paper: a text shows them as "?"
+# (line breaks and tabs become spaces: a row is wrapped by the receipt, never by them).
+_CONTROLS = {**{c: "?" for c in range(32)}, 0x7F: "?", 0x09: " ", 0x0A: " ", 0x0D: " "}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +45,59 @@ class Row:
     bold: bool = False
     rule: bool = False  # a full-width line of dashes
     barcode: str | None = None  # a CODE128 barcode of this code
+    right: str | None = None  # a pair: ``text`` at the left, this at the right edge
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` characters, broken between words (a word
+    longer than the line is broken inside). An indented text keeps its indent on the
+    lines that follow. Nothing is ever cut off."""
+    if len(text) <= width:
+        return [text]
+    body = text.lstrip(" ")
+    indent = text[: len(text) - len(body)]
+    if len(indent) > width // 2:
+        indent = ""
+    return textwrap.wrap(text, width, subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False) or [""]
+
+
+def layout(row: Row, width: int, plain: Callable[[str], str] = str) -> list[str]:
+    """The lines one row takes, each at most ``width`` characters of ``plain(text)``
+    (``plain``: the text as it prints, :func:`drivers.printer.codepage.page_text`;
+    the screen shows the text as it is)."""
+    if row.rule:
+        return ["-" * width]
+    if row.barcode is not None:  # the screen's stand-in for the barcode
+        code = plain(row.barcode.translate(_CONTROLS))
+        shown = f"|||| {code} ||||"
+        return [line.center(width).rstrip() for line in ([shown] if len(shown) <= width else wrap(code, width))]
+    text = plain(row.text.translate(_CONTROLS))
+    if row.right is None:
+        lines = wrap(text, width)
+        if row.align == "center":
+            return [line.strip(" ").center(width).rstrip() for line in lines]
+        if row.align == "right":
+            return [line.rjust(width) for line in lines]
+        return lines
+    right = plain(row.right.translate(_CONTROLS))
+    if len(right) >= width:  # nothing fits beside it
+        return [*(wrap(text, width) if text.strip() else []), *(r.rjust(width) for r in wrap(right, width))]
+    room = width - len(right) - 1
+    lines = wrap(text, width)
+    if len(lines[-1]) <= room:
+        lines[-1] = f"{lines[-1]:<{room}} {right}"
+    else:
+        lines.append(right.rjust(width))
+    return lines
+
+
+def barcode_module(code: str, width: int) -> int | None:
+    """The module width (dots) a CODE128 of ``code`` fits the paper with: 2, else 1,
+    else None (print the code as text instead)."""
+    modules = 11 * (len(code) + 2) + 13 + 20  # start, data, check, stop, quiet zones
+    room = width * DOTS_PER_COLUMN
+    return 2 if 2 * modules <= room else 1 if modules <= room else None
 
 
 @dataclass(slots=True)
@@ -42,11 +106,12 @@ class Receipt:
     rows: list[Row] = field(default_factory=list)
 
     def add(self, text: str = "", align: Align = "left", bold: bool = False) -> None:
-        self.rows.append(Row(text[: self.width], align, bold))
+        """A line of text; one longer than the paper is wrapped, never cut."""
+        self.rows.append(Row(text, align, bold))
 
     def pair(self, left: str, right: str, bold: bool = False) -> None:
-        room = self.width - len(right) - 1
-        self.rows.append(Row(f"{left[:room]:<{room}} {right}", "left", bold))
+        """``left`` at the left, ``right`` at the right edge (a long ``left`` wraps)."""
+        self.rows.append(Row(left, "left", bold, right=right))
 
     def rule(self) -> None:
         self.rows.append(Row(rule=True))
@@ -55,47 +120,78 @@ class Receipt:
         self.rows.append(Row(barcode=code, align="center"))
 
     def lines(self) -> list[str]:
-        out = []
-        for row in self.rows:
-            if row.barcode:
-                out.append(f"|||| {row.barcode} ||||".center(self.width).rstrip())
-            elif row.rule:
-                out.append("-" * self.width)
-            elif row.align == "center":
-                out.append(row.text.center(self.width).rstrip())
-            elif row.align == "right":
-                out.append(row.text.rjust(self.width))
-            else:
-                out.append(row.text)
-        return out
+        """The receipt as the screen shows it."""
+        return [line for row in self.rows for line in layout(row, self.width)]
 
     def text(self) -> str:
         return "\n".join(self.lines()) + "\n"
 
-    def escpos(self, profile: str = "default", codepage: str = "CP858") -> bytes:
+    def escpos(self, profile: str = "default", codepage: str = DEFAULT_CODEPAGE) -> bytes:
         """ESC/POS bytes for the whole receipt, built in memory for one write.
 
         The code page is selected right after INIT (which resets it), so
         "Zürich", "€" and "Fr." print right; what the page lacks ("…") is
-        made plain. Each line is encoded in one call (``page_encoder``), to the
-        bytes python-escpos's ``textln`` would send. python-escpos's own stdout
-        chatter is swallowed.
+        made plain *before* a line is measured, so no line is wider on paper
+        than ``width``. Each row is encoded in one call (``page_encoder``), to
+        the bytes python-escpos's ``textln`` would send. python-escpos's own
+        stdout chatter is swallowed.
         """
         printer = dummy(profile)
         with quiet():
             printer.hw("INIT")
             select_codepage(printer, codepage)
-            encode = page_encoder(printer)  # each line in one call, never character by character
-            for row, line in zip(self.rows, self.lines(), strict=True):
-                if row.barcode:  # native CODE128 (code set B), the code printed below it
-                    add_barcode(printer, row.barcode)
-                    printer.textln()
-                    continue
-                printer.set(align=row.align if not row.rule else "left", bold=row.bold)
-                printer._raw(encode((line.strip() if row.align == "center" else line) + "\n"))
-            printer.set(align="left", bold=False)
+            self.emit(printer)
             printer.cut()
         return printer.output
+
+    def emit(self, printer: Escpos) -> None:
+        """The rows onto ``printer``'s job (its code page selected); ends left, not bold."""
+        encode, plain = page_encoder(printer), page_text(printer)  # each row in one call
+        with quiet():
+            for row in self.rows:
+                if row.barcode:
+                    module = barcode_module(row.barcode, self.width)
+                    if module is not None:  # native CODE128 (code set B), the code printed below it
+                        below = len(row.barcode) <= self.width
+                        add_barcode(printer, row.barcode, width=module, text_below=below)
+                        printer.textln()
+                        if below:
+                            continue
+                    row = Row(row.barcode, "center")  # too long to draw or to print below: as text
+                printer.set(align=row.align if not row.rule else "left", bold=row.bold)
+                lines = layout(row, self.width, plain)
+                if row.align == "center":
+                    lines = [line.strip(" ") for line in lines]
+                printer._raw(encode("".join(line + "\n" for line in lines)))
+            printer.set(align="left", bold=False)
+
+
+def copy_mark(width: int) -> Receipt:
+    """The mark a reprint carries at its top and bottom."""
+    word = _("COPY")
+    mark = Receipt(width)
+    mark.add(f"*** {word} ***" if len(word) + 8 <= width else word, "center", bold=True)
+    return mark
+
+
+def mark_copy(data: bytes, *, width: int, profile: str = "default",
+              codepage: str = DEFAULT_CODEPAGE) -> bytes:
+    """A stored receipt's bytes with a COPY mark at the top and at the bottom, for a
+    receipt printed again (F7): the first print has none, every later one has it."""
+    with quiet():
+        head = dummy(profile)
+        head.hw("INIT")
+        select_codepage(head, codepage)
+        prefix = head.output
+        copy_mark(width).emit(head)
+        block = head.output[len(prefix):]
+        end = dummy(profile)
+        end.cut()
+        tail = end.output
+    body = data[len(prefix):] if data.startswith(prefix) else data
+    if body.endswith(tail):
+        return prefix + block + body[: len(body) - len(tail)] + block + tail
+    return prefix + block + body + prefix + block + tail
 
 
 # What each template file may hold: key -> (one line or several, extra placeholders).
@@ -122,22 +218,43 @@ SCHEMA: dict[str, dict[str, tuple[bool, frozenset[str]]]] = {
     },
 }
 
-# Used where a file (other than sale.toml) or a key is missing.
+# Used where a file (other than sale.toml) or a key is missing (the same texts as
+# the shipped files, so the catalogs have them).
 DEFAULTS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "voucher.toml": {
-        "payment": "Voucher {code}",
-        "new_balance": "  new balance {new_balance}",
-        "gift_title": "GIFT VOUCHER",
+        "payment": N_("Voucher {code}"),
+        "new_balance": N_("  new balance {new_balance}"),
+        "gift_title": N_("GIFT VOUCHER"),
         "gift_lines": ("{currency} {amount}", "{code}"),
     },
     "balance_slip.toml": {
-        "title": "VOUCHER BALANCE",
-        "lines": ("{provider} voucher {code}", "Redeemable: {redeemable}",
-                  "Balance {currency} {balance}", "Total amount {currency} {total}", "{message}"),
+        "title": N_("VOUCHER BALANCE"),
+        "lines": (N_("{provider} voucher {code}"), N_("Redeemable: {redeemable}"),
+                  N_("Balance {currency} {balance}"), N_("Total amount {currency} {total}"), "{message}"),
         "footer": (),
     },
-    "void.toml": {"title": "VOID OF SALE {number}", "footer": ()},
+    "void.toml": {"title": N_("VOID OF SALE {number}"), "footer": ()},
 }
+
+
+def is_data_only(text: str) -> bool:
+    """``"{outlet_name}"`` or a blank line: nothing to translate (as the catalogs'
+    extractor, :func:`pos_app.i18n_catalogs.extract_toml`, leaves it out)."""
+    return not text.strip() or (text.startswith("{") and text.strip("{}_ ").isidentifier())
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """A template text translated (when the catalogs have it: a shop owner's own text
+    stays as written) and its placeholders filled. A translation whose placeholders
+    do not fit falls back to the text as written: a sale never fails on a catalog."""
+    if not is_data_only(text):
+        translated = _(text)
+        if translated != text:
+            try:
+                return translated.format(**values)
+            except (KeyError, IndexError, ValueError):
+                pass
+    return text.format(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,17 +270,19 @@ class Templates:
         return self.lines("sale.toml", "footer")
 
     def line(self, file: str, key: str, **values: str) -> str:
+        """One template text, translated and filled."""
         text = self.texts[file][key]
         assert isinstance(text, str)
-        return text.format(**values)
+        return fill(text, values)
 
     def lines(self, file: str, key: str) -> tuple[str, ...]:
+        """The texts of a list key, as written (fill each with :func:`fill`)."""
         text = self.texts[file][key]
         assert isinstance(text, tuple)
         return text
 
 
-def _check_text(path: Path, key: str, text: str, allowed: frozenset[str]) -> None:
+def _check_text(path: Path, key: str, text: str, allowed: frozenset[str]) -> set[str]:
     try:
         fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
     except ValueError as exc:
@@ -175,9 +294,26 @@ def _check_text(path: Path, key: str, text: str, allowed: frozenset[str]) -> Non
             f"{path}: {key}: unknown placeholder {{{sorted(unknown)[0]}}} in {text!r}; "
             f"known: {', '.join('{' + p + '}' for p in known)}"
         )
+    return fields
 
 
-def _load_file(folder: Path, name: str) -> dict[str, str | tuple[str, ...]]:
+def _check_width(path: Path, key: str, number: int | None, text: str, fields: set[str],
+                 width: int | None, codepage: str) -> None:
+    """A fixed line (no placeholder) wider than the paper is the shop owner's to fix,
+    said at start. A line with placeholders is measured only when filled: it is
+    wrapped then, as is a translation longer than the English text."""
+    if width is None or fields:
+        return
+    printed = printable(text.format(), codepage)
+    if len(printed) > width:
+        where = f"line {number} " if number is not None else ""
+        raise ConfigError(
+            f"{path}: {key}: {where}{text!r} is {len(printed)} characters wide, the paper "
+            f"{width} ([printer] width): shorten it or split it into two lines")
+
+
+def _load_file(folder: Path, name: str, width: int | None = None,
+               codepage: str = DEFAULT_CODEPAGE) -> dict[str, str | tuple[str, ...]]:
     path = folder / name
     defaults = DEFAULTS.get(name)
     if defaults is not None and not path.exists():
@@ -196,27 +332,32 @@ def _load_file(folder: Path, name: str) -> dict[str, str | tuple[str, ...]]:
         if many:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{path}: {key}: must be a list of text lines")
-            for text in value:
-                _check_text(path, key, text, allowed)
+            for number, text in enumerate(value, 1):
+                fields = _check_text(path, key, text, allowed)
+                _check_width(path, key, number, text, fields, width, codepage)
             texts[key] = tuple(value)
         else:
             if not isinstance(value, str):
                 raise ConfigError(f"{path}: {key}: must be one line of text")
-            _check_text(path, key, value, allowed)
+            fields = _check_text(path, key, value, allowed)
+            _check_width(path, key, None, value, fields, width, codepage)
             texts[key] = value
     return texts
 
 
-def load_templates(folder: Path) -> Templates:
-    """Read and check every template at start-up (a broken one stops the till here)."""
-    return Templates({name: _load_file(folder, name) for name in SCHEMA})
+def load_templates(folder: Path, width: int | None = None, codepage: str = DEFAULT_CODEPAGE) -> Templates:
+    """Read and check every template at start-up (a broken one stops the till here).
+
+    With ``width`` (the paper's, ``[printer] width``), a fixed line wider than
+    the paper in ``codepage`` is a config error naming the file, key and line."""
+    return Templates({name: _load_file(folder, name, width, codepage) for name in SCHEMA})
 
 
-def _fill(lines: tuple[str, ...], values: dict[str, str]) -> list[str]:
-    return [line.format(**values) for line in lines]
+def _fill(lines: tuple[str, ...], values: Mapping[str, str]) -> list[str]:
+    return [fill(line, values) for line in lines]
 
 
-TENDER_LABELS = {TenderKind.CASH: "Cash", TenderKind.CARD: "Card", TenderKind.VOUCHER: "Voucher"}
+TENDER_LABELS = {TenderKind.CASH: N_("Cash"), TenderKind.CARD: N_("Card"), TenderKind.VOUCHER: N_("Voucher")}
 
 
 def _values(config: Config, number: str, when: datetime, currency: str) -> dict[str, str]:
@@ -245,55 +386,70 @@ def _footer(r: Receipt, templates: Templates, values: dict[str, str]) -> None:
             r.add(line, "center")
 
 
+def _dated(r: Receipt, values: dict[str, str]) -> None:
+    r.pair(f"{values['date']} {values['time']}", _("Till {till}").format(till=values["till"]))
+
+
+def _new_balance(r: Receipt, templates: Templates, values: dict[str, str], balance: Money | None) -> None:
+    if balance is not None:
+        r.add(templates.line("voucher.toml", "new_balance", **values, new_balance=balance.shown()))
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Right-aligned columns, each as wide as its widest entry, one space apart."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [" ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+
+
 def sale_receipt(order: Order, number: str, config: Config, templates: Templates,
-                 when: datetime) -> Receipt:
+                 when: datetime, *, vat_rates: Iterable[Decimal] = ()) -> Receipt:
+    """The receipt of a sale. ``vat_rates``: the outlet's VAT rates (its catalog's),
+    which fix the letter of each rate (:func:`pos_app.domain.vat.vat_letters`)."""
     currency = order.currency
     values = _values(config, number, when, currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
-    r.pair(f"Receipt {number}", f"{values['date']} {values['time']}")
+    r.pair(_("Receipt {number}").format(number=number), f"{values['date']} {values['time']}")
     r.rule()
-    rates = {rate: chr(ord("A") + i)
-             for i, rate in enumerate(sorted({l.vat_rate for l in order.active_lines if l.in_vat}))}
+    letters = vat_letters(vat_rates, (line.vat_rate for line in order.active_lines if line.in_vat))
     for line in order.active_lines:
-        code = rates[line.vat_rate] if line.in_vat else " "
+        code = letters[line.vat_rate] if line.in_vat else " "
         if line.kind is LineKind.GIFT_VOUCHER:
-            r.pair("Gift voucher", f"{line.total.amount_str()}  ")
+            r.pair(_("Gift voucher"), f"{line.total.shown()}  ")
             continue
         if line.quantity == 1:
-            r.pair(line.name, f"{line.total.amount_str()} {code}")
+            r.pair(line.name, f"{line.total.shown()} {code}")
         else:
             r.add(line.name)
-            r.pair(f"  {line.quantity} x {line.unit_price.amount_str()}", f"{line.total.amount_str()} {code}")
+            each = _("{quantity} x {price}").format(quantity=line.quantity, price=line.unit_price.shown())
+            r.pair(f"  {each}", f"{line.total.shown()} {code}")
     r.rule()
-    r.pair(f"TOTAL {currency}", order.total.amount_str() + "  ", bold=True)
+    r.pair(_("TOTAL {currency}").format(currency=currency), order.total.shown() + "  ", bold=True)
     for tender in order.active_tenders:
-        label = TENDER_LABELS[tender.kind]
         if tender.kind is TenderKind.CASH and tender.given is not None:
-            r.pair(f"{label} given", tender.given.amount_str() + "  ")
+            r.pair(_("Cash given"), tender.given.shown() + "  ")
         elif tender.kind is TenderKind.VOUCHER and tender.code:
-            amount = tender.amount.amount_str()
+            amount = tender.amount.shown()
             r.pair(templates.line("voucher.toml", "payment", **values, code=mask_code(tender.code),
                                   amount=amount), amount + "  ")
-            if tender.balance_after is not None:
-                r.add(templates.line("voucher.toml", "new_balance", **values,
-                                     new_balance=tender.balance_after.amount_str()))
+            _new_balance(r, templates, values, tender.balance_after)
         else:
-            r.pair(label, tender.amount.amount_str() + "  ")
+            r.pair(_(TENDER_LABELS[tender.kind]), tender.amount.shown() + "  ")
     if order.rounding:
-        r.pair("Cash rounding", order.rounding.amount_str() + "  ")
+        r.pair(_("Cash rounding"), order.rounding.shown() + "  ")
     if order.change:
-        r.pair("Change", order.change.amount_str() + "  ", bold=True)
+        r.pair(_("Change"), order.change.shown() + "  ", bold=True)
     vat = order.vat_breakdown()
     if vat:
         r.rule()
-        r.pair("VAT", f"{'net':>9}{'VAT':>8}{'gross':>9}")
-        for v in vat:
-            amounts = f"{v.net.amount_str():>9}{v.vat.amount_str():>8}{v.gross.amount_str():>9}"
-            r.pair(f"{rates[v.rate]} {format_rate(v.rate)}", amounts)
+        table = _columns([(_("net"), _("VAT"), _("gross")),
+                          *((v.net.shown(), v.vat.shown(), v.gross.shown()) for v in vat)])
+        r.pair(_("VAT"), table[0])
+        for v, amounts in zip(vat, table[1:], strict=True):
+            r.pair(f"{letters[v.rate]} {format_rate(v.rate)}", amounts)
     for line in order.gift_vouchers:  # the sold voucher: code in full, to redeem it
         assert line.code is not None
-        gift = {**values, "amount": line.total.amount_str(), "code": format_code(line.code)}
+        gift = {**values, "amount": line.total.shown(), "code": format_code(line.code)}
         r.rule()
         r.add(templates.line("voucher.toml", "gift_title", **gift), "center", bold=True)
         for text in _fill(templates.lines("voucher.toml", "gift_lines"), gift):
@@ -309,29 +465,56 @@ def format_code(code: str) -> str:
 
 
 def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_back: Money | None,
-                 config: Config, templates: Templates, when: datetime) -> Receipt:
-    """The receipt of a voided sale: what was reversed and what was given back."""
+                 config: Config, templates: Templates, when: datetime,
+                 balances: Mapping[int, Money] | None = None) -> Receipt:
+    """The receipt of a voided sale: what was reversed and what was given back.
+    ``balances``: tender id -> the voucher's balance after its payment was cancelled
+    (the provider's answer to the cancellation), shown under the voucher's line."""
     values = _values(config, number, when, order.currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
     r.add(templates.line("void.toml", "title", **values), "center", bold=True)
-    r.pair(f"{values['date']} {values['time']}", f"Till {config.outlet.till}")
+    _dated(r, values)
     r.rule()
     for line in order.active_lines:
-        label = f"Gift voucher {mask_code(line.code or '')} deactivated" if line.code else line.name
-        r.pair(label if line.quantity == 1 else f"{line.quantity} x {line.name}",
-               f"-{line.total.amount_str()}")
+        if line.code:
+            label = _("Gift voucher {code} deactivated").format(code=mask_code(line.code))
+        elif line.quantity == 1:
+            label = line.name
+        else:
+            label = _("{quantity} x {name}").format(quantity=line.quantity, name=line.name)
+        r.pair(label, f"-{line.total.shown()}")
     r.rule()
-    r.pair(f"TOTAL {order.currency}", f"-{order.total.amount_str()}", bold=True)
+    r.pair(_("TOTAL {currency}").format(currency=order.currency), f"-{order.total.shown()}", bold=True)
     for tender in order.active_tenders:
         if tender.kind is TenderKind.VOUCHER:
-            r.pair(f"Voucher {mask_code(tender.code or '')} credited", tender.amount.amount_str())
+            r.pair(_("Voucher {code} credited").format(code=mask_code(tender.code or "")),
+                   tender.amount.shown())
+            _new_balance(r, templates, values, (balances or {}).get(tender.id))
     if card_back:
-        r.pair("Card refund", card_back.amount_str())
+        r.pair(_("Card refund"), card_back.shown())
     if cash_back:
-        r.pair("Cash returned", cash_back.amount_str(), bold=True)
+        r.pair(_("Cash returned"), cash_back.shown(), bold=True)
     for text in _fill(templates.lines("void.toml", "footer"), values):
         r.add(text, "center")
+    _footer(r, templates, values)
+    return r
+
+
+def cancel_slip(*, order: Order, given_back: Iterable[Tender], config: Config, templates: Templates,
+                when: datetime) -> Receipt:
+    """The customer's slip for a cancelled open order whose voucher payments were given
+    back: per voucher its code (masked), the amount given back and its new balance
+    (``balance_after`` of the cancelled payment: the provider's answer to the cancellation)."""
+    values = _values(config, "", when, order.currency)
+    r = Receipt(config.printer.width)
+    _header(r, templates, values)
+    r.add(_("ORDER CANCELLED"), "center", bold=True)
+    _dated(r, values)
+    r.rule()
+    for tender in given_back:
+        r.pair(_("Voucher {code} given back").format(code=mask_code(tender.code or "")), tender.amount.shown())
+        _new_balance(r, templates, values, tender.balance_after)
     _footer(r, templates, values)
     return r
 
@@ -344,15 +527,15 @@ def balance_slip(*, provider: str, code: str, redeemable: bool, balance: Money,
     r = Receipt(config.printer.width)
     _header(r, templates, values)
     r.add(templates.line("balance_slip.toml", "title", **values), "center", bold=True)
-    r.pair(f"{values['date']} {values['time']}", f"Till {config.outlet.till}")
+    _dated(r, values)
     r.rule()
     slip = {**values, "provider": provider, "code": mask_code(code),
-            "redeemable": "yes" if redeemable else "no", "balance": balance.amount_str(),
-            "total": total.amount_str() if total is not None else "", "message": message}
+            "redeemable": _("yes") if redeemable else _("no"), "balance": balance.shown(),
+            "total": total.shown() if total is not None else "", "message": message}
     for template in templates.lines("balance_slip.toml", "lines"):
         if ("{total}" in template and total is None) or ("{message}" in template and not message):
             continue  # a line about something the provider did not say
-        r.add(template.format(**slip))
+        r.add(fill(template, slip))
     for text in _fill(templates.lines("balance_slip.toml", "footer"), values):
         r.add(text, "center")
     _footer(r, templates, values)

@@ -152,23 +152,44 @@ def printable(text: str, codepage: str = DEFAULT_CODEPAGE) -> str:
     return text if table is None else text.translate(table)
 
 
+class _PagePlain(dict[int, str]):
+    """``str.translate`` table: character -> what prints for it in one code page, as
+    text (itself when the page has it; else its plain form, :func:`printable`, else
+    "?" — python-escpos's own default). Each character of the result is one byte on
+    paper, so the length of the translated text is the printed width. Filled the first
+    time a character is met."""
+
+    def __init__(self, page: frozenset[int]) -> None:
+        super().__init__()
+        self.page = page  # what the page has
+
+    def prints(self, char: str) -> bool:
+        return ord(char) in self.page
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        self[code] = value = char if code in self.page else _plain(char, self.prints)
+        return value
+
+
 class _PageBytes(dict[int, str]):
     """``str.translate`` table: character -> the byte that prints it in one code page
     (as the latin-1 character of that byte), from python-escpos's own table of the
     page, so the bytes are the ones python-escpos would send. What the page lacks
-    is made plain (:func:`printable`), else "?" — python-escpos's own default.
+    is made plain first (``plain``, the page's :class:`_PagePlain`).
     Filled the first time a character is met."""
 
     def __init__(self, upper: dict[str, int]) -> None:
         super().__init__({code: chr(code) for code in range(128)})  # ASCII as it is
         self.update({ord(char): chr(byte) for char, byte in upper.items() if ord(char) >= 128})
         self.page = frozenset(self)  # what the page has (the table also learns what it lacks)
+        self.plain = _PagePlain(self.page)
 
     def prints(self, char: str) -> bool:
         return ord(char) in self.page
 
     def __missing__(self, code: int) -> str:
-        self[code] = value = _plain(chr(code), self.prints).translate(self)
+        self[code] = value = self.plain[code].translate(self)
         return value
 
 
@@ -180,15 +201,28 @@ def _page_bytes(name: str) -> _PageBytes:
     return _PageBytes(encoder._get_codepage_char_map(name))
 
 
+def _page_name(printer: Escpos) -> str:
+    name = printer.magic.encoding
+    if name is None:
+        raise ValueError("no code page selected: call select_codepage first")
+    return str(name)
+
+
 def page_encoder(printer: Escpos) -> Callable[[str], bytes]:
     """The code page the printer's job is in (after :func:`select_codepage`), as one call:
     ``str`` -> the bytes python-escpos's ``text()`` would send for ``printable(str)``,
     without its work per character."""
-    name = printer.magic.encoding
-    if name is None:
-        raise ValueError("no code page selected: call select_codepage first")
-    table = _page_bytes(name)  # LookupError for a page python-escpos has no table of, as text() would
+    table = _page_bytes(_page_name(printer))  # LookupError for a page python-escpos has no table of
     return lambda text: text.translate(table).encode("latin-1")
+
+
+def page_text(printer: Escpos) -> Callable[[str], str]:
+    """``str`` -> the text as it will print in the printer's code page: what the page
+    lacks made plain ("…" -> "...", "✓" -> "?"), one character per printed column.
+    Measure and pad *this* (then encode it with :func:`page_encoder`), so a line
+    is exactly as wide on paper as it was measured."""
+    table = _page_bytes(_page_name(printer)).plain
+    return lambda text: text.translate(table)
 
 
 def encode_text(text: str, *, codepage: str = DEFAULT_CODEPAGE, profile: str = "default") -> bytes:

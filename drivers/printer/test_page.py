@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 
 from drivers.printer.barcodes import add_barcode
 from drivers.printer.base import PrinterError, ReceiptPrinter, StatusPrinter
-from drivers.printer.codepage import DEFAULT_CODEPAGE, page_encoder, select_codepage
+from drivers.printer.codepage import DEFAULT_CODEPAGE, page_encoder, page_text, select_codepage
 from drivers.printer.escpos_tools import dummy, quiet
 
 TEST_BARCODE = "TILL-TEST-0042"
@@ -15,6 +16,11 @@ LINES = (
     "Euro: € 9.90",
     "äöü ÄÖÜ éàè ç",
 )
+
+
+def _fit(text: str, width: int) -> list[str]:
+    """``text`` as lines of at most ``width`` columns (a 32-column printer too)."""
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
 
 
 def test_page_bytes(width: int = 42, profile: str = "default", *,
@@ -27,20 +33,25 @@ def test_page_bytes(width: int = 42, profile: str = "default", *,
         p.set(align="center", bold=True, double_height=True)
         p.textln("PRINTER TEST")
         p.set(align="center", bold=False, normal_textsize=True)
-        p.textln(f"profile {profile}, code page {codepage}, {width} columns")
+        encode, plain = page_encoder(p), page_text(p)
+        # every line measured as it prints (what the code page lacks made plain), then wrapped
+        for line in _fit(plain(f"profile {profile}, code page {codepage}, {width} columns"), width):
+            p._raw(encode(line + "\n"))
         p.set(align="left")
         p.textln("-" * width)
-        encode = page_encoder(p)
-        for line in LINES:
-            p._raw(encode(line + "\n"))
+        for text in LINES:
+            for line in _fit(plain(text), width):
+                p._raw(encode(line + "\n"))
         p.textln("-" * width)
         p.textln(("1234567890" * (width // 10 + 1))[:width])
-        p.textln("The line above must fit on one line.")
+        for line in _fit("The line above must fit on one line.", width):
+            p.textln(line)
         p.textln()
     add_barcode(p, code)
     with quiet():
         p.textln()
-        p.textln(f"Scan test: {code}")
+        for line in _fit(plain(f"Scan test: {code}"), width):
+            p._raw(encode(line + "\n"))
         p.cut()
     return p.output
 

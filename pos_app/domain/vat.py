@@ -9,6 +9,7 @@ always, to the cent.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -63,3 +64,23 @@ def breakdown(items: list[tuple[Money, Decimal]], currency: str) -> list[VatLine
     for gross, rate in items:
         by_rate[rate] = by_rate.get(rate, Money.zero(currency)) + gross
     return [VatLine(rate, gross, vat_of(gross, rate)) for rate, gross in sorted(by_rate.items())]
+
+
+def letter(index: int) -> str:
+    """``0`` -> ``"A"``, ``25`` -> ``"Z"``, ``26`` -> ``"AA"``: the code of the index-th rate."""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(ord("A") + rest) + text
+    return text
+
+
+def vat_letters(outlet_rates: Iterable[Decimal], receipt_rates: Iterable[Decimal] = ()) -> dict[Decimal, str]:
+    """The letter of each VAT rate, fixed for the outlet: its rates (the catalog's) in
+    ascending order get A, B, C, …, so one rate has one letter on every receipt of
+    the outlet. A rate of ``receipt_rates`` the outlet does not have (a product
+    since taken out of the catalog) gets the next letters after them, in order."""
+    known = sorted(set(outlet_rates))
+    extra = sorted(set(receipt_rates) - set(known))
+    return {rate: letter(i) for i, rate in enumerate([*known, *extra])}

@@ -34,6 +34,9 @@ class VoidPlan:
     cash_back: Money | None = None
     card_back: Money | None = None
     undone_words: dict[int, str] = field(default_factory=dict)  # line id -> "deactivated"
+    # tender id -> the voucher's balance after its payment was cancelled (the provider's
+    # answer), for the void receipt; filled once the cancellations are done
+    balances: dict[int, Money] = field(default_factory=dict)
 
     def summary(self) -> str:
         parts = [f"Void sale {self.number} (total {self.order.total})?"]
@@ -101,6 +104,18 @@ class Storno:
                     word = slot.word(op.operation) if slot else op.operation
                     raise CheckoutError(f"the {word} on {mask_code(op.code)} is not decided yet ({result.reason})")
 
+    def balances_after(self, order: Order) -> dict[int, Money]:
+        """Each voucher payment's balance after its cancellation, as the provider
+        answered it (journaled with the void or refund; also one done by an earlier,
+        half-finished void). A cancellation decided without an answer has none."""
+        balances: dict[int, Money] = {}
+        for op in self.session.journal.ops(order_id=order.id):
+            if (op.tender_id is not None and op.operation in (OpKind.VOID.value, OpKind.REFUND.value)
+                    and op.state in (OpState.OK, OpState.DONE)
+                    and isinstance(op.result.get("new_balance"), int)):
+                balances[op.tender_id] = Money(op.result["new_balance"], order.currency)
+        return balances
+
     @provider_call
     async def run(self) -> Outcome:
         plan = self.plan()
@@ -143,6 +158,7 @@ class Storno:
                 raise CheckoutError(f"Void not finished — voucher {masked}: {why}; "
                                     "F9 on an empty order continues the void")
         # 3. the void receipt, committed with the void
+        plan.balances = self.balances_after(plan.order)
         receipt_id = self.store_void_receipt(plan)
         self.session.last_closed = None  # the pay pane no longer shows the voided sale as paid
         text = f"Sale {plan.number} voided"
