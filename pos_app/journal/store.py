@@ -885,7 +885,10 @@ class Journal:
         self._remember(number)
         return ClosedOrder(number, receipt_id, next_id)
 
-    def cancel_order(self, order_id: int) -> None:
+    def cancel_order(self, order_id: int, receipt: tuple[str, bytes] | None = None) -> int | None:
+        """Cancel an open order; ``receipt`` (text, printer bytes), a slip of what was
+        given back, is stored in the same transaction. Its id, or None."""
+        receipt_id = None
         with self._tx() as tx:
             changed = tx.execute(
                 "UPDATE orders SET status='cancelled', ended_at=? WHERE id=? AND outlet=? AND till=?"
@@ -895,6 +898,10 @@ class Journal:
             if changed != 1:
                 raise JournalError(f"order {order_id} is not open")
             tx.event(order_id, "order_cancelled", {})
+            if receipt is not None:
+                receipt_id = tx.insert_receipt(order_id, "cancel", *receipt)
+                tx.event(order_id, "receipt_stored", {"receipt": receipt_id, "kind": "cancel"})
+        return receipt_id
 
     # -- receipts -------------------------------------------------------------
     def store_receipt(self, kind: str, text: str, data: bytes, order_id: int | None = None) -> int:

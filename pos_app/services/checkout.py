@@ -23,7 +23,15 @@ from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.journal import JournalStore, ReceiptRecord
 from pos_app.providers import OpKind
-from pos_app.receipts import Receipt, Templates, balance_slip, sale_receipt, void_receipt
+from pos_app.receipts import (
+    Receipt,
+    Templates,
+    balance_slip,
+    cancel_slip,
+    mark_copy,
+    sale_receipt,
+    void_receipt,
+)
 from pos_app.services.closing import Closer
 from pos_app.services.gifts import GiftDesk
 from pos_app.services.inflight import provider_call
@@ -59,6 +67,7 @@ class Till:
         self.catalog = catalog
         self.printer = printer
         self.templates = templates
+        self.vat_rates = frozenset(p.vat_rate for p in catalog.products.values())  # fix the VAT letters
         self.max_cash_given = config.money(config.checkout.max_cash_given)
         self.max_gift_voucher = config.money(config.checkout.max_gift_voucher)
         self.printer_ok: bool | None = None  # None: nothing printed yet
@@ -273,6 +282,7 @@ class Till:
             await self.gifts.check_undoable(live)
         except CheckoutError as exc:
             raise CheckoutError(f"Order not cancelled — {exc}. Nothing was changed") from None
+        vouchers = [t.id for t in self.order.active_tenders if t.kind is TenderKind.VOUCHER]
         failures = await self.vouchers.void_all()
         if failures:
             raise CheckoutError("Order not cancelled — " + "; ".join(failures))
@@ -280,7 +290,8 @@ class Till:
         if failures:
             raise CheckoutError("Order not cancelled — " + "; ".join(failures) + ". F9 tries again")
         given_back = [t for t in self.order.active_tenders if t.counts]
-        self.journal.cancel_order(self.order_id)
+        slip = self._cancel_slip([self.order.tender(i) for i in vouchers]) if vouchers else None
+        receipt_id = self.journal.cancel_order(self.order_id, receipt=slip)  # the slip with the cancel
         self.session.start_new_order()
         text = "Order cancelled"
         if live:
@@ -289,7 +300,13 @@ class Till:
         if given_back:
             parts = ", ".join(f"{t.kind.value} {t.amount.amount_str()}" for t in given_back)
             text += f" — return the payments taken: {parts}"
-        return Outcome(Notice(text, Level.WARNING))
+        return Outcome(Notice(text, Level.WARNING), receipt_id=receipt_id)
+
+    def _cancel_slip(self, given_back: list[Tender]) -> tuple[str, bytes]:
+        """The customer's slip of the vouchers a cancelled order gave money back to."""
+        slip = cancel_slip(order=self.order, given_back=given_back, config=self.config,
+                           templates=self.templates, when=self.clock())
+        return slip.text(), self.paper(slip)
 
     def _done_word(self, provider: str | None) -> str:
         slot = self.providers.get(provider or "")
@@ -302,8 +319,11 @@ class Till:
     async def print_receipt(self, receipt_id: int) -> PrintOutcome:
         """Send a stored receipt to the printer from a worker thread."""
         record = self.journal.receipt(receipt_id)
+        data = record.escpos if record.printed_at is None else mark_copy(  # printed before: a COPY
+            record.escpos, width=self.config.printer.width, profile=self.config.printer.profile,
+            codepage=self.config.printer.codepage)
         try:
-            await asyncio.to_thread(self.printer.send, record.escpos)
+            await asyncio.to_thread(self.printer.send, data)
         except PrinterError as exc:
             self.journal.mark_print_failed(receipt_id, str(exc))
             self.printer_ok = False
@@ -366,7 +386,7 @@ class Till:
         return receipt.escpos(self.config.printer.profile, self.config.printer.codepage)
 
     def _render_sale(self, order: Order, number: str, when: datetime) -> tuple[str, bytes]:
-        receipt = sale_receipt(order, number, self.config, self.templates, when)
+        receipt = sale_receipt(order, number, self.config, self.templates, when, vat_rates=self.vat_rates)
         return receipt.text(), self.paper(receipt)
 
     def store_balance_slip(self, check: VoucherCheck) -> int:
@@ -381,7 +401,7 @@ class Till:
         """Mark the planned sale voided and keep its void receipt (one transaction)."""
         receipt = void_receipt(order=plan.order, number=plan.number, cash_back=plan.cash_back,
                                card_back=plan.card_back, config=self.config, templates=self.templates,
-                               when=self.clock())
+                               when=self.clock(), balances=plan.balances)
         return self.journal.void_closed_order(plan.order.id, receipt.text(),
                                               self.paper(receipt))
 

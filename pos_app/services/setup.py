@@ -41,7 +41,7 @@ def open_till(
     """
     use_outlet_language(config)
     catalog = load_catalog(config.catalog.path, config.outlet.currency)
-    templates = load_templates(config.receipts)
+    templates = load_templates(config.receipts, config.printer.width, config.printer.codepage)
     printer = printer or make_printer(config)
     journal = Journal(config.journal_path(), config.outlet.id, config.outlet.till)
     slots = providers if providers is not None else build_providers(config)
