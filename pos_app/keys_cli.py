@@ -17,6 +17,12 @@ needed) and names the configuration; when that is the demo's only because
 none was given, it exits 2: that is almost always a missing ``--config``.
 A secret is never printed; at most its last four characters are.
 
+With the encrypted file keyring of a headless till (keyrings.cryptfile),
+``set`` opens it before asking for the secret: its password comes from
+the systemd credential or the file the till would use unattended, or is
+asked at the terminal after saying what it is for (the first ``set``
+creates the keyring file and asks for a new password, twice).
+
 Exit codes: 0 done; 1 refused or failed (wrong key, provider not
 reachable, nothing to delete, keyring locked or not answering); 2 usage or
 setup problem (bad arguments or configuration, no configuration given for
@@ -36,6 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from pos_app.config import Config, ConfigError, default_config_path, load_config
+from pos_app.i18n import _
 from pos_app.providers import (
     AuthenticationError,
     ClientSpec,
@@ -62,6 +69,7 @@ from pos_app.secrets import (
     mask,
     set_key_command,
     set_secret,
+    unlock,
 )
 
 EXIT_OK = 0
@@ -93,40 +101,41 @@ class Verdict(enum.Enum):
 def add_keys_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``keys`` (with ``set``, ``list``, ``delete``) on ``pos``'s subparsers."""
     keys = subparsers.add_parser(
-        "keys", help="set, list or delete the outlet's provider keys (OS keyring)",
-        description="Provider credentials of an outlet, kept in the OS keyring (service "
-        "'pos-app', user '<outlet>/<provider>/<field>'). Secrets are read without echo, "
-        "or from stdin when it is not a terminal; only their last 4 characters are ever shown.",
+        "keys", help=_("set, list or delete the outlet's provider keys (OS keyring)"),
+        description=_("Provider credentials of an outlet, kept in the OS keyring (service "
+                      "'pos-app', user '<outlet>/<provider>/<field>'). Secrets are read without echo, "
+                      "or from stdin when it is not a terminal; only their last 4 characters are ever "
+                      "shown."),
     )
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--outlet", metavar="ID", help="outlet id (default: [outlet] id of the configuration)")
+    common.add_argument("--outlet", metavar="ID", help=_("outlet id (default: [outlet] id of the configuration)"))
     # SUPPRESS: `pos --config X keys ...` keeps working (a None default would overwrite it).
     common.add_argument("--config", "-c", type=Path, metavar="PATH", default=argparse.SUPPRESS,
-                        help="outlet configuration (default: $POS_CONFIG, else the demo)")
+                        help=_("outlet configuration (default: $POS_CONFIG, else the demo)"))
     fields = "; ".join(f"{p}: {', '.join(f)}" for p, f in FIELDS.items())
 
     set_ = actions.add_parser(
-        "set", parents=[common], help="store (or replace) a secret",
-        description="Store or replace a provider secret. Reads it without echo from the terminal, "
-        "or from stdin (one trailing newline dropped). E-GUMA keys are checked with the provider "
-        "first; a rejected key is not stored.",
-        epilog=f"Fields: {fields}.",
+        "set", parents=[common], help=_("store (or replace) a secret"),
+        description=_("Store or replace a provider secret. Reads it without echo from the terminal, "
+                      "or from stdin (one trailing newline dropped). E-GUMA keys are checked with the "
+                      "provider first; a rejected key is not stored."),
+        epilog=_("Fields: {fields}.").format(fields=fields),
     )
     set_.add_argument("--provider", required=True, choices=list(FIELDS))
-    set_.add_argument("--field", help="which secret (default: the provider's only field)")
+    set_.add_argument("--field", help=_("which secret (default: the provider's only field)"))
     set_.add_argument("--no-check", action="store_true",
-                      help="store the secret even when the provider cannot be reached to check it")
+                      help=_("store the secret even when the provider cannot be reached to check it"))
 
-    actions.add_parser("list", parents=[common], help="show which secrets are set (last 4 characters)",
-                       description="Show, per provider and field, whether a secret is set for the "
-                       "outlet, its last 4 characters, and the keyring backend in use.")
+    actions.add_parser("list", parents=[common], help=_("show which secrets are set (last 4 characters)"),
+                       description=_("Show, per provider and field, whether a secret is set for the "
+                                     "outlet, its last 4 characters, and the keyring backend in use."))
 
-    delete = actions.add_parser("delete", parents=[common], help="remove a secret",
-                                description="Remove one provider secret of the outlet.",
-                                epilog=f"Fields: {fields}.")
+    delete = actions.add_parser("delete", parents=[common], help=_("remove a secret"),
+                                description=_("Remove one provider secret of the outlet."),
+                                epilog=_("Fields: {fields}.").format(fields=fields))
     delete.add_argument("--provider", required=True, choices=list(FIELDS))
-    delete.add_argument("--field", help="which secret (default: the provider's only field)")
+    delete.add_argument("--field", help=_("which secret (default: the provider's only field)"))
     return keys
 
 
@@ -160,7 +169,7 @@ def allow_insecure(config: Config) -> bool:
 
 
 def _say_error(message: str, code: int) -> int:
-    print(f"pos keys: {message}", file=sys.stderr)
+    print(_("pos keys: {message}").format(message=message), file=sys.stderr)
     return code
 
 
@@ -168,11 +177,12 @@ def _field(provider: str, given: str | None) -> str:
     fields = FIELDS[provider]
     if given is None:
         if len(fields) > 1:
-            raise _Stop(f"{provider} has several secrets; choose one with --field "
-                        f"({', '.join(fields)})", EXIT_SETUP)
+            raise _Stop(_("{provider} has several secrets; choose one with --field ({fields})").format(
+                provider=provider, fields=", ".join(fields)), EXIT_SETUP)
         return fields[0]
     if given not in fields:
-        raise _Stop(f"{provider} has no field {given!r}; its fields: {', '.join(fields)}", EXIT_SETUP)
+        raise _Stop(_("{provider} has no field {field}; its fields: {fields}").format(
+            provider=provider, field=repr(given), fields=", ".join(fields)), EXIT_SETUP)
     return given
 
 
@@ -190,40 +200,51 @@ def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool, cho
     provider, field = _names(args, outlet)
     settings = config.providers.get(provider)
     if settings is not None and settings.simulated:
-        said = (f"{config.source} uses the built-in simulator ({settings.base_url}) for {provider}: "
-                "no key is needed")
         if config.is_builtin_demo and not chosen:
-            raise _Stop(f"no configuration given, so the demo's was read — {said} and nothing was "
-                        f"stored. Pass your outlet's configuration: pos --config /path/to/outlet.toml "
-                        f"keys set --provider {provider} (or set POS_CONFIG)", EXIT_SETUP)
-        print(f"{said}, nothing stored.")
+            raise _Stop(_("no configuration given, so the demo's was read — {source} uses the built-in "
+                          "simulator ({url}) for {provider}: no key is needed and nothing was stored. Pass "
+                          "your outlet's configuration: pos --config /path/to/outlet.toml keys set "
+                          "--provider {provider} (or set POS_CONFIG)").format(
+                              source=config.source, url=settings.base_url, provider=provider), EXIT_SETUP)
+        print(_("{source} uses the built-in simulator ({url}) for {provider}: no key is needed, nothing "
+                "stored.").format(source=config.source, url=settings.base_url, provider=provider))
         return EXIT_OK
     check_backend(allow_insecure=allow)  # before asking for the secret
-    secret = read_secret(f"{provider} {field} for outlet {outlet} (input hidden): ", sys.stdin)
+    # An encrypted file keyring is opened (or created) first: a wrong keyring password
+    # must not cost a typed key. Its prompt says what the password is for; it is not timed.
+    unlock(_("to store the {provider} {field} of outlet {outlet}").format(
+        provider=provider, field=field, outlet=outlet), create=True, allow_insecure=allow)
+    secret = read_secret(_("{provider} {field} for outlet {outlet} (input hidden): ").format(
+        provider=provider, field=field, outlet=outlet), sys.stdin)
     try:
         check_secret_text(secret)
     except ValueError as exc:
-        raise _Stop(f"{exc}; nothing stored", EXIT_FAILED) from None
+        raise _Stop(_("{problem}; nothing stored").format(problem=exc), EXIT_FAILED) from None
 
     verdict, detail = check_credentials(provider, field, secret, config, settings)
     if verdict is Verdict.REJECTED:
-        raise _Stop(f"{detail} The {field} was NOT stored.", EXIT_FAILED)
+        raise _Stop(_("{detail} The {field} was NOT stored.").format(detail=detail, field=field), EXIT_FAILED)
     if verdict is Verdict.UNREACHABLE and not args.no_check:
-        raise _Stop(f"the {field} could not be checked: {detail} Nothing was stored. Check the "
-                    f"network and [providers.{provider}] base_url in {config.source}, or run again "
-                    "with --no-check to store it unchecked.", EXIT_FAILED)
+        raise _Stop(_("the {field} could not be checked: {detail} Nothing was stored. Check the network and "
+                      "[providers.{provider}] base_url in {source}, or run again with --no-check to store "
+                      "it unchecked.").format(field=field, detail=detail, provider=provider,
+                                              source=config.source), EXIT_FAILED)
 
     previous = get_secret(outlet, provider, field, allow_insecure=allow)
     set_secret(outlet, provider, field, secret, allow_insecure=allow)
-    action = f"Replaced {mask(previous)} with" if previous else "Stored"
-    print(f"{action} {provider} {field} {mask(secret)} for outlet {outlet} in {backend_name()}.")
-    if verdict is Verdict.ACCEPTED:
-        print(f"Checked: {detail}")
+    words = dict(provider=provider, field=field, new=mask(secret), old=mask(previous), outlet=outlet,
+                 backend=backend_name())
+    if previous:
+        print(_("Replaced {old} with {provider} {field} {new} for outlet {outlet} in {backend}.").format(**words))
     else:
-        print(f"Not checked: {detail}")
+        print(_("Stored {provider} {field} {new} for outlet {outlet} in {backend}.").format(**words))
+    if verdict is Verdict.ACCEPTED:
+        print(_("Checked: {detail}").format(detail=detail))
+    else:
+        print(_("Not checked: {detail}").format(detail=detail))
     warning = insecure_backend_warning()
     if warning:
-        print(f"Warning: {warning}", file=sys.stderr)
+        print(_("Warning: {warning}").format(warning=warning), file=sys.stderr)
     return EXIT_OK
 
 
@@ -233,22 +254,23 @@ def _list(config: Config, outlet: str, allow: bool) -> int:
     except ValueError as exc:
         raise _Stop(str(exc), EXIT_SETUP) from None
     rows = list_secrets(outlet, FIELDS, allow_insecure=allow)
-    print(f"Keyring backend: {backend_name()}")
+    print(_("Keyring backend: {backend}").format(backend=backend_name()))
     warning = insecure_backend_warning()
     if warning:
-        print(f"Warning: {warning}")
-    print(f"Outlet {outlet} (configuration {config.source}):")
+        print(_("Warning: {warning}").format(warning=warning))
+    print(_("Outlet {outlet} (configuration {source}):").format(outlet=outlet, source=config.source))
     for row in rows:
-        state = f"set {row.hint}" if row.is_set else "not set"
+        state = _("set {hint}").format(hint=row.hint) if row.is_set else _("not set")
         settings = config.providers.get(row.provider)
         if settings is None:
             note = ""
         elif settings.simulated:
-            note = f"  ({settings.base_url}: simulator, no key needed)"
+            note = "  " + _("({url}: simulator, no key needed)").format(url=settings.base_url)
         elif not row.is_set:
-            note = f"  (configured: run `{set_key_command(config, row.provider, row.field, outlet)}`)"
+            note = "  " + _("(configured: run `{command}`)").format(
+                command=set_key_command(config, row.provider, row.field, outlet))
         else:
-            note = "  (configured)"
+            note = "  " + _("(configured)")
         print(f"  {row.provider:<8} {row.field:<14} {state:<12}{note}")
     return EXIT_OK
 
@@ -256,8 +278,10 @@ def _list(config: Config, outlet: str, allow: bool) -> int:
 def _delete(args: argparse.Namespace, outlet: str) -> int:
     provider, field = _names(args, outlet)
     if not delete_secret(outlet, provider, field):
-        raise _Stop(f"no {provider} {field} is set for outlet {outlet}; nothing deleted", EXIT_FAILED)
-    print(f"Deleted {provider} {field} of outlet {outlet} from {backend_name()}.")
+        raise _Stop(_("no {provider} {field} is set for outlet {outlet}; nothing deleted").format(
+            provider=provider, field=field, outlet=outlet), EXIT_FAILED)
+    print(_("Deleted {provider} {field} of outlet {outlet} from {backend}.").format(
+        provider=provider, field=field, outlet=outlet, backend=backend_name()))
     return EXIT_OK
 
 
@@ -269,9 +293,9 @@ def read_secret(prompt: str, stream: TextIO) -> str:
             return getpass.getpass(prompt)
         text = stream.read(MAX_SECRET_LENGTH + 3)
     except EOFError:
-        raise _Stop("no secret given; nothing stored", EXIT_FAILED) from None
+        raise _Stop(_("no secret given; nothing stored"), EXIT_FAILED) from None
     except KeyboardInterrupt:
-        raise _Stop("interrupted; nothing stored", EXIT_INTERRUPTED) from None
+        raise _Stop(_("interrupted; nothing stored"), EXIT_INTERRUPTED) from None
     for ending in ("\r\n", "\n"):
         if text.endswith(ending):
             return text[: -len(ending)]
@@ -284,9 +308,11 @@ def check_credentials(
     """Ask the provider whether ``secret`` is good, where this till can; never raises for it."""
     desc = registry.descriptor(provider)
     if desc.check_key is None or len(desc.secret_fields) > 1:
-        return Verdict.UNCHECKABLE, f"this version of the till cannot check {desc.display_name} credentials."
+        return Verdict.UNCHECKABLE, _("this version of the till cannot check {provider} credentials.").format(
+            provider=desc.display_name)
     if settings is None:
-        return Verdict.UNREACHABLE, f"[providers.{provider}] is not in {config.source}, so there is no base_url to check it against."
+        return Verdict.UNREACHABLE, _("[providers.{provider}] is not in {source}, so there is no base_url to "
+                                      "check it against.").format(provider=provider, source=config.source)
     timeout_s = min(settings.timeout_s, CHECK_TIMEOUT_S)
     checked = settings.model_copy(update={"timeout_s": timeout_s})
     return asyncio.run(_check(desc, secret, checked, config.outlet.currency))
@@ -304,7 +330,8 @@ async def _check(desc: ProviderDescriptor, secret: str, settings: ProviderSettin
         try:
             await desc.check_key(client)
         except AuthenticationError:
-            return Verdict.REJECTED, f"{who} at {where} rejected this API key (HTTP 401)."
+            return Verdict.REJECTED, _("{provider} at {url} rejected this API key (HTTP 401).").format(
+                provider=who, url=where)
         except RefusedError:  # "voucher not found": the key got us past authentication
             pass
         except ProviderError as exc:
@@ -312,8 +339,9 @@ async def _check(desc: ProviderDescriptor, secret: str, settings: ProviderSettin
         finally:
             await client.aclose()
     if failure is not None:
-        return Verdict.UNREACHABLE, f"no usable answer from {who} at {where}: {failure.message}"
-    return Verdict.ACCEPTED, f"{who} at {where} accepted the API key."
+        return Verdict.UNREACHABLE, _("no usable answer from {provider} at {url}: {problem}").format(
+            provider=who, url=where, problem=failure.message)
+    return Verdict.ACCEPTED, _("{provider} at {url} accepted the API key.").format(provider=who, url=where)
 
 
 def main(argv: list[str] | None = None) -> int:
