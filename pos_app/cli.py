@@ -42,7 +42,7 @@ class _Version(argparse.Action):
                  values: object, option_string: str | None = None) -> None:
         from pos_app import __version__
 
-        print(f"pos {__version__}")
+        print(_("pos {version}").format(version=__version__))
         parser.exit()
 
 

@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+from pos_app.i18n import _
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -53,8 +55,7 @@ class TillLock:
             holder = _read(fd)
             os.close(fd)
             raise TillBusy(
-                f"another till ({holder}) is already using the journal {self.journal} — "
-                "use that one, or close it (Ctrl+Q) first; if it hangs, stop that process") from None
+                _('another till ({holder}) is already using the journal {journal} — use that one, or close it (Ctrl+Q) first; if it hangs, stop that process').format(holder=holder, journal=self.journal)) from None
         except BaseException:
             os.close(fd)
             raise

@@ -12,6 +12,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from pos_app.i18n import _
+
 class PrinterError(RuntimeError):
     """The receipt did not reach the printer; the message says why and what to do."""
 
@@ -140,9 +142,7 @@ class FilePrinter:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PrinterError(
-                        f"printer on {self.path} did not take the receipt within {self.timeout_s:g} s "
-                        f"({len(data) - len(view)} of {len(data)} bytes sent): paper out, cover open "
-                        "or switched off?")
+                        _('printer on {path} did not take the receipt within {timeout_s:g} s ({value} of {count} bytes sent): paper out, cover open or switched off?').format(path=self.path, timeout_s=self.timeout_s, value=len(data) - len(view), count=len(data)))
                 _, ready, _ = select.select([], [fd], [], left)
                 if not ready:
                     continue
@@ -192,8 +192,7 @@ class UnsupportedPrinter:
 
     def send(self, data: bytes) -> None:
         if self.reason:
-            raise PrinterError(f"{self.kind} printer unavailable: {self.reason}")
+            raise PrinterError(_('{kind} printer unavailable: {reason}').format(kind=self.kind, reason=self.reason))
         raise PrinterError(
-            f"printer kind {self.kind!r} is not supported in this version; "
-            "set [printer] kind = \"file\" or \"dummy\" — the receipt is kept for reprint (F7)"
+            _('printer kind {kind!r} is not supported in this version; set [printer] kind = "file" or "dummy" — the receipt is kept for reprint (F7)').format(kind=self.kind)
         )

@@ -11,6 +11,7 @@ import subprocess
 import threading
 
 from drivers.printer.base import PrinterError
+from pos_app.i18n import _
 
 
 class CupsPrinter:
@@ -34,14 +35,12 @@ class CupsPrinter:
                 done = subprocess.run(command, input=data, capture_output=True,
                                       timeout=self.timeout_s, check=False)
             except FileNotFoundError:
-                raise PrinterError(f"the CUPS command {self.lp_command!r} is not installed "
-                                   "(apt install cups-client)") from None
+                raise PrinterError(_('the CUPS command {lp_command!r} is not installed (apt install cups-client)').format(lp_command=self.lp_command)) from None
             except subprocess.TimeoutExpired:
-                raise PrinterError(f"CUPS did not accept the receipt within {self.timeout_s:g} s: "
-                                   "is the CUPS server running?") from None
+                raise PrinterError(_('CUPS did not accept the receipt within {timeout_s:g} s: is the CUPS server running?').format(timeout_s=self.timeout_s)) from None
             except OSError as exc:
-                raise PrinterError(f"cannot run {self.lp_command!r}: {exc.strerror or exc}") from None
+                raise PrinterError(_('cannot run {lp_command!r}: {strerror}').format(lp_command=self.lp_command, strerror=exc.strerror or exc)) from None
         if done.returncode != 0:
             said = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
             detail = said[-1] if said else f"exit status {done.returncode}"
-            raise PrinterError(f"CUPS refused the receipt for queue {self.queue!r}: {detail}")
+            raise PrinterError(_('CUPS refused the receipt for queue {queue!r}: {detail}').format(queue=self.queue, detail=detail))

@@ -14,6 +14,7 @@ import threading
 import time
 
 from drivers.printer.base import PAPER_QUERY, PaperStatus, PrinterError, parse_paper_status
+from pos_app.i18n import _
 
 
 class NetworkPrinter:
@@ -34,19 +35,15 @@ class NetworkPrinter:
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
         except ConnectionRefusedError:
-            raise PrinterError(f"{self._where} refused the connection: is it switched on, "
-                               f"and is {self.port} its raw printing port?") from None
+            raise PrinterError(_('{where} refused the connection: is it switched on, and is {port} its raw printing port?').format(where=self._where, port=self.port)) from None
         except TimeoutError:
-            raise PrinterError(f"{self._where} did not answer within {timeout:g} s: "
-                               "is it switched on and on the network?") from None
+            raise PrinterError(_('{where} did not answer within {timeout:g} s: is it switched on and on the network?').format(where=self._where, timeout=timeout)) from None
         except socket.gaierror as exc:
-            raise PrinterError(f"printer host {self.host!r} not found ({exc.strerror}): "
-                               "check [printer] host") from None
+            raise PrinterError(_('printer host {host!r} not found ({strerror}): check [printer] host').format(host=self.host, strerror=exc.strerror)) from None
         except OSError as exc:
             if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN):
-                raise PrinterError(f"{self._where} is unreachable: check the cable and network "
-                                   "settings") from None
-            raise PrinterError(f"cannot connect to {self._where}: {exc.strerror or exc}") from None
+                raise PrinterError(_('{where} is unreachable: check the cable and network settings').format(where=self._where)) from None
+            raise PrinterError(_('cannot connect to {where}: {strerror}').format(where=self._where, strerror=exc.strerror or exc)) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
@@ -59,14 +56,11 @@ class NetworkPrinter:
                 sock.settimeout(max(0.01, deadline - time.monotonic()))
                 sock.sendall(data)
             except TimeoutError:
-                raise PrinterError(f"{self._where} did not take the receipt within "
-                                   f"{self.timeout_s:g} s: paper out, cover open or busy? It may "
-                                   "have printed part of it") from None
+                raise PrinterError(_('{where} did not take the receipt within {timeout_s:g} s: paper out, cover open or busy? It may have printed part of it').format(where=self._where, timeout_s=self.timeout_s)) from None
             except (BrokenPipeError, ConnectionResetError):
-                raise PrinterError(f"{self._where} closed the connection while the receipt was "
-                                   "being sent: it may have printed part of it") from None
+                raise PrinterError(_('{where} closed the connection while the receipt was being sent: it may have printed part of it').format(where=self._where)) from None
             except OSError as exc:
-                raise PrinterError(f"sending to {self._where} failed: {exc.strerror or exc}") from None
+                raise PrinterError(_('sending to {where} failed: {strerror}').format(where=self._where, strerror=exc.strerror or exc)) from None
             finally:
                 sock.close()
 
@@ -81,7 +75,7 @@ class NetworkPrinter:
             except TimeoutError:
                 return PaperStatus.OUT_OR_NO_ANSWER
             except OSError as exc:
-                raise PrinterError(f"status query to {self._where} failed: {exc.strerror or exc}") from None
+                raise PrinterError(_('status query to {where} failed: {strerror}').format(where=self._where, strerror=exc.strerror or exc)) from None
             finally:
                 sock.close()
         return parse_paper_status(answer)

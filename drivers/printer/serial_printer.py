@@ -24,6 +24,7 @@ from drivers.printer.base import (
     parse_paper_status,
 )
 from drivers.serial_settings import serial_settings
+from pos_app.i18n import _
 
 
 class SerialPrinter:
@@ -56,9 +57,9 @@ class SerialPrinter:
         except serial.SerialException as exc:  # pyserial keeps the OS errno
             if exc.errno is not None:
                 raise PrinterError(explain_os_error(self.device, exc)) from None
-            raise PrinterError(f"cannot open serial printer {self.device}: {exc}") from None
+            raise PrinterError(_('cannot open serial printer {device}: {exc}').format(device=self.device, exc=exc)) from None
         except ValueError as exc:
-            raise PrinterError(f"bad serial settings for {self.device}: {exc}") from None
+            raise PrinterError(_('bad serial settings for {device}: {exc}').format(device=self.device, exc=exc)) from None
 
     def send(self, data: bytes) -> None:
         """One ``write`` of the whole receipt; gives up after ``timeout_s`` in all."""
@@ -73,13 +74,10 @@ class SerialPrinter:
                     time.sleep(0.01)
             except serial.SerialTimeoutException:
                 _discard(port)
-                raise PrinterError(f"printer on {self.device} did not take the receipt within "
-                                   f"{self.timeout_s:g} s: switched off, paper out, or a "
-                                   "flow-control (RTS/CTS, DSR/DTR) mismatch?") from None
+                raise PrinterError(_('printer on {device} did not take the receipt within {timeout_s:g} s: switched off, paper out, or a flow-control (RTS/CTS, DSR/DTR) mismatch?').format(device=self.device, timeout_s=self.timeout_s)) from None
             except (serial.SerialException, OSError) as exc:
                 _discard(port)
-                raise PrinterError(f"writing to {self.device} failed ({exc}): was the printer "
-                                   "unplugged?") from None
+                raise PrinterError(_('writing to {device} failed ({exc}): was the printer unplugged?').format(device=self.device, exc=exc)) from None
             finally:
                 _close(port)
 
@@ -96,7 +94,7 @@ class SerialPrinter:
                 return PaperStatus.OUT_OR_NO_ANSWER
             except (serial.SerialException, OSError) as exc:
                 _discard(port)
-                raise PrinterError(f"status query on {self.device} failed ({exc})") from None
+                raise PrinterError(_('status query on {device} failed ({exc})').format(device=self.device, exc=exc)) from None
             finally:
                 _close(port)
         return parse_paper_status(answer)

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from drivers.printer.base import PAPER_QUERY, PaperStatus, PrinterError, parse_paper_status
+from pos_app.i18n import _
 
 PYUSB_MISSING = ("pyusb is not installed (pip install pyusb; it needs libusb-1.0), or use the "
                  "kernel's usblp driver: [printer] kind = \"file\", path = \"/dev/usb/lp0\"")
@@ -47,33 +48,29 @@ class UsbPrinter:
             import usb.core
             import usb.util
         except ImportError:
-            raise PrinterError(f"USB printing unavailable: {PYUSB_MISSING}") from None
+            raise PrinterError(_('USB printing unavailable: {PYUSB_MISSING}').format(PYUSB_MISSING=PYUSB_MISSING)) from None
         return usb.core, usb.util
 
     def _explain(self, exc: Any, doing: str) -> PrinterError:
         code = getattr(exc, "errno", None) or getattr(exc, "backend_error_code", None)
         if code in (errno.EACCES, errno.EPERM, -3):  # -3: LIBUSB_ERROR_ACCESS
-            return PrinterError(f"permission denied on {self._where}: add a udev rule giving the "
-                                "till's user access (e.g. MODE=\"0660\", GROUP=\"lp\")")
+            return PrinterError(_('permission denied on {where}: add a udev rule giving the till\'s user access (e.g. MODE="0660", GROUP="lp")').format(where=self._where))
         if code in (errno.ENODEV, -4):  # -4: LIBUSB_ERROR_NO_DEVICE
-            return PrinterError(f"{self._where} was unplugged or switched off")
+            return PrinterError(_('{where} was unplugged or switched off').format(where=self._where))
         if code in (errno.EBUSY, -6):  # -6: LIBUSB_ERROR_BUSY
-            return PrinterError(f"{self._where} is in use by another program or driver")
+            return PrinterError(_('{where} is in use by another program or driver').format(where=self._where))
         if code in (errno.ETIMEDOUT, -7) or type(exc).__name__ == "USBTimeoutError":
-            return PrinterError(f"{self._where} did not take the receipt within {self.timeout_s:g} s: "
-                                "paper out, cover open or switched off?")
-        return PrinterError(f"{self._where}: {doing} failed ({exc})")
+            return PrinterError(_('{where} did not take the receipt within {timeout_s:g} s: paper out, cover open or switched off?').format(where=self._where, timeout_s=self.timeout_s))
+        return PrinterError(_('{where}: {doing} failed ({exc})').format(where=self._where, doing=doing, exc=exc))
 
     def _open(self) -> tuple[Any, ModuleType]:
         core, util = self._pyusb()
         try:
             dev = core.find(idVendor=self.vendor_id, idProduct=self.product_id)
         except ValueError:  # NoBackendError (a ValueError in every pyusb version)
-            raise PrinterError("pyusb found no USB library: install libusb-1.0 "
-                               "(apt install libusb-1.0-0)") from None
+            raise PrinterError(_('pyusb found no USB library: install libusb-1.0 (apt install libusb-1.0-0)')) from None
         if dev is None:
-            raise PrinterError(f"{self._where} not found: is it plugged in and switched on? "
-                               "(lsusb lists the ids)")
+            raise PrinterError(_('{where} not found: is it plugged in and switched on? (lsusb lists the ids)').format(where=self._where))
         try:
             # Only libusb1 knows kernel drivers (Linux: usblp); the others have none to detach.
             if _has_kernel_drivers(dev) and dev.is_kernel_driver_active(self.interface):
@@ -100,7 +97,7 @@ class UsbPrinter:
             finally:
                 util.dispose_resources(dev)
             if written != len(data):
-                raise PrinterError(f"{self._where} took only {written} of {len(data)} bytes")
+                raise PrinterError(_('{where} took only {written} of {count} bytes').format(where=self._where, written=written, count=len(data)))
 
     def paper_status(self) -> PaperStatus:
         with self._lock:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pos_app.i18n import _
+
 MAX_QUANTITY = 999
 
 GS = "\x1d"  # ASCII group separator: how a scanner sends FNC1, the GS1 field separator
 
-_QTY = re.compile(r"^\s*(\d{1,4})\s*[*xX]\s*(.+?)\s*$")
-_QTY_ONLY = re.compile(r"^\d{1,4}\s*[*xX]$")
+# A quantity before '*' (any number of digits, so 999999*code says the limit instead of
+# "unknown barcode"); before 'x' at most 4 digits, as a code may have an X after digits.
+_QTY = re.compile(r"^\s*(?:(\d+)\s*\*|(\d{1,4})\s*[xX])\s*(.+?)\s*$")
+_QTY_ONLY = re.compile(r"^(?:\d+\s*\*|\d{1,4}\s*[xX])$")
 _CONTROL = re.compile(r"[\x00-\x1c\x1e\x1f\x7f]")  # every control character but GS
 
 
@@ -53,19 +57,22 @@ def parse_scan(raw: str) -> ScanInput:
     """
     text = clean(raw)
     if not text:
-        raise ScanError("nothing scanned")
+        raise ScanError(_("nothing scanned"))
     if _QTY_ONLY.match(text):
-        raise ScanError("quantity given but no barcode after '*'")
+        raise ScanError(_("quantity given but no barcode after '*'"))
     match = _QTY.match(text)
-    quantity, code = (1, text) if match is None else (int(match.group(1)), match.group(2))
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise ScanError(f"quantity must be between 1 and {MAX_QUANTITY}")
+    quantity, code = (1, text) if match is None else (int(match.group(1) or match.group(2)), match.group(3))
+    if quantity > MAX_QUANTITY:
+        raise ScanError(_("At most {limit} of one item per line: scan {limit}*code and the rest on "
+                          "another line").format(limit=MAX_QUANTITY))
+    if quantity < 1:
+        raise ScanError(_("The quantity before '*' must be at least 1"))
     fields = gs1_fields(code)
     if fields is None:
         return ScanInput(quantity, _without_symbology(code))
     gtin = dict(fields).get("01")
     if gtin is None:
-        raise ScanError("GS1 barcode without a product number (01): not a product label")
+        raise ScanError(_('GS1 barcode without a product number (01): not a product label'))
     return ScanInput(quantity, gtin, fields)
 
 
@@ -127,18 +134,19 @@ def parse_gs1(data: str) -> tuple[tuple[str, str], ...]:
         digits = _AI_DIGITS.get(head, 2 if head in _AI_TWO else 0)
         ai = data[i:i + digits]
         if not digits or len(ai) < digits or not ai.isdigit():
-            raise ScanError(f"GS1 barcode: unknown application identifier at {data[i:i + 8]!r}")
+            raise ScanError(_('GS1 barcode: unknown application identifier at {data!r}').format(data=data[i:i + 8]))
         i += digits
         size = _FIXED.get(head)
         if size is not None:
             value = data[i:i + size]
             if len(value) < size or not value.isdigit():
-                raise ScanError(f"GS1 barcode: ({ai}) needs {size} digits, got {value.split(GS)[0]!r}")
+                raise ScanError(_('GS1 barcode: ({ai}) needs {size} digits, got {value!r}').format(
+                    ai=ai, size=size, value=value.split(GS)[0]))
         else:
             end = data.find(GS, i)
             value = data[i:] if end < 0 else data[i:end]
             if not value:
-                raise ScanError(f"GS1 barcode: ({ai}) is empty")
+                raise ScanError(_('GS1 barcode: ({ai}) is empty').format(ai=ai))
         i += len(value)
         fields.append((ai, value))
     return _checked(fields)
@@ -146,21 +154,22 @@ def parse_gs1(data: str) -> tuple[tuple[str, str], ...]:
 
 def _parse_human_readable(text: str) -> tuple[tuple[str, str], ...]:
     if not re.fullmatch(rf"(?:{_HUMAN_READABLE.pattern})+", text):
-        raise ScanError(f"GS1 barcode: cannot read {text[:40]!r} as (AI)value(AI)value...")
+        raise ScanError(_('GS1 barcode: cannot read {text!r} as (AI)value(AI)value...').format(text=text[:40]))
     fields = [(m.group(1), m.group(2).strip()) for m in _HUMAN_READABLE.finditer(text)]
     for ai, value in fields:
         if len(ai) != _AI_DIGITS.get(ai[:2], 2 if ai[:2] in _AI_TWO else 0):
-            raise ScanError(f"GS1 barcode: unknown application identifier ({ai})")
+            raise ScanError(_('GS1 barcode: unknown application identifier ({ai})').format(ai=ai))
         size = _FIXED.get(ai[:2])
         if size is not None and (len(value) != size or not value.isdigit()):
-            raise ScanError(f"GS1 barcode: ({ai}) needs {size} digits, got {value!r}")
+            raise ScanError(_('GS1 barcode: ({ai}) needs {size} digits, got {value!r}').format(
+                ai=ai, size=size, value=value))
     return _checked(fields)
 
 
 def _checked(fields: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     gtin = dict(fields).get("01")
     if gtin is not None and not _check_digit_ok(gtin):
-        raise ScanError(f"GS1 barcode: the GTIN (01) {gtin} has a wrong check digit")
+        raise ScanError(_('GS1 barcode: the GTIN (01) {gtin} has a wrong check digit').format(gtin=gtin))
     return tuple(fields)
 
 

@@ -26,7 +26,7 @@ def exponent(currency: str) -> int:
     try:
         return EXPONENTS[currency]
     except KeyError:
-        raise MoneyError(f"unsupported currency {currency!r}") from None
+        raise MoneyError(_('unsupported currency {currency!r}').format(currency=currency)) from None
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -36,7 +36,7 @@ class Money:
 
     def __post_init__(self) -> None:
         if not isinstance(self.minor, int) or isinstance(self.minor, bool):
-            raise MoneyError(f"minor units must be an int, got {self.minor!r}")
+            raise MoneyError(_('minor units must be an int, got {minor!r}').format(minor=self.minor))
         if abs(self.minor) > MAX_MINOR:
             raise MoneyError(_("the amount is too large for the till"))
         exponent(self.currency)
@@ -103,7 +103,7 @@ class Money:
         if not isinstance(other, Money):
             raise TypeError(f"cannot combine Money with {type(other).__name__}")
         if other.currency != self.currency:
-            raise MoneyError(f"cannot mix {self.currency} and {other.currency}")
+            raise MoneyError(_('cannot mix {currency} and {other}').format(currency=self.currency, other=other.currency))
 
     def __add__(self, other: Money) -> Money:
         self._same(other)

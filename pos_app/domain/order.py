@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pos_app.domain.money import Money, sum_money
 from pos_app.domain.vat import VatLine, breakdown
+from pos_app.i18n import _
 
 # Smallest cash step per currency. Swiss 5-Rappen rounding: cash totals are
 # rounded to 0.05; cards and vouchers are paid to the cent.
@@ -224,48 +225,50 @@ class Order:
         for line in self.lines:
             if line.id == line_id:
                 return line
-        raise OrderError(f"no line {line_id} on this order")
+        raise OrderError(_('no line {line_id} on this order').format(line_id=line_id))
 
     def tender(self, tender_id: int) -> Tender:
         for tender in self.tenders:
             if tender.id == tender_id:
                 return tender
-        raise OrderError(f"no tender {tender_id} on this order")
+        raise OrderError(_('no tender {tender_id} on this order').format(tender_id=tender_id))
 
     # -- rules ----------------------------------------------------------------
     def _require_open(self) -> None:
         if self.status is not OrderStatus.OPEN:
-            raise OrderError(f"the order is {self.status.value}")
+            raise OrderError(_('the order is {status}').format(status=self.status.value))
 
     def check_add_line(self, line: Line) -> None:
         self._require_open()
         if line.quantity < 1:
-            raise OrderError("quantity must be at least 1")
+            raise OrderError(_('quantity must be at least 1'))
         if line.unit_price.currency != self.currency:
-            raise OrderError(f"price in {line.unit_price.currency}, order in {self.currency}")
+            raise OrderError(_('price in {currency}, order in {order_currency}').format(
+                currency=line.unit_price.currency, order_currency=self.currency))
 
     def check_void_line(self, line_id: int) -> Line:
         self._require_open()
         line = self.line(line_id)
         if line.voided:
-            raise OrderError(f"{line.name} is already voided")
+            raise OrderError(_('{name} is already voided').format(name=line.name))
         if self.unresolved_tenders:
-            raise OrderError("resolve the open voucher payment first (select it, F8)")
+            raise OrderError(_('resolve the open voucher payment first (select it, F8)'))
         if line.kind is LineKind.GIFT_VOUCHER:
             # Not yet activated: removing it sends nothing; what was paid for it
             # becomes change due.
             if line.live:
-                raise OrderError(f"{line.name} is already activated: F9 cancels the order and deactivates it")
+                raise OrderError(_('{name} is already activated: F9 cancels the order and deactivates it').format(
+                    name=line.name))
             return line
         if line.in_vat and (self.product_total - line.total).minor < self.paid_by_vouchers.minor:
             raise OrderError(
-                f"vouchers already pay more than the products without {line.name}: "
-                "void a voucher payment first"
+                _('vouchers already pay more than the products without {name}: void a voucher payment '
+                  'first').format(name=line.name)
             )
         if (self.total - line.total).minor < self.paid.minor:
             raise OrderError(
-                f"payments already cover more than the order without {line.name}: "
-                "void a payment first"
+                _('payments already cover more than the order without {name}: void a payment '
+                  'first').format(name=line.name)
             )
         return line
 
@@ -273,19 +276,19 @@ class Order:
         self._require_open()
         tender = self.tender(tender_id)
         if not tender.active:
-            raise OrderError("that payment is already voided")
+            raise OrderError(_('that payment is already voided'))
         return tender
 
     def _require_payable(self) -> None:
         self._require_open()
         if not self.active_lines:
-            raise OrderError("the order is empty: scan a product first")
+            raise OrderError(_('the order is empty: scan a product first'))
         if self.unresolved_tenders:
             raise OrderError(
-                "a voucher payment is not resolved yet: select it and press Void (F8) to check it again"
+                _('a voucher payment is not resolved yet: select it and press Void (F8) to check it again')
             )
         if not self.remaining.is_positive:
-            raise OrderError("nothing left to pay")
+            raise OrderError(_('nothing left to pay'))
 
     def voucher_amount(self, balance: Money) -> Money:
         """What a voucher pays: ``min(remaining, balance)``, computed, never typed.
@@ -295,20 +298,22 @@ class Order:
         """
         self._require_payable()
         if balance.currency != self.currency:
-            raise OrderError(f"the voucher is in {balance.currency}, the order in {self.currency}")
+            raise OrderError(_('the voucher is in {currency}, the order in {order_currency}').format(
+                currency=balance.currency, order_currency=self.currency))
         if not balance.is_positive:
-            raise OrderError("the voucher has no balance left")
+            raise OrderError(_('the voucher has no balance left'))
         room = self.product_total - self.paid_by_vouchers
         if not room.is_positive:
             raise OrderError(
-                f"a voucher cannot buy a gift voucher: take cash or card for the {self.remaining} left"
+                _('a voucher cannot buy a gift voucher: take cash or card for the {amount} left').format(
+                    amount=self.remaining.shown_with_currency())
             )
         return self.remaining.min(balance).min(room)
 
     def check_add_gift_voucher(self, code: str) -> None:
         self._require_open()
         if any(line.code == code for line in self.gift_vouchers):
-            raise OrderError("this gift voucher is already on the order")
+            raise OrderError(_('this gift voucher is already on the order'))
 
     def plan_cash(self, given: Money) -> CashPlan:
         """What a cash tender of ``given`` does: pays, rounds, gives change.
@@ -320,38 +325,42 @@ class Order:
         """
         self._require_payable()
         if given.currency != self.currency:
-            raise OrderError(f"cash in {given.currency}, order in {self.currency}")
+            raise OrderError(_('cash in {currency}, order in {order_currency}').format(
+                currency=given.currency, order_currency=self.currency))
         if given.is_negative:
-            raise OrderError("the amount given cannot be negative")
+            raise OrderError(_('the amount given cannot be negative'))
         step = CASH_STEP.get(self.currency, 1)
         if given.minor % step:
             raise OrderError(
-                f"cash in {self.currency} comes in steps of {Money(step, self.currency).amount_str()}"
+                _('cash in {currency} comes in steps of {step}').format(
+                    currency=self.currency, step=Money(step, self.currency).shown())
             )
         zero = Money.zero(self.currency)
         due = self.cash_due
         if given.minor >= due.minor:
             return CashPlan(self.remaining, given, given - due, due - self.remaining)
         if not given.is_positive:
-            raise OrderError("enter the amount the customer gave")
+            raise OrderError(_('enter the amount the customer gave'))
         return CashPlan(given, given, zero, zero)
 
     def check_card(self, amount: Money) -> Money:
         self._require_payable()
         if amount.currency != self.currency:
-            raise OrderError(f"card amount in {amount.currency}, order in {self.currency}")
+            raise OrderError(_('card amount in {currency}, order in {order_currency}').format(
+                currency=amount.currency, order_currency=self.currency))
         if not amount.is_positive:
-            raise OrderError("the card amount must be more than zero")
+            raise OrderError(_('the card amount must be more than zero'))
         if amount.minor > self.remaining.minor:
-            raise OrderError(f"a card pays at most the remaining {self.remaining}")
+            raise OrderError(_('a card pays at most the remaining {amount}').format(
+                amount=self.remaining.shown_with_currency()))
         return amount
 
     def check_close(self) -> None:
         self._require_open()
         if self.unresolved_tenders:
-            raise OrderError("a voucher payment is not resolved yet")
+            raise OrderError(_('a voucher payment is not resolved yet'))
         if not self.is_settled:
-            raise OrderError(f"{self.remaining} still to pay")
+            raise OrderError(_('{amount} still to pay').format(amount=self.remaining.shown_with_currency()))
 
     def check_cancel(self) -> None:
         self._require_open()

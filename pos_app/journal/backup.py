@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pos_app.domain.codes import mask_code
 from pos_app.files import make_private_dir, open_private
+from pos_app.i18n import _
 from pos_app.journal.records import JournalError, OpState
 from pos_app.journal.store import (
     SQLITE_HEADER,
@@ -101,14 +102,12 @@ def backup_journal(journal: Path, dest: Path | str, outlet: str, till: str) -> B
     folder: see :func:`backup_destination`), consistently, while the till may be writing; the copy is checked and
     0600. Raises JournalError with what went wrong; a failed copy is removed."""
     if not journal.is_file():
-        raise JournalError(f"there is no journal at {journal}: check --config (or POS_CONFIG) "
-                           "and [journal] path")
+        raise JournalError(_('there is no journal at {journal}: check --config (or POS_CONFIG) and [journal] path').format(journal=journal))
     target = backup_destination(journal, dest)
     if os.path.lexists(target):
-        raise JournalError(f"{target} already exists: name a new file, or a folder (the copy is "
-                           "then named after the journal and the time)")
+        raise JournalError(_('{target} already exists: name a new file, or a folder (the copy is then named after the journal and the time)').format(target=target))
     if target.resolve() in {journal.resolve(), *(p.resolve() for p in wal_files(journal))}:
-        raise JournalError(f"{target} is the journal itself: name another file or a folder")
+        raise JournalError(_('{target} is the journal itself: name another file or a folder').format(target=target))
     partial = target.with_name(target.name + ".partial")
     leftovers = [partial, *wal_files(partial)]
     try:
@@ -122,17 +121,16 @@ def backup_journal(journal: Path, dest: Path | str, outlet: str, till: str) -> B
         try:
             os.link(partial, target)  # never replaces a file that appeared meanwhile
         except FileExistsError:
-            raise JournalError(f"{target} already exists: name a new file or a folder") from None
+            raise JournalError(_('{target} already exists: name a new file or a folder').format(target=target)) from None
         except OSError:  # no hard links here
             if os.path.lexists(target):
-                raise JournalError(f"{target} already exists: name a new file or a folder") from None
+                raise JournalError(_('{target} already exists: name a new file or a folder').format(target=target)) from None
             os.rename(partial, target)
         _fsync(target.parent)
     except sqlite3.Error as exc:
-        raise JournalError(f"the backup of {journal} to {target} failed: {exc}") from None
+        raise JournalError(_('the backup of {journal} to {target} failed: {exc}').format(journal=journal, target=target, exc=exc)) from None
     except OSError as exc:
-        raise JournalError(f"the backup of {journal} to {target} failed: "
-                           f"{exc.strerror or exc} ({exc.filename or target})") from None
+        raise JournalError(_('the backup of {journal} to {target} failed: {strerror} ({filename})').format(journal=journal, target=target, strerror=exc.strerror or exc, filename=exc.filename or target)) from None
     finally:
         for leftover in leftovers:
             leftover.unlink(missing_ok=True)
@@ -168,11 +166,9 @@ def _verify(copy: Path, expected: _Counts, outlet: str, till: str) -> None:
     finally:
         db.close()  # the last connection: a -wal it made is folded back in and removed
     if problems:
-        raise JournalError(f"the copy {copy} failed SQLite's integrity check ({problems[0]}); "
-                           "nothing was kept. Run `pos journal check` on the journal")
+        raise JournalError(_("the copy {copy} failed SQLite's integrity check ({problems}); nothing was kept. Run `pos journal check` on the journal").format(copy=copy, problems=problems[0]))
     if (got.orders, got.highest) != (expected.orders, expected.highest):
-        raise JournalError(f"the copy {copy} does not hold the journal's orders "
-                           f"({got.total} instead of {expected.total}); nothing was kept")
+        raise JournalError(_("the copy {copy} does not hold the journal's orders ({total} instead of {expected}); nothing was kept").format(copy=copy, total=got.total, expected=expected.total))
 
 
 def _check_header(journal: Path) -> None:
@@ -180,7 +176,7 @@ def _check_header(journal: Path) -> None:
         head = handle.read(len(SQLITE_HEADER))
     if head != SQLITE_HEADER:
         why = "the file is empty" if not head else "it is not a SQLite database"
-        raise JournalError(f"the journal {journal} is damaged ({why}): run `pos journal check`")
+        raise JournalError(_('the journal {journal} is damaged ({why}): run `pos journal check`').format(journal=journal, why=why))
 
 
 # -- check ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from pos_app.domain.order import (
     TenderState,
 )
 from pos_app.files import make_private_dir, open_private, tighten, write_private_atomic
+from pos_app.i18n import _
 from pos_app.journal.records import (
     ClosedOrder,
     JournalBehindError,
@@ -157,16 +158,11 @@ def check_writable(path: Path) -> None:
     folder = path.parent
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         raise JournalWriteError(
-            f"the journal's folder {folder} is read-only for the till's user: the till writes "
-            f"every sale to {path.name} and its -wal and -shm files there. Nothing is damaged and "
-            f"nothing was changed. Make the folder writable for the till's user "
-            f"(chmod u+rwx {folder}), then start the till again.", "read_only")
+            _("the journal's folder {folder} is read-only for the till's user: the till writes every sale to {name} and its -wal and -shm files there. Nothing is damaged and nothing was changed. Make the folder writable for the till's user (chmod u+rwx {folder}), then start the till again.").format(folder=folder, name=path.name), "read_only")
     for file in (path, *wal_files(path)):
         if file.is_file() and not os.access(file, os.W_OK):
             raise JournalWriteError(
-                f"the journal file {file} is read-only for the till's user: the till writes every "
-                f"sale to it. Nothing is damaged and nothing was changed. Make it writable for the "
-                f"till's user (chmod u+rw {file}), then start the till again.", "read_only")
+                _("the journal file {file} is read-only for the till's user: the till writes every sale to it. Nothing is damaged and nothing was changed. Make it writable for the till's user (chmod u+rw {file}), then start the till again.").format(file=file), "read_only")
 
 
 def _damaged(path: Path, why: str) -> str:
@@ -198,8 +194,7 @@ def _configure(db: sqlite3.Connection, path: Path) -> None:
     sync = db.execute("PRAGMA synchronous").fetchone()[0]
     if str(mode).lower() != "wal" or sync != 2:
         raise JournalError(
-            f"the journal {path} cannot run in WAL mode with synchronous=FULL "
-            f"(got journal_mode={mode}, synchronous={sync}); put it on a local disk"
+            _('the journal {path} cannot run in WAL mode with synchronous=FULL (got journal_mode={mode}, synchronous={sync}); put it on a local disk').format(path=path, mode=mode, sync=sync)
         )
 
 
@@ -251,7 +246,7 @@ def _create(path: Path) -> None:
         db.close()  # the last connection: the WAL is checkpointed into the file and removed
     try:
         if leftovers[1].exists() and leftovers[1].stat().st_size:
-            raise JournalError(f"cannot create the journal {path}: SQLite kept its write-ahead log")
+            raise JournalError(_('cannot create the journal {path}: SQLite kept its write-ahead log').format(path=path))
         try:
             os.link(temp, path)
         except FileExistsError:
@@ -277,14 +272,12 @@ def _unclean(path: Path) -> bool:
 def _check_file(path: Path) -> None:
     """JournalError unless the existing ``path`` starts like a SQLite database."""
     if path.is_dir():
-        raise JournalError(f"cannot open the journal {path}: it is a folder")
+        raise JournalError(_('cannot open the journal {path}: it is a folder').format(path=path))
     with path.open("rb") as handle:
         head = handle.read(len(SQLITE_HEADER))
     if not head:
         raise JournalError(
-            f"the journal {path} is damaged (the file is empty). Do not delete it: the till would "
-            "start a new journal and number orders from 1 again. Copy it aside, look for the "
-            "journal's backup and contact support."
+            _("the journal {path} is damaged (the file is empty). Do not delete it: the till would start a new journal and number orders from 1 again. Copy it aside, look for the journal's backup and contact support.").format(path=path)
         )
     if head != SQLITE_HEADER:
         raise JournalError(_damaged(path, "it is not a SQLite database"))
@@ -304,8 +297,7 @@ class Journal:
         try:
             make_private_dir(path.parent, tighten_existing=False)
         except OSError as exc:
-            raise JournalError(f"cannot create the folder {path.parent} for the journal: "
-                               f"{exc.strerror or exc}") from None
+            raise JournalError(_('cannot create the folder {parent} for the journal: {strerror}').format(parent=path.parent, strerror=exc.strerror or exc)) from None
         try:
             check_writable(path)
             if not os.path.lexists(path):
@@ -320,9 +312,9 @@ class Journal:
             reason = write_failure(exc)
             if reason is not None:
                 raise write_error(path, reason) from None
-            raise JournalError(f"cannot open the journal {path}: {exc}") from None
+            raise JournalError(_('cannot open the journal {path}: {exc}').format(path=path, exc=exc)) from None
         except OSError as exc:
-            raise JournalError(f"cannot open the journal {path}: {exc.strerror or exc}") from None
+            raise JournalError(_('cannot open the journal {path}: {strerror}').format(path=path, strerror=exc.strerror or exc)) from None
         try:
             self._setup()
             self._known = read_last_number(path, outlet, till) or 0
@@ -354,8 +346,7 @@ class Journal:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
             raise JournalError(
-                f"the journal {self.path} was written by a newer version of the till "
-                f"(schema {version}); update the till software"
+                _('the journal {path} was written by a newer version of the till (schema {version}); update the till software').format(path=self.path, version=version)
             )
         present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if version == 0:
@@ -447,7 +438,7 @@ class Journal:
         reason = write_failure(exc)
         _log.error("journal write failed (%s): %s", reason or "unexpected", exc)
         if reason is None:
-            return JournalError(f"the journal {self.path} cannot be written: {exc}")
+            return JournalError(_('the journal {path} cannot be written: {exc}').format(path=self.path, exc=exc))
         return write_error(self.path, reason)
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -499,12 +490,12 @@ class Journal:
         row = tx.row("SELECT number, status FROM orders WHERE id=? AND outlet=? AND till=?",
                      (order_id, *self._scope))
         if row is None:
-            raise JournalError(f"order {order_id} is not in the journal of this till")
+            raise JournalError(_('order {order_id} is not in the journal of this till').format(order_id=order_id))
         number, status = row
         if number is not None:
             return int(number)
         if status != OrderStatus.OPEN.value:
-            raise JournalError(f"order {order_id} is not open")
+            raise JournalError(_('order {order_id} is not open').format(order_id=order_id))
         number = tx.next("order_number")
         tx.execute("UPDATE orders SET number=? WHERE id=?", (number, order_id))
         tx.event(order_id, "order_numbered", {"number": number})
@@ -514,7 +505,7 @@ class Journal:
         rows = self._query("SELECT * FROM orders WHERE id=? AND outlet=? AND till=?",
                            (order_id, *self._scope))
         if not rows:
-            raise JournalError(f"order {order_id} is not in the journal of this till")
+            raise JournalError(_('order {order_id} is not in the journal of this till').format(order_id=order_id))
         row = rows[0]
         currency = row["currency"]
         order = Order(
@@ -703,7 +694,7 @@ class Journal:
             row = tx.row("SELECT order_id, tender_id, line_id, refs FROM provider_ops"
                          " WHERE id=? AND outlet=? AND till=?", (op_id, *self._scope))
             if row is None:
-                raise JournalError(f"provider operation {op_id} is not in the journal of this till")
+                raise JournalError(_('provider operation {op_id} is not in the journal of this till').format(op_id=op_id))
             order_id, tender_id, line_id, old_refs = row
             merged = {**json.loads(old_refs), **(refs or {})}
             ended = None if state == OpState.UNKNOWN else _now()
@@ -770,7 +761,7 @@ class Journal:
         rows = self._query("SELECT * FROM provider_ops WHERE id=? AND outlet=? AND till=?",
                            (op_id, *self._scope))
         if not rows:
-            raise JournalError(f"provider operation {op_id} is not in the journal of this till")
+            raise JournalError(_('provider operation {op_id} is not in the journal of this till').format(op_id=op_id))
         return _op(rows[0])
 
     def ops(self, *, tender_id: int | None = None, line_id: int | None = None, code: str | None = None,
@@ -813,7 +804,7 @@ class Journal:
                 (_now(), receipt_id, order_id, *self._scope),
             )
             if changed != 1:
-                raise JournalError(f"order {order_id} is not a closed, unvoided sale")
+                raise JournalError(_('order {order_id} is not a closed, unvoided sale').format(order_id=order_id))
             tx.event(order_id, "order_voided", {"receipt": receipt_id})
         return receipt_id
 
@@ -868,7 +859,7 @@ class Journal:
                 (_now(), order_id),
             )
             if changed != 1:
-                raise JournalError(f"order {order_id} is not open")
+                raise JournalError(_('order {order_id} is not open').format(order_id=order_id))
             tx.execute(
                 "UPDATE tenders SET state=? WHERE order_id=? AND state=? AND voided_at IS NULL",
                 (TenderState.CAPTURED.value, order_id, TenderState.AUTHORIZED.value),
@@ -896,7 +887,7 @@ class Journal:
                 (_now(), order_id, *self._scope),
             )
             if changed != 1:
-                raise JournalError(f"order {order_id} is not open")
+                raise JournalError(_('order {order_id} is not open').format(order_id=order_id))
             tx.event(order_id, "order_cancelled", {})
             if receipt is not None:
                 receipt_id = tx.insert_receipt(order_id, "cancel", *receipt)
@@ -927,7 +918,7 @@ class Journal:
         rows = self._query("SELECT * FROM receipts WHERE id=? AND outlet=? AND till=?",
                            (receipt_id, *self._scope))
         if not rows:
-            raise JournalError(f"receipt {receipt_id} is not in the journal of this till")
+            raise JournalError(_('receipt {receipt_id} is not in the journal of this till').format(receipt_id=receipt_id))
         return _receipt(rows[0])
 
     def last_receipt(self) -> ReceiptRecord | None:

@@ -54,6 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
+from pos_app.i18n import N_, _
 
 __all__ = [
     "Answer",
@@ -119,7 +120,7 @@ class ProviderError(Exception):
     ``outcome_unknown`` is True when the provider may have applied it.
     """
 
-    default_hint: ClassVar[str] = "Try again; if it keeps happening, call support."
+    default_hint: ClassVar[str] = N_("Try again; if it keeps happening, call support.")
     safe_to_retry: ClassVar[bool] = False
     outcome_unknown: ClassVar[bool] = False
 
@@ -135,7 +136,7 @@ class ProviderError(Exception):
         self.message = message
         self.provider = provider
         self.operation = operation
-        self.hint = hint if hint is not None else self.default_hint.format(provider=provider)
+        self.hint = hint if hint is not None else _(self.default_hint).format(provider=provider)
 
     def __str__(self) -> str:
         return self.message
@@ -150,7 +151,7 @@ class ProviderError(Exception):
 class UnsupportedOperation(ProviderError):
     """The provider does not offer this operation (see ``capabilities``)."""
 
-    default_hint = "This provider cannot do that; use another payment method or provider."
+    default_hint = N_("This provider cannot do that; use another payment method or provider.")
 
     def __init__(
         self, capability: Capability, provider: str, *, display_name: str | None = None
@@ -158,7 +159,7 @@ class UnsupportedOperation(ProviderError):
         self.capability = capability
         who = display_name or provider
         super().__init__(
-            f"{who} does not support {capability.value}.",
+            _("{provider} does not support {operation}.").format(provider=who, operation=capability.value),
             provider,
             operation=capability.value,
         )
@@ -167,7 +168,7 @@ class UnsupportedOperation(ProviderError):
 class AuthenticationError(ProviderError):
     """The provider rejected our credentials (HTTP 401/403): bad or missing key."""
 
-    default_hint = "Check the API key with `pos keys set --provider {provider}`."
+    default_hint = N_("Check the API key with `pos keys set --provider {provider}`.")
 
 
 class RefusedError(ProviderError):
@@ -177,7 +178,7 @@ class RefusedError(ProviderError):
     E-GUMA), to be shown to the cashier verbatim. Nothing was applied.
     """
 
-    default_hint = "Tell the customer the provider's message; take another payment method if needed."
+    default_hint = N_("Tell the customer the provider's message; take another payment method if needed.")
 
     def __init__(
         self,
@@ -192,6 +193,57 @@ class RefusedError(ProviderError):
         self.provider_message = provider_message
 
 
+# The till's own explanation of a refusal, by the operation the provider refused
+# (the provider's own text, often German, is shown beside it, labelled as its words).
+_REFUSED: dict[str, str] = {
+    "balance": N_("{provider} refused the balance check."),
+    "lookup": N_("{provider} refused the balance check."),
+    "redeem": N_("{provider} refused the payment."),
+    "hold": N_("{provider} refused the payment."),
+    "authorize": N_("{provider} refused the payment."),
+    "capture": N_("{provider} refused to complete the payment."),
+    "cancel_redemption": N_("{provider} refused to cancel the payment."),
+    "release": N_("{provider} refused to cancel the payment."),
+    "void": N_("{provider} refused to cancel the payment."),
+    "refund": N_("{provider} refused the refund."),
+    "activate_status": N_("{provider} refused the gift voucher check."),
+    "deactivate_status": N_("{provider} refused the gift voucher check."),
+    "activate": N_("{provider} refused to activate the gift voucher."),
+    "issue": N_("{provider} refused to activate the gift voucher."),
+    "deactivate": N_("{provider} refused to deactivate the gift voucher."),
+    "cancel": N_("{provider} refused to deactivate the gift voucher."),
+}
+
+
+def refused_text(provider: str, operation: str | None, *, not_found: bool = False) -> str:
+    """The till's words for a refusal (``"E-GUMA refused the payment."``), from what
+    was asked and what the provider's status said, never from its wording."""
+    if not_found:
+        return _("{provider} does not know this voucher.").format(provider=provider)
+    return _(_REFUSED.get(operation or "", N_("{provider} refused the request."))).format(provider=provider)
+
+
+def provider_says(provider: str, text: str) -> str:
+    """The provider's own words, labelled as such: ``E-GUMA says: «Gutschein ungültig»``."""
+    return _("{provider} says: «{text}»").format(provider=provider, text=text)
+
+
+def with_provider_words(explanation: str, provider: str, provider_text: str | None) -> str:
+    """The till's ``explanation``, then on the next line the provider's own words
+    (when it gave any that say more than the explanation)."""
+    text = (provider_text or "").strip()
+    if not text or text == explanation:
+        return explanation
+    return f"{explanation}\n{provider_says(provider, text)}"
+
+
+def error_text(error: ProviderError, provider: str) -> str:
+    """An error's message with the provider's own words of a refusal (journal, F12)."""
+    if isinstance(error, RefusedError):
+        return with_provider_words(error.message, provider, error.provider_message)
+    return error.message
+
+
 class NotFoundError(RefusedError):
     """The provider does not know this voucher (or token).
 
@@ -199,7 +251,7 @@ class NotFoundError(RefusedError):
     message, and nothing was applied; catch it first to offer "scan again".
     """
 
-    default_hint = "Check the code: scan it again or type it exactly as printed."
+    default_hint = N_("Check the code: scan it again or type it exactly as printed.")
 
 
 class UnavailableError(ProviderError):
@@ -208,7 +260,7 @@ class UnavailableError(ProviderError):
     The request was not applied, so it is safe to try again.
     """
 
-    default_hint = "Provider unreachable — take another payment method or try again."
+    default_hint = N_("Provider unreachable — take another payment method or try again.")
     safe_to_retry = True
 
 
@@ -220,7 +272,7 @@ class ProviderTimeout(UnavailableError):
     :class:`UnknownOutcome` instead.
     """
 
-    default_hint = (
+    default_hint = N_(
         "Provider did not answer in time — nothing was charged; "
         "try again or take another payment method."
     )
@@ -234,7 +286,7 @@ class UnknownOutcome(ProviderError):
     compared with the balance seen before).
     """
 
-    default_hint = (
+    default_hint = N_(
         "Do not retry: the till must first check with the provider whether it happened "
         "(see the status screen)."
     )
@@ -244,7 +296,7 @@ class UnknownOutcome(ProviderError):
 class BadResponse(ProviderError):
     """The provider answered with a body we cannot read (not JSON, missing fields)."""
 
-    default_hint = "Try again; if it keeps happening, call support."
+    default_hint = N_("Try again; if it keeps happening, call support.")
 
 
 class BadResponseUnknownOutcome(BadResponse, UnknownOutcome):
@@ -724,11 +776,14 @@ class ProviderDescriptor:
         return bool(code) and re.fullmatch(settings.code_pattern, code) is not None
 
     def word(self, kind: OpKind) -> str:
-        return self.words.get(kind, kind.value)
+        """The cashier's noun for ``kind`` in the language in use (the descriptor marks
+        its words with ``N_``)."""
+        return _(self.words.get(kind, kind.value))
 
     def done_word(self, kind: OpKind) -> str:
-        """``"deactivated"`` for E-GUMA's undo."""
-        return self.done_words.get(kind, {OpKind.CREATE: "created", OpKind.UNDO: "taken back"}.get(kind, kind.value))
+        """``"deactivated"`` for E-GUMA's undo, in the language in use."""
+        return _(self.done_words.get(kind, {OpKind.CREATE: N_("created"), OpKind.UNDO: N_("taken back")}.get(
+            kind, kind.value)))
 
 
 # ---------------------------------------------------------------------------

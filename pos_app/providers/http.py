@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 
+from pos_app.i18n import _
 from pos_app.providers.base import (
     AuthenticationError,
     ProviderError,
@@ -211,30 +212,29 @@ class ProviderHttp:
         who, provider = self.display_name, self.provider
         if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)):
             return ProviderTimeout(
-                f"{who} could not be reached in time; nothing was sent.", provider, operation=operation
+                _('{provider} could not be reached in time; nothing was sent.').format(provider=who), provider, operation=operation
             )
         if isinstance(exc, (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol)):
             return UnavailableError(
-                f"{who} could not be reached; nothing was sent.", provider, operation=operation
+                _('{provider} could not be reached; nothing was sent.').format(provider=who), provider, operation=operation
             )
         if isinstance(exc, httpx.DecodingError):
             return bad_response(
-                f"{who} sent an answer that could not be decoded.",
+                _("{provider} sent an answer that could not be decoded.").format(provider=who),
                 provider,
                 mutating=mutating,
                 operation=operation,
             )
         if mutating:
             return UnknownOutcome(
-                f"{who} did not answer after the request was sent; "
-                f"it is not known whether the {operation} happened.",
+                _('{provider} did not answer after the request was sent; it is not known whether the {operation} happened.').format(provider=who, operation=operation),
                 provider,
                 operation=operation,
             )
         if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-            return ProviderTimeout(f"{who} did not answer in time.", provider, operation=operation)
+            return ProviderTimeout(_('{provider} did not answer in time.').format(provider=who), provider, operation=operation)
         return UnavailableError(
-            f"{who} closed the connection without an answer.", provider, operation=operation
+            _('{provider} closed the connection without an answer.').format(provider=who), provider, operation=operation
         )
 
     def status_error(
@@ -259,31 +259,30 @@ class ProviderHttp:
         who, provider = self.display_name, self.provider
         if status in (401, 403):
             return AuthenticationError(
-                f"{who} rejected the API key of this outlet (HTTP {status}).",
+                _('{provider} rejected the API key of this outlet (HTTP {status}).').format(provider=who, status=status),
                 provider,
                 operation=operation,
             )
         retry_later = status in (408, 429, 503)
         if retry_later or (status >= 500 and not mutating):
             return UnavailableError(
-                f"{who} is not available right now (HTTP {status}).", provider, operation=operation
+                _('{provider} is not available right now (HTTP {status}).').format(provider=who, status=status), provider, operation=operation
             )
         if status >= 500:
             return UnknownOutcome(
-                f"{who} failed (HTTP {status}) after the request was sent; "
-                f"it is not known whether the {operation} happened.",
+                _('{provider} failed (HTTP {status}) after the request was sent; it is not known whether the {operation} happened.').format(provider=who, status=status, operation=operation),
                 provider,
                 operation=operation,
             )
         if 400 <= status < 500:
             return RefusedError(
-                f"{who} refused the request (HTTP {status}).",
+                _('{provider} refused the request (HTTP {status}).').format(provider=who, status=status),
                 provider,
                 provider_message=text,
                 operation=operation,
             )
         return bad_response(
-            f"{who} sent an unexpected answer (HTTP {status}).",
+            _("{provider} sent an unexpected answer (HTTP {status}).").format(provider=who, status=status),
             provider,
             mutating=mutating,
             operation=operation,
@@ -320,7 +319,8 @@ class ProviderHttp:
         data = self._parse(response.content)
         if not isinstance(data, dict):
             raise bad_response(
-                f"{self.display_name} sent an unreadable answer to {operation} (not a JSON object).",
+                _("{provider} sent an unreadable answer to {operation} (not a JSON object).").format(
+                    provider=self.display_name, operation=operation),
                 self.provider,
                 mutating=mutating,
                 operation=operation,

@@ -21,6 +21,7 @@ from pos_app.domain.catalog import Catalog
 from pos_app.domain.codes import ScanError, mask_code, parse_scan
 from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
+from pos_app.i18n import _, ngettext
 from pos_app.journal import JournalStore, ReceiptRecord
 from pos_app.providers import OpKind
 from pos_app.receipts import (
@@ -146,10 +147,11 @@ class Till:
         for name, slot in fresh.items():
             if name not in kept:
                 self.providers[name] = slot
-        states = [f"{s.display_name}: {s.problem or 'ready'}" for s in self.providers.values()]
+        states = [_("{provider}: {state}").format(provider=s.display_name, state=s.problem or _("ready"))
+                  for s in self.providers.values()]
         await close_providers(replaced)
         await close_providers(kept)
-        return "Keys reloaded — " + "; ".join(states)
+        return _("Keys reloaded — {states}").format(states="; ".join(states))
 
     # -- reading --------------------------------------------------------------
     @property
@@ -163,8 +165,9 @@ class Till:
         if self.recovered and not self.order.is_empty:
             lines = len(self.order.active_lines)
             return Notice(
-                f"Open order recovered from the journal: {lines} line{'s' if lines != 1 else ''}, "
-                f"{self.order.remaining} still to pay",
+                ngettext("Open order recovered from the journal: {count} line, {amount} still to pay",
+                         "Open order recovered from the journal: {count} lines, {amount} still to pay",
+                         lines).format(count=lines, amount=self.order.remaining.shown_with_currency()),
                 Level.WARNING,
             )
         problems = [slot.problem for slot in self.providers.values() if slot.problem]
@@ -172,14 +175,16 @@ class Till:
             return Notice(" · ".join(problems), Level.WARNING)
         unprinted = self.journal.unprinted_receipts()
         if unprinted:
-            return Notice(f"{len(unprinted)} receipt(s) not printed yet — F7 prints them", Level.WARNING)
+            return Notice(ngettext("{count} receipt not printed yet — F7 prints it",
+                                   "{count} receipts not printed yet — F7 prints them",
+                                   len(unprinted)).format(count=len(unprinted)), Level.WARNING)
         return None
 
     def parse_amount(self, text: str) -> Money:
         try:
             return Money.parse(text, self.currency)
         except MoneyError as exc:
-            raise CheckoutError(f"Amount: {exc}") from None
+            raise CheckoutError(_("Amount: {problem}").format(problem=exc)) from None
 
     # -- scanning -------------------------------------------------------------
     def scan(self, raw: str) -> Outcome:
@@ -190,29 +195,34 @@ class Till:
             raise CheckoutError(message[:1].upper() + message[1:]) from None
         product = self.catalog.get(scan.code)
         if product is None and scan.quantity == 1 and self.vouchers.looks_like_voucher(scan.code):
-            return Outcome(Notice(f"Voucher {mask_code(scan.code)} scanned"), voucher_code=scan.code)
+            return Outcome(Notice(_("Voucher {code} scanned").format(code=mask_code(scan.code))),
+                           voucher_code=scan.code)
         if product is None:
             shown = scan.code if len(scan.code) <= 32 else scan.code[:29] + "..."
-            raise CheckoutError(f"Unknown barcode {shown!r} — nothing added")
+            raise CheckoutError(_("Unknown barcode {code!r} — nothing added").format(code=shown))
         line = Line(0, product.ean, product.name, scan.quantity, product.price, product.vat_rate)
         self.guard(lambda: self.order.check_add_line(line))
         self.journal.add_line(self.order_id, line)
         self.reload()
         self.last_closed = None
-        qty = f"{scan.quantity} × " if scan.quantity > 1 else ""
-        return Outcome(Notice(f"Added {qty}{product.name}  {line.total.amount_str()}"))
+        total = line.total.shown()
+        if scan.quantity > 1:
+            return Outcome(Notice(_("Added {quantity} × {name}  {total}").format(
+                quantity=scan.quantity, name=product.name, total=total)))
+        return Outcome(Notice(_("Added {name}  {total}").format(name=product.name, total=total)))
 
     # -- tenders --------------------------------------------------------------
     @provider_call
     async def pay_cash(self, given: Money) -> Outcome:
         if given.minor > self.max_cash_given.minor:
             raise CheckoutError(
-                f"{given} is more than the {self.max_cash_given} a till accepts at once — check the amount"
+                _("{given} is more than the {limit} a till accepts at once — check the amount").format(
+                    given=given.shown_with_currency(), limit=self.max_cash_given.shown_with_currency())
             )
         plan = self.guard(lambda: self.order.plan_cash(given))
         tender = Tender(0, TenderKind.CASH, plan.amount, given=plan.given,
                         change=plan.change, rounding=plan.rounding)
-        notice = Notice(f"Cash {given.amount_str()} taken")
+        notice = Notice(_("Cash {amount} taken").format(amount=given.shown()))
         closed = self.closer.close_with_tender(tender, notice)
         if closed is not None:
             return closed
@@ -224,7 +234,7 @@ class Till:
     async def pay_card(self, amount: Money) -> Outcome:
         self.guard(lambda: self.order.check_card(amount))
         tender = Tender(0, TenderKind.CARD, amount)
-        notice = Notice(f"Card {amount.amount_str()} confirmed")
+        notice = Notice(_("Card {amount} confirmed").format(amount=amount.shown()))
         closed = self.closer.close_with_tender(tender, notice)
         if closed is not None:
             return closed
@@ -240,23 +250,24 @@ class Till:
             try:  # an activation whose answer was lost: did it happen? (then it cannot just go)
                 await self.gifts.settle_open_ops(self.order)
             except CheckoutError as exc:
-                raise CheckoutError(f"Not removed — {exc}; try again when the provider answers") from None
+                raise CheckoutError(_("Not removed — {problem}; try again when the provider answers").format(
+                    problem=exc)) from None
         line = self.guard(lambda: self.order.check_void_line(line_id))
         self.journal.void_line(self.order_id, line_id)
         self.reload()
-        notice = Notice(f"Voided {line.quantity} × {line.name}")
+        notice = Notice(_("Voided {quantity} × {name}").format(quantity=line.quantity, name=line.name))
         if self.order.is_settled:
             return await self.closer.close_if_settled(
-                Notice(f"{notice.text} — change recomputed", Level.WARNING))
+                Notice(_("{text} — change recomputed").format(text=notice.text), Level.WARNING))
         return Outcome(notice)
 
     @provider_call
     async def finish(self) -> Outcome:
         """Close a paid order whose closing failed before (e.g. a gift voucher activation)."""
         if not self.order.is_settled:
-            raise CheckoutError(f"{self.order.remaining} still to pay" if self.order.active_lines
-                                else "Scan a product")
-        return await self.closer.close_if_settled(Notice("Closing the order again"))
+            raise CheckoutError(_("{amount} still to pay").format(amount=self.order.remaining.shown_with_currency())
+                                if self.order.active_lines else _("Scan a product"))
+        return await self.closer.close_if_settled(Notice(_("Closing the order again")))
 
     @provider_call
     async def void_tender(self, tender_id: int) -> Outcome:
@@ -265,15 +276,15 @@ class Till:
             return await self.vouchers.void(tender_id)
         self.journal.void_tender(self.order_id, tender_id)
         self.reload()
-        label = "Cash" if tender.kind is TenderKind.CASH else "Card"
-        hint = " — hand the cash back" if tender.kind is TenderKind.CASH else " — refund it on the card terminal"
-        return Outcome(Notice(f"{label} payment {tender.amount.amount_str()} voided{hint}", Level.WARNING))
+        text = _("Cash payment {amount} voided — hand the cash back") if tender.kind is TenderKind.CASH else \
+            _("Card payment {amount} voided — refund it on the card terminal")
+        return Outcome(Notice(text.format(amount=tender.amount.shown()), Level.WARNING))
 
     @provider_call
     async def cancel_order(self) -> Outcome:
         self.guard(self.order.check_cancel)
         if self.order.is_empty:
-            raise CheckoutError("The order is empty — nothing to cancel")
+            raise CheckoutError(_("The order is empty — nothing to cancel"))
         # Gift vouchers already activated (another one's activation failed at close):
         # lost answers settled first, then each checked before anything is undone.
         try:
@@ -281,14 +292,15 @@ class Till:
             live = self.gifts.live_gift_vouchers(self.order)
             await self.gifts.check_undoable(live)
         except CheckoutError as exc:
-            raise CheckoutError(f"Order not cancelled — {exc}. Nothing was changed") from None
+            raise CheckoutError(_("Order not cancelled — {problem}. Nothing was changed").format(problem=exc)) from None
         vouchers = [t.id for t in self.order.active_tenders if t.kind is TenderKind.VOUCHER]
         failures = await self.vouchers.void_all()
         if failures:
-            raise CheckoutError("Order not cancelled — " + "; ".join(failures))
+            raise CheckoutError(_("Order not cancelled — {problems}").format(problems="; ".join(failures)))
         failures = await self.gifts.undo_open_order()
         if failures:
-            raise CheckoutError("Order not cancelled — " + "; ".join(failures) + ". F9 tries again")
+            raise CheckoutError(_("Order not cancelled — {problems}. F9 tries again").format(
+                problems="; ".join(failures)))
         given_back = [t for t in self.order.active_tenders if t.counts]
         slip = self._cancel_slip([self.order.tender(i) for i in vouchers]) if vouchers else None
         receipt_id = self.journal.cancel_order(self.order_id, receipt=slip)  # the slip with the cancel
@@ -329,22 +341,24 @@ class Till:
             self.printer_ok = False
             self.printer_message = str(exc)
             return PrintOutcome(receipt_id, False, Notice(
-                f"Receipt not printed: {exc}. The sale is saved; F7 prints it again.", Level.ERROR))
+                _("Receipt not printed: {problem}. The sale is saved; F7 prints it again.").format(problem=exc),
+                Level.ERROR))
         doubt = await self._paper_check()
         if doubt is not None:  # sent, but the printer may not have printed it: F7 offers it again
             self.journal.mark_print_failed(receipt_id, doubt)
             self.printer_ok = False
             self.printer_message = doubt
             return PrintOutcome(receipt_id, False, Notice(
-                f"Receipt may not have printed: {doubt}. The sale is saved; F7 prints it again.",
+                _("Receipt may not have printed: {problem}. The sale is saved; F7 prints it again.").format(
+                    problem=doubt),
                 Level.ERROR))
         self.journal.mark_printed(receipt_id)
         self.printer_ok = True
         self.printer_message = self.printer.description
         if self.paper_low:
             return PrintOutcome(receipt_id, True, Notice(
-                "Receipt printed — paper is running low: put in a new roll soon", Level.WARNING))
-        return PrintOutcome(receipt_id, True, Notice("Receipt printed"))
+                _("Receipt printed — paper is running low: put in a new roll soon"), Level.WARNING))
+        return PrintOutcome(receipt_id, True, Notice(_("Receipt printed")))
 
     async def _paper_check(self) -> str | None:
         """Ask the paper sensor after a receipt, where the printer can tell (in a thread).
@@ -360,9 +374,9 @@ class Till:
         try:
             status = await asyncio.to_thread(self.printer.paper_status)
         except PrinterError as exc:
-            return f"{exc}; check the printer"
+            return _("{problem}; check the printer").format(problem=exc)
         if status is PaperStatus.OUT_OR_NO_ANSWER:
-            return "the printer reports paper out, or did not answer the status query; check it"
+            return _("the printer reports paper out, or did not answer the status query; check it")
         self.paper_low = status is PaperStatus.NEAR_END
         return None
 
@@ -370,7 +384,7 @@ class Till:
         """Kick the cash drawer (through the printer) and journal it; "no_sale" from F12."""
         settings = self.config.drawer
         if not settings.enabled:
-            return Notice("No cash drawer is configured ([drawer] enabled = true)", Level.WARNING)
+            return Notice(_("No cash drawer is configured ([drawer] enabled = true)"), Level.WARNING)
         drawer = CashDrawer(self.printer, settings.pin, settings.on_ms, settings.off_ms)
         self.journal.record("no_sale" if reason == "no_sale" else "drawer_opened",
                             {"reason": reason}, order_id)
@@ -379,7 +393,7 @@ class Till:
         except PrinterError as exc:
             self.journal.record("drawer_failed", {"reason": reason, "error": str(exc)}, order_id)
             return Notice(str(exc), Level.ERROR)
-        return Notice("Drawer opened" + (" (no sale)" if reason == "no_sale" else ""))
+        return Notice(_("Drawer opened (no sale)") if reason == "no_sale" else _("Drawer opened"))
 
     def paper(self, receipt: Receipt) -> bytes:
         """The ESC/POS bytes of a receipt for this till's printer profile and code page."""

@@ -16,13 +16,14 @@ from decimal import Decimal
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order
+from pos_app.i18n import _
 from pos_app.providers import Capability, OpKind, ProviderError, ValueCheck
 from pos_app.services import journaled
 from pos_app.services.journaled import Call, Decision, NotSent
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Notice, Outcome, Undecided
 from pos_app.services.session import Session
-from pos_app.services.wording import describe, waiting
+from pos_app.services.wording import describe, refusal_reason, waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,23 +58,24 @@ class GiftDesk:
         problems = [s.problem for s in self.providers.values() if s.problem]
         if problems:
             raise CheckoutError(problems[0])
-        shown = normalize_voucher_code(raw)[:20] or "(empty)"
-        raise CheckoutError(f"{shown!r} is not a gift voucher code — scan the code printed on the voucher")
+        shown = normalize_voucher_code(raw)[:20] or _("(empty)")
+        raise CheckoutError(_("{code!r} is not a gift voucher code — scan the code printed on the voucher").format(
+            code=shown))
 
     # -- selling ------------------------------------------------------------------
     async def check(self, raw: str) -> GiftCheck:
         """Can this printed voucher be sold, and for how much?"""
         session = self.session
         if not normalize_voucher_code(raw):
-            raise CheckoutError("Scan or type the gift voucher's code")
+            raise CheckoutError(_("Scan or type the gift voucher's code"))
         slot = self._seller(raw)
         assert slot.client is not None
         code = slot.normalize(raw)
         if any(line.code == code for line in session.order.gift_vouchers):
-            raise CheckoutError(f"Gift voucher {mask_code(code)} is already on this order")
+            raise CheckoutError(_("Gift voucher {code} is already on this order").format(code=mask_code(code)))
         if session.journal.ops(code=code, open_only=True):
-            raise CheckoutError(f"Gift voucher {mask_code(code)}: an earlier operation on it is not decided "
-                                "yet — it cannot be sold until it is (F12 shows it)")
+            raise CheckoutError(_("Gift voucher {code}: an earlier operation on it is not decided yet — it cannot "
+                                  "be sold until it is (F12 shows it)").format(code=mask_code(code)))
         try:
             status = await slot.client.check_value(code)
         except ProviderError as exc:
@@ -90,35 +92,39 @@ class GiftDesk:
         """The provider's amount, or the cashier's for a free amount (validated)."""
         if not check.status.free_amount:
             if check.status.amount is None or not check.status.amount.is_positive:
-                raise CheckoutError(f"{check.display_name} gave no amount for this voucher")
+                raise CheckoutError(_("{provider} gave no amount for this voucher").format(
+                    provider=check.display_name))
             return check.status.amount
         limit = self.max_amount
         try:
             amount = Money.parse(typed or "", self.session.currency)
         except MoneyError as exc:
-            raise CheckoutError(f"Amount: {exc}") from None
+            raise CheckoutError(_("Amount: {problem}").format(problem=exc)) from None
         if not amount.is_positive:
-            raise CheckoutError("Amount: must be more than zero")
+            raise CheckoutError(_("Amount: must be more than zero"))
         if amount.minor > limit.minor:
-            raise CheckoutError(f"Amount: at most {limit} for a gift voucher")
+            raise CheckoutError(_("Amount: at most {limit} for a gift voucher").format(
+                limit=limit.shown_with_currency()))
         return amount
 
     def add(self, check: GiftCheck, typed: str | None = None) -> Outcome:
         """Put the voucher on the order (VAT 0). Nothing is sent until the order closes."""
         session = self.session
         if not check.status.can_create:
-            raise CheckoutError(f"{check.display_name}: {check.status.message or 'cannot be sold'}")
+            raise CheckoutError(refusal_reason(
+                check.display_name, _("{provider} cannot sell this gift voucher now.").format(
+                    provider=check.display_name), check.status.message))
         amount = self.amount_for(check, typed)
         session.guard(lambda: session.order.check_add_gift_voucher(check.code))
-        line = Line(0, check.code, f"Gift voucher {check.masked}", 1, amount, Decimal(0),
+        line = Line(0, check.code, _("Gift voucher {code}").format(code=check.masked), 1, amount, Decimal(0),
                     kind=LineKind.GIFT_VOUCHER, code=check.code, provider=check.provider,
                     free_amount=check.status.free_amount)
         session.guard(lambda: session.order.check_add_line(line))
         session.journal.add_line(session.order_id, line)
         session.reload()
         session.last_closed = None
-        return Outcome(Notice(f"Added gift voucher {check.masked} {amount.amount_str()} — "
-                              "activated when the order is paid"))
+        return Outcome(Notice(_("Added gift voucher {code} {amount} — activated when the order is paid").format(
+            code=check.masked, amount=amount.shown())))
 
     # -- creation at close ------------------------------------------------------------
     async def create_all(self) -> tuple[list[str], bool]:
@@ -159,7 +165,8 @@ class GiftDesk:
             if result.decision is Decision.DONE:
                 return
             if result.decision is Decision.UNDECIDED:
-                raise Undecided(f"the earlier attempt is not decided — {result.reason}{waiting(result)}")
+                raise Undecided(_("the earlier attempt is not decided — {reason}{waiting}").format(
+                    reason=result.reason, waiting=waiting(result)))
         amount = line.total
         send_amount = amount if line.free_amount else None
         call = Call(slot, OpKind.CREATE, code, amount, session.order_id,
@@ -177,7 +184,7 @@ class GiftDesk:
         if result.decision is Decision.UNDECIDED:
             raise Undecided(f"{result.reason}{waiting(result)}")
         if result.decision is Decision.NOT_DONE:
-            raise CheckoutError(f"{slot.display_name} did not do it — Enter tries again")
+            raise CheckoutError(_("{provider} did not do it — Enter tries again").format(provider=slot.display_name))
 
     # -- undoing ------------------------------------------------------------------------
     async def settle_open_ops(self, order: Order) -> None:
@@ -194,8 +201,8 @@ class GiftDesk:
             if result.decision is Decision.UNDECIDED:
                 slot = session.providers.get(op.provider)
                 word = slot.word(op.operation) if slot else op.operation
-                raise CheckoutError(f"the {word} of gift voucher {mask_code(op.code)} is not decided yet "
-                                    f"({result.reason})")
+                raise CheckoutError(_("the {operation} of gift voucher {code} is not decided yet ({reason})").format(
+                    operation=word, code=mask_code(op.code), reason=result.reason))
         session.reload()
 
     @staticmethod
@@ -216,8 +223,11 @@ class GiftDesk:
                 raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
             slot.mark(None)
             if not status.can_undo:
-                reason = (status.message or f"cannot be {slot.done_word(OpKind.UNDO)}").rstrip(".")
-                raise CheckoutError(f"gift voucher {mask_code(line.code)}: {slot.display_name}: {reason}")
+                reason = refusal_reason(slot.display_name, _("{provider} cannot take gift voucher {code} back "
+                                                             "now.").format(provider=slot.display_name,
+                                                                            code=mask_code(line.code)),
+                                        status.message)
+                raise CheckoutError(reason)
 
     async def undo_open_order(self) -> list[str]:
         """Cancelling the open order: undo its live value lines (checked first); each one
@@ -228,7 +238,8 @@ class GiftDesk:
             try:
                 await self.undo(line, session.order_id, "cancel of the order")
             except CheckoutError as exc:
-                failures.append(f"gift voucher {mask_code(line.code or '')}: {exc}")
+                failures.append(_("gift voucher {code}: {problem}").format(code=mask_code(line.code or ""),
+                                                                           problem=exc))
         session.reload()
         return failures
 
@@ -253,6 +264,7 @@ class GiftDesk:
             raise CheckoutError(describe(result.error, slot.display_name, hint=False)
                                 if result.error is not None else result.reason)
         if result.decision is Decision.UNDECIDED:
-            raise Undecided(f"{word} of {mask_code(code)} not confirmed — {result.reason}{waiting(result)}")
+            raise Undecided(_("{operation} of {code} not confirmed — {reason}{waiting}").format(
+                operation=word, code=mask_code(code), reason=result.reason, waiting=waiting(result)))
         if result.decision is Decision.NOT_DONE:
-            raise CheckoutError(f"{mask_code(code)} is still active")
+            raise CheckoutError(_("{code} is still active").format(code=mask_code(code)))

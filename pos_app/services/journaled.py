@@ -37,6 +37,7 @@ from typing import Any
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Tender, TenderState
+from pos_app.i18n import _
 from pos_app.journal import OpRecord, OpState
 from pos_app.providers import (
     Answer,
@@ -54,6 +55,7 @@ from pos_app.providers import (
     Verdict,
     VoidResult,
 )
+from pos_app.providers.base import error_text
 from pos_app.services.crash import arm_after_send, crashpoint
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError
@@ -118,6 +120,18 @@ class NotSent(CheckoutError):
         self.error = error
 
 
+def _not_confirmed(word: str, reason: str | None) -> str:
+    return _("{operation} not confirmed: {reason}").format(operation=word, reason=reason)
+
+
+def _failed(word: str, reason: str | None) -> str:
+    return _("{operation} failed: {reason}").format(operation=word, reason=reason)
+
+
+def _cannot_ask(slot: ProviderSlot, exc: ProviderError) -> str:
+    return _("{provider} cannot be asked ({problem})").format(provider=slot.display_name, problem=exc.message)
+
+
 def operation_of(op: OpRecord) -> Operation:
     return Operation(OpKind(op.operation), op.code, op.amount, op.reference, op.refs, op.request, op.before)
 
@@ -163,15 +177,15 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
             problem = None
             if not refs and answer is None:
                 who = session.display_name(op.provider)
-                problem = (f"the answer to the {word} was lost, so the till has nothing to cancel it with; "
-                           f"ask {who} to reverse it")
+                problem = _("the answer to the {operation} was lost, so the till has nothing to cancel it "
+                            "with; ask {provider} to reverse it").format(operation=word, provider=who)
             return {"tender": {"state": TenderState.AUTHORIZED, "refs": refs, "balance_after": after,
                                "problem": problem}}
         if decision is Decision.NOT_DONE:
             return {"void_tender": True, "tender": {"problem": None}}
         if decision is Decision.FAILED:
             return {"void_tender": True, "tender": {"problem": reason}}
-        return {"tender": {"state": TenderState.UNKNOWN, "problem": f"{word} not confirmed: {reason}"}}
+        return {"tender": {"state": TenderState.UNKNOWN, "problem": _not_confirmed(word, reason)}}
     if kind in (OpKind.VOID, OpKind.REFUND):
         if not on_open_order:
             return {}  # a voided sale keeps its tenders; the journal records the reversal next to them
@@ -181,16 +195,17 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
                 if judgement is not None and judgement.balance is not None and op.amount else None)
             return {"void_tender": True, "tender": {"problem": None, "balance_after": after}}
         if decision is Decision.NOT_DONE:
-            return {"tender": {"problem": f"{word} did not happen: F8 tries again"}}
+            return {"tender": {"problem": _("{operation} did not happen: F8 tries again").format(operation=word)}}
         if decision is Decision.FAILED:
-            return {"tender": {"problem": f"{word} failed: {reason}"}}
-        return {"tender": {"problem": f"{word} not confirmed: {reason}"}}
+            return {"tender": {"problem": _failed(word, reason)}}
+        return {"tender": {"problem": _not_confirmed(word, reason)}}
     if kind is OpKind.CAPTURE:
         if decision is Decision.DONE:
             return {"tender": {"state": TenderState.CAPTURED, "refs": refs, "problem": None}}
         if decision is Decision.NOT_DONE:
             return {"tender": {"problem": None}}
-        return {"tender": {"problem": f"{word} {'failed' if decision is Decision.FAILED else 'not confirmed'}: {reason}"}}
+        return {"tender": {"problem": _failed(word, reason) if decision is Decision.FAILED
+                           else _not_confirmed(word, reason)}}
     if kind is OpKind.CREATE:
         if decision is Decision.DONE:
             return {"line": {"activated": True, "refs": refs, "problem": None}}
@@ -198,7 +213,7 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
             return {"line": {"problem": None}}
         if decision is Decision.FAILED:
             return {"line": {"problem": reason}}
-        return {"line": {"problem": f"{word} not confirmed: {reason}"}}
+        return {"line": {"problem": _not_confirmed(word, reason)}}
     if kind is OpKind.UNDO:
         if decision is Decision.DONE:
             return {"line": {"undone": True, "void": on_open_order, "problem": None}}
@@ -262,24 +277,24 @@ async def run(session: Session, call: Call) -> Result:
     except UnknownOutcome as exc:
         slot.mark(exc)
         journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
-                          **_effects(session, op, Decision.UNDECIDED, reason="no answer"))
+                          **_effects(session, op, Decision.UNDECIDED, reason=_("no answer")))
         return await settle(session, journal.op(op_id), lost=True)
     except ProviderError as exc:
         slot.mark(exc)
-        reason = exc.message
-        journal.finish_op(op_id, OpState.FAILED, error=exc.message,
+        reason = error_text(exc, slot.display_name)
+        journal.finish_op(op_id, OpState.FAILED, error=reason,
                           **_effects(session, op, Decision.FAILED, reason=reason))
         return Result(Decision.FAILED, journal.op(op_id), reason=reason, error=exc)
     except (MoneyError, ValueError) as exc:  # the client refused to send it (checked before any I/O)
-        reason = f"the till did not send it: {exc}"
+        reason = _("the till did not send it: {problem}").format(problem=exc)
         journal.finish_op(op_id, OpState.FAILED, error=reason,
                           **_effects(session, op, Decision.FAILED, reason=reason))
         return Result(Decision.FAILED, journal.op(op_id), reason=reason)
     except Exception as exc:  # noqa: BLE001 - a bug on our side of the wire: the request may be out
         _log.exception("%s %s: unexpected %s while sending", slot.name, call.kind.value, type(exc).__name__)
-        reason = f"the till failed while sending it ({type(exc).__name__})"
+        reason = _("the till failed while sending it ({error})").format(error=type(exc).__name__)
         journal.finish_op(op_id, OpState.UNKNOWN, error=reason,
-                          **_effects(session, op, Decision.UNDECIDED, reason="no answer"))
+                          **_effects(session, op, Decision.UNDECIDED, reason=_("no answer")))
         return await settle(session, journal.op(op_id), lost=True)
     crashpoint(f"{call.kind.value}:after_response")
     slot.mark(None)
@@ -287,8 +302,9 @@ async def run(session: Session, call: Call) -> Result:
     if why is not None:
         # Not trusted: journaled with what it said, and settled like a lost answer.
         journal.finish_op(op_id, OpState.UNKNOWN, refs=dict(getattr(answer, "refs", {})),
-                          result=answer_data(answer), error=why, flag=f"contradicting answer: {why}",
-                          **_effects(session, op, Decision.UNDECIDED, reason="the answer contradicts the request"))
+                          result=answer_data(answer), error=why,
+                          flag=_("contradicting answer: {problem}").format(problem=why),
+                          **_effects(session, op, Decision.UNDECIDED, reason=_("the answer contradicts the request")))
         return await settle(session, journal.op(op_id), lost=True)
     journal.finish_op(op_id, OpState.OK, refs=dict(getattr(answer, "refs", {})), result=answer_data(answer),
                       **_effects(session, op, Decision.DONE, answer=answer))
@@ -300,10 +316,12 @@ def contradiction(slot: ProviderSlot, op: Operation, before: Snapshot | None, an
     assert slot.descriptor is not None
     if isinstance(answer, (Authorization, VoidResult)):
         if op.amount is not None and answer.amount != op.amount:
-            return f"{slot.display_name} answered {answer.amount.amount_str()}, {op.amount.amount_str()} was asked"
+            return _("{provider} answered {amount}, {asked} was asked").format(
+                provider=slot.display_name, amount=answer.amount.shown(), asked=op.amount.shown())
     if isinstance(answer, Captured) and answer.amount is not None and op.amount is not None \
             and answer.amount != op.amount:
-        return f"{slot.display_name} charged {answer.amount.amount_str()}, {op.amount.amount_str()} was asked"
+        return _("{provider} charged {amount}, {asked} was asked").format(
+            provider=slot.display_name, amount=answer.amount.shown(), asked=op.amount.shown())
     return slot.descriptor.settling.contradiction(op, before, answer)
 
 
@@ -324,32 +342,34 @@ async def settle(session: Session, op: OpRecord, *, lost: bool = False) -> Resul
     slot = session.providers.get(op.provider)
     view = operation_of(op)
     if slot is None or slot.client is None or slot.descriptor is None:
-        why = slot.problem if slot is not None and slot.problem else f"{op.provider} is not configured"
-        return undecided(session, op, why or "the provider cannot be used", lost=lost)
+        why = slot.problem if slot is not None and slot.problem else \
+            _("{provider} is not configured").format(provider=op.provider)
+        return undecided(session, op, why or _("the provider cannot be used"), lost=lost)
     try:
         now = await read_state(slot, view)
     except ProviderError as exc:
-        return undecided(session, op, f"{slot.display_name} cannot be asked ({exc.message})", lost=lost)
+        return undecided(session, op, _cannot_ask(slot, exc), lost=lost)
     judgement = slot.descriptor.settling.judge(view, op.before, now)
     if judgement.verdict is Verdict.UNCHANGED and session.utcnow() >= deadline(session, op):
         try:  # the settle window has passed: one more read must agree
             again = await read_state(slot, view)
         except ProviderError as exc:
-            return undecided(session, op, f"{slot.display_name} cannot be asked ({exc.message})", lost=lost)
+            return undecided(session, op, _cannot_ask(slot, exc), lost=lost)
         judgement = slot.descriptor.settling.judge(view, op.before, again)
         if judgement.verdict is Verdict.UNCHANGED:
-            judgement = Judgement(Verdict.NOT_APPLIED, "unchanged after the settle window", judgement.refs)
+            judgement = Judgement(Verdict.NOT_APPLIED, _("unchanged after the settle window"), judgement.refs)
     if judgement.verdict is Verdict.APPLIED:
-        return decide(session, op, Decision.DONE, f"{judgement.reason or 'the state shows it'}", judgement, lost)
+        return decide(session, op, Decision.DONE, judgement.reason or _("the state shows it"), judgement, lost)
     if judgement.verdict is Verdict.NOT_APPLIED:
-        return decide(session, op, Decision.NOT_DONE, judgement.reason or "it never arrived", judgement, lost)
+        return decide(session, op, Decision.NOT_DONE, judgement.reason or _("it never arrived"), judgement, lost)
     if judgement.verdict is Verdict.PENDING:
-        return undecided(session, op, judgement.reason or f"{slot.display_name} is still working on it", lost=lost)
+        return undecided(session, op, judgement.reason or _("{provider} is still working on it").format(
+            provider=slot.display_name), lost=lost)
     if judgement.verdict is Verdict.UNCHANGED:
         until = deadline(session, op)
-        return undecided(session, op, f"waiting for {slot.display_name}, which may still carry it out",
-                         lost=lost, until=until)
-    return undecided(session, op, judgement.reason or "the state shows something else", lost=lost)
+        return undecided(session, op, _("waiting for {provider}, which may still carry it out").format(
+            provider=slot.display_name), lost=lost, until=until)
+    return undecided(session, op, judgement.reason or _("the state shows something else"), lost=lost)
 
 
 def decide(session: Session, op: OpRecord, decision: Decision, how: str,
@@ -367,7 +387,8 @@ def decide(session: Session, op: OpRecord, decision: Decision, how: str,
 def undecided(session: Session, op: OpRecord, reason: str, *, lost: bool = True,
               until: datetime | None = None) -> Result:
     # on the order (a narrow pane): what is waited for, short; the journal keeps the reason
-    shown = f"waiting until {until.astimezone():%H:%M:%S}" if until is not None else reason
+    shown = _("waiting until {time}").format(time=f"{until.astimezone():%H:%M:%S}") if until is not None \
+        else reason
     session.journal.finish_op(op.id, OpState.UNKNOWN, error=reason,
                               **_effects(session, op, Decision.UNDECIDED, reason=shown))
     crashpoint(f"{op.operation}:undecided")
@@ -398,11 +419,12 @@ def check_late(session: Session, slot: ProviderSlot, code: str, state: Snapshot 
             continue
         judgement = slot.descriptor.settling.judge(operation_of(op), op.before, state)
         if judgement.verdict is Verdict.APPLIED:
-            amount = op.amount.amount_str() if op.amount else "?"
-            text = (f"late contradiction: the {slot.word(OpKind.AUTHORIZE)} of {amount} on {mask_code(code)} "
-                    f"({session.where(op.order_id)}) was decided 'did not happen', but the balance now shows it "
-                    f"— the customer was charged: ask {slot.display_name} to reverse it (reference "
-                    f"{op.reference}) or refund the customer")
+            amount = op.amount.shown_with_currency() if op.amount else "?"
+            text = _("late contradiction: the {operation} of {amount} on {code} ({order}) was decided 'did not "
+                     "happen', but the balance now shows it — the customer was charged: ask {provider} to reverse "
+                     "it (reference {reference}) or refund the customer").format(
+                operation=slot.word(OpKind.AUTHORIZE), amount=amount, code=mask_code(code),
+                order=session.where(op.order_id), provider=slot.display_name, reference=op.reference)
             journal.flag_op(op.id, text)
             found.append(text)
     return found

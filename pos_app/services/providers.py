@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from pos_app.config import Config
+from pos_app.i18n import _
 from pos_app.providers import (
     AuthenticationError,
     ClientSpec,
@@ -102,11 +103,15 @@ def _live(config: Config, desc: ProviderDescriptor, settings: ProviderSettings) 
                                allow_insecure=config.keyring.allow_insecure)
         except SecretsError as exc:
             return ProviderSlot(desc.name, display, None, desc, settings,
-                                problem=f"{display} disabled: {exc}", key_command=command)
+                                problem=_("{provider} disabled: {problem}").format(provider=display, problem=exc),
+                                key_command=command)
         if not value:
-            what = "API key" if secret_field == "api_key" else secret_field
+            text = _("{provider} disabled: no API key for outlet {outlet} — run `{command}`") \
+                if secret_field == "api_key" else \
+                _("{provider} disabled: no {field} for outlet {outlet} — run `{command}`")
             return ProviderSlot(desc.name, display, None, desc, settings, key_command=command,
-                                problem=f"{display} disabled: no {what} for outlet {config.outlet.id} — run `{command}`")
+                                problem=text.format(provider=display, field=secret_field, outlet=config.outlet.id,
+                                                    command=command))
         secrets[secret_field] = value
     http = http_client(settings)
     client = desc.make_client(ClientSpec(settings, secrets, http, config.outlet.currency))

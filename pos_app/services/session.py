@@ -13,6 +13,7 @@ from typing import TypeVar
 
 from pos_app.config import Config
 from pos_app.domain.order import Order, OrderError
+from pos_app.i18n import _
 from pos_app.journal.api import JournalStore
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Closed
@@ -67,22 +68,23 @@ class Session:
         """A provider that can be asked now; CheckoutError says why not."""
         slot = self.providers.get(name or "")
         if slot is None or slot.client is None:
-            reason = slot.problem if slot is not None else f"provider {name!r} is not configured"
-            raise CheckoutError(reason or f"provider {name!r} cannot be used")
+            reason = slot.problem if slot is not None else \
+                _("provider {name!r} is not configured").format(name=name)
+            raise CheckoutError(reason or _("provider {name!r} cannot be used").format(name=name))
         return slot
 
     def display_name(self, name: str | None) -> str:
         slot = self.providers.get(name or "")
-        return slot.display_name if slot is not None else (name or "the provider")
+        return slot.display_name if slot is not None else (name or _("the provider"))
 
     def where(self, order_id: int | None) -> str:
         """How the cashier knows an order: its number, or "the open order"."""
         if order_id is None:
-            return "no order"
+            return _("no order")
         if order_id == self._order_id:
-            return "the open order"
+            return _("the open order")
         order = self.journal.load_order(order_id)
-        return f"order {order.number}" if order.number else "an earlier order"
+        return _("order {number}").format(number=order.number) if order.number else _("an earlier order")
 
     @staticmethod
     def guard(check: Callable[[], T]) -> T:

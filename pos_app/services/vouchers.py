@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pos_app.domain.codes import mask_code, normalize_voucher_code
-from pos_app.domain.money import Money
+from pos_app.domain.money import Money, sum_money
 from pos_app.domain.order import Tender, TenderKind, TenderState
+from pos_app.i18n import _, ngettext
 from pos_app.journal import OpState
 from pos_app.providers import OpKind, ProviderError, Snapshot, TenderRef, VoucherBalance
 from pos_app.services import journaled
@@ -22,7 +23,7 @@ from pos_app.services.journaled import Call, Decision, NotSent, Result
 from pos_app.services.providers import ProviderSlot
 from pos_app.services.results import CheckoutError, Level, Notice, Outcome
 from pos_app.services.session import Session
-from pos_app.services.wording import describe, outcome_text, waiting, what
+from pos_app.services.wording import describe, outcome_text, refusal_reason, waiting, what
 
 Close = Callable[[Notice], Awaitable[Outcome]]
 
@@ -35,10 +36,13 @@ class VoucherCheck:
     display_name: str
     balance: VoucherBalance
     amount: Money | None  # min(remaining, balance); None when it cannot pay now
-    reason: str | None  # why it cannot pay (the provider's message, or the order's state)
+    reason: str | None  # why it cannot pay (the till's words, then the provider's own, labelled)
     snapshot: Snapshot | None = None  # the provider state this read shows (decides a lost answer)
     read_at: float = 0.0  # session.monotonic() when it was read
     flags: tuple[str, ...] = field(default=())  # late contradictions this read revealed
+    # Why ``amount`` is less than both the balance and what is still to pay (gift
+    # vouchers on the order cannot be paid with a voucher); None when it is not.
+    capped: str | None = None
 
     @property
     def code(self) -> str:
@@ -54,10 +58,13 @@ class BalanceChanged(CheckoutError):
     """The dialog's balance was no longer fresh and the provider now says otherwise."""
 
     def __init__(self, check: VoucherCheck) -> None:
-        amount = check.amount.amount_str() if check.amount is not None else None
-        now = check.balance.balance.amount_str()
-        text = f"The balance changed since it was shown: now {now}"
-        text += f" — Enter pays {amount}" if amount else f" — {check.reason or 'it cannot pay now'}"
+        now = check.balance.balance.shown()
+        if check.amount is not None:
+            text = _("The balance changed since it was shown: now {balance} — Enter pays {amount}").format(
+                balance=now, amount=check.amount.shown())
+        else:
+            text = _("The balance changed since it was shown: now {balance} — {reason}").format(
+                balance=now, reason=check.reason or _("it cannot pay now"))
         super().__init__(text)
         self.check = check
 
@@ -85,31 +92,31 @@ class VoucherDesk:
             return matches[0]
         if len(matches) > 1:
             raise AmbiguousCode([slot.name for slot in matches],
-                                " or ".join(slot.display_name for slot in matches))
+                                _(" or ").join(slot.display_name for slot in matches))
         problems = [s.problem for s in self.providers.values() if s.problem]
         if problems:
             raise CheckoutError(problems[0])
         if not self.providers:
-            raise CheckoutError("No voucher provider is configured for this till")
-        shown = normalize_voucher_code(raw)[:20] or "(empty)"
-        raise CheckoutError(f"{shown!r} is not a voucher code — check it and scan again")
+            raise CheckoutError(_("No voucher provider is configured for this till"))
+        shown = normalize_voucher_code(raw)[:20] or _("(empty)")
+        raise CheckoutError(_("{code!r} is not a voucher code — check it and scan again").format(code=shown))
 
     def _refuse_if_unresolved(self, code: str) -> None:
         open_ops = self.session.journal.ops(code=code, open_only=True)
         if open_ops:
             result = open_ops[-1]
             if result.order_id == self.session.order_id and result.tender_id is not None:
-                raise CheckoutError(f"A payment on {mask_code(code)} is not decided yet — select it and "
-                                    "press F8 to check it")
-            raise CheckoutError(f"{what(self.session, result)} is not decided yet — this voucher cannot be "
-                                "used until it is (F12 shows it)")
+                raise CheckoutError(_("A payment on {code} is not decided yet — select it and press F8 to check "
+                                      "it").format(code=mask_code(code)))
+            raise CheckoutError(_("{operation} is not decided yet — this voucher cannot be used until it is (F12 "
+                                  "shows it)").format(operation=what(self.session, result)))
 
     # -- balance --------------------------------------------------------------
     async def check(self, raw: str, for_payment: bool = True, provider: str | None = None) -> VoucherCheck:
         """Balance of a scanned or typed code; with ``for_payment``, the amount to redeem."""
         session = self.session
         if not normalize_voucher_code(raw):
-            raise CheckoutError("Scan or type the voucher code")
+            raise CheckoutError(_("Scan or type the voucher code"))
         slot = self.route(raw, provider)
         assert slot.client is not None and slot.descriptor is not None
         code = slot.normalize(raw)
@@ -126,15 +133,35 @@ class VoucherDesk:
         made = {"provider": slot.name, "display_name": slot.display_name, "balance": balance,
                 "snapshot": snapshot, "read_at": session.monotonic(), "flags": flags}
         if not for_payment:
-            return VoucherCheck(amount=None, reason=balance.message or None, **made)
+            reason = refusal_reason(slot.display_name, _("The voucher cannot pay now."), balance.message) \
+                if balance.message else None
+            return VoucherCheck(amount=None, reason=reason, **made)
         self._refuse_if_unresolved(balance.code)
         if not balance.redeemable:
-            return VoucherCheck(amount=None, reason=balance.message or "not redeemable", **made)
+            reason = refusal_reason(slot.display_name, _("{provider} does not accept this voucher for payment "
+                                                         "now.").format(provider=slot.display_name),
+                                    balance.message)
+            return VoucherCheck(amount=None, reason=reason, **made)
         try:
             amount = session.guard(lambda: session.order.voucher_amount(balance.balance))
         except CheckoutError as exc:
             return VoucherCheck(amount=None, reason=str(exc), **made)
-        return VoucherCheck(amount=amount, reason=None, **made)
+        return VoucherCheck(amount=amount, reason=None, capped=self._capped(amount, balance.balance), **made)
+
+    def _capped(self, amount: Money, balance: Money) -> str | None:
+        """Why a voucher pays less than both its balance and what is still to pay: the
+        gift vouchers on the order are paid with cash or card only."""
+        order = self.session.order
+        due = order.remaining
+        if amount >= due or amount >= balance or not order.gift_vouchers:
+            return None
+        gifts = sum_money([line.total for line in order.gift_vouchers], due.currency)
+        return ngettext(
+            "Pays {amount}, not {due}: the gift voucher on this order ({gifts}) cannot be paid with a voucher "
+            "— take cash or card for the rest",
+            "Pays {amount}, not {due}: the gift vouchers on this order ({gifts}) cannot be paid with a voucher "
+            "— take cash or card for the rest", len(order.gift_vouchers)).format(
+            amount=amount.shown_with_currency(), due=due.shown_with_currency(), gifts=gifts.shown_with_currency())
 
     # -- pay ------------------------------------------------------------------
     @provider_call
@@ -160,8 +187,9 @@ class VoucherDesk:
         assert slot.descriptor is not None
         if slot.descriptor.policy.one_hold_per_voucher and any(
                 t.code == code and t.counts for t in session.order.active_tenders):
-            raise CheckoutError(f"Voucher {mask_code(code)} already pays on this order — {slot.display_name} "
-                                "takes one payment per voucher: void that payment (F8) to take a new amount")
+            raise CheckoutError(_("Voucher {code} already pays on this order — {provider} takes one payment per "
+                                  "voucher: void that payment (F8) to take a new amount").format(
+                code=mask_code(code), provider=slot.display_name))
         amount = session.guard(lambda: session.order.voucher_amount(check.balance.balance))
         tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code, provider=slot.name)
         call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,
@@ -170,33 +198,36 @@ class VoucherDesk:
         try:
             result = await journaled.run(session, call)
         except NotSent as exc:
-            raise CheckoutError("Not paid — " + describe(exc.error, slot.display_name,
-                                                         key_command=slot.key_command)) from None
+            raise CheckoutError(_("Not paid — {problem}").format(
+                problem=describe(exc.error, slot.display_name, key_command=slot.key_command))) from None
         finally:
             session.reload()
         return await self._paid(slot, result, amount)
 
     async def _paid(self, slot: ProviderSlot, result: Result, amount: Money) -> Outcome:
         session = self.session
-        prefix = f"{slot.display_name} did not answer. " if result.lost else ""
+        prefix = _no_answer(slot) if result.lost else ""
         if result.decision is Decision.FAILED:
             message = (describe(result.error, slot.display_name, key_command=slot.key_command)
                        if result.error is not None else result.reason)
-            raise CheckoutError(f"Not paid — {message}")
+            raise CheckoutError(_("Not paid — {problem}").format(problem=message))
         if result.decision is Decision.UNDECIDED:
-            return Outcome(Notice(
-                f"{prefix}{what(session, result.op)} is not decided yet — {result.reason}{waiting(result)}. "
-                "The till checks again by itself; do not take this payment again", Level.ERROR))
+            return Outcome(Notice(prefix + _(
+                "{operation} is not decided yet — {reason}{waiting}. The till checks again by itself; do not take "
+                "this payment again").format(operation=what(session, result.op), reason=result.reason,
+                                             waiting=waiting(result)), Level.ERROR))
         if result.decision is Decision.NOT_DONE:
-            return Outcome(Notice(f"{prefix}{outcome_text(session, result)}; take the payment again",
-                                  Level.WARNING))
+            return Outcome(Notice(prefix + _("{outcome}; take the payment again").format(
+                outcome=outcome_text(session, result)), Level.WARNING))
         if result.lost:
-            return await self.close(Notice(f"{prefix}{outcome_text(session, result)}", Level.WARNING))
+            return await self.close(Notice(prefix + outcome_text(session, result), Level.WARNING))
         answer = result.answer
-        text = f"Voucher {mask_code(result.op.code)} paid {amount.amount_str()}"
         new_balance = getattr(answer, "new_balance", None)
         if new_balance is not None:
-            text += f" — new balance {new_balance.amount_str()}"
+            text = _("Voucher {code} paid {amount} — new balance {balance}").format(
+                code=mask_code(result.op.code), amount=amount.shown(), balance=new_balance.shown())
+        else:
+            text = _("Voucher {code} paid {amount}").format(code=mask_code(result.op.code), amount=amount.shown())
         return await self.close(Notice(text))
 
     # -- settle an open operation of a tender (F8) ------------------------------
@@ -206,19 +237,21 @@ class VoucherDesk:
         session = self.session
         open_ops = session.journal.ops(tender_id=tender_id, open_only=True)
         if not open_ops:
-            raise CheckoutError("Nothing to resolve on that payment")
+            raise CheckoutError(_("Nothing to resolve on that payment"))
         op = open_ops[-1]
         result = await journaled.settle(session, op)
         session.reload()
         text = outcome_text(session, result)
         kind = OpKind(op.operation)
         if result.decision is Decision.UNDECIDED:
-            hint = " It stays unresolved — the till checks again by itself; do not take it again."
-            raise CheckoutError(f"{text}.{hint if kind is OpKind.AUTHORIZE else ''}")
+            if kind is OpKind.AUTHORIZE:
+                raise CheckoutError(_("{outcome}. It stays unresolved — the till checks again by itself; do not "
+                                      "take it again.").format(outcome=text))
+            raise CheckoutError(_("{outcome}.").format(outcome=text))
         if kind is OpKind.AUTHORIZE:
             if result.decision is Decision.DONE:
                 return await self.close(Notice(text, Level.WARNING))
-            return Outcome(Notice(f"{text}; take the payment again", Level.WARNING))
+            return Outcome(Notice(_("{outcome}; take the payment again").format(outcome=text), Level.WARNING))
         return Outcome(Notice(text, Level.WARNING))
 
     # -- void -----------------------------------------------------------------
@@ -235,7 +268,7 @@ class VoucherDesk:
         assert slot.client is not None and slot.descriptor is not None and tender.code is not None
         client = slot.client
         if not tender.refs:
-            raise CheckoutError(f"Voucher {mask_code(tender.code)}: " + lost_refs(slot))
+            raise CheckoutError(_("Voucher {code}: {problem}").format(code=mask_code(tender.code), problem=lost_refs(slot)))
         refund = tender.state is TenderState.CAPTURED and slot.descriptor.policy.captures
         kind = OpKind.REFUND if refund else OpKind.VOID
         ref = TenderRef(tender.code, tender.amount, dict(tender.refs))
@@ -247,7 +280,8 @@ class VoucherDesk:
         except NotSent as exc:
             message = describe(exc.error, slot.display_name, hint=False)
             if order_id == session.order_id:
-                session.journal.set_tender_problem(tender.id, f"{slot.word(kind)} failed: {message}")
+                session.journal.set_tender_problem(tender.id, _("{operation} failed: {problem}").format(
+                    operation=slot.word(kind), problem=message))
             raise CheckoutError(message) from None
 
     @provider_call
@@ -260,28 +294,30 @@ class VoucherDesk:
         masked = mask_code(tender.code or "")
         if not tender.refs:  # F8 could never succeed: say what can be done instead
             slot = session.slot(tender.provider)
-            raise CheckoutError(
-                f"Voucher payment {masked} cannot be cancelled by the till — " + lost_refs(slot)
-                + ". It stays paid: take the rest of the payment to finish the sale")
+            raise CheckoutError(_("Voucher payment {code} cannot be cancelled by the till — {problem}. It stays "
+                                  "paid: take the rest of the payment to finish the sale").format(
+                code=masked, problem=lost_refs(slot)))
         try:
             result = await self.reverse(tender, session.order_id)
         except CheckoutError as exc:
             session.reload()
-            raise CheckoutError(f"Voucher payment {masked} not cancelled — {exc}. It stays on the order, "
-                                "F8 tries again") from None
+            raise CheckoutError(_("Voucher payment {code} not cancelled — {problem}. It stays on the order, F8 "
+                                  "tries again").format(code=masked, problem=exc)) from None
         session.reload()
         if result.decision is Decision.FAILED:
-            raise CheckoutError(f"Voucher payment {masked} not cancelled — {result.reason}. It stays on the "
-                                "order, F8 tries again")
+            raise CheckoutError(_("Voucher payment {code} not cancelled — {problem}. It stays on the order, F8 "
+                                  "tries again").format(code=masked, problem=result.reason))
         if result.lost or result.decision is not Decision.DONE:
             slot = session.slot(tender.provider)
-            prefix = f"{slot.display_name} did not answer. " if result.lost else ""
+            prefix = _no_answer(slot) if result.lost else ""
             level = Level.ERROR if result.decision is Decision.UNDECIDED else Level.WARNING
             return Outcome(Notice(prefix + outcome_text(session, result), level))
-        text = f"Voucher {masked} payment {tender.amount.amount_str()} cancelled"
         new_balance = getattr(result.answer, "new_balance", None)
         if new_balance is not None:
-            text += f" — balance back to {new_balance.amount_str()}"
+            text = _("Voucher {code} payment {amount} cancelled — balance back to {balance}").format(
+                code=masked, amount=tender.amount.shown(), balance=new_balance.shown())
+        else:
+            text = _("Voucher {code} payment {amount} cancelled").format(code=masked, amount=tender.amount.shown())
         return Outcome(Notice(text, Level.WARNING))
 
     async def void_all(self) -> list[str]:
@@ -297,7 +333,8 @@ class VoucherDesk:
                 continue
             still = self.session.order.tender(tender.id)
             if still.active:  # decided "cancel did not happen", undecided, or a redeem found done
-                failures.append(f"{mask_code(still.code or '')}: {still.problem or 'still on the order'}")
+                failures.append(_("{code}: {problem}").format(code=mask_code(still.code or ""),
+                                                              problem=still.problem or _("still on the order")))
         return failures
 
     def has_open_op(self, tender_id: int) -> bool:
@@ -308,10 +345,15 @@ class AmbiguousCode(CheckoutError):
     """A scan that several providers' code patterns match: the cashier chooses."""
 
     def __init__(self, providers: list[str], names: str) -> None:
-        super().__init__(f"This code could be a {names} voucher — choose the provider")
+        super().__init__(_("This code could be a {providers} voucher — choose the provider").format(providers=names))
         self.providers = providers
 
 
 def lost_refs(slot: ProviderSlot) -> str:
-    return (f"the answer to the {slot.word(OpKind.AUTHORIZE)} was lost, so the till has nothing to cancel "
-            f"it with; ask {slot.display_name} to reverse it")
+    return _("the answer to the {operation} was lost, so the till has nothing to cancel it with; ask {provider} "
+             "to reverse it").format(operation=slot.word(OpKind.AUTHORIZE), provider=slot.display_name)
+
+
+def _no_answer(slot: ProviderSlot) -> str:
+    """Put before what was decided about an operation whose answer was lost."""
+    return _("{provider} did not answer. ").format(provider=slot.display_name)

@@ -36,6 +36,7 @@ import httpx
 
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money, MoneyError
+from pos_app.i18n import _
 from pos_app.providers.base import (
     AuthenticationError,
     Authorization,
@@ -58,10 +59,10 @@ from pos_app.providers.base import (
     VoucherBalance,
     bad_response,
     redact,
+    refused_text,
 )
-from pos_app.providers.http import ProviderHttp
-
 from pos_app.providers.eguma.settling import balance_state
+from pos_app.providers.http import ProviderHttp
 
 __all__ = ["DEFAULT_BASE_URL", "REDEEM_TOKEN", "EgumaClient", "redact"]
 
@@ -91,7 +92,8 @@ class _Fields:
 
     def bad(self, detail: str) -> BadResponse:
         return bad_response(
-            f"{DISPLAY_NAME} sent an unreadable answer to {self._operation} ({detail}).",
+            _("{provider} sent an unreadable answer to {operation} ({problem}).").format(
+                provider=DISPLAY_NAME, operation=self._operation, problem=detail),
             PROVIDER,
             mutating=self._mutating,
             operation=self._operation,
@@ -100,9 +102,9 @@ class _Fields:
     def integer(self, name: str, default: int | None = None) -> int:
         value = self._data.get(name, default)
         if value is None:
-            raise self.bad(f"{name} missing")
+            raise self.bad(_("{field} missing").format(field=name))
         if not isinstance(value, int) or isinstance(value, bool):
-            raise self.bad(f"{name} is not a whole number")
+            raise self.bad(_("{field} is not a whole number").format(field=name))
         return value
 
     def money(self, name: str, currency: str, default: int | None = None) -> Money:
@@ -111,7 +113,7 @@ class _Fields:
         try:
             return Money(cents, currency)
         except MoneyError:
-            raise self.bad(f"{name} is out of range") from None
+            raise self.bad(_("{field} is out of range").format(field=name)) from None
 
     def optional_int(self, name: str) -> int | None:
         return self.integer(name) if self._data.get(name) is not None else None
@@ -119,7 +121,7 @@ class _Fields:
     def flag(self, name: str, default: bool | None = None) -> bool:
         value = self._data.get(name, default)
         if not isinstance(value, bool):
-            raise self.bad(f"{name} missing or not true/false")
+            raise self.bad(_("{field} missing or not true/false").format(field=name))
         return value
 
     def text(self, name: str, default: str | None = None) -> str:
@@ -127,7 +129,7 @@ class _Fields:
         if value is None:
             value = default
         if not isinstance(value, str):
-            raise self.bad(f"{name} missing or not text")
+            raise self.bad(_("{field} missing or not text").format(field=name))
         return value
 
 
@@ -163,7 +165,8 @@ class EgumaClient(ProviderBase):
         amounts in and out of this client must be in it.
         """
         if not api_key:
-            raise AuthenticationError(f"No {DISPLAY_NAME} API key is set for this outlet.", PROVIDER)
+            raise AuthenticationError(_('No {provider} API key is set for this outlet.').format(provider=DISPLAY_NAME),
+                                      PROVIDER)
         Money.zero(currency)  # raises MoneyError for a currency the till cannot hold
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
@@ -208,7 +211,8 @@ class EgumaClient(ProviderBase):
         redeemable = f.flag("is_redeemable")
         currency = f.text("currency", self.currency) or self.currency
         if currency != self.currency:
-            raise f.bad(f"currency {currency!r}, this till expects {self.currency}")
+            raise f.bad(_("currency {currency!r}, this till expects {expected}").format(
+                currency=currency, expected=self.currency))
         total = f.optional_int("total_amount_in_cents")
         product_id = f.text("product_id", "")
         return VoucherBalance(
@@ -248,7 +252,8 @@ class EgumaClient(ProviderBase):
         """Cancel (part of) a redemption by its token; may be repeated until all is cancelled."""
         self._check_amount(amount)
         if amount.minor > tender.amount.minor:
-            raise MoneyError(f"cannot cancel {amount} of a redemption of {tender.amount}")
+            raise MoneyError(_('cannot cancel {amount} of a redemption of {redeemed}').format(
+                amount=amount.shown_with_currency(), redeemed=tender.amount.shown_with_currency()))
         token = tender.refs.get(REDEEM_TOKEN)
         if not token:
             raise ValueError("a redemption without its redeem_token cannot be cancelled")
@@ -345,9 +350,10 @@ class EgumaClient(ProviderBase):
     # -- values ----------------------------------------------------------------
     def _check_amount(self, amount: Money) -> None:
         if amount.currency != self.currency:
-            raise MoneyError(f"{DISPLAY_NAME} account is in {self.currency}, amount is {amount}")
+            raise MoneyError(_('{provider} account is in {currency}, amount is {amount}').format(
+                provider=DISPLAY_NAME, currency=self.currency, amount=amount.shown_with_currency()))
         if amount.minor <= 0:
-            raise MoneyError(f"amount must be positive, got {amount}")
+            raise MoneyError(_('amount must be positive, got {amount}').format(amount=amount.shown_with_currency()))
 
     @staticmethod
     def _check_text(text: str, what: str) -> str:
@@ -398,9 +404,10 @@ class _EgumaHttp(ProviderHttp):
     ) -> ProviderError | None:
         if status != 400:
             return None
-        cls = NotFoundError if _NOT_FOUND_MARKER in text.lower() else RefusedError
+        not_found = _NOT_FOUND_MARKER in text.lower()
+        cls = NotFoundError if not_found else RefusedError
         return cls(
-            f"{DISPLAY_NAME}: {text}" if text else f"{DISPLAY_NAME} refused the request.",
+            refused_text(DISPLAY_NAME, operation, not_found=not_found),  # the text: shown labelled beside it
             PROVIDER,
             provider_message=text,
             operation=operation,

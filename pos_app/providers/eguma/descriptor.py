@@ -13,6 +13,7 @@ from pos_app.providers.base import (
     ProviderSettings,
     VoucherProvider,
 )
+from pos_app.i18n import N_
 from pos_app.providers.eguma.settling import EgumaSettling
 
 # A 12-character voucher code, or a 2-digit voucher2mobile short code (Balance resolves it).
@@ -57,17 +58,17 @@ DESCRIPTOR = ProviderDescriptor(
         captures=False,  # a redemption is final when it is made
     ),
     settling=EgumaSettling(),
-    words={
-        OpKind.AUTHORIZE: "redemption",
-        OpKind.VOID: "cancellation",
-        OpKind.REFUND: "cancellation",
-        OpKind.CAPTURE: "capture",
-        OpKind.CREATE: "activation",
-        OpKind.UNDO: "deactivation",
+    words={  # marked here, translated where shown (ProviderDescriptor.word)
+        OpKind.AUTHORIZE: N_("redemption"),
+        OpKind.VOID: N_("cancellation"),
+        OpKind.REFUND: N_("cancellation"),
+        OpKind.CAPTURE: N_("capture"),
+        OpKind.CREATE: N_("activation"),
+        OpKind.UNDO: N_("deactivation"),
     },
     normalize=normalize_voucher_code,
     make_client=make_client,
     simulator_module="pos_app.providers.eguma.simulator",
     check_key=check_key,
-    done_words={OpKind.CREATE: "activated", OpKind.UNDO: "deactivated"},
+    done_words={OpKind.CREATE: N_("activated"), OpKind.UNDO: N_("deactivated")},
 )

@@ -21,6 +21,7 @@ other states (a lookup by reference, a list of charges).
 from __future__ import annotations
 
 from pos_app.domain.money import Money
+from pos_app.i18n import _
 from pos_app.providers.base import (
     Answer,
     Authorization,
@@ -57,7 +58,8 @@ def redeem_applied(before: Money, after: Money, amount: Money) -> bool | None:
 
 
 def _cents(money: Money) -> str:
-    return money.amount_str()
+    """An amount in a reason the cashier reads (the outlet's number format)."""
+    return money.shown()
 
 
 class EgumaSettling:
@@ -70,12 +72,12 @@ class EgumaSettling:
             return self._activation(op, now)
         if op.kind is OpKind.UNDO:
             return self._deactivation(now)
-        return Judgement(Verdict.OTHER, f"E-GUMA cannot settle a {op.kind.value}")
+        return Judgement(Verdict.OTHER, _("E-GUMA cannot settle a {operation}").format(operation=op.kind.value))
 
     @staticmethod
     def _by_balance(op: Operation, before: Snapshot | None, now: Snapshot) -> Judgement:
         if before is None or before.get("balance") is None or op.amount is None:
-            return Judgement(Verdict.OTHER, "no balance was read before it was sent")
+            return Judgement(Verdict.OTHER, _("no balance was read before it was sent"))
         currency = op.amount.currency
         was = Money(int(before["balance"]), currency)
         is_now = Money(int(now["balance"]), currency)
@@ -85,9 +87,9 @@ class EgumaSettling:
             return Judgement(Verdict.APPLIED, balance=is_now.minor)
         if applied is False:
             return Judgement(Verdict.UNCHANGED)
-        return Judgement(Verdict.OTHER, (
-            f"the balance is {_cents(is_now)}, expected {_cents(was)} or {_cents(was - moved)}: "
-            "the voucher was used elsewhere meanwhile"))
+        return Judgement(Verdict.OTHER, _(
+            "the balance is {now}, expected {before} or {after}: the voucher was used elsewhere meanwhile").format(
+            now=_cents(is_now), before=_cents(was), after=_cents(was - moved)))
 
     @staticmethod
     def _activation(op: Operation, now: Snapshot) -> Judgement:
@@ -96,10 +98,11 @@ class EgumaSettling:
         total = now.get("total")
         if op.amount is not None and total == op.amount.minor and now.get("redeemable", True):
             return Judgement(Verdict.APPLIED)
-        shown = "unknown" if total is None else Money(int(total), op.amount.currency if op.amount else "CHF").amount_str()
-        return Judgement(Verdict.OTHER, (
-            f"the voucher is active with a total of {shown}, not the {op.amount.amount_str() if op.amount else '?'} "
-            "of this sale: someone else activated it"))
+        shown = _("unknown") if total is None else \
+            Money(int(total), op.amount.currency if op.amount else "CHF").shown()
+        return Judgement(Verdict.OTHER, _(
+            "the voucher is active with a total of {total}, not the {amount} of this sale: someone else "
+            "activated it").format(total=shown, amount=op.amount.shown() if op.amount else "?"))
 
     @staticmethod
     def _deactivation(now: Snapshot) -> Judgement:
@@ -107,27 +110,31 @@ class EgumaSettling:
             return Judgement(Verdict.APPLIED)  # back in the stack: deactivated
         if now.get("can_deactivate"):
             return Judgement(Verdict.UNCHANGED)
-        return Judgement(Verdict.OTHER, "it can neither be deactivated nor sold again: it was used meanwhile")
+        return Judgement(Verdict.OTHER, _("it can neither be deactivated nor sold again: it was used meanwhile"))
 
     def contradiction(self, op: Operation, before: Snapshot | None, answer: Answer) -> str | None:
         amount = op.amount
         if isinstance(answer, (Authorization, VoidResult)) and answer.new_balance is not None:
             new = answer.new_balance
             if new.is_negative:
-                return f"E-GUMA answered a negative new balance ({_cents(new)})"
+                return _("E-GUMA answered a negative new balance ({balance})").format(balance=_cents(new))
             total = before.get("total") if before else None
             if total is not None and new.minor > int(total):
-                return f"E-GUMA answered a new balance of {_cents(new)}, above the voucher's total"
+                return _("E-GUMA answered a new balance of {balance}, above the voucher's total").format(
+                    balance=_cents(new))
             if before is not None and before.get("balance") is not None and amount is not None:
                 was = Money(int(before["balance"]), amount.currency)
                 expected = was - amount if isinstance(answer, Authorization) else was + amount
                 if new != expected:
-                    return (f"E-GUMA answered a new balance of {_cents(new)}, but {_cents(was)} "
-                            f"{'−' if isinstance(answer, Authorization) else '+'} {_cents(amount)} "
-                            f"is {_cents(expected)}")
+                    text = _("E-GUMA answered a new balance of {balance}, but {before} − {amount} is {expected}") \
+                        if isinstance(answer, Authorization) else \
+                        _("E-GUMA answered a new balance of {balance}, but {before} + {amount} is {expected}")
+                    return text.format(balance=_cents(new), before=_cents(was), amount=_cents(amount),
+                                       expected=_cents(expected))
         if isinstance(answer, ValueResult) and amount is not None and answer.amount != amount:
-            verb = "activated" if op.kind is OpKind.CREATE else "deactivated"
-            return f"E-GUMA {verb} {_cents(answer.amount)}, but {_cents(amount)} was asked"
+            text = _("E-GUMA activated {amount}, but {asked} was asked") if op.kind is OpKind.CREATE else \
+                _("E-GUMA deactivated {amount}, but {asked} was asked")
+            return text.format(amount=_cents(answer.amount), asked=_cents(amount))
         return None
 
     def balance_snapshot(self, balance: VoucherBalance) -> Snapshot | None:
