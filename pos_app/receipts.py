@@ -93,11 +93,10 @@ def layout(row: Row, width: int, plain: Callable[[str], str] = str) -> list[str]
 
 
 def barcode_module(code: str, width: int) -> int | None:
-    """The module width (dots) a CODE128 of ``code`` fits the paper with: 2, else 1,
-    else None (print the code as text instead)."""
+    """The module width (dots) a CODE128 of ``code`` fits the paper with: 2 (the
+    narrowest python-escpos sends), or None (the code is printed as text instead)."""
     modules = 11 * (len(code) + 2) + 13 + 20  # start, data, check, stop, quiet zones
-    room = width * DOTS_PER_COLUMN
-    return 2 if 2 * modules <= room else 1 if modules <= room else None
+    return 2 if 2 * modules <= width * DOTS_PER_COLUMN else None
 
 
 @dataclass(slots=True)
