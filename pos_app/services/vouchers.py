@@ -92,7 +92,7 @@ class VoucherDesk:
             return matches[0]
         if len(matches) > 1:
             raise AmbiguousCode([slot.name for slot in matches],
-                                _(" or ").join(slot.display_name for slot in matches))
+                                _either([slot.display_name for slot in matches]))
         problems = [s.problem for s in self.providers.values() if s.problem]
         if problems:
             raise CheckoutError(problems[0])
@@ -356,4 +356,11 @@ def lost_refs(slot: ProviderSlot) -> str:
 
 def _no_answer(slot: ProviderSlot) -> str:
     """Put before what was decided about an operation whose answer was lost."""
-    return _("{provider} did not answer. ").format(provider=slot.display_name)
+    return _("{provider} did not answer.").format(provider=slot.display_name) + " "
+
+
+def _either(names: list[str]) -> str:
+    """``"E-GUMA or FakePay"`` (``"A, B or C"``)."""
+    if len(names) == 1:
+        return names[0]
+    return _("{first} or {last}").format(first=", ".join(names[:-1]), last=names[-1])

@@ -60,7 +60,7 @@ def waiting(result: Result) -> str:
     if result.until is None:
         return ""
     left = max(0, round((result.until - datetime.now(UTC)).total_seconds()))
-    return _(" (decided by {time} at the latest, in about {seconds} s)").format(
+    return " " + _("(decided by {time} at the latest, in about {seconds} s)").format(
         time=f"{result.until.astimezone():%H:%M:%S}", seconds=left)
 
 
