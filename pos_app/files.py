@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from pos_app.i18n import _
+
 __all__ = [
     "PRIVATE_DIR",
     "PRIVATE_FILE",
@@ -165,8 +167,8 @@ def setup_log_file(folder: Path, *, clean: Callable[[str], str] | None = None,
         root.addHandler(handler)
         root.setLevel(level)
         why = exc.strerror or type(exc).__name__
-        return (f"the log {path} cannot be written ({why}); the till runs without a log. "
-                f"Make it and its folder writable for the till's user to have one again")
+        return _("the log {path} cannot be written ({problem}); the till runs without a log. Make it and its "
+                 "folder writable for the till's user to have one again").format(path=path, problem=why)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     handler.setFormatter(_CleaningFormatter(fmt, clean) if clean else logging.Formatter(fmt))
     setattr(handler, _OURS, True)

@@ -84,6 +84,7 @@ def _read(fd: int) -> str:
     except OSError:
         text = ""
     fields = dict(part.split("=", 1) for part in text.split() if "=" in part)
-    pid = fields.get("pid", "unknown")
+    pid = fields.get("pid", _("unknown"))
     started = text.split("started=", 1)[1].strip() if "started=" in text else ""
-    return f"PID {pid}, started {started}" if started else f"PID {pid}"
+    return _("PID {pid}, started {started}").format(pid=pid, started=started) if started else \
+        _("PID {pid}").format(pid=pid)

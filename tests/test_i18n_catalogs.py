@@ -10,7 +10,6 @@ placeholders of its source (``{amount}``, ``{code!r}``); the repository's
 from __future__ import annotations
 
 import string
-from pathlib import Path
 
 import pytest
 from babel.messages.catalog import Catalog, Message

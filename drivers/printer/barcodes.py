@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drivers.printer.escpos_tools import dummy, quiet
+from pos_app.i18n import _
 
 if TYPE_CHECKING:
     from escpos.escpos import Escpos
@@ -19,12 +20,14 @@ MAX_CODE128 = 253  # GS k 73 n: n <= 255 bytes, two of them the "{B" selector
 
 def check_code128(code: str) -> None:
     if not code:
-        raise ValueError("a barcode needs at least one character")
+        raise ValueError(_("a barcode needs at least one character"))
     if len(code) > MAX_CODE128:
-        raise ValueError(f"a CODE128 barcode holds at most {MAX_CODE128} characters, got {len(code)}")
+        raise ValueError(_("a CODE128 barcode holds at most {limit} characters, got {count}").format(
+            limit=MAX_CODE128, count=len(code)))
     bad = sorted({c for c in code if not " " <= c <= "~"})
     if bad:
-        raise ValueError(f"CODE128 set B has no {''.join(bad)!r} (printable ASCII only)")
+        raise ValueError(_("CODE128 set B has no {characters!r} (printable ASCII only)").format(
+            characters="".join(bad)))
 
 
 def add_barcode(printer: Escpos, code: str, *, height: int = 64, width: int = 2,
@@ -41,7 +44,7 @@ def add_barcode(printer: Escpos, code: str, *, height: int = 64, width: int = 2,
             printer.barcode("{B" + code, "CODE128", height=height, width=width,
                             pos="BELOW" if text_below else "OFF", function_type="B")
         except (BarcodeCodeError, BarcodeSizeError, BarcodeTypeError) as exc:
-            raise ValueError(f"cannot print {code!r} as CODE128: {exc}") from None
+            raise ValueError(_("cannot print {code!r} as CODE128: {problem}").format(code=code, problem=exc)) from None
         printer.set(align="left")
 
 

@@ -142,8 +142,8 @@ class FilePrinter:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise PrinterError(
-                        _('printer on {path} did not take the receipt within {timeout_s:g} s ({value} of {count} bytes sent): paper out, cover open or switched off?').format(path=self.path, timeout_s=self.timeout_s, value=len(data) - len(view), count=len(data)))
-                _, ready, _ = select.select([], [fd], [], left)
+                        _('printer on {path} did not take the receipt within {timeout_s:g} s ({sent} of {count} bytes sent): paper out, cover open or switched off?').format(path=self.path, timeout_s=self.timeout_s, sent=len(data) - len(view), count=len(data)))
+                _readable, ready, _failed = select.select([], [fd], [], left)
                 if not ready:
                     continue
                 try:

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from pos_app.i18n import _
+
 if TYPE_CHECKING:
     from escpos.printer import Dummy
 
@@ -35,8 +37,8 @@ def dummy(profile: str = "default") -> Dummy:
     try:
         return Dummy(profile=profile)
     except KeyError:
-        raise ValueError(f"unknown printer profile {profile!r} (see python-escpos's printer "
-                         "profiles; \"default\" fits most)") from None
+        raise ValueError(_("unknown printer profile {profile!r} (see python-escpos's printer profiles; "
+                           "\"default\" fits most)").format(profile=profile)) from None
 
 
 def preload() -> None:

@@ -9,6 +9,7 @@ from drivers.printer.cups import CupsPrinter
 from drivers.printer.network import NetworkPrinter
 from drivers.printer.serial_printer import SerialPrinter
 from drivers.printer.usb import PYUSB_MISSING, UsbPrinter, pyusb_available
+from pos_app.i18n import _
 
 KINDS = ("network", "usb", "serial", "file", "cups", "dummy")
 
@@ -16,7 +17,7 @@ KINDS = ("network", "usb", "serial", "file", "cups", "dummy")
 def _need(kind: str, **values: object) -> None:
     missing = [name for name, value in values.items() if value is None]
     if missing:
-        raise ValueError(f"printer kind {kind!r} needs [printer] {' and '.join(missing)}")
+        raise ValueError(_("printer kind {kind!r} needs [printer] {keys}").format(kind=kind, keys=" and ".join(missing)))
 
 
 def open_printer(
@@ -57,7 +58,7 @@ def open_printer(
         _need(kind, vendor_id=vendor_id, product_id=product_id)
         assert vendor_id is not None and product_id is not None
         if not pyusb_available():
-            return UnsupportedPrinter("usb", PYUSB_MISSING)
+            return UnsupportedPrinter("usb", _(PYUSB_MISSING))
         return UsbPrinter(vendor_id, product_id, in_ep=in_ep, out_ep=out_ep, interface=interface,
                           timeout_s=timeout_s, status_timeout_s=status_timeout_s)
     if kind == "serial":

@@ -29,7 +29,7 @@ class NetworkPrinter:
 
     @property
     def _where(self) -> str:
-        return f"printer at {self.host}:{self.port}"
+        return _("printer at {host}:{port}").format(host=self.host, port=self.port)
 
     def _connect(self, timeout: float) -> socket.socket:
         try:

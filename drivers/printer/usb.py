@@ -15,10 +15,11 @@ from types import ModuleType
 from typing import Any
 
 from drivers.printer.base import PAPER_QUERY, PaperStatus, PrinterError, parse_paper_status
-from pos_app.i18n import _
+from pos_app.i18n import N_, _
 
-PYUSB_MISSING = ("pyusb is not installed (pip install pyusb; it needs libusb-1.0), or use the "
-                 "kernel's usblp driver: [printer] kind = \"file\", path = \"/dev/usb/lp0\"")
+# Marked here, translated where it is shown.
+PYUSB_MISSING = N_("pyusb is not installed (pip install pyusb; it needs libusb-1.0), or use the "
+                   "kernel's usblp driver: [printer] kind = \"file\", path = \"/dev/usb/lp0\"")
 
 
 def pyusb_available() -> bool:
@@ -40,7 +41,7 @@ class UsbPrinter:
 
     @property
     def _where(self) -> str:
-        return f"USB printer {self.vendor_id:04x}:{self.product_id:04x}"
+        return _("USB printer {ids}").format(ids=f"{self.vendor_id:04x}:{self.product_id:04x}")
 
     @staticmethod
     def _pyusb() -> tuple[ModuleType, ModuleType]:
@@ -48,7 +49,7 @@ class UsbPrinter:
             import usb.core
             import usb.util
         except ImportError:
-            raise PrinterError(_('USB printing unavailable: {PYUSB_MISSING}').format(PYUSB_MISSING=PYUSB_MISSING)) from None
+            raise PrinterError(_('USB printing unavailable: {problem}').format(problem=_(PYUSB_MISSING))) from None
         return usb.core, usb.util
 
     def _explain(self, exc: Any, doing: str) -> PrinterError:
@@ -82,18 +83,18 @@ class UsbPrinter:
             util.claim_interface(dev, self.interface)
         except core.USBError as exc:
             util.dispose_resources(dev)
-            raise self._explain(exc, "opening") from None
+            raise self._explain(exc, _("opening")) from None
         return dev, util
 
     def send(self, data: bytes) -> None:
         """One bulk ``write`` of the whole receipt with a ``timeout_s`` limit."""
         with self._lock:
             dev, util = self._open()
-            core, _ = self._pyusb()
+            core, _backend = self._pyusb()
             try:
                 written = dev.write(self.out_ep, data, int(self.timeout_s * 1000))
             except core.USBError as exc:
-                raise self._explain(exc, "sending the receipt") from None
+                raise self._explain(exc, _("sending the receipt")) from None
             finally:
                 util.dispose_resources(dev)
             if written != len(data):
@@ -102,7 +103,7 @@ class UsbPrinter:
     def paper_status(self) -> PaperStatus:
         with self._lock:
             dev, util = self._open()
-            core, _ = self._pyusb()
+            core, _backend = self._pyusb()
             timeout_ms = int(self.status_timeout_s * 1000)
             try:
                 dev.write(self.out_ep, PAPER_QUERY, timeout_ms)
@@ -110,7 +111,7 @@ class UsbPrinter:
             except core.USBError as exc:
                 if getattr(exc, "errno", None) == errno.ETIMEDOUT or type(exc).__name__ == "USBTimeoutError":
                     return PaperStatus.OUT_OR_NO_ANSWER
-                raise self._explain(exc, "the status query") from None
+                raise self._explain(exc, _("the status query")) from None
             finally:
                 util.dispose_resources(dev)
         return parse_paper_status(answer)

@@ -21,6 +21,7 @@ from drivers.scanner.layouts import HINT
 from drivers.scanner.scans import RejectedScan, Scan, ScanResult, Typed
 from drivers.scanner.serial_reader import SerialScanner
 from drivers.scanner.wedge import WedgeDecoder, scan_from_line
+from pos_app.i18n import _
 
 Out = Callable[[str], None]
 END_KEYS = "\x04\x1b"  # Ctrl-D or Escape ends the keyboard test
@@ -29,12 +30,16 @@ END_KEYS = "\x04\x1b"  # Ctrl-D or Escape ends the keyboard test
 def describe(result: ScanResult | Typed) -> str:
     """One line per event, the form ``pos scanner test`` prints."""
     if isinstance(result, Scan):
-        layout = f"  (undid {result.layout} layout)" if result.layout else ""
-        return f"scan      raw={result.raw!r}  normalised={result.normalised!r}{layout}"
+        if result.layout:
+            return _("scan      raw={raw!r}  normalised={normalised!r}  (undid {layout} layout)").format(
+                raw=result.raw, normalised=result.normalised, layout=result.layout)
+        return _("scan      raw={raw!r}  normalised={normalised!r}").format(raw=result.raw,
+                                                                          normalised=result.normalised)
     if isinstance(result, RejectedScan):
-        shown = f"bytes={result.data!r}" if result.data else f"raw={result.raw!r}"
-        return f"rejected  {shown}  reason: {result.reason}"
-    return f"typed     {result.text!r}"
+        if result.data:
+            return _("rejected  bytes={data!r}  reason: {reason}").format(data=result.data, reason=result.reason)
+        return _("rejected  raw={raw!r}  reason: {reason}").format(raw=result.raw, reason=result.reason)
+    return _("typed     {text!r}").format(text=result.text)
 
 
 def scanner_test(
@@ -59,7 +64,7 @@ def scanner_test(
         if _is_tty(source):
             return _keyboard_tty_test(source, out, max_scans, seconds, **params)
         return _keyboard_line_test(source, out, max_scans, **params)
-    out(f"unknown scanner kind {kind!r}: use \"keyboard\" or \"serial\"")
+    out(_('unknown scanner kind {kind!r}: use "keyboard" or "serial"').format(kind=kind))
     return 2
 
 
@@ -73,7 +78,7 @@ def _is_tty(stream: TextIO) -> bool:
 def _serial_test(out: Out, max_scans: int | None, seconds: float | None, **params: Any) -> int:
     port = params.pop("port", None)
     if not port:
-        out("a serial scanner needs a port, e.g. /dev/ttyACM0 or /dev/serial/by-id/...")
+        out(_("a serial scanner needs a port, e.g. /dev/ttyACM0 or /dev/serial/by-id/..."))
         return 2
     done = threading.Event()
     count = 0
@@ -88,14 +93,14 @@ def _serial_test(out: Out, max_scans: int | None, seconds: float | None, **param
                 done.set()
 
     def on_status(connected: bool, message: str) -> None:
-        out(f"status    {message}")
+        out(_("status    {message}").format(message=message))
 
     try:
         scanner = SerialScanner(port, on_scan=on_scan, on_status=on_status, **params)
     except ValueError as exc:
-        out(f"bad scanner setting: {exc}")
+        out(_("bad scanner setting: {problem}").format(problem=exc))
         return 2
-    out(f"reading {port}; scan some codes, Ctrl-C to end")
+    out(_("reading {port}; scan some codes, Ctrl-C to end").format(port=port))
     scanner.start()
     try:
         done.wait(seconds)
@@ -109,13 +114,13 @@ def _serial_test(out: Out, max_scans: int | None, seconds: float | None, **param
 def _keyboard_line_test(stream: TextIO, out: Out, max_scans: int | None, **params: Any) -> int:
     prefix = params.get("prefix", "")
     detect = params.get("detect_azerty", True)
-    out("line mode (stdin is not a terminal): one scan per line, no timing")
+    out(_("line mode (stdin is not a terminal): one scan per line, no timing"))
     hinted = False
     for count, line in enumerate(stream, start=1):
         scan = scan_from_line(line, prefix=prefix, detect_azerty=detect)
         out(describe(scan))
         if scan.layout and not hinted:
-            out(f"hint      {HINT}")
+            out(_("hint      {hint}").format(hint=_(HINT)))
             hinted = True
         if max_scans is not None and count >= max_scans:
             break
@@ -139,7 +144,7 @@ def _keyboard_tty_test(stream: TextIO, out: Out, max_scans: int | None, seconds:
     decoder = WedgeDecoder(**params)
     fd = stream.fileno()
     decode = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    out("keyboard mode: scan some codes, or type to compare; Ctrl-D or Escape ends")
+    out(_("keyboard mode: scan some codes, or type to compare; Ctrl-D or Escape ends"))
     old = _cbreak(fd)
     scans = 0
     end = None if seconds is None else time.monotonic() + seconds
@@ -151,7 +156,7 @@ def _keyboard_tty_test(stream: TextIO, out: Out, max_scans: int | None, seconds:
             scans += isinstance(decision, Scan)
         hint = decoder.take_hint()
         if hint:
-            out(f"hint      {hint}")
+            out(_("hint      {hint}").format(hint=hint))
 
     try:
         while max_scans is None or scans < max_scans:
@@ -160,7 +165,7 @@ def _keyboard_tty_test(stream: TextIO, out: Out, max_scans: int | None, seconds:
                 break
             waits = [t - now for t in (decoder.deadline, end) if t is not None]
             timeout = max(0.0, min(waits)) if waits else None
-            ready, _, _ = select.select([fd], [], [], timeout)
+            ready, _writable, _failed = select.select([fd], [], [], timeout)
             now = time.monotonic()
             if not ready:
                 show(decoder.flush(now))

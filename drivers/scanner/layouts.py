@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HINT = "scanner is set to AZERTY — set it to QWERTZ/QWERTY (see the scanner's manual, keyboard country)"
+from pos_app.i18n import N_
+
+# Marked here, translated where it is shown.
+HINT = N_("scanner is set to AZERTY — set it to QWERTZ/QWERTY (see the scanner's manual, keyboard country)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import serial
 
 from drivers.scanner.scans import RejectedScan, Scan, ScanResult, normalise
 from drivers.serial_settings import serial_settings
+from pos_app.i18n import _
 
 class LineAssembler:
     """Bytes in, scans out: a line ends at the suffix, CR or LF; empty lines are dropped.
@@ -59,8 +60,9 @@ class LineAssembler:
             if not self._overlong:
                 head = bytes(self._buffer[:64])
                 out.append(RejectedScan(self._text(head) + "…",
-                                        f"longer than {self.max_length} characters without an end "
-                                        "(check the scanner's suffix setting)", "serial", head))
+                                        _("longer than {limit} characters without an end (check the "
+                                          "scanner's suffix setting)").format(limit=self.max_length),
+                                        "serial", head))
             self._overlong = True
             self._buffer.clear()
         return out
@@ -82,13 +84,14 @@ class LineAssembler:
         raw = self._text(data)
         text = self._text(line)
         if "\ufffd" in text:
-            return RejectedScan(raw, "not readable text (check the scanner's baud rate, parity and "
-                                "bytesize)", "serial", data)
+            return RejectedScan(raw, _("not readable text (check the scanner's baud rate, parity and "
+                                  "bytesize)"), "serial", data)
         code = normalise(text, self.prefix)
         if not code:
-            return RejectedScan(raw, "no code, only control characters or spaces", "serial", data)
+            return RejectedScan(raw, _("no code, only control characters or spaces"), "serial", data)
         if len(code) > self.max_length:
-            return RejectedScan(raw, f"longer than {self.max_length} characters", "serial", data)
+            return RejectedScan(raw, _("longer than {limit} characters").format(limit=self.max_length), "serial",
+                                data)
         return Scan(raw, code, "serial")
 
 
@@ -134,7 +137,7 @@ class SerialScanner:
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = reconnect_max_s
         self.connected = False
-        self.message = f"scanner on {port} not started"
+        self.message = _("scanner on {port} not started").format(port=port)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._port: serial.SerialBase | None = None
@@ -142,7 +145,7 @@ class SerialScanner:
 
     @property
     def description(self) -> str:
-        return f"serial scanner on {self.port}"
+        return _("serial scanner on {port}").format(port=self.port)
 
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -187,8 +190,8 @@ class SerialScanner:
                 port = self._open()
             except (serial.SerialException, OSError, ValueError) as exc:
                 if not reported_down:
-                    self._status(False, f"scanner disconnected: cannot open {self.port} ({_reason(exc)}); "
-                                        "retrying")
+                    self._status(False, _("scanner disconnected: cannot open {port} ({problem}); retrying").format(
+                        port=self.port, problem=_reason(exc)))
                     reported_down = True
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.reconnect_max_s)
@@ -196,12 +199,13 @@ class SerialScanner:
             reported_down = False
             with self._lock:
                 self._port = port
-            self._status(True, f"scanner connected on {self.port}")
+            self._status(True, _("scanner connected on {port}").format(port=self.port))
             opened = time.monotonic()
             try:
                 self._read(port)
             except (serial.SerialException, OSError) as exc:
-                self._status(False, f"scanner disconnected: {self.port} ({_reason(exc)}); retrying")
+                self._status(False, _("scanner disconnected: {port} ({problem}); retrying").format(
+                    port=self.port, problem=_reason(exc)))
                 reported_down = True
                 # A port that opens but fails at once must not make this a busy loop.
                 short = time.monotonic() - opened < STABLE_S
@@ -213,7 +217,7 @@ class SerialScanner:
             if reported_down:
                 self._stop.wait(delay)
         if self.connected:
-            self._status(False, "scanner stopped")
+            self._status(False, _("scanner stopped"))
 
     def _read(self, port: serial.SerialBase) -> None:
         assembler = LineAssembler(suffix=self.suffix, prefix=self.prefix, max_length=self.max_length)

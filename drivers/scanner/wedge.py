@@ -34,6 +34,7 @@ import enum
 from drivers.scanner.layouts import HINT, undo_layout
 from drivers.scanner.scans import RejectedScan, Scan, Typed, normalise
 from pos_app.domain.codes import GS
+from pos_app.i18n import _
 
 LINE_ENDS = "\r\n"
 CONTROL_NAMES = {"\r": "Enter", "\n": "Ctrl+J (LF)", "\t": "Tab", "\x1b": "Escape",
@@ -163,7 +164,7 @@ class WedgeDecoder:
         self._buffer.clear()
         if not raw:
             return []
-        return [RejectedScan(f"{raw}<{key}>", f"it holds the control key {key}", "keyboard")]
+        return [RejectedScan(f"{raw}<{key}>", _("it holds the control key {key}").format(key=key), "keyboard")]
 
     # -- decoding -------------------------------------------------------------
     def feed(self, char: str, at: float) -> list[Decision]:
@@ -232,14 +233,14 @@ class WedgeDecoder:
         self._scan_ended = at
         control = next((char for char in body if _is_control(char)), None)
         if control is not None:
-            return [RejectedScan(raw, f"it holds the control character {control_name(control)}",
+            return [RejectedScan(raw, _("it holds the control character {key}").format(key=control_name(control)),
                                  "keyboard")]
         layout = None
         if self.detect_azerty:
             layout, body = undo_layout(body, prefer=self._layout)
             if layout is not None:
                 self._layout = layout
-                self._hint = HINT
+                self._hint = _(HINT)
         return [Scan(raw, normalise(body), "keyboard", layout)]
 
 

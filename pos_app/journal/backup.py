@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pos_app.domain.codes import mask_code
 from pos_app.files import make_private_dir, open_private
-from pos_app.i18n import _
+from pos_app.i18n import N_, _
 from pos_app.journal.records import JournalError, OpState
 from pos_app.journal.store import (
     SQLITE_HEADER,
@@ -175,11 +175,16 @@ def _check_header(journal: Path) -> None:
     with journal.open("rb") as handle:
         head = handle.read(len(SQLITE_HEADER))
     if head != SQLITE_HEADER:
-        why = "the file is empty" if not head else "it is not a SQLite database"
-        raise JournalError(_('the journal {journal} is damaged ({why}): run `pos journal check`').format(journal=journal, why=why))
+        why = _("the file is empty") if not head else _("it is not a SQLite database")
+        raise JournalError(_("the journal {journal} is damaged ({problem}): run `pos journal check`").format(
+            journal=journal, problem=why))
 
 
 # -- check ------------------------------------------------------------------------------
+# The order states as ``pos journal check`` counts them (the journal's words, marked).
+ORDER_STATES = {"open": N_("open"), "closed": N_("closed"), "cancelled": N_("cancelled"), "voided": N_("voided")}
+
+
 @dataclass
 class JournalReport:
     """What ``pos journal check`` says; ``problems`` empty means the journal can be trusted."""
@@ -199,20 +204,23 @@ class JournalReport:
         return not self.problems
 
     def lines(self) -> list[str]:
-        out = [f"journal: {self.path}"]
+        """The report, one line each; ``PROBLEM:`` starts a problem's line in every
+        language (scripts look for it)."""
+        out = [_("journal: {path}").format(path=self.path)]
         if not self.read:
-            return out + [f"PROBLEM: {problem}" for problem in self.problems] + ["journal NOT OK"]
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.orders.items())) or "none"
-        out.append(f"orders: {sum(self.orders.values())} ({counts})")
-        out.append(f"last order number in the journal: {self.highest or 'none yet'}")
-        out.append(f"last order number the till gave: {self.known or 'not recorded'} "
-                   f"({last_number_path(self.path).name})")
-        out.append(f"receipts not printed: {self.unprinted}")
-        out.append(f"open provider operations: {len(self.open_ops)}")
+            return out + [f"PROBLEM: {problem}" for problem in self.problems] + [_("journal NOT OK")]
+        counts = ", ".join(_("{count} {status}").format(count=n, status=_(ORDER_STATES.get(status, status)))
+                           for status, n in sorted(self.orders.items())) or _("none")
+        out.append(_("orders: {count} ({counts})").format(count=sum(self.orders.values()), counts=counts))
+        out.append(_("last order number in the journal: {number}").format(number=self.highest or _("none yet")))
+        out.append(_("last order number the till gave: {number} ({file})").format(
+            number=self.known or _("not recorded"), file=last_number_path(self.path).name))
+        out.append(_("receipts not printed: {count}").format(count=self.unprinted))
+        out.append(_("open provider operations: {count}").format(count=len(self.open_ops)))
         out += [f"  {op}" for op in self.open_ops]
-        out += [f"note: {note}" for note in self.notes]
+        out += [_("note: {note}").format(note=note) for note in self.notes]
         out += [f"PROBLEM: {problem}" for problem in self.problems]
-        out.append("journal OK" if self.ok else "journal NOT OK")
+        out.append(_("journal OK") if self.ok else _("journal NOT OK"))
         return out
 
 
@@ -221,7 +229,7 @@ def inspect_journal(journal: Path, outlet: str, till: str) -> JournalReport:
     against the one kept outside SQLite, unprinted receipts, open provider operations."""
     report = JournalReport(journal)
     if not journal.is_file():
-        report.problems.append(f"there is no journal at {journal}")
+        report.problems.append(_("there is no journal at {journal}").format(journal=journal))
         return report
     try:
         _check_header(journal)
@@ -229,20 +237,22 @@ def inspect_journal(journal: Path, outlet: str, till: str) -> JournalReport:
         report.problems.append(str(exc))
         return report
     except OSError as exc:
-        report.problems.append(f"{journal} cannot be read: {exc.strerror or exc}")
+        report.problems.append(_("{journal} cannot be read: {problem}").format(journal=journal,
+                                                                                problem=exc.strerror or exc))
         return report
     try:
         db = _read_only(journal)
     except sqlite3.Error as exc:
-        report.problems.append(f"{journal} cannot be opened: {exc}")
+        report.problems.append(_("{journal} cannot be opened: {problem}").format(journal=journal, problem=exc))
         return report
     try:
         findings = _integrity(db)
         if findings:
-            report.problems.append("SQLite's integrity check failed: " + "; ".join(findings[:3]))
+            report.problems.append(_("SQLite's integrity check failed: {findings}").format(
+                findings="; ".join(findings[:3])))
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"orders", "sequences", "receipts", "provider_ops"} <= tables:
-            report.problems.append("it is not a journal of the till (its tables are missing)")
+            report.problems.append(_("it is not a journal of the till (its tables are missing)"))
             return report
         counts = _counts(db, outlet, till)
         report.read = True
@@ -255,18 +265,21 @@ def inspect_journal(journal: Path, outlet: str, till: str) -> JournalReport:
             "SELECT id, provider, operation, code, amount_minor, currency, sent_at, state FROM provider_ops"
             " WHERE outlet=? AND till=? AND state IN (?, ?) ORDER BY id", (outlet, till, *OpState.OPEN)):
             money = "" if amount is None else f" {currency} {amount / 100:.2f}"
-            report.open_ops.append(f"#{op} {provider} {operation} {mask_code(code)}{money}, sent {sent_at}, "
-                                   f"{state} (the till settles it at its next start)")
+            report.open_ops.append(_("#{id} {provider} {operation} {code}{amount}, sent {sent_at}, {state} (the till "
+                                     "settles it at its next start)").format(
+                id=op, provider=provider, operation=operation, code=mask_code(code), amount=money, sent_at=sent_at,
+                state=state))
         known = read_last_number(journal, outlet, till)
         report.known = _number(till, known) if known else None
         if known and known > counts.highest:
             report.problems.append(behind_message(journal, report.highest, _number(till, known)))
     except sqlite3.Error as exc:
-        report.problems.append(f"{journal} cannot be read: {exc}")
+        report.problems.append(_("{journal} cannot be read: {problem}").format(journal=journal, problem=exc))
     finally:
         db.close()
     wal = wal_files(journal)[0]
     if wal.exists() and wal.stat().st_size:
-        report.notes.append(f"{wal.name} holds sales not yet in {journal.name} (the till is running, or "
-                            "did not close cleanly): copy the journal only with `pos journal backup`")
+        report.notes.append(_("{wal} holds sales not yet in {journal} (the till is running, or did not close "
+                              "cleanly): copy the journal only with `pos journal backup`").format(
+            wal=wal.name, journal=journal.name))
     return report

@@ -100,14 +100,18 @@ def read_last_number(path: Path, outlet: str, till: str) -> int | None:
 
 def behind_message(path: Path, journal_number: str | None, known_number: str) -> str:
     """What to say when journal ``path`` has fewer numbered orders than the till gave."""
-    has = f"has orders up to {journal_number}" if journal_number else "has no numbered orders"
-    return (
-        f"the journal {path} {has}, but this till has already given order number {known_number} "
-        f"(kept in {last_number_path(path).name}). The journal is missing its latest sales: it was "
-        f"probably copied or restored without its {path.name}-wal file. The till does not start, so "
-        "that no order number is given twice. Put the real journal back together with its -wal file "
-        "(or restore a copy made with `pos journal backup`), then run `pos journal check`."
-    )
+    text = _("the journal {path} has orders up to {number}, but this till has already given order number "
+             "{known} (kept in {file}). The journal is missing its latest sales: it was probably copied or "
+             "restored without its {name}-wal file. The till does not start, so that no order number is given "
+             "twice. Put the real journal back together with its -wal file (or restore a copy made with `pos "
+             "journal backup`), then run `pos journal check`.") if journal_number else \
+        _("the journal {path} has no numbered orders, but this till has already given order number {known} "
+          "(kept in {file}). The journal is missing its latest sales: it was probably copied or restored "
+          "without its {name}-wal file. The till does not start, so that no order number is given twice. Put "
+          "the real journal back together with its -wal file (or restore a copy made with `pos journal "
+          "backup`), then run `pos journal check`.")
+    return text.format(path=path, number=journal_number, known=known_number, file=last_number_path(path).name,
+                       name=path.name)
 
 
 def write_failure(exc: sqlite3.Error) -> str | None:
@@ -127,26 +131,25 @@ def write_failure(exc: sqlite3.Error) -> str | None:
     return None
 
 
-_NOT_SAVED = "The last step was not saved; everything saved before it is kept."
-
-
 def write_error(path: Path, reason: str) -> JournalWriteError:
     """The typed error for a journal that could not be written, with what to do."""
     folder = path.parent
     if reason == "full":
-        text = (f"the journal cannot be written: the disk is full. {_NOT_SAVED} "
-                f"Free space on the disk that holds {folder}, then do the step again.")
+        text = _("the journal cannot be written: the disk is full. The last step was not saved; everything "
+                 "saved before it is kept. Free space on the disk that holds {folder}, then do the step again.")
     elif reason == "read_only":
-        text = (f"the journal cannot be written: {path}, its -wal/-shm files or its folder are "
-                f"read-only. {_NOT_SAVED} Make them writable for the till's user "
-                f"(chmod u+w {path} {folder}), then do the step again.")
+        text = _("the journal cannot be written: {path}, its -wal/-shm files or its folder are read-only. The "
+                 "last step was not saved; everything saved before it is kept. Make them writable for the "
+                 "till's user (chmod u+w {path} {folder}), then do the step again.")
     elif reason == "busy":
-        text = (f"the journal cannot be written: another program holds {path} (a second till on "
-                f"the same journal?). {_NOT_SAVED} Close the other program, then do the step again.")
+        text = _("the journal cannot be written: another program holds {path} (a second till on the same "
+                 "journal?). The last step was not saved; everything saved before it is kept. Close the other "
+                 "program, then do the step again.")
     else:
-        text = (f"the journal cannot be written: the disk reported an input/output error "
-                f"(full, failing or removed?). {_NOT_SAVED} Check the disk that holds {folder}, "
-                "then do the step again.")
+        text = _("the journal cannot be written: the disk reported an input/output error (full, failing or "
+                 "removed?). The last step was not saved; everything saved before it is kept. Check the disk "
+                 "that holds {folder}, then do the step again.")
+    text = text.format(path=path, folder=folder)
     return JournalWriteError(text, reason)
 
 
