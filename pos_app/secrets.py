@@ -106,7 +106,7 @@ def no_backend_help() -> str:
 
 
 def insecure_help() -> str:
-    return _("stores secrets unencrypted on disk, so it is refused. Use the encrypted file keyring: {fix}; "
+    return _("stores secrets unencrypted on disk, so it is refused: {fix}; "
              "or, if this machine is otherwise protected, accept it with `[keyring] allow_insecure = "
              "true` in the outlet configuration").format(fix=no_backend_help())
 
@@ -513,6 +513,7 @@ def _ask_password(backend: keyring.backend.KeyringBackend, purpose: str, new: bo
             return
         if attempt + 1 < PASSWORD_ATTEMPTS:
             _tell(_("Wrong password for {path}; try again.").format(path=path))
+    _declined = True  # not asked again for the next key: the till starts without them
     raise SecretsError(_("the keyring password was wrong {count} times, so the keys in {path} were not "
                          "read").format(count=PASSWORD_ATTEMPTS, path=path))
 
@@ -618,7 +619,7 @@ def _call(
         failure = SecretsError(refused.format(name=name, error=type(exc).__name__))
     except OSError as exc:  # file-based backends
         failure = SecretsError(failed.format(name=name, error=f"{type(exc).__name__} "
-                                                             f"({exc.strerror or 'I/O error'})"))
+                                                             f"({exc.strerror or _('I/O error')})"))
     except (ValueError, AssertionError):  # an encrypted file: "MAC check failed"
         failure = SecretsError(undecryptable.format(name=name))
     raise failure  # outside the except block: no chained context that could hold a secret

@@ -465,3 +465,25 @@ def test_program_the_printed_command_sets_the_key_of_the_right_outlet(
     assert result.returncode == 0, result.stderr
     assert "Stored eguma api_key …7f3a for outlet test-outlet" in result.stdout
     assert stored(store) == {"pos-app test-outlet/eguma/api_key": GOOD_KEY}
+
+
+def test_every_line_a_person_reads_is_translated(
+    memory_keyring: MemoryKeyring, outlet_config: Path, sim: simulator.EgumaSimulator,
+    backend_swap: Callable[[keyring.backend.KeyringBackend], None], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In the test-only pseudo language every translated text comes back as ⟦text⟧:
+    a line without the marks was not marked for translation."""
+    from pos_app import i18n
+
+    i18n.use(i18n.PSEUDO)
+    assert run(["set", "--provider", "eguma", "--config", str(outlet_config)], GOOD_KEY + "\n") == 0
+    assert run(["list", "--config", str(outlet_config)]) == 0
+    assert run(["delete", "--provider", "eguma", "--config", str(outlet_config)]) == 0
+    assert run(["delete", "--provider", "eguma", "--config", str(outlet_config)]) == 1
+    backend_swap(keyring.backends.fail.Keyring())
+    assert run(["list", "--config", str(outlet_config)]) == 2
+    out, err = capsys.readouterr()
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    assert len(lines) >= 7
+    assert [line for line in lines if i18n.PSEUDO_OPEN not in line] == []
+    assert GOOD_KEY not in out + err
