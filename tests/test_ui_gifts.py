@@ -68,7 +68,7 @@ async def test_free_amount_bad_then_good(eguma_till: Till) -> None:
         await scan(pilot, FREE)
         await settle(pilot)
         assert "Free amount" in text(pilot, "#result")
-        for bad, message in [("0", "more than zero"), ("1000.01", "at most CHF 1000.00"),
+        for bad, message in [("0", "more than zero"), ("1000.01", "at most CHF 1'000.00"),
                              ("12.345", "more than 2 decimals"), ("", "no amount given")]:
             field = pilot.app.screen.query_one("#amount")
             field.value = ""
@@ -92,7 +92,7 @@ async def test_already_activated_voucher_adds_nothing(eguma_till: Till) -> None:
         await scan(pilot, "DEPO-SOLD-0100")
         await settle(pilot)
         assert "cannot be sold" in text(pilot, "#result")
-        assert "E-GUMA: Der Gutschein wurde bereits aktiviert." in text(pilot, "#result")
+        assert "E-GUMA says: «Der Gutschein wurde bereits aktiviert.»" in text(pilot, "#result")
         await pilot.press("enter")  # checks again; never adds
         await settle(pilot)
         await pilot.press("escape")
@@ -132,7 +132,7 @@ async def test_activation_failure_then_line_removed_recomputes_change(eguma_till
         sim.fail_next(1, status=400, body="Der Gutschein ist gesperrt.")
         await pilot.press("f3", *"60", "enter")
         await settle(pilot)
-        assert "E-GUMA: Der Gutschein ist gesperrt" in text(pilot, "#status")
+        assert "E-GUMA says: «Der Gutschein ist gesperrt." in text(pilot, "#status")
         await pilot.press("up", "f8")  # from the cash payment up to the gift voucher line
         await settle(pilot)
         status = text(pilot, "#status")
@@ -211,7 +211,8 @@ async def test_void_refused_when_the_sold_voucher_was_used(eguma_till: Till) -> 
         await pilot.press("f9", "enter")
         await settle(pilot)
         status_line = text(pilot, "#status")
-        assert "Void refused — gift voucher …AKS5" in status_line and "Nothing was changed" in status_line
+        assert "Void refused — E-GUMA cannot take gift voucher …AKS5 back now" in status_line
+        assert "E-GUMA says: «" in status_line and "Nothing was changed" in status_line
     assert not sim.state.deactivations and sim.voucher("EADSHD24AKS5").balance_in_cents == 40_00
     db = till.journal.path
     assert rows(db, "SELECT voided_at FROM orders WHERE number = 1") == [(None,)]
@@ -273,7 +274,8 @@ async def test_cancel_refused_when_the_activated_gift_voucher_was_used(eguma_til
         await pilot.press("f9", "enter")
         await settle(pilot)
         status = text(pilot, "#status")
-        assert "Order not cancelled — gift voucher …AKS5" in status and "Nothing was changed" in status
+        assert "Order not cancelled — E-GUMA cannot take gift voucher …AKS5 back now" in status
+        assert "E-GUMA says: «" in status and "Nothing was changed" in status
         assert [r[1] for r in table_rows(pilot, "#lines")][:2] == ["Gift voucher …AKS5", "Gift voucher …0001"]
     assert not sim.state.deactivations
     assert rows(till.journal.path, "SELECT status FROM orders ORDER BY id LIMIT 1") == [("open",)]

@@ -89,19 +89,21 @@ def explain_os_error(path: Path | str, exc: OSError) -> str:
     """One sentence for the cashier about a failed open/write of a printer device or file."""
     code = exc.errno
     if code in (errno.EACCES, errno.EPERM):
-        return (f"permission denied on {path}: add the till's user to the group that owns it "
-                "(usually 'lp': sudo usermod -aG lp <user>, then log in again)")
-    if code == errno.ENOENT:
-        return f"{path} does not exist: is the printer plugged in and switched on?"
-    if code in (errno.ENXIO, errno.ENODEV):
-        return f"no printer behind {path}: is it plugged in and switched on?"
-    if code == errno.EBUSY:
-        return f"{path} is in use by another program"
-    if code == errno.EIO:
-        return f"input/output error on {path}: the printer is off, unplugged or faulty"
-    if code == errno.ENOSPC:
-        return f"no space left to write {path}"
-    return f"cannot write to {path}: {exc.strerror or exc}"
+        text = _("permission denied on {path}: add the till's user to the group that owns it "
+                 "(usually 'lp': sudo usermod -aG lp <user>, then log in again)")
+    elif code == errno.ENOENT:
+        text = _("{path} does not exist: is the printer plugged in and switched on?")
+    elif code in (errno.ENXIO, errno.ENODEV):
+        text = _("no printer behind {path}: is it plugged in and switched on?")
+    elif code == errno.EBUSY:
+        text = _("{path} is in use by another program")
+    elif code == errno.EIO:
+        text = _("input/output error on {path}: the printer is off, unplugged or faulty")
+    elif code == errno.ENOSPC:
+        text = _("no space left to write {path}")
+    else:
+        text = _("cannot write to {path}: {problem}")
+    return text.format(path=path, problem=exc.strerror or exc)
 
 
 class FilePrinter:
@@ -114,7 +116,7 @@ class FilePrinter:
     def __init__(self, path: Path, timeout_s: float = 5.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
-        self.description = f"file {self.path}"
+        self.description = _("file {path}").format(path=self.path)
 
     def send(self, data: bytes) -> None:
         if _is_device_path(self.path):
@@ -161,7 +163,7 @@ class DummyPrinter:
     """Keeps receipts in memory; what a test inspects."""
 
     def __init__(self) -> None:
-        self.description = "dummy (in memory)"
+        self.description = _("dummy (in memory)")
         self.jobs: list[bytes] = []
         self._lock = threading.Lock()
 
@@ -186,9 +188,9 @@ class UnsupportedPrinter:
         self.kind = kind
         self.reason = reason
         if reason:
-            self.description = f"{kind} (unavailable: {reason})"
+            self.description = _("{kind} (unavailable: {reason})").format(kind=kind, reason=reason)
         else:
-            self.description = f"{kind} (not supported in this version)"
+            self.description = _("{kind} (not supported in this version)").format(kind=kind)
 
     def send(self, data: bytes) -> None:
         if self.reason:

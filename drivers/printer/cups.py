@@ -21,8 +21,8 @@ class CupsPrinter:
         self.host = host
         self.timeout_s = timeout_s
         self.lp_command = lp_command
-        where = f" on {host}" if host else ""
-        self.description = f"cups queue {queue}{where}"
+        self.description = _("cups queue {queue} on {host}").format(queue=queue, host=host) if host else \
+            _("cups queue {queue}").format(queue=queue)
         self._lock = threading.Lock()
 
     def send(self, data: bytes) -> None:

@@ -24,7 +24,7 @@ class NetworkPrinter:
         self.port = port
         self.timeout_s = timeout_s
         self.status_timeout_s = status_timeout_s
-        self.description = f"network {host}:{port}"
+        self.description = _("network {host}:{port}").format(host=host, port=port)
         self._lock = threading.Lock()  # one connection at a time: many printers accept only one
 
     @property

@@ -47,7 +47,7 @@ class SerialPrinter:
         self.status_timeout_s = status_timeout_s
         self._settings = {**serial_settings(baudrate, bytesize, parity, stopbits),
                           "rtscts": rtscts, "dsrdtr": dsrdtr, "xonxoff": xonxoff}
-        self.description = f"serial {device} at {baudrate} baud"
+        self.description = _("serial {device} at {baudrate} baud").format(device=device, baudrate=baudrate)
         self._lock = threading.Lock()
 
     def _open(self) -> serial.SerialBase:

@@ -36,7 +36,7 @@ class UsbPrinter:
         self.interface = interface
         self.timeout_s = timeout_s
         self.status_timeout_s = status_timeout_s
-        self.description = f"usb {vendor_id:04x}:{product_id:04x}"
+        self.description = _("usb {ids}").format(ids=f"{vendor_id:04x}:{product_id:04x}")
         self._lock = threading.Lock()
 
     @property
