@@ -193,3 +193,43 @@ def test_an_unusable_voucher_shows_the_providers_reason_labelled(eguma_till: Til
         assert second.startswith("E-GUMA says: «") and second.endswith("»")
 
     asyncio.run(run())
+
+
+# -- nothing unmarked on the way (the test-only pseudo language) --------------------------------
+def test_the_tills_own_messages_all_go_through_the_catalogs(write_config: Callable[..., Path]) -> None:
+    """In the pseudo language each marked text comes back as ⟦text⟧: a message built
+    outside ``_()`` would show without the marks."""
+    config = load_config(with_outlet(write_config(SIM_EGUMA_QUICK.format(timeout=0.5)),
+                                     f'language = "{i18n.PSEUDO}"'))
+    till = open_till(config)
+    seen: list[str] = []
+
+    def refused(call: Callable[[], object]) -> None:
+        with pytest.raises(CheckoutError) as caught:
+            call()
+        seen.append(str(caught.value))
+
+    async def run() -> None:
+        notice = till.scan(CROISSANT).notice
+        assert notice is not None
+        seen.append(notice.text)
+        refused(lambda: till.scan("999999*" + CROISSANT))
+        refused(lambda: till.scan("0000000000000"))
+        refused(lambda: till.parse_amount("1,2,3"))
+        refused(lambda: till.parse_amount(""))
+        line = till.order.active_lines[0]
+        seen.append((await till.void_line(line.id)).notice.text)  # type: ignore[union-attr]
+        seen.append((await till.open_drawer("no_sale")).text)
+        expired = await till.vouchers.check(EXPIRED, for_payment=True)
+        assert expired.reason is not None
+        seen.extend(expired.reason.split("\n"))
+        with pytest.raises(CheckoutError) as caught:
+            await till.vouchers.check("ZZZZ")
+        seen.append(str(caught.value))
+
+    try:
+        asyncio.run(run())
+    finally:
+        till.journal.close()
+    unmarked = [text for text in seen if not (text.startswith("⟦") and text.endswith("⟧"))]
+    assert unmarked == [] and len(seen) == 10, seen

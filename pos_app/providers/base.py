@@ -685,7 +685,8 @@ class ProviderPolicy:
     def reference(self, outlet: str, till: str, sequence: int) -> str:
         text = f"{outlet}-{till}-{sequence:06d}"
         if len(text) > self.reference_max:
-            raise ValueError(f"reference {text!r} longer than {self.reference_max} characters")
+            raise ValueError(_("reference {text!r} longer than {limit} characters").format(
+                text=text, limit=self.reference_max))
         return text
 
 
@@ -720,16 +721,15 @@ class ProviderSettings(BaseModel):
         try:
             re.compile(value)
         except re.error as exc:
-            raise ValueError(f"not a regular expression ({exc})") from None
+            raise ValueError(_("not a regular expression ({problem})").format(problem=exc)) from None
         return value
 
     @model_validator(mode="after")
     def _settle_after_timeout(self) -> ProviderSettings:
         if self.settle_s <= self.timeout_s:
-            raise ValueError(
-                f"settle_s ({self.settle_s:g}) must be longer than timeout_s ({self.timeout_s:g}): "
-                "a request may still be applied after the till stopped waiting"
-            )
+            raise ValueError(_(
+                "settle_s ({settle_s:g}) must be longer than timeout_s ({timeout_s:g}): a request may still "
+                "be applied after the till stopped waiting").format(settle_s=self.settle_s, timeout_s=self.timeout_s))
         return self
 
 
