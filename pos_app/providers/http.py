@@ -199,7 +199,8 @@ class ProviderHttp:
                          operation, type(exc).__name__)
             kind = UnknownOutcome if mutating else UnavailableError
             return None, kind(
-                f"{self.display_name}: the connection failed unexpectedly ({type(exc).__name__}).",
+                _("{provider}: the connection failed unexpectedly ({error}).").format(
+                    provider=self.display_name, error=type(exc).__name__),
                 self.provider,
                 operation=operation,
             )

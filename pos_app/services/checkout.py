@@ -322,7 +322,7 @@ class Till:
 
     def _done_word(self, provider: str | None) -> str:
         slot = self.providers.get(provider or "")
-        return slot.done_word(OpKind.UNDO) if slot else "taken back"
+        return slot.done_word(OpKind.UNDO) if slot else _("taken back")
 
     async def close_if_settled(self, notice: Notice) -> Outcome:
         return await self.closer.close_if_settled(notice)

@@ -139,14 +139,16 @@ class GiftDesk:
             if line.activated:
                 continue
             slot = session.providers.get(line.provider or "")
-            word = slot.word(OpKind.CREATE) if slot else "activation"
+            word = slot.word(OpKind.CREATE) if slot else _("activation")
             try:
                 await self._create(line)
             except Undecided as exc:
                 undecided = True
-                failures.append(f"gift voucher {mask_code(line.code or '')}: {word} not decided yet — {exc}")
+                failures.append(_("gift voucher {code}: {operation} not decided yet — {problem}").format(
+                    code=mask_code(line.code or ""), operation=word, problem=exc))
             except CheckoutError as exc:
-                failures.append(f"gift voucher {mask_code(line.code or '')}: {word} failed — {exc}")
+                failures.append(_("gift voucher {code}: {operation} failed — {problem}").format(
+                    code=mask_code(line.code or ""), operation=word, problem=exc))
         session.reload()
         return failures, undecided
 
