@@ -169,8 +169,8 @@ def check_writable(path: Path) -> None:
 
 
 def _damaged(path: Path, why: str) -> str:
-    return (f"the journal {path} is damaged ({why}). Do not delete it: it holds the till's sales. "
-            "Copy it aside and contact support.")
+    return _("the journal {path} is damaged ({problem}). Do not delete it: it holds the till's sales. Copy it "
+             "aside and contact support.").format(path=path, problem=why)
 
 
 def _tables(version: int) -> list[str]:
@@ -283,7 +283,7 @@ def _check_file(path: Path) -> None:
             _("the journal {path} is damaged (the file is empty). Do not delete it: the till would start a new journal and number orders from 1 again. Copy it aside, look for the journal's backup and contact support.").format(path=path)
         )
     if head != SQLITE_HEADER:
-        raise JournalError(_damaged(path, "it is not a SQLite database"))
+        raise JournalError(_damaged(path, _("it is not a SQLite database")))
 
 
 class Journal:
@@ -353,10 +353,10 @@ class Journal:
             )
         present = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if version == 0:
-            raise JournalError(_damaged(self.path, "a SQLite database without the journal's tables"))
+            raise JournalError(_damaged(self.path, _("a SQLite database without the journal's tables")))
         missing = [name for name in _tables(version) if name not in present]
         if missing:
-            raise JournalError(_damaged(self.path, f"its table {missing[0]!r} is missing"))
+            raise JournalError(_damaged(self.path, _("its table {table!r} is missing").format(table=missing[0])))
         _configure(db, self.path)
         with self._lock:
             _migrate(db, version)
