@@ -283,16 +283,16 @@ class Templates:
 
 def _check_text(path: Path, key: str, text: str, allowed: frozenset[str]) -> set[str]:
     try:
-        fields = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        fields = {name for _text, name, _spec, _conv in string.Formatter().parse(text) if name is not None}
     except ValueError as exc:
-        raise ConfigError(f"{path}: {key}: {text!r}: {exc} (write {{{{ for a literal brace)") from None
+        raise ConfigError(_("{file}: {key}: {text}: {problem} (write {{{{ for a literal brace)").format(
+            file=path, key=key, text=repr(text), problem=exc)) from None
     unknown = fields - PLACEHOLDERS - allowed
     if unknown:
         known = sorted(PLACEHOLDERS | allowed)
-        raise ConfigError(
-            f"{path}: {key}: unknown placeholder {{{sorted(unknown)[0]}}} in {text!r}; "
-            f"known: {', '.join('{' + p + '}' for p in known)}"
-        )
+        raise ConfigError(_("{file}: {key}: unknown placeholder {placeholder} in {text}; known: {known}").format(
+            file=path, key=key, placeholder="{" + sorted(unknown)[0] + "}", text=repr(text),
+            known=", ".join("{" + p + "}" for p in known)))
     return fields
 
 
@@ -305,10 +305,14 @@ def _check_width(path: Path, key: str, number: int | None, text: str, fields: se
         return
     printed = printable(text.format(), codepage)
     if len(printed) > width:
-        where = f"line {number} " if number is not None else ""
-        raise ConfigError(
-            f"{path}: {key}: {where}{text!r} is {len(printed)} characters wide, the paper "
-            f"{width} ([printer] width): shorten it or split it into two lines")
+        if number is None:
+            message = _("{file}: {key}: {text} is {size} characters wide, the paper {width} ([printer] width): "
+                        "shorten it or split it into two lines")
+        else:
+            message = _("{file}: {key}: line {number} {text} is {size} characters wide, the paper {width} "
+                        "([printer] width): shorten it or split it into two lines")
+        raise ConfigError(message.format(file=path, key=key, number=number, text=repr(text), size=len(printed),
+                                         width=width))
 
 
 def _load_file(folder: Path, name: str, width: int | None = None,
@@ -321,7 +325,8 @@ def _load_file(folder: Path, name: str, width: int | None = None,
     schema = SCHEMA[name]
     unknown = set(raw) - set(schema)
     if unknown:
-        raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(schema)})")
+        raise ConfigError(_("{file}: unknown key {key} (known: {known})").format(
+            file=path, key=repr(sorted(unknown)[0]), known=", ".join(schema)))
     texts: dict[str, str | tuple[str, ...]] = dict(defaults or {})
     for key, (many, allowed) in schema.items():
         if key not in raw:
@@ -330,14 +335,14 @@ def _load_file(folder: Path, name: str, width: int | None = None,
         value = raw[key]
         if many:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{path}: {key}: must be a list of text lines")
+                raise ConfigError(_("{file}: {key}: must be a list of text lines").format(file=path, key=key))
             for number, text in enumerate(value, 1):
                 fields = _check_text(path, key, text, allowed)
                 _check_width(path, key, number, text, fields, width, codepage)
             texts[key] = tuple(value)
         else:
             if not isinstance(value, str):
-                raise ConfigError(f"{path}: {key}: must be one line of text")
+                raise ConfigError(_("{file}: {key}: must be one line of text").format(file=path, key=key))
             fields = _check_text(path, key, value, allowed)
             _check_width(path, key, None, value, fields, width, codepage)
             texts[key] = value

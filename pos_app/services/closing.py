@@ -17,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from pos_app.domain.codes import mask_code
+from pos_app.i18n import _
 from pos_app.domain.order import LineKind, Order, Tender, TenderKind, TenderState
 from pos_app.providers import OpKind, TenderRef
 from pos_app.services import journaled
@@ -42,28 +43,32 @@ class Closer:
         if not order.is_settled:
             if order.unresolved_tenders:
                 return Outcome(notice)
-            return Outcome(Notice(f"{notice.text} — {order.remaining.amount_str()} still to pay", notice.level))
+            return Outcome(Notice(_("{text} — {amount} still to pay").format(
+                text=notice.text, amount=order.remaining.shown()), notice.level))
         unsettled = [op for op in session.journal.ops(order_id=session.order_id, open_only=True)
                      if op.operation != OpKind.CREATE.value]
         if unsettled:  # e.g. a cancellation whose answer was lost: was the money given back?
             op = unsettled[0]
             slot = session.providers.get(op.provider)
             word = slot.word(op.operation) if slot else op.operation
-            how = ("press F9 to finish cancelling the order" if op.operation == OpKind.UNDO.value
-                   else "select the payment and press F8 to check it")
-            return Outcome(Notice(f"Paid, but not closed — the {word} on {mask_code(op.code)} "
-                                  f"is not confirmed yet: {how}", Level.ERROR))
+            how = (_("press F9 to finish cancelling the order") if op.operation == OpKind.UNDO.value
+                   else _("select the payment and press F8 to check it"))
+            return Outcome(Notice(_("Paid, but not closed — the {operation} on {code} is not confirmed "
+                                    "yet: {how}").format(operation=word, code=mask_code(op.code), how=how),
+                                  Level.ERROR))
         if self._captures(order):
             number = session.journal.allocate_number(session.order_id)  # 1: a capture carries it
             try:
                 await self._capture_all(session.journal.format_number(number))  # 2
             except CheckoutError as exc:
-                return Outcome(Notice(f"Paid, but not closed — {exc}. Enter retries", Level.ERROR))
+                return Outcome(Notice(_("Paid, but not closed — {problem}. Enter retries").format(problem=exc),
+                                      Level.ERROR))
         failures, undecided = await self.gifts.create_all()  # 3
         if failures:
-            tail = (". The till checks again by itself; Enter closes the order once it is decided"
-                    if undecided else ". Enter retries; or select the line, F8 removes it")
-            return Outcome(Notice("Paid, but not closed — " + "; ".join(failures) + tail, Level.ERROR))
+            text = (_("Paid, but not closed — {problems}. The till checks again by itself; Enter closes "
+                      "the order once it is decided") if undecided
+                    else _("Paid, but not closed — {problems}. Enter retries; or select the line, F8 removes it"))
+            return Outcome(Notice(text.format(problems="; ".join(failures)), Level.ERROR))
         order = session.reload()
         order.check_close()
         return self._commit(order, notice)  # 4 (the number, when not given in 1)
@@ -100,11 +105,12 @@ class Closer:
         session.last_closed = closed
         assert done.next_order_id is not None
         session.switch_to(done.next_order_id)
-        text = f"Order {closed.number} closed"
+        text = _("Order {number} closed").format(number=closed.number)
         if closed.change:
-            text += f" — change {closed.change}"
+            text = _("Order {number} closed — change {amount}").format(
+                number=closed.number, amount=closed.change.shown_with_currency())
         if notice.level is not Level.INFO:  # news the cashier must still read
-            return Outcome(Notice(f"{notice.text} — {text}", notice.level), closed)
+            return Outcome(Notice(_("{text} — {closed}").format(text=notice.text, closed=text), notice.level), closed)
         return Outcome(Notice(text), closed)
 
     def _captures(self, order: Order) -> bool:
@@ -137,12 +143,15 @@ class Closer:
             try:
                 result = await journaled.run(session, call)
             except NotSent as exc:
-                raise CheckoutError(f"{word} of {mask_code(tender.code)} not sent — "
-                                    f"{describe(exc.error, slot.display_name, hint=False)}") from None
+                raise CheckoutError(_("{operation} of {code} not sent — {problem}").format(
+                    operation=word, code=mask_code(tender.code),
+                    problem=describe(exc.error, slot.display_name, hint=False))) from None
             finally:
                 session.reload()
             if result.decision is Decision.FAILED:
                 why = describe(result.error, slot.display_name, hint=False) if result.error else result.reason
-                raise CheckoutError(f"{word} of {mask_code(tender.code)} failed — {why}")
+                raise CheckoutError(_("{operation} of {code} failed — {problem}").format(
+                    operation=word, code=mask_code(tender.code), problem=why))
             if result.decision is not Decision.DONE:
-                raise CheckoutError(f"{word} of {mask_code(tender.code)} not confirmed — {result.reason}")
+                raise CheckoutError(_("{operation} of {code} not confirmed — {reason}").format(
+                    operation=word, code=mask_code(tender.code), reason=result.reason))

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pos_app.domain.codes import mask_code
+from pos_app.i18n import _
 from pos_app.domain.money import Money
 from pos_app.domain.order import Line, Order, Tender, TenderKind
 from pos_app.journal import OpState
@@ -39,16 +40,20 @@ class VoidPlan:
     balances: dict[int, Money] = field(default_factory=dict)
 
     def summary(self) -> str:
-        parts = [f"Void sale {self.number} (total {self.order.total})?"]
+        parts = [_("Void sale {number} (total {total})?").format(
+            number=self.number, total=self.order.total.shown_with_currency())]
         for line in self.deactivate:
-            done = self.undone_words.get(line.id, "taken back")
-            parts.append(f"Gift voucher {mask_code(line.code or '')} {line.total.amount_str()} is {done}.")
+            done = self.undone_words.get(line.id) or _("taken back")
+            parts.append(_("Gift voucher {code} {amount} is {done}.").format(
+                code=mask_code(line.code or ""), amount=line.total.shown(), done=done))
         for tender in self.cancel:
-            parts.append(f"Voucher {mask_code(tender.code or '')} gets {tender.amount.amount_str()} back.")
+            parts.append(_("Voucher {code} gets {amount} back.").format(
+                code=mask_code(tender.code or ""), amount=tender.amount.shown()))
         if self.cash_back:
-            parts.append(f"Give back cash {self.cash_back}.")
+            parts.append(_("Give back cash {amount}.").format(amount=self.cash_back.shown_with_currency()))
         if self.card_back:
-            parts.append(f"Refund {self.card_back} on the card terminal.")
+            parts.append(_("Refund {amount} on the card terminal.").format(
+                amount=self.card_back.shown_with_currency()))
         return "\n".join(parts)
 
 
@@ -64,9 +69,9 @@ class Storno:
         journal = self.session.journal
         order_id = journal.last_closed_order_id()
         if order_id is None:
-            raise CheckoutError("No closed sale to void")
+            raise CheckoutError(_("No closed sale to void"))
         if journal.order_voided_at(order_id):
-            raise CheckoutError("The last sale is already voided")
+            raise CheckoutError(_("The last sale is already voided"))
         order = journal.load_order(order_id)
         assert order.number is not None
         reversed_tenders = {op.tender_id for op in journal.ops(order_id=order_id)
@@ -76,7 +81,7 @@ class Storno:
         plan.deactivate = GiftDesk.live_gift_vouchers(order)
         for line in plan.deactivate:
             slot = self.session.providers.get(line.provider or "")
-            plan.undone_words[line.id] = slot.done_word(OpKind.UNDO) if slot else "taken back"
+            plan.undone_words[line.id] = slot.done_word(OpKind.UNDO) if slot else _("taken back")
         plan.cancel = [t for t in order.active_tenders if t.kind is TenderKind.VOUCHER
                        and t.id not in reversed_tenders]
         cash = [t for t in order.active_tenders if t.kind is TenderKind.CASH]
@@ -102,7 +107,8 @@ class Storno:
                 if result.decision is Decision.UNDECIDED:
                     slot = session.providers.get(op.provider)
                     word = slot.word(op.operation) if slot else op.operation
-                    raise CheckoutError(f"the {word} on {mask_code(op.code)} is not decided yet ({result.reason})")
+                    raise CheckoutError(_("the {operation} on {code} is not decided yet ({reason})").format(
+                        operation=word, code=mask_code(op.code), reason=result.reason))
 
     def balances_after(self, order: Order) -> dict[int, Money]:
         """Each voucher payment's balance after its cancellation, as the provider
@@ -122,48 +128,52 @@ class Storno:
         try:
             await self._settle_reversals(plan.order)
         except CheckoutError as exc:
-            raise CheckoutError(f"Void not done — {exc}. Nothing was changed") from None
+            raise CheckoutError(_("Void not done — {problem}. Nothing was changed").format(problem=exc)) from None
         plan = self.plan()
         # 1. check everything first: a refusal stops the void before anything is undone
         try:
             await self.gifts.check_undoable(plan.deactivate)
         except CheckoutError as exc:
-            raise CheckoutError(f"Void refused — {exc}. Nothing was changed") from None
+            raise CheckoutError(_("Void refused — {problem}. Nothing was changed").format(problem=exc)) from None
         for tender in plan.cancel:
             slot = self.session.slot(tender.provider)
             if not tender.refs:
-                raise CheckoutError(f"Void refused — the payment with voucher {mask_code(tender.code or '')} "
-                                    f"cannot be cancelled by the till ({lost_refs(slot)}). Nothing was changed")
+                raise CheckoutError(_("Void refused — the payment with voucher {code} cannot be cancelled by "
+                                      "the till ({why}). Nothing was changed").format(
+                                          code=mask_code(tender.code or ""), why=lost_refs(slot)))
         # 2. act
         for line in plan.deactivate:
             try:
                 await self.gifts.undo(line, plan.order.id, f"void of sale {plan.number}")
             except CheckoutError as exc:
-                raise CheckoutError(f"Void not finished — {exc}; F9 on an empty order continues "
-                                    "the void") from None
+                raise CheckoutError(_("Void not finished — {problem}; F9 on an empty order continues "
+                                      "the void").format(problem=exc)) from None
         for tender in plan.cancel:
             masked = mask_code(tender.code or "")
             try:
                 result = await self.vouchers.reverse(tender, plan.order.id)
             except CheckoutError as exc:
-                raise CheckoutError(f"Void not finished — voucher {masked}: {exc}; "
-                                    "F9 on an empty order continues the void") from None
+                raise CheckoutError(_("Void not finished — voucher {code}: {problem}; F9 on an empty order "
+                                      "continues the void").format(code=masked, problem=exc)) from None
             if result.decision is Decision.UNDECIDED:
-                raise CheckoutError(f"Void not finished — the cancellation on {masked} was not confirmed "
-                                    f"({result.reason}); F9 on an empty order continues the void")
+                raise CheckoutError(_("Void not finished — the cancellation on {code} was not confirmed "
+                                      "({reason}); F9 on an empty order continues the void").format(
+                                          code=masked, reason=result.reason))
             if result.decision is not Decision.DONE:
                 slot = self.session.slot(tender.provider)
                 why = (describe(result.error, slot.display_name, hint=False) if result.error is not None
-                       else result.reason or "not cancelled")
-                raise CheckoutError(f"Void not finished — voucher {masked}: {why}; "
-                                    "F9 on an empty order continues the void")
+                       else result.reason or _("not cancelled"))
+                raise CheckoutError(_("Void not finished — voucher {code}: {problem}; F9 on an empty order "
+                                      "continues the void").format(code=masked, problem=why))
         # 3. the void receipt, committed with the void
         plan.balances = self.balances_after(plan.order)
         receipt_id = self.store_void_receipt(plan)
         self.session.last_closed = None  # the pay pane no longer shows the voided sale as paid
-        text = f"Sale {plan.number} voided"
+        text = _("Sale {number} voided").format(number=plan.number)
         if plan.cash_back:
-            text += f" — give back cash {plan.cash_back}"
+            text = _("{text} — give back cash {amount}").format(
+                text=text, amount=plan.cash_back.shown_with_currency())
         if plan.card_back:
-            text += f" — refund {plan.card_back} on the card terminal"
+            text = _("{text} — refund {amount} on the card terminal").format(
+                text=text, amount=plan.card_back.shown_with_currency())
         return Outcome(Notice(text, Level.WARNING), receipt_id=receipt_id)
