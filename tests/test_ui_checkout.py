@@ -139,7 +139,7 @@ async def test_reprint_last_receipt(till: Till) -> None:
         await settle(pilot)
         await pilot.press("f7")
         await settle(pilot)
-        assert "1 receipt(s) printed" in text(pilot, "#status")
+        assert "1 receipt printed" in text(pilot, "#status")
     assert len(till.printer.jobs) == 2 and b"COPY" not in till.printer.jobs[0]  # the reprint is a COPY:
     assert till.printer.jobs[1].count(b"*** COPY ***") == 2  # tests/test_receipt_copy.py
 

@@ -45,7 +45,7 @@ async def test_undecided_payment_is_shown_and_decided_in_the_background(
                "for E-GUMA, which may still carry it out (decided by " in status
         assert "do not take this payment again" in status
         assert table_rows(pilot, "#tenders")[:2] == [["? Voucher …KJR3 not decided", "(38.00)"],
-                                                     ["  checked again by itself · F8 now", ""]]
+                                                     ["checked again by itself · F8 now", ""]]
         await pilot.press("f12")  # what is waited for, and until when
         assert isinstance(pilot.app.screen, StatusScreen)
         report = text(pilot, "#report")
@@ -66,7 +66,7 @@ async def test_undecided_payment_is_shown_and_decided_in_the_background(
         # nobody presses anything: the till looks again by itself and decides
         await wait_until(pilot, lambda: "did happen" in text(pilot, "#status"), 20)
         assert "The redemption of CHF 38.00 on …KJR3 did happen — kept on the open order" in text(pilot, "#status")
-        assert table_rows(pilot, "#tenders")[:2] == [["Voucher …KJR3", "-38.00"], ["  new balance", "12.00"]]
+        assert table_rows(pilot, "#tenders")[:2] == [["Voucher …KJR3", "-38.00"], ["new balance", "12.00"]]
         assert "2.50" in text(pilot, "#balance")
         await pilot.press("f4", "enter")  # the croissant by card
         await settle(pilot)

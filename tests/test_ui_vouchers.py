@@ -78,7 +78,7 @@ async def test_voucher_smaller_than_total_then_cash(eguma_till: Till) -> None:
         await scan(pilot, ESPRESSO)
         await scan(pilot, MERLOT)  # 52.90
         await pay_with_voucher(pilot, "L4FU-5LQT-KJR3")
-        assert table_rows(pilot, "#tenders") == [["Voucher …KJR3", "-50.00"], ["  new balance", "0.00"]]
+        assert table_rows(pilot, "#tenders") == [["Voucher …KJR3", "-50.00"], ["new balance", "0.00"]]
         assert "2.90" in text(pilot, "#balance")
         await pilot.press("f3", "enter")  # the dialog proposes the cash due
         await settle(pilot)
@@ -107,7 +107,7 @@ async def test_not_redeemable_shows_the_message_and_does_nothing(eguma_till: Til
         await settle(pilot)
         shown = text(pilot, "#result")
         assert "NOT redeemable" in shown
-        assert "E-GUMA: Der Gutschein wurde bereits vollständig eingelöst." in shown
+        assert "E-GUMA says: «Der Gutschein wurde bereits vollständig eingelöst.»" in shown
         await pilot.press("enter")  # Enter checks again; it never redeems
         await settle(pilot)
         assert "NOT redeemable" in text(pilot, "#result")

@@ -20,8 +20,8 @@ def text(pilot: Pilot, selector: str) -> str:
 
 def table_rows(pilot: Pilot, selector: str) -> list[list[str]]:
     table = pilot.app.screen.query_one(selector, DataTable)
-    # a cell folded to its column reads as one line
-    return [[str(cell).replace("\n", " ") for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    # a cell folded to its column reads as one line; the spaces that align a column are no text
+    return [[str(cell).replace("\n", " ").strip() for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 async def scan(pilot: Pilot, code: str) -> None:

@@ -14,6 +14,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from pos_app.i18n import _
 from pos_app.services.checkout import Level, Notice, Till
 from pos_app.services.providers import close_providers
 from pos_app.ui.checkout import CheckoutScreen
@@ -36,17 +37,18 @@ def terminal_problem() -> str | None:
     Textual reads keys from stdin and draws on stderr; without a terminal it
     spins on end-of-file and draws into a file or pipe."""
     streams: list[tuple[str, TextIO | None]] = [
-        ("its input (stdin)", sys.__stdin__), ("its output (stdout)", sys.__stdout__),
-        ("its screen (stderr)", sys.__stderr__)]
+        (_("its input (stdin)"), sys.__stdin__), (_("its output (stdout)"), sys.__stdout__),
+        (_("its screen (stderr)"), sys.__stderr__)]
     for name, stream in streams:
         try:
             ok = stream is not None and stream.isatty()
         except (ValueError, OSError):  # closed
             ok = False
         if not ok:
-            return (f"the till needs a terminal: {name} is not one (a file, a pipe or /dev/null). "
-                    "Start it in a terminal window (the demo: python3 tasks.py demo); without a "
-                    "terminal: python3 tasks.py test, or pos keys, journal, simulate and scanner test, which need none")
+            return _("the till needs a terminal: {stream} is not one (a file, a pipe or /dev/null). "
+                     "Start it in a terminal window (the demo: python3 tasks.py demo); without a "
+                     "terminal: python3 tasks.py test, or pos keys, journal, simulate and scanner test, "
+                     "which need none").format(stream=name)
     return None
 
 
@@ -111,14 +113,14 @@ class PosApp(App[None]):
         if verdict is InBurst.CHARACTER:
             if field is not None:
                 return False
-            self._tell_once("Scan ignored — finish or close this dialog first")
+            self._tell_once(_("Scan ignored — finish or close this dialog first"))
         elif verdict is InBurst.CONTROL:
             key = key_label(event)
             if field is not None:  # after the keys it still has to handle: it reports back
                 self._burst_told = True
                 field.post_message(WedgeField.ControlInBurst(key))
             else:
-                self._tell_once(f"Key {key} ignored: it came inside a scan")
+                self._tell_once(_("Key {key} ignored: it came inside a scan").format(key=key))
         return True
 
     def _tell_once(self, text: str) -> None:
@@ -131,18 +133,18 @@ class PosApp(App[None]):
         if self.screen is self.checkout:
             self.checkout.say(Notice(text, Level.WARNING))
         else:
-            self.notify(text, title="Scanner", severity="warning", markup=False)
+            self.notify(text, title=_("Scanner"), severity="warning", markup=False)
         self.bell()
 
     @on(WedgeField.ScanRejected)
     def scan_rejected(self, event: WedgeField.ScanRejected) -> None:
         event.stop()
-        self.scan_notice(f"Unreadable scan ignored ({event.scan.reason})")
+        self.scan_notice(_("Unreadable scan ignored ({reason})").format(reason=event.scan.reason))
 
     @on(WedgeField.KeyIgnored)
     def key_ignored(self, event: WedgeField.KeyIgnored) -> None:
         event.stop()
-        self.scan_notice(f"Key {event.key} ignored: it came inside a scan")
+        self.scan_notice(_("Key {key} ignored: it came inside a scan").format(key=event.key))
 
     def get_key_display(self, binding: Binding) -> str:
         display = super().get_key_display(binding)
@@ -153,7 +155,7 @@ class PosApp(App[None]):
         settings = self.till.config.scanner
         if settings.kind == "serial":
             assert settings.port is not None
-            self.scanner_state = (False, f"scanner on {settings.port}: connecting…")
+            self.scanner_state = (False, _("scanner on {port}: connecting…").format(port=settings.port))
             self.serial_scanner = SerialScanner(
                 settings.port, baudrate=settings.baudrate, bytesize=settings.bytesize,
                 parity=settings.parity, stopbits=settings.stopbits, suffix=settings.suffix,
@@ -189,20 +191,21 @@ class PosApp(App[None]):
             log.exception("scanner callback %s failed", getattr(callback, "__name__", callback))
             with contextlib.suppress(RuntimeError):  # the app is closing: nobody to tell
                 self.call_from_thread(
-                    self.notify, "That scan could not be handled (the log has the details) — "
-                    "scan it again; the scanner keeps working.", title="Scanner", severity="error")
+                    self.notify, _("That scan could not be handled (the log has the details) — "
+                                   "scan it again; the scanner keeps working."), title=_("Scanner"),
+                    severity="error", markup=False)
 
     def route_scan(self, scan: ScanResult) -> None:
         """A scan from the serial scanner goes to the flow that expects one."""
         if isinstance(scan, RejectedScan):
-            self.scan_notice(f"Unreadable scan ignored ({scan.reason})")
+            self.scan_notice(_("Unreadable scan ignored ({reason})").format(reason=scan.reason))
             return
         if scan.layout:
             self.layout_hint(ScanField.LayoutHint(LAYOUT_HINT))
         accept = getattr(self.screen, "accept_scan", None)
         if accept is None:
-            self.notify(f"Scan {scan.normalised[:20]} ignored — finish or close this dialog first", markup=False,
-                        severity="warning")
+            self.notify(_("Scan {code} ignored — finish or close this dialog first").format(
+                code=scan.normalised[:20]), markup=False, severity="warning")
             self.bell()
             return
         accept(scan.normalised)
@@ -213,10 +216,10 @@ class PosApp(App[None]):
             return                        # state when it mounts (its health dots)
         self.checkout.refresh_order()
         if not connected:
-            self.checkout.say(Notice(f"Scanner disconnected — {message}; it reconnects by itself",
-                                     Level.ERROR))
+            self.checkout.say(Notice(_("Scanner disconnected — {reason}; it reconnects by itself").format(
+                reason=message), Level.ERROR))
         else:
-            self.checkout.say(Notice("Scanner connected"))
+            self.checkout.say(Notice(_("Scanner connected")))
 
     @on(ScanField.LayoutHint)
     def layout_hint(self, event: ScanField.LayoutHint) -> None:
@@ -224,7 +227,7 @@ class PosApp(App[None]):
         event.stop()
         if not self.layout_hint_shown:
             self.layout_hint_shown = True
-            self.notify(event.text, title="Scanner", severity="warning", timeout=20, markup=False)
+            self.notify(event.text, title=_("Scanner"), severity="warning", timeout=20, markup=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers; the screens' come through ``ReportsWorkerErrors``."""
@@ -256,7 +259,7 @@ class PosApp(App[None]):
         except Exception:  # noqa: BLE001 - the journal may be what failed; say so below
             log.exception("reading the order back after a worker failure failed")
         self.checkout.say(Notice(message, Level.ERROR))
-        self.notify(message, title="Error", severity="error", timeout=15, markup=False)
+        self.notify(message, title=_("Error"), severity="error", timeout=15, markup=False)
         self.bell()
         if self.till.recovery.open_ops():  # money may be in flight: settle it
             self.checkout.reconcile()

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from rich.console import Console
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -16,11 +16,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input
 
+from pos_app.i18n import N_, _, ngettext, number
 from pos_app.journal import JournalError
 from pos_app.ui.errors import ReportsWorkerErrors
 from pos_app.ui.plain import Plain, same, show
 from pos_app.domain.codes import mask_code
-from pos_app.domain.money import Money
+from pos_app.domain.money import Money, exponent
 from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.providers import OpKind
@@ -33,37 +34,65 @@ from pos_app.ui.status import StatusScreen
 from pos_app.ui.textual_caches import release_discarded_styles
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
 
+def now() -> datetime:
+    """The clock of the title (tests freeze it)."""
+    return datetime.now()
+
+
 # Keys of DESIGN.md whose screens come in later versions: pressing one says so.
 NOT_YET = {
-    "reports": "Reports",
+    "reports": N_("Reports are not available in this version yet"),
 }
 
-TENDER_NAMES = {TenderKind.CASH: "Cash", TenderKind.CARD: "Card", TenderKind.VOUCHER: "Voucher"}
+TENDER_NAMES = {TenderKind.CASH: N_("Cash"), TenderKind.CARD: N_("Card"), TenderKind.VOUCHER: N_("Voucher")}
 
 
 def _bindings() -> list[Binding]:
+    # Labels are marked here and translated where the footer shows them (TillFooter).
     spec = [
-        ("f2", "voucher", "Voucher"),
-        ("f3", "cash", "Cash"),
-        ("f4", "card", "Card"),
-        ("f5", "sell_voucher", "Sell"),
-        ("f6", "balance", "Balance"),
-        ("f7", "reprint", "Reprint"),
-        ("f8", "void", "Void"),
-        ("f9", "cancel", "Cancel"),
-        ("f10", "reports", "Reports"),
-        ("f12", "status", "Status"),
+        ("f2", "voucher", N_("Voucher")),
+        ("f3", "cash", N_("Cash")),
+        ("f4", "card", N_("Card")),
+        ("f5", "sell_voucher", N_("Sell")),
+        ("f6", "balance", N_("Balance")),
+        ("f7", "reprint", N_("Reprint")),
+        ("f8", "void", N_("Void")),
+        ("f9", "cancel", N_("Cancel")),
+        ("f10", "reports", N_("Reports")),
+        ("f12", "status", N_("Status")),
     ]
     bindings = [Binding(key, action, label, id=action, priority=True) for key, action, label in spec]
     bindings += [
-        Binding("up", "select(-1)", "Select up", show=False),
-        Binding("down", "select(1)", "Select down", show=False),
+        Binding("up", "select(-1)", N_("Select up"), show=False),
+        Binding("down", "select(1)", N_("Select down"), show=False),
     ]
     return bindings
 
 
-LINE_NAME_WIDTH = 24
-TENDER_WIDTH = 17
+# Column widths of the order table (no cell padding: the numbers are right-aligned in
+# columns wider than they are, which makes the gaps). The name takes what is left.
+QTY_WIDTH, PRICE_WIDTH, TOTAL_WIDTH, VAT_WIDTH = 4, 9, 10, 6
+AMOUNT_WIDTH = 10  # the tenders' amount column
+MIN_NAME_WIDTH = 12
+
+
+def pane_widths(screen_width: int) -> tuple[int, int]:
+    """(width of the "To pay" pane, width of the order's name column) for a screen:
+    at 80 columns 28 and 20, at 120 columns 36 and 52."""
+    pay = max(28, min(44, screen_width * 3 // 10))
+    inner = screen_width - pay - 2 - 1  # the order pane's border, its scroll bar
+    return pay, max(MIN_NAME_WIDTH, inner - QTY_WIDTH - PRICE_WIDTH - TOTAL_WIDTH - VAT_WIDTH)
+
+
+def typed_form(amount: Money) -> str:
+    """``amount`` as a cashier would type it in the outlet's locale: ``17,40`` (de_DE),
+    ``17.40`` (de_CH); no grouping, which ``Money.parse`` would not take in every locale."""
+    return number(amount.decimal, exponent(amount.currency), grouping=False)
+
+
+def pair(label: str, amount: str, width: int) -> str:
+    """``label`` left and ``amount`` right on one line of ``width`` (at least one space)."""
+    return f"{label}{' ' * max(1, width - len(label) - len(amount))}{amount}"
 
 
 def wrapped(text: str | Text, width: int, style: str = "") -> Text:
@@ -113,47 +142,78 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self._reported_waiting = False  # the cashier was told what is waited for
         self._retry_due = 0.0  # when the pending background check runs (monotonic)
         self._order_number = ""
+        self._widths = (0, 0)  # (pay pane, name column): set for the screen's width
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Plain(id="title")
         with Horizontal(id="main"):
             with VerticalScroll(id="order-pane") as order_pane:
-                order_pane.border_title = "Order"
-                yield DataTable(id="lines", cursor_type="row", zebra_stripes=False)
+                order_pane.border_title = _("Order")
+                yield DataTable(id="lines", cursor_type="row", zebra_stripes=False, cell_padding=0)
                 yield Plain(id="last-receipt")
             with Vertical(id="pay-pane") as pay_pane:
-                pay_pane.border_title = "To pay"
+                pay_pane.border_title = _("To pay")
                 yield Plain(id="totals")
-                yield DataTable(id="tenders", cursor_type="row", show_header=False)
+                yield DataTable(id="tenders", cursor_type="row", show_header=False, cell_padding=0)
                 yield Plain(id="balance")
         with Horizontal(id="bottom"):
-            yield ScanField(placeholder="Scan or type a barcode (3*code for 3 pieces)", id="scan",
+            yield ScanField(placeholder=_("Scan or type a barcode (3*code for 3 pieces)"), id="scan",
                             max_length=128)
             yield Plain(id="health")
         yield Plain(id="status")
         yield TillFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        lines = self.query_one("#lines", DataTable)
-        lines.add_column("Qty", key="qty", width=4)
-        lines.add_column("Item", key="name", width=LINE_NAME_WIDTH)
-        lines.add_column("Price", key="price", width=8)
-        lines.add_column("Total", key="total", width=9)
-        lines.add_column("VAT", key="vat", width=5)
-        tenders = self.query_one("#tenders", DataTable)
-        tenders.add_column("Tender", key="name", width=TENDER_WIDTH)
-        tenders.add_column("Amount", key="amount", width=9)
-        for table in (lines, tenders):
+        for table in self.query(DataTable):
             table.can_focus = False
+        self._lay_out(self.app.size.width)
         self.query_one("#scan", Input).focus()
         self.set_interval(1.0, self._tick)
         self.refresh_order()
         notice = self.till.startup_notice()
-        self.say(notice or Notice("Ready — scan a product"))
+        self.say(notice or Notice(_("Ready — scan a product")))
         if self.till.recovery.open_ops():
-            self.say(Notice("Checking unfinished provider operations…", Level.WARNING))
+            self.say(Notice(_("Checking unfinished provider operations…"), Level.WARNING))
             self.reconcile()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._lay_out(event.size.width):
+            self.refresh_order()
+
+    def _lay_out(self, screen_width: int) -> bool:
+        """Size the panes and columns for the screen's width: the name column and the
+        "To pay" pane take what the screen has beyond 80 columns. True if it changed."""
+        pay, name = pane_widths(screen_width)
+        if (pay, name) == self._widths:
+            return False
+        self._widths = (pay, name)
+        self.query_one("#pay-pane").styles.width = pay
+        lines = self.query_one("#lines", DataTable)
+        lines.clear(columns=True)  # refresh_order adds the rows again
+        lines.add_column(Text(_("Qty").rjust(QTY_WIDTH - 1)), key="qty", width=QTY_WIDTH)
+        lines.add_column(Text(_("Item")), key="name", width=name)
+        lines.add_column(Text(_("Price").rjust(PRICE_WIDTH)), key="price", width=PRICE_WIDTH)
+        lines.add_column(Text(_("Total").rjust(TOTAL_WIDTH)), key="total", width=TOTAL_WIDTH)
+        lines.add_column(Text(_("VAT").rjust(VAT_WIDTH)), key="vat", width=VAT_WIDTH)
+        tenders = self.query_one("#tenders", DataTable)
+        tenders.clear(columns=True)
+        tenders.add_column(Text(_("Tender")), key="name", width=self._tender_width)
+        tenders.add_column(Text(_("Amount")), key="amount", width=AMOUNT_WIDTH)
+        return True
+
+    @property
+    def _name_width(self) -> int:
+        return self._widths[1]
+
+    @property
+    def _pay_inner(self) -> int:
+        """Characters on a line of the "To pay" pane (inside its border and padding)."""
+        return self._widths[0] - 4
+
+    @property
+    def _tender_width(self) -> int:
+        return self._pay_inner - AMOUNT_WIDTH
 
     def on_screen_resume(self) -> None:
         """Back from a dialog: let go of what Textual still keeps of its widgets."""
@@ -194,11 +254,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             unresolved = [r for r in results if not r.resolved]
             text = " · ".join(r.text for r in results)
             if unresolved:
-                text += " — the till checks again by itself; F12 shows them"
+                text += " — " + _("the till checks again by itself; F12 shows them")
             self._reported_waiting = bool(unresolved)
             self.say(Notice(text, Level.ERROR if unresolved else Level.WARNING))
             if self.till.order.is_settled and not any(r.operation == "undo" for r in results):
-                self.say(Notice(text + " — the order is paid: Enter closes it", Level.WARNING))
+                self.say(Notice(text + " — " + _("the order is paid: Enter closes it"), Level.WARNING))
         self.schedule_reconcile(again=True)
 
     def worker_error(self, error: BaseException) -> None:
@@ -213,12 +273,16 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
 
     def _render_title(self) -> None:
         cfg = self.till.config
-        left = f"{cfg.outlet.name} · Till {cfg.outlet.till} · Order {self._order_number}"
+        left = _("{outlet} · Till {till} · Order {number}").format(
+            outlet=cfg.outlet.name, till=cfg.outlet.till, number=self._order_number)
         if cfg.demo:
-            left += " · DEMO"
-        right = f"{self.till.currency}   {datetime.now():%H:%M}"
+            left += " · " + _("DEMO")
+        right = f"{self.till.currency}   {now():%H:%M}"
         title = self.query_one("#title", Plain)
-        width = max(title.size.width - 2, len(left) + len(right) + 1)
+        room = title.size.width - 2
+        if room > len(right) + 1 and len(left) + len(right) + 1 > room:  # a long outlet name
+            left = left[:room - len(right) - 2] + "…"
+        width = max(room, len(left) + len(right) + 1)
         show(title, left + " " * (width - len(left) - len(right)) + right)  # once a minute
 
     def refresh_order(self) -> None:
@@ -233,10 +297,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         for line in order.active_lines:
             vat = format_rate(line.vat_rate) if line.in_vat else "—"
             line_rows.append((f"line-{line.id}", (
-                str(line.quantity), Text(line.name), Text(line.unit_price.amount_str(), justify="right"),
-                Text(line.total.amount_str(), justify="right"), vat), 1))
+                f"{line.quantity:>3} ", Text(line.name, no_wrap=True, overflow="ellipsis"),
+                Text(line.unit_price.shown(), justify="right"),
+                Text(line.total.shown(), justify="right"), Text(vat, justify="right")), 1))
             if line.problem and not line.activated:
-                problem = wrapped(f"! {line.problem}", LINE_NAME_WIDTH, "bold red")
+                problem = wrapped(f"! {line.problem}", self._name_width, "bold red")
                 line_rows.append((f"line-{line.id}-problem", ("", problem, "", "", ""),
                                   len(problem.plain.splitlines())))
         sync_rows(self.query_one("#lines", DataTable), line_rows)
@@ -244,14 +309,15 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         for tender in order.active_tenders:
             for index, (label, amount) in enumerate(self._tender_rows(tender)):
                 key = f"tender-{tender.id}" if index == 0 else f"tender-{tender.id}-{index}"
-                label = wrapped(label, TENDER_WIDTH)
+                label = wrapped(label, self._tender_width - 1)
                 tender_rows.append((key, (label, Text(amount, justify="right")), len(label.plain.splitlines())))
         sync_rows(self.query_one("#tenders", DataTable), tender_rows)
         self._render_selection()
 
-        totals = [f"{'Total':<18}{order.total.amount_str():>10}"]
+        width = self._pay_inner
+        totals = [pair(_("Total"), order.total.shown(), width)]
         for vat in order.vat_breakdown():
-            totals.append(f"{' VAT ' + format_rate(vat.rate):<18}{vat.vat.amount_str():>10}")
+            totals.append(pair(" " + _("VAT {rate}").format(rate=format_rate(vat.rate)), vat.vat.shown(), width))
         show(self.query_one("#totals", Plain), "\n".join(totals))
         show(self.query_one("#balance", Plain), self._balance_text())
         self._render_last_receipt()
@@ -259,22 +325,23 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
 
     def _tender_rows(self, tender: Tender) -> list[tuple[str | Text, str]]:
         if tender.kind is TenderKind.CASH and tender.given is not None:
-            rows: list[tuple[str | Text, str]] = [("Cash given", f"-{tender.given.amount_str()}")]
+            rows: list[tuple[str | Text, str]] = [(_("Cash given"), f"-{tender.given.shown()}")]
             if tender.rounding:
-                rows.append(("  rounding", tender.rounding.amount_str()))
+                rows.append(("  " + _("rounding"), tender.rounding.shown()))
             return rows
-        label = TENDER_NAMES[tender.kind]
+        label = _(TENDER_NAMES[tender.kind])
         if tender.code:
             label += f" {mask_code(tender.code)}"
+        amount = tender.amount.shown()
         if tender.state is TenderState.PENDING:
-            return [(Text(f"{label} sending…", style="yellow"), f"({tender.amount.amount_str()})")]
+            return [(Text(_("{tender} sending…").format(tender=label), style="yellow"), f"({amount})")]
         if tender.state is TenderState.UNKNOWN:
-            rows = [(Text(f"? {label} not decided", style="bold red"), f"({tender.amount.amount_str()})"),
-                    (Text("  checked again by itself · F8 now", style="red"), "")]
+            rows = [(Text(_("? {tender} not decided").format(tender=label), style="bold red"), f"({amount})"),
+                    (Text("  " + _("checked again by itself · F8 now"), style="red"), "")]
         else:
-            rows = [(label, f"-{tender.amount.amount_str()}")]
+            rows = [(label, f"-{amount}")]
             if tender.balance_after is not None:
-                rows.append(("  new balance", tender.balance_after.amount_str()))
+                rows.append(("  " + _("new balance"), tender.balance_after.shown()))
         if tender.problem:
             rows.append((Text(f"  ! {tender.problem}", style="bold red"), ""))
         return rows
@@ -282,16 +349,17 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     def _balance_text(self) -> str:
         order = self.till.order
         closed = self.till.last_closed
+        width = self._pay_inner
         if order.is_empty and closed is not None:
-            text = f"Order {closed.number} paid"
+            text = _("Order {number} paid").format(number=closed.number)
             if closed.change:
-                text += f"\n{'CHANGE':<18}{closed.change.amount_str():>10}"
+                text += "\n" + pair(_("CHANGE"), closed.change.shown(), width)
             return text
         if not order.active_lines:
             return ""
-        text = f"{'Remaining':<18}{order.remaining.amount_str():>10}"
+        text = pair(_("Remaining"), order.remaining.shown(), width)
         if order.cash_due != order.remaining:
-            text += f"\n{' cash (rounded)':<18}{order.cash_due.amount_str():>10}"
+            text += "\n" + pair(" " + _("cash (rounded)"), order.cash_due.shown(), width)
         return text
 
     def _render_last_receipt(self) -> None:
@@ -301,7 +369,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             text = self.till.last_receipt_text()
         widget.display = text is not None
         if text is not None:
-            show(widget, Text("Last receipt (demo)\n\n" + text))
+            show(widget, Text(_("Last receipt (demo)") + "\n\n" + text))
 
     def _render_health(self) -> None:
         def dot(ok: bool | None) -> str:
@@ -311,11 +379,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         for slot in self.till.providers.values():
             health.append(f"{slot.display_name} ")
             health.append("● ", style=dot(False if slot.problem else slot.healthy))
-        health.append("Printer ")
+        health.append(_("Printer") + " ")
         health.append("●", style=dot(self.till.printer_ok))
         scanner = getattr(self.app, "scanner_state", None)
         if scanner is not None:
-            health.append(" Scanner ")
+            health.append(" " + _("Scanner") + " ")
             health.append("●", style=dot(scanner[0]))
         show(self.query_one("#health", Plain), health)
 
@@ -354,12 +422,12 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     def _scanned(self, value: str) -> None:
         if not value.strip():
             if self.till.order.is_settled and self._idle():  # paid, closing failed before
-                self.say(Notice("Closing the order…"))
+                self.say(Notice(_("Closing the order…")))
                 self._step(self.till.finish())
             return
         if self.provider_busy:  # e.g. the order is being cancelled: the scan would land in it
-            self.say(Notice(f"Not added — wait until the provider has answered, then scan "
-                            f"{value.strip()[:32]!r} again", Level.WARNING))
+            self.say(Notice(_("Not added — wait until the provider has answered, then scan {code} again")
+                            .format(code=repr(value.strip()[:32])), Level.WARNING))
             self.app.bell()
             return
         try:
@@ -369,7 +437,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             self.app.bell()
             return
         except JournalError as exc:  # e.g. the disk is full: nothing was added
-            self.say(Notice(f"Not added — {exc}", Level.ERROR))
+            self.say(Notice(_("Not added — {error}").format(error=exc), Level.ERROR))
             self.app.bell()
             return
         self._after(outcome, select_last="line")
@@ -406,13 +474,13 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     def _idle(self) -> bool:
         """No provider call of this till is running; otherwise say so and refuse."""
         if self.provider_busy:
-            self.say(Notice("Wait — the provider is still answering", Level.WARNING))
+            self.say(Notice(_("Wait — the provider is still answering"), Level.WARNING))
             self.app.bell()
             return False
         return True
 
     def _not_yet(self, action: str) -> None:
-        self.say(Notice(f"{NOT_YET[action]} is not available in this version yet", Level.WARNING))
+        self.say(Notice(_(NOT_YET[action]), Level.WARNING))
 
     def _open_voucher(self, code: str = "") -> None:
         if not self._idle() or not self._payable():
@@ -440,50 +508,52 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     def _payable(self) -> bool:
         order = self.till.order
         if not order.active_lines:
-            self.say(Notice("The order is empty — scan a product first", Level.WARNING))
+            self.say(Notice(_("The order is empty — scan a product first"), Level.WARNING))
             return False
         if order.unresolved_tenders:
-            self.say(Notice("A voucher payment is not resolved yet — select it and press F8 to check it",
+            self.say(Notice(_("A voucher payment is not resolved yet — select it and press F8 to check it"),
                             Level.ERROR))
             return False
         if order.is_settled:  # e.g. a payment decided in the background paid it
-            self.say(Notice("The order is paid — press Enter to close it", Level.WARNING))
+            self.say(Notice(_("The order is paid — press Enter to close it"), Level.WARNING))
             return False
         return True
 
-    def _pay_dialog(self, title: str, prompt: str, default: str, info: str,
+    def _pay_dialog(self, title: str, prompt: str, due: Money, info: str,
                     pay: Callable[[Money], Awaitable[Outcome]]) -> None:
+        """An amount dialog proposing ``due``; Enter on an emptied field takes ``due`` too."""
         async def submit(text: str) -> str | None:
             try:
-                outcome = await pay(self.till.parse_amount(text))
+                outcome = await pay(due if not text.strip() else self.till.parse_amount(text))
             except CheckoutError as exc:
                 return str(exc)
             self._after(outcome, select_last="tender")
             return None
 
-        self.app.push_screen(AmountDialog(title, prompt, default, info, submit))
+        self.app.push_screen(AmountDialog(title, prompt, typed_form(due), info, submit))
 
     def action_cash(self) -> None:
         if not self._idle() or not self._payable():
             return
         order = self.till.order
-        info = f"Remaining {order.remaining}"
+        info = _("Remaining {amount}").format(amount=order.remaining.shown_with_currency())
         if order.cash_due != order.remaining:
-            info += f"\nCash due (rounded to 0.05): {order.cash_due}"
-        self._pay_dialog("Cash", "Amount given", order.cash_due.amount_str(), info, self.till.pay_cash)
+            info += "\n" + _("Cash due (rounded to 0.05): {amount}").format(amount=order.cash_due.shown_with_currency())
+        self._pay_dialog(_("Cash"), _("Amount given"), order.cash_due,
+                         info, self.till.pay_cash)
 
     def action_card(self) -> None:
         if not self._idle() or not self._payable():
             return
         order = self.till.order
-        info = (f"Remaining {order.remaining}\nTake the payment on the card terminal, "
-                "then confirm the amount it accepted.")
-        self._pay_dialog("Card", "Amount taken on the terminal", order.remaining.amount_str(),
+        info = (_("Remaining {amount}").format(amount=order.remaining.shown_with_currency()) + "\n"
+                + _("Take the payment on the card terminal, then confirm the amount it accepted."))
+        self._pay_dialog(_("Card"), _("Amount taken on the terminal"), order.remaining,
                          info, self.till.pay_card)
 
     def action_void(self) -> None:
         if self.selected is None:
-            self.say(Notice("Nothing to void — select a line or payment with ↑/↓", Level.WARNING))
+            self.say(Notice(_("Nothing to void — select a line or payment with ↑/↓"), Level.WARNING))
             return
         kind, ident = self.selected
         if not self._idle():
@@ -493,8 +563,9 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             return
         tender = self.till.order.tender(ident)
         if tender.kind is TenderKind.VOUCHER:
-            verb = "Checking" if tender.unresolved else "Cancelling"
-            self.say(Notice(f"{verb} the voucher payment {mask_code(tender.code or '')} with the provider…"))
+            text = (_("Checking the voucher payment {code} with the provider…") if tender.unresolved
+                    else _("Cancelling the voucher payment {code} with the provider…"))
+            self.say(Notice(text.format(code=mask_code(tender.code or ""))))
         self._step(self.till.void_tender(ident))
 
     def _step(self, step: Awaitable[Outcome]) -> None:
@@ -532,56 +603,61 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
 
         def done(confirmed: bool | None) -> None:
             if not confirmed:
-                self.say(Notice("Order kept"))
+                self.say(Notice(_("Order kept")))
                 return
             if not self._idle():
                 return
             if any(t.kind is TenderKind.VOUCHER for t in self.till.order.active_tenders):
-                self.say(Notice("Cancelling the voucher payments with the provider…"))
+                self.say(Notice(_("Cancelling the voucher payments with the provider…")))
             self._step(self.till.cancel_order())
 
         order = self.till.order
         count = len(order.active_lines)
-        question = f"Cancel the whole order ({count} line{'s' if count != 1 else ''}, total {order.total})?"
+        question = ngettext("Cancel the whole order ({count} line, total {total})?",
+                            "Cancel the whole order ({count} lines, total {total})?", count).format(
+            count=count, total=order.total.shown_with_currency())
         taken = [t for t in order.active_tenders if t.counts]
         for tender in taken:
             if tender.kind is TenderKind.VOUCHER:
-                question += (f"\nVoucher {mask_code(tender.code or '')}: {tender.amount.amount_str()} "
-                             "goes back on the voucher.")
+                question += "\n" + _("Voucher {code}: {amount} goes back on the voucher.").format(
+                    code=mask_code(tender.code or ""), amount=tender.amount.shown())
+            elif tender.kind is TenderKind.CASH:
+                question += "\n" + _("Give back the cash payment: {amount}.").format(amount=tender.amount.shown())
             else:
-                question += f"\nGive back the {tender.kind.value} payment: {tender.amount.amount_str()}."
+                question += "\n" + _("Give back the card payment: {amount}.").format(amount=tender.amount.shown())
         for line in self.till.gifts.live_gift_vouchers(order):
             slot = self.till.providers.get(line.provider or "")
-            undone = slot.done_word(OpKind.UNDO) if slot else "taken back"
-            question += f"\nGift voucher {mask_code(line.code or '')} is already active: it is {undone}."
-        self.app.push_screen(ConfirmDialog("Cancel order", question, "cancel the order",
-                                           "keep it"), done)
+            undone = slot.done_word(OpKind.UNDO) if slot else _("taken back")
+            question += "\n" + _("Gift voucher {code} is already active: it is {undone}.").format(
+                code=mask_code(line.code or ""), undone=undone)
+        self.app.push_screen(ConfirmDialog(_("Cancel order"), question, _("cancel the order"),
+                                           _("keep it")), done)
 
     def _offer_void_last_sale(self) -> None:
         """F9 on an empty order: void ("storno") the last closed sale, after a confirmation."""
         try:
             plan = self.till.storno.plan()
         except CheckoutError as exc:
-            self.say(Notice(f"The order is empty — nothing to cancel. {exc}", Level.WARNING))
+            self.say(Notice(_("The order is empty — nothing to cancel. {reason}").format(reason=exc), Level.WARNING))
             return
 
         def done(confirmed: bool | None) -> None:
             if not confirmed:
-                self.say(Notice(f"Sale {plan.number} kept"))
+                self.say(Notice(_("Sale {number} kept").format(number=plan.number)))
                 return
             if not self._idle():
                 return
-            self.say(Notice(f"Voiding sale {plan.number}…"))
+            self.say(Notice(_("Voiding sale {number}…").format(number=plan.number)))
             self._step(self.till.storno.run())
 
-        self.app.push_screen(ConfirmDialog("Void last sale", plan.summary(), "void the sale", "keep it"), done)
+        self.app.push_screen(ConfirmDialog(_("Void last sale"), plan.summary(), _("void the sale"), _("keep it")), done)
 
     def action_reprint(self) -> None:
         receipts = self.till.receipts_to_reprint()
         if not receipts:
-            self.say(Notice("No receipt to print yet", Level.WARNING))
+            self.say(Notice(_("No receipt to print yet"), Level.WARNING))
             return
-        self.say(Notice("Printing…"))
+        self.say(Notice(_("Printing…")))
         self.print_receipts([r.id for r in receipts])
 
     @work(exclusive=False, group="print", exit_on_error=False)
@@ -601,4 +677,5 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
                 self.say(Notice(prefix + result.notice.text, result.notice.level))
                 return
         if closing is None:
-            self.say(Notice(f"{len(receipt_ids)} receipt(s) printed"))
+            count = len(receipt_ids)
+            self.say(Notice(ngettext("{count} receipt printed", "{count} receipts printed", count).format(count=count)))

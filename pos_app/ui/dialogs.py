@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from pos_app.i18n import N_, _
 from pos_app.ui.errors import ReportsWorkerErrors, explain
 from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.ui.fields import AmountField
@@ -19,8 +20,8 @@ from pos_app.ui.fields import AmountField
 class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
     """Ask for an amount; ``submit(text)`` returns an error to show, or None when done."""
 
-    BINDINGS = [Binding("escape", "back", "Back")]
-    KEYS = "Enter confirm · Escape back"
+    BINDINGS = [Binding("escape", "back", N_("Back"))]
+    KEYS = N_("Enter confirm · Escape back")
 
     def __init__(self, title: str, prompt: str, default: str, info: str,
                  submit: Callable[[str], Awaitable[str | None]]) -> None:
@@ -37,9 +38,9 @@ class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
             box.border_title = self._title
             yield Plain(self._info, classes="info")
             yield PlainLabel(self._prompt)
-            yield AmountField(value=self._default, id="amount", restrict=r"[0-9.,']*", max_length=12)
+            yield AmountField(value=self._default, id="amount", restrict=r"[0-9.,'’ \u00a0\u202f]*", max_length=12)
             yield Plain("", id="error", classes="error")
-            yield Plain(self.KEYS, id="keys", classes="keys")
+            yield Plain(_(self.KEYS), id="keys", classes="keys")
 
     def on_mount(self) -> None:
         field = self.query_one("#amount", Input)
@@ -48,13 +49,13 @@ class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
 
     def on_amount_field_scan_refused(self, event: AmountField.ScanRefused) -> None:
         self.query_one("#error", Static).update(
-            f"That was a scan ({event.code[:16]}), not an amount — type the amount, "
-            "or Escape and scan at the checkout")
+            _("That was a scan ({code}), not an amount — type the amount, "
+              "or Escape and scan at the checkout").format(code=event.code[:16]))
         self.app.bell()
 
     def action_back(self) -> None:
         if self.busy:
-            self.query_one("#error", Static).update("Please wait — the payment is being taken")
+            self.query_one("#error", Static).update(_("Please wait — the payment is being taken"))
             return
         self.dismiss(False)
 
@@ -64,13 +65,13 @@ class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
             return
         self.busy = True
         self.query_one("#error", Static).update("")
-        self.query_one("#keys", Static).update("Please wait — closing the order may ask the provider…")
+        self.query_one("#keys", Static).update(_("Please wait — closing the order may ask the provider…"))
         self.run_submit(event.value)
 
     def worker_error(self, error: BaseException) -> None:
         self.busy = False
-        self.query_one("#keys", Static).update(self.KEYS)
-        self.query_one("#error", Static).update(explain(error) + " Check the order before trying again.")
+        self.query_one("#keys", Static).update(_(self.KEYS))
+        self.query_one("#error", Static).update(explain(error) + " " + _("Check the order before trying again."))
 
     @work(exclusive=True, group="amount", exit_on_error=False)
     async def run_submit(self, value: str) -> None:
@@ -82,7 +83,7 @@ class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
         if error is None:
             self.dismiss(True)
             return
-        self.query_one("#keys", Static).update(self.KEYS)
+        self.query_one("#keys", Static).update(_(self.KEYS))
         self.query_one("#error", Static).update(error)
         self.query_one("#amount", Input).action_select_all()  # retype replaces it
         self.app.bell()
@@ -90,15 +91,15 @@ class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
 
 class ConfirmDialog(ModalScreen[bool]):
     BINDINGS = [
-        Binding("escape", "dismiss(False)", "No"),
-        Binding("enter", "dismiss(True)", "Yes"),
+        Binding("escape", "dismiss(False)", N_("No")),
+        Binding("enter", "dismiss(True)", N_("Yes")),
     ]
 
     def __init__(self, title: str, question: str, yes: str, no: str) -> None:
         super().__init__(classes="dialog-screen")
         self._title = title
         self._question = question
-        self._keys = f"Enter {yes} · Escape {no}"
+        self._keys = _("Enter {yes} · Escape {no}").format(yes=yes, no=no)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from rich.text import Text
 from textual.worker import Worker, WorkerState
 
+from pos_app.i18n import _
 from pos_app.journal import JournalError
+from pos_app.providers.base import provider_says as says
 
 
 class FailureSink(Protocol):
@@ -27,8 +30,20 @@ def explain(error: BaseException) -> str:
     if isinstance(error, JournalError):  # says what is wrong and what to do (disk full, read-only)
         text = str(error)
         return text[:1].upper() + text[1:]
-    return (f"Unexpected error ({type(error).__name__}) — the journal has every step up to it; a provider "
-            "operation that was under way is checked with the provider. If it repeats, restart the till.")
+    return _("Unexpected error ({error}) — the journal has every step up to it; a provider operation that "
+             "was under way is checked with the provider. If it repeats, restart the till.").format(
+        error=type(error).__name__)
+
+
+def provider_says(provider: str, message: str, style: str = "bold") -> Text:
+    """A provider's own words (E-GUMA's are German) on a line of their own, labelled
+    as its words in the providers' one wording (``E-GUMA says: «Gutschein ungültig»``);
+    a message that already carries that label is shown as it is, not labelled twice."""
+    message = message.strip()
+    labelled = says(provider, "")
+    if message.startswith(labelled[:labelled.index("«") + 1] if "«" in labelled else labelled):
+        return Text(message, style=style)
+    return Text(says(provider, message), style=style)
 
 
 class ReportsWorkerErrors:

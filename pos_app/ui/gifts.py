@@ -10,8 +10,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from pos_app.i18n import N_, _
 from pos_app.journal import JournalError
-from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.errors import ReportsWorkerErrors, explain, provider_says
 from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
@@ -20,7 +21,7 @@ from pos_app.ui.fields import AmountField, ScanField
 
 
 class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "Back")]
+    BINDINGS = [Binding("escape", "dismiss(None)", N_("Back"))]
 
     def __init__(self, till: Till) -> None:
         super().__init__(classes="dialog-screen")
@@ -30,14 +31,14 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = "Sell gift voucher"
-            yield PlainLabel("Scan the code printed on the gift voucher")
+            box.border_title = _("Sell gift voucher")
+            yield PlainLabel(_("Scan the code printed on the gift voucher"))
             yield ScanField(id="code", max_length=64)
             yield Plain("", id="result")
-            yield PlainLabel("Amount", id="amount-label")
-            yield AmountField(id="amount", restrict=r"[0-9.,']*", max_length=10)
+            yield PlainLabel(_("Amount"), id="amount-label")
+            yield AmountField(id="amount", restrict=r"[0-9.,'’ \u00a0\u202f]*", max_length=10)
             yield Plain("", id="error", classes="error")
-            yield Plain("Enter check · Escape back", id="keys", classes="keys")
+            yield Plain(_("Enter check · Escape back"), id="keys", classes="keys")
 
     def on_mount(self) -> None:
         self._amount_visible(False)
@@ -47,10 +48,10 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         self.query_one("#amount-label").display = visible
         self.query_one("#amount", Input).display = visible
 
-    def _show(self, result: Text | str = "", error: str = "", keys: str = "Enter check · Escape back") -> None:
+    def _show(self, result: Text | str = "", error: str = "", keys: str = "") -> None:
         self.query_one("#result", Static).update(result)
         self.query_one("#error", Static).update(error)
-        self.query_one("#keys", Static).update(keys)
+        self.query_one("#keys", Static).update(keys or _("Enter check · Escape back"))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "code" and self.check is not None \
@@ -67,7 +68,7 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         self.query_one("#code", Input).value = code
         self.query_one("#code", Input).focus()
         self.busy = True
-        self._show(f"Checking {mask_code(code)} with the provider…", keys="Escape back")
+        self._show(_("Checking {code} with the provider…").format(code=mask_code(code)), keys=_("Escape back"))
         self.run_check(code)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -78,13 +79,14 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             self._add()
             return
         self.busy = True
-        self._show(f"Checking {mask_code(event.value)} with the provider…", keys="Escape back")
+        self._show(_("Checking {code} with the provider…").format(code=mask_code(event.value)),
+                   keys=_("Escape back"))
         self.run_check(event.value)
 
     def worker_error(self, error: BaseException) -> None:
         self.busy = False
         self.check = None
-        self._show(error=explain(error), keys="Enter check again · Escape back")
+        self._show(error=explain(error), keys=_("Enter check again · Escape back"))
 
     @work(exclusive=True, group="gift-check", exit_on_error=False)
     async def run_check(self, raw: str) -> None:
@@ -99,30 +101,31 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             self.busy = False
         self.check = check
         status = check.status
-        text = Text(f"{check.display_name} gift voucher {check.masked}  ")
+        text = Text(_("{provider} gift voucher {code}").format(provider=check.display_name, code=check.masked) + "  ")
         if not status.can_create:
-            text.append("cannot be sold", style="bold red")
+            text.append(_("cannot be sold"), style="bold red")
             if status.message:
-                text.append(f"\n{check.display_name}: {status.message}", style="bold")
-            self._show(text, keys="Scan another code · Escape back")
+                text.append("\n")
+                text.append_text(provider_says(check.display_name, status.message))
+            self._show(text, keys=_("Scan another code · Escape back"))
             self.query_one("#code", Input).action_select_all()
             self.app.bell()
             return
-        text.append("can be sold", style="bold green")
+        text.append(_("can be sold"), style="bold green")
         if status.free_amount:
             limit = self.till.max_gift_voucher
-            text.append(f"\nFree amount: type it (at most {limit.amount_str()})")
-            self._show(text, keys="Enter adds it · Escape back")
+            text.append("\n" + _("Free amount: type it (at most {amount})").format(amount=limit.shown()))
+            self._show(text, keys=_("Enter adds it · Escape back"))
             self._amount_visible(True)
             self.query_one("#amount", Input).focus()
         else:
             assert status.amount is not None
-            text.append(f"\nAmount {status.amount}", style="bold")
-            self._show(text, keys="Enter adds it to the order · Escape back")
+            text.append("\n" + _("Amount {amount}").format(amount=status.amount.shown_with_currency()), style="bold")
+            self._show(text, keys=_("Enter adds it to the order · Escape back"))
 
     def on_amount_field_scan_refused(self, event: AmountField.ScanRefused) -> None:
         self.query_one("#error", Static).update(
-            f"That was a scan ({event.code[:16]}), not an amount — type the amount")
+            _("That was a scan ({code}), not an amount — type the amount").format(code=event.code[:16]))
         self.app.bell()
 
     def _add(self) -> None:
@@ -131,7 +134,7 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         try:
             outcome = self.till.gifts.add(self.check, typed)
         except JournalError as exc:  # e.g. the disk is full: nothing was added
-            self.query_one("#error", Static).update(f"Not added — {exc}")
+            self.query_one("#error", Static).update(_("Not added — {error}").format(error=exc))
             self.app.bell()
             return
         except CheckoutError as exc:

@@ -9,11 +9,12 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from pos_app import secrets
+from pos_app.i18n import N_, _, ngettext
 from pos_app.ui.errors import ReportsWorkerErrors, explain
 from pos_app.ui.plain import Plain
 from pos_app.services import journaled, wording
@@ -26,25 +27,26 @@ def dot(ok: bool | None) -> tuple[str, str]:
 
 class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Back"),
-        Binding("r", "retry", "Retry unresolved"),
-        Binding("k", "reload_keys", "Reload keys"),
-        Binding("d", "open_drawer", "Open drawer"),
+        Binding("escape", "dismiss(None)", N_("Back")),
+        Binding("r", "retry", N_("Retry unresolved")),
+        Binding("k", "reload_keys", N_("Reload keys")),
+        Binding("d", "open_drawer", N_("Open drawer")),
     ]
 
     def __init__(self, till: Till) -> None:
         super().__init__(classes="dialog-screen")
         self.till = till
-        self.keyring_info = "checking…"
+        self.keyring_info = _("checking…")
         self._note = ""  # the last action's result: kept when the keyring's answer redraws
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog status") as box:
-            box.border_title = "Status"
-            yield Plain(id="report")
+        with Vertical(classes="dialog status") as box:
+            box.border_title = _("Status")
+            with VerticalScroll(id="report-scroll"):  # the keys below stay in sight
+                yield Plain(id="report")
             yield Plain("", id="error", classes="error")
-            yield Plain("r retry unresolved · k reload keys · d open drawer (no sale) · Escape back",
-                         classes="keys")
+            yield Plain(_("r retry unresolved · k reload keys · d open drawer (no sale) · Escape back"),
+                        classes="keys")
 
     def on_mount(self) -> None:
         self.render_report()
@@ -58,7 +60,7 @@ class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
             info = secrets.backend_name()
             warning = secrets.insecure_backend_warning()
         except secrets.SecretsError as exc:
-            info, warning = f"not usable — {exc}", None
+            info, warning = _("not usable — {error}").format(error=exc), None
         self.keyring_info = info + (f"\n  ! {warning}" if warning else "")
         self.app.call_from_thread(self.render_report)
 
@@ -70,26 +72,27 @@ class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
         till = self.till
         t = Text()
         cfg = till.config
-        t.append(f"{cfg.outlet.name} · outlet {cfg.outlet.id} · till {cfg.outlet.till}\n", style="bold")
-        t.append("\nProviders\n", style="bold underline")
+        t.append(_("{name} · outlet {outlet} · till {till}").format(
+            name=cfg.outlet.name, outlet=cfg.outlet.id, till=cfg.outlet.till) + "\n", style="bold")
+        t.append("\n" + _("Providers") + "\n", style="bold underline")
         if not till.providers:
-            t.append("  none configured\n")
+            t.append("  " + _("none configured") + "\n")
         for slot in till.providers.values():
             symbol, colour = dot(False if slot.problem else slot.healthy)
             t.append("  ")
             t.append(symbol, style=colour)
-            where = "built-in simulator" if slot.simulator is not None else "live"
+            where = _("built-in simulator") if slot.simulator is not None else _("live")
             t.append(f" {slot.display_name} ({where})")
             if slot.problem:
                 t.append(f" — {slot.problem}", style="red")
             elif slot.last_error:
-                t.append(f" — last call failed: {slot.last_error}", style="red")
+                t.append(" — " + _("last call failed: {error}").format(error=slot.last_error), style="red")
             elif slot.healthy:
-                t.append(" — answering")
+                t.append(" — " + _("answering"))
             else:
-                t.append(" — not asked yet")
+                t.append(" — " + _("not asked yet"))
             t.append("\n")
-        t.append("\nPrinter\n", style="bold underline")
+        t.append("\n" + _("Printer") + "\n", style="bold underline")
         symbol, colour = dot(till.printer_ok)
         t.append("  ")
         t.append(symbol, style=colour)
@@ -99,29 +102,35 @@ class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
         t.append("\n")
         unprinted = till.journal.unprinted_receipts()
         if unprinted:
-            t.append(f"  {len(unprinted)} receipt(s) not printed — F7 prints them\n", style="yellow")
-        t.append("\nUnresolved provider operations\n", style="bold underline")
+            count = len(unprinted)
+            t.append("  " + ngettext("{count} receipt not printed — F7 prints it",
+                                     "{count} receipts not printed — F7 prints them", count).format(count=count)
+                     + "\n", style="yellow")
+        t.append("\n" + _("Unresolved provider operations") + "\n", style="bold underline")
         ops = till.recovery.open_ops()
         if not ops:
-            t.append("  none\n")
+            t.append("  " + _("none") + "\n")
         for op in ops:
             sent = datetime.fromisoformat(op.sent_at).astimezone()
-            t.append(f"  ? {wording.what(till.session, op)} ({till.session.where(op.order_id)}, sent "
-                     f"{sent:%H:%M:%S}, our reference {op.reference})", style="red")
+            t.append("  ? " + _("{what} ({where}, sent {time}, our reference {reference})").format(
+                what=wording.what(till.session, op), where=till.session.where(op.order_id),
+                time=f"{sent:%H:%M:%S}", reference=op.reference), style="red")
             if op.error:
                 t.append(f" — {op.error}", style="red")
             deadline = journaled.deadline(till.session, op).astimezone()
-            t.append(f"\n    not decided \"did not happen\" before {deadline:%H:%M:%S}; the till checks again "
-                     "by itself; the voucher cannot be used until it is decided\n", style="red")
+            t.append("\n    " + _("not decided \"did not happen\" before {time}; the till checks again by itself; "
+                                "the voucher cannot be used until it is decided").format(time=f"{deadline:%H:%M:%S}")
+                     + "\n", style="red")
         flagged = till.recovery.flagged()
         if flagged:
-            t.append("\nContradictions (check with the provider)\n", style="bold underline")
+            t.append("\n" + _("Contradictions (check with the provider)") + "\n", style="bold underline")
         for op in flagged:
-            t.append(f"  ! {wording.what(till.session, op)} ({till.session.where(op.order_id)}, our reference "
-                     f"{op.reference}): {op.flag}\n", style="bold red")
-        t.append("\nKeyring\n", style="bold underline")
+            t.append("  ! " + _("{what} ({where}, our reference {reference}): {flag}").format(
+                what=wording.what(till.session, op), where=till.session.where(op.order_id),
+                reference=op.reference, flag=op.flag) + "\n", style="bold red")
+        t.append("\n" + _("Keyring") + "\n", style="bold underline")
         t.append(f"  {self.keyring_info}\n", style="yellow" if "!" in self.keyring_info else "")
-        t.append("\nJournal\n", style="bold underline")
+        t.append("\n" + _("Journal") + "\n", style="bold underline")
         t.append(f"  {till.journal.path}\n")
         if note:
             t.append(f"\n{note}\n", style="bold")
@@ -131,13 +140,13 @@ class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
         self.render_report(explain(error))
 
     def action_retry(self) -> None:
-        self.render_report("Checking with the providers…")
+        self.render_report(_("Checking with the providers…"))
         self.retry()
 
     @work(exclusive=True, group="status-retry", exit_on_error=False)
     async def retry(self) -> None:
         results = await self.till.recovery.run()
-        lines = [r.text for r in results] or ["Nothing to settle."]
+        lines = [r.text for r in results] or [_("Nothing to settle.")]
         self.render_report("\n".join(lines))
 
     def action_open_drawer(self) -> None:
@@ -149,7 +158,7 @@ class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
         self.render_report(notice.text)
 
     def action_reload_keys(self) -> None:
-        self.render_report("Reloading keys…")
+        self.render_report(_("Reloading keys…"))
         self.reload_keys()
 
     @work(exclusive=True, group="status-keys", exit_on_error=False)

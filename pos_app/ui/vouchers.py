@@ -11,8 +11,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from pos_app.i18n import N_, _
 from pos_app.journal import JournalError
-from pos_app.ui.errors import ReportsWorkerErrors, explain
+from pos_app.ui.errors import ReportsWorkerErrors, explain, provider_says
 from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
@@ -23,18 +24,22 @@ from pos_app.ui.fields import ScanField
 def describe_check(check: VoucherCheck) -> Text:
     b = check.balance
     text = Text()
-    text.append(f"{check.display_name} voucher {check.masked}  ")
+    text.append(_("{provider} voucher {code}").format(provider=check.display_name, code=check.masked) + "  ")
     if b.redeemable:
-        text.append("redeemable", style="bold green")
+        text.append(_("redeemable"), style="bold green")
     else:
-        text.append("NOT redeemable", style="bold red")
+        text.append(_("NOT redeemable"), style="bold red")
     unknown = not b.redeemable and not b.balance and not (b.total and b.total.is_positive)
     if not unknown:  # an unknown code has no balance worth showing ("0.00 of 0.00")
-        text.append(f"\nBalance {b.currency} {b.balance.amount_str()}")
+        text.append("\n")
         if b.total is not None:
-            text.append(f" of {b.total.amount_str()}")
+            text.append(_("Balance {currency} {amount} of {total}").format(
+                currency=b.currency, amount=b.balance.shown(), total=b.total.shown()))
+        else:
+            text.append(_("Balance {currency} {amount}").format(currency=b.currency, amount=b.balance.shown()))
     if b.message:
-        text.append(f"\n{check.display_name}: {b.message}", style="bold")
+        text.append("\n")
+        text.append_text(provider_says(check.display_name, b.message))
     for flag in check.flags:  # a redemption decided "did not happen" that this read shows applied
         text.append(f"\n! {flag}", style="bold red")
     return text
@@ -43,7 +48,7 @@ def describe_check(check: VoucherCheck) -> Text:
 class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     """Scan or type → Balance → Enter redeems ``min(remaining, balance)``."""
 
-    BINDINGS = [Binding("escape", "back", "Back")]
+    BINDINGS = [Binding("escape", "back", N_("Back"))]
 
     def __init__(self, till: Till, code: str = "") -> None:
         super().__init__(classes="dialog-screen")
@@ -55,13 +60,14 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = "Voucher payment"
-            yield Plain(f"Remaining {self.till.order.remaining}", classes="info")
-            yield PlainLabel("Voucher code (scan or type)")
+            box.border_title = _("Voucher payment")
+            yield Plain(_("Remaining {amount}").format(amount=self.till.order.remaining.shown_with_currency()),
+                        classes="info")
+            yield PlainLabel(_("Voucher code (scan or type)"))
             yield ScanField(value=self.initial, id="code", max_length=64)
             yield Plain("", id="result")
             yield Plain("", id="error", classes="error")
-            yield Plain("Enter check · Escape back", id="keys", classes="keys")
+            yield Plain(_("Enter check · Escape back"), id="keys", classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#code", Input).focus()
@@ -83,7 +89,7 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if self.check is not None and normalize_voucher_code(event.value) != self.checked_text:
             self.check = None
-            self._show(keys="Enter check · Escape back")
+            self._show(keys=_("Enter check · Escape back"))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -99,13 +105,13 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         (a redemption that may have gone out is settled by reconciliation)."""
         self.busy = None
         self.check = None
-        self._show(error=explain(error), keys="Escape back — the order shows what happened")
+        self._show(error=explain(error), keys=_("Escape back — the order shows what happened"))
 
     def start_check(self, raw: str) -> None:
         self.busy = "checking"
         self.check = None
         self.checked_text = normalize_voucher_code(raw)
-        self._show(f"Checking {mask_code(raw)} with the provider…", keys="Escape back")
+        self._show(_("Checking {code} with the provider…").format(code=mask_code(raw)), keys=_("Escape back"))
         self.run_check(raw)
 
     @work(exclusive=True, group="voucher-check", exit_on_error=False)
@@ -113,7 +119,7 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         try:
             check = await self.till.vouchers.check(raw)
         except CheckoutError as exc:
-            self._show(error=str(exc), keys="Enter check again · Escape back")
+            self._show(error=str(exc), keys=_("Enter check again · Escape back"))
             self.query_one("#code", Input).action_select_all()  # the next scan replaces it
             self.app.bell()
             return
@@ -127,19 +133,22 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         if note:
             result.append(f"\n{note}", style="bold yellow")
         if check.amount is not None:
-            result.append(f"\n\nPay {check.amount}", style="bold")
-            self._show(result, keys="Enter redeem · Escape back")
+            if check.capped:  # less than the balance and what is left: the services say why
+                result.append(f"\n{check.capped}", style="bold yellow")
+            result.append("\n\n" + _("Pay {amount}").format(amount=check.amount.shown_with_currency()), style="bold")
+            self._show(result, keys=_("Enter redeem · Escape back"))
         else:
             if check.reason and check.reason != check.balance.message:
                 result.append(f"\n{check.reason}", style="bold red")
-            self._show(result, keys="Scan another code · Escape back")
+            self._show(result, keys=_("Scan another code · Escape back"))
             self.query_one("#code", Input).action_select_all()  # the next scan replaces it
             self.app.bell()
 
     def redeem(self, check: VoucherCheck) -> None:
         self.busy = "redeeming"
-        self._show(describe_check(check).append(f"\n\nRedeeming {check.amount}…", style="bold"),
-                   keys="Please wait…")
+        amount = check.amount.shown_with_currency() if check.amount is not None else ""
+        self._show(describe_check(check).append("\n\n" + _("Redeeming {amount}…").format(amount=amount), style="bold"),
+                   keys=_("Please wait…"))
         self.run_redeem(check)
 
     @work(exclusive=True, group="voucher-redeem", exit_on_error=False)
@@ -154,7 +163,7 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         except CheckoutError as exc:
             self.busy = None
             self.check = None
-            self._show(error=str(exc), keys="Enter check again · Escape back")
+            self._show(error=str(exc), keys=_("Enter check again · Escape back"))
             self.app.bell()
             return
         self.busy = None
@@ -163,7 +172,7 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     def action_back(self) -> None:
         if self.busy == "redeeming":
             self.app.bell()  # never walk away from money in flight
-            self._show(error="Redeeming — wait for the answer")
+            self._show(error=_("Redeeming — wait for the answer"))
             return
         self.dismiss(None)
 
@@ -183,8 +192,8 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
     """F6: check a voucher's balance; 'p' prints a slip. Never touches the order."""
 
     BINDINGS = [
-        Binding("escape", "dismiss(None)", "Back"),
-        Binding("p", "print_slip", "Print slip", priority=True),
+        Binding("escape", "dismiss(None)", N_("Back")),
+        Binding("p", "print_slip", N_("Print slip"), priority=True),
     ]
 
     def __init__(self, till: Till) -> None:
@@ -194,12 +203,12 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = "Balance check"
-            yield PlainLabel("Voucher code (scan or type)")
+            box.border_title = _("Balance check")
+            yield PlainLabel(_("Voucher code (scan or type)"))
             yield SlipCodeInput(id="code", max_length=64)
             yield Plain("", id="result")
             yield Plain("", id="error", classes="error")
-            yield Plain("Enter check · Escape back", id="keys", classes="keys")
+            yield Plain(_("Enter check · Escape back"), id="keys", classes="keys")
 
     def on_mount(self) -> None:
         self.query_one("#code", Input).focus()
@@ -207,7 +216,7 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
     def _show(self, result: Text | str = "", error: str = "", keys: str = "") -> None:
         self.query_one("#result", Static).update(result)
         self.query_one("#error", Static).update(error)
-        self.query_one("#keys", Static).update(keys or "Enter check · Escape back")
+        self.query_one("#keys", Static).update(keys or _("Enter check · Escape back"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "print_slip":
@@ -220,13 +229,13 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
         self._show(error=explain(error))
 
     def accept_scan(self, code: str) -> None:
-        self._show("Checking…")
+        self._show(_("Checking…"))
         self.run_check(code)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.value.strip():
-            self._show("Checking…")
+            self._show(_("Checking…"))
             self.run_check(event.value)
 
     @work(exclusive=True, group="balance", exit_on_error=False)
@@ -241,16 +250,16 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
             return
         self.check = check
         field.clear()  # ready for the next scan
-        self._show(describe_check(check), keys="p print slip · scan another · Escape back")
+        self._show(describe_check(check), keys=_("p print slip · scan another · Escape back"))
 
     def action_print_slip(self) -> None:
         assert self.check is not None
         try:
             receipt_id = self.till.store_balance_slip(self.check)
         except JournalError as exc:
-            self._show(describe_check(self.check), error=f"No slip — {exc}")
+            self._show(describe_check(self.check), error=_("No slip — {error}").format(error=exc))
             return
-        self._show(describe_check(self.check), keys="Printing…")
+        self._show(describe_check(self.check), keys=_("Printing…"))
         self.print_slip(receipt_id)
 
     @work(exclusive=False, group="print", exit_on_error=False)
@@ -258,6 +267,6 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
         result = await self.till.print_receipt(receipt_id)
         assert self.check is not None
         if result.ok:
-            self._show(describe_check(self.check), keys="Slip printed · scan another · Escape back")
+            self._show(describe_check(self.check), keys=_("Slip printed · scan another · Escape back"))
         else:
             self._show(describe_check(self.check), error=result.notice.text)
