@@ -293,7 +293,6 @@ class Till:
             await self.gifts.check_undoable(live)
         except CheckoutError as exc:
             raise CheckoutError(_("Order not cancelled — {problem}. Nothing was changed").format(problem=exc)) from None
-        vouchers = [t.id for t in self.order.active_tenders if t.kind is TenderKind.VOUCHER]
         failures = await self.vouchers.void_all()
         if failures:
             raise CheckoutError(_("Order not cancelled — {problems}").format(problems="; ".join(failures)))
@@ -302,8 +301,7 @@ class Till:
             raise CheckoutError(_("Order not cancelled — {problems}. F9 tries again").format(
                 problems="; ".join(failures)))
         given_back = [t for t in self.order.active_tenders if t.counts]
-        slip = self._cancel_slip([self.order.tender(i) for i in vouchers]) if vouchers else None
-        receipt_id = self.journal.cancel_order(self.order_id, receipt=slip)  # the slip with the cancel
+        receipt_id = self.journal.cancel_order(self.order_id, receipt=self._cancel_slip())  # one commit
         self.session.start_new_order()
         text = "Order cancelled"
         if live:
@@ -314,8 +312,15 @@ class Till:
             text += f" — return the payments taken: {parts}"
         return Outcome(Notice(text, Level.WARNING), receipt_id=receipt_id)
 
-    def _cancel_slip(self, given_back: list[Tender]) -> tuple[str, bytes]:
-        """The customer's slip of the vouchers a cancelled order gave money back to."""
+    def _cancel_slip(self) -> tuple[str, bytes] | None:
+        """The customer's slip of the voucher payments of the open order whose money the
+        provider gave back (from the journal: also those given back before a crash or a
+        failed cancel), each with its balance after; None when there were none."""
+        done = (OpKind.VOID.value, OpKind.REFUND.value)
+        given_back = [t for t in self.order.tenders if t.kind is TenderKind.VOUCHER and t.voided and any(
+            op.operation in done and op.state in ("ok", "done") for op in self.journal.ops(tender_id=t.id))]
+        if not given_back:
+            return None
         slip = cancel_slip(order=self.order, given_back=given_back, config=self.config,
                            templates=self.templates, when=self.clock())
         return slip.text(), self.paper(slip)
