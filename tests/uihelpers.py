@@ -24,6 +24,13 @@ def table_rows(pilot: Pilot, selector: str) -> list[list[str]]:
     return [[str(cell).replace("\n", " ").strip() for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
+def screen_text(pilot: Pilot) -> str:
+    """What the terminal shows now, line by line, as plain text (the screen's
+    compositor renders it, dialogs over the checkout included)."""
+    strips = pilot.app.screen._compositor.render_strips()
+    return "\n".join(strip.text for strip in strips)
+
+
 async def scan(pilot: Pilot, code: str) -> None:
     """Type like a keyboard-wedge scanner: the characters, then Enter."""
     await pilot.press(*code, "enter")

@@ -77,11 +77,20 @@ MIN_NAME_WIDTH = 12
 
 
 def pane_widths(screen_width: int) -> tuple[int, int]:
-    """(width of the "To pay" pane, width of the order's name column) for a screen:
-    at 80 columns 28 and 20, at 120 columns 36 and 52."""
+    """(width of the "To pay" pane, width left for the order's name column and the
+    number columns) for a screen: 28 and 49 at 80 columns, 36 and 81 at 120."""
     pay = max(28, min(44, screen_width * 3 // 10))
-    inner = screen_width - pay - 2 - 1  # the order pane's border, its scroll bar
-    return pay, max(MIN_NAME_WIDTH, inner - QTY_WIDTH - PRICE_WIDTH - TOTAL_WIDTH - VAT_WIDTH)
+    return pay, screen_width - pay - 2 - 1  # the order pane's border, its scroll bar
+
+
+def column_widths(room: int, headers: list[str]) -> list[int]:
+    """Widths of the order's columns (quantity, name, price, total, VAT) in ``room``:
+    each number column as wide as its numbers or its translated header and a space,
+    the name column the rest."""
+    minimum = [QTY_WIDTH, 0, PRICE_WIDTH, TOTAL_WIDTH, VAT_WIDTH]
+    widths = [max(least, len(header) + 1) for least, header in zip(minimum, headers, strict=True)]
+    widths[1] = max(MIN_NAME_WIDTH, room - sum(widths))
+    return widths
 
 
 def typed_form(amount: Money) -> str:
@@ -143,6 +152,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self._retry_due = 0.0  # when the pending background check runs (monotonic)
         self._order_number = ""
         self._widths = (0, 0)  # (pay pane, name column): set for the screen's width
+        self._qty_width = QTY_WIDTH
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -184,18 +194,19 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     def _lay_out(self, screen_width: int) -> bool:
         """Size the panes and columns for the screen's width: the name column and the
         "To pay" pane take what the screen has beyond 80 columns. True if it changed."""
-        pay, name = pane_widths(screen_width)
-        if (pay, name) == self._widths:
+        pay, room = pane_widths(screen_width)
+        headers = [_("Qty"), _("Item"), _("Price"), _("Total"), _("VAT")]
+        widths = column_widths(room, headers)
+        if (pay, widths[1]) == self._widths:
             return False
-        self._widths = (pay, name)
+        self._widths = (pay, widths[1])
         self.query_one("#pay-pane").styles.width = pay
         lines = self.query_one("#lines", DataTable)
         lines.clear(columns=True)  # refresh_order adds the rows again
-        lines.add_column(Text(_("Qty").rjust(QTY_WIDTH - 1)), key="qty", width=QTY_WIDTH)
-        lines.add_column(Text(_("Item")), key="name", width=name)
-        lines.add_column(Text(_("Price").rjust(PRICE_WIDTH)), key="price", width=PRICE_WIDTH)
-        lines.add_column(Text(_("Total").rjust(TOTAL_WIDTH)), key="total", width=TOTAL_WIDTH)
-        lines.add_column(Text(_("VAT").rjust(VAT_WIDTH)), key="vat", width=VAT_WIDTH)
+        for key, header, width in zip(("qty", "name", "price", "total", "vat"), headers, widths, strict=True):
+            label = header if key == "name" else header.rjust(width - 1 if key == "qty" else width)
+            lines.add_column(Text(label), key=key, width=width)
+        self._qty_width = widths[0]
         tenders = self.query_one("#tenders", DataTable)
         tenders.clear(columns=True)
         tenders.add_column(Text(_("Tender")), key="name", width=self._tender_width)
@@ -297,7 +308,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         for line in order.active_lines:
             vat = format_rate(line.vat_rate) if line.in_vat else "—"
             line_rows.append((f"line-{line.id}", (
-                f"{line.quantity:>3} ", Text(line.name, no_wrap=True, overflow="ellipsis"),
+                f"{line.quantity:>{self._qty_width - 1}} ", Text(line.name, no_wrap=True, overflow="ellipsis"),
                 Text(line.unit_price.shown(), justify="right"),
                 Text(line.total.shown(), justify="right"), Text(vat, justify="right")), 1))
             if line.problem and not line.activated:
