@@ -4,6 +4,11 @@ The texts a shop owner may change (header, footer) come from TOML files in
 ``receipts/``; they are loaded and checked once at start-up
 (``load_templates``), so a broken template stops the till with a clear
 message instead of failing at the first sale.
+
+Every line is measured as it prints (what the code page lacks made plain
+first) and wrapped, never cut: no line on paper is wider than ``width``.
+Labels are translated (``_``), template texts when they are filled, amounts
+are in the outlet's locale (``Money.shown``).
 """
 
 from __future__ import annotations
