@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers.printer import test_page as tp
 from pos_app import i18n
 from pos_app.config import PROJECT_ROOT, Config, ConfigError, load_config
 from pos_app.domain.money import Money
@@ -231,6 +232,9 @@ def test_every_receipt_label_is_marked_for_translation(write_config: Callable[..
         assert_fits(receipt.escpos("default", "CP858"), width)
     copy = mark_copy(every_receipt(config)["sale"].escpos(), width=width)
     assert b"*** ?COPY? ***" in copy  # ⟦ ⟧ are not in CP858: printed plainly
+    page = tp.test_page_bytes(width)
+    assert b"?PRINTER TEST?" in page
+    assert_fits(page, width)
 
 
 def test_unmarked_words_finds_a_label_left_in_english() -> None:
