@@ -551,10 +551,10 @@ def _unlock(backend: keyring.backend.KeyringBackend, purpose: str, create: bool,
                 raise SecretsError(_("the keyring password from {where} does not open {path}").format(
                     where=where, path=path))
             return True
-        if _declined:
-            raise SecretsError(_("the keyring password was not typed, so the keys in {path} were not read; "
-                                 "restart and type it, or give it unattended (README, \"Provider keys\")").format(
-                                     path=path))
+        if _declined:  # Enter alone, or wrong three times: asked once per start
+            raise SecretsError(_("the keyring password was not given at start, so the keys in {path} were not "
+                                 "read; restart and type it, or give it unattended (README, \"Provider "
+                                 "keys\")").format(path=path))
         if not _terminal():
             raise SecretsError(_(
                 "the keyring {path} needs its password and there is no terminal to ask for it: give it with "

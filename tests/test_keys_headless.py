@@ -89,19 +89,22 @@ def keyring_path(tmp_path: Path) -> Path:
 def on_terminal(argv: list[str], env: dict[str, str], steps: list[tuple[str, str, float]],
                 timeout: float = 60) -> tuple[int, str]:
     """Run ARGV on a pseudo-terminal: for each (text, answer, wait), wait until the
-    output shows ``text``, then ``wait`` seconds, then type ``answer``. The exit code
-    and everything the terminal showed."""
+    output shows ``text`` (after what the step before waited for), then ``wait``
+    seconds, then type ``answer``. The exit code and everything the terminal showed."""
     main, terminal = pty.openpty()
     proc = subprocess.Popen(argv, stdin=terminal, stdout=terminal, stderr=terminal, env=env, cwd=PROJECT_ROOT,
                             start_new_session=True)  # no controlling terminal of the test runner's
     os.close(terminal)
     shown = b""
+    start = 0  # where the next text is looked for
 
     def read(until: str | None) -> None:
-        nonlocal shown
+        nonlocal shown, start
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if until is not None and until.encode() in shown.replace(b"\r\n", b"\n"):
+            at = shown.find(until.encode(), start) if until is not None else -1
+            if at >= 0:
+                start = at + len(until.encode())  # type: ignore[union-attr]
                 return
             ready, _, _ = select.select([main], [], [], 0.1)
             if ready:
@@ -238,7 +241,7 @@ def test_a_person_typing_slowly_is_not_timed_out(tmp_path: Path, shop: Path) -> 
     code, shown = on_terminal(
         [sys.executable, "-c", script, "list", "--config", str(shop)], child_env(tmp_path),
         [("Keyring password (input hidden", "wrong-one\n", 1.0),  # well past the timeout
-         ("Wrong password for", PASSWORD + "\n", 1.0)])
+         ("Keyring password (input hidden", PASSWORD + "\n", 1.0)])
     assert code == 0, shown
     assert "set …5e7b" in shown
     assert "did not answer" not in shown and PASSWORD not in shown and "wrong-one" not in shown
@@ -268,8 +271,21 @@ def test_the_till_says_what_the_password_is_for_before_it_asks(tmp_path: Path, s
     code, shown = on_terminal(argv, child_env(tmp_path), [("Keyring password (input hidden", "\n", 0)])
     assert code == 0, shown
     assert "SLOT E-GUMA disabled: the keyring password was not typed" in shown
-    assert "AGAIN E-GUMA disabled: the keyring password was not typed" in shown
+    assert "AGAIN E-GUMA disabled: the keyring password was not given at start" in shown
     assert shown.count("Keyring password (") == 1  # not asked again for the next key or a reload
+
+
+def test_three_wrong_passwords_stop_without_the_keys(tmp_path: Path, shop: Path) -> None:
+    stored_key(tmp_path, shop)
+    code, shown = on_terminal(
+        [sys.executable, "-m", "pos_app", "--config", str(shop), "keys", "list"], child_env(tmp_path),
+        [("Keyring password (input hidden", "wrong-1\n", 0), ("Keyring password (input hidden", "wrong-2\n", 0),
+         ("Keyring password (input hidden", "wrong-3\n", 0)])
+    assert code == 1, shown
+    assert shown.count("Keyring password (") == 3 and shown.count("Wrong password for") == 2
+    assert f"pos keys: the keyring password was wrong 3 times, so the keys in {keyring_path(tmp_path)} were " \
+           "not read" in shown
+    assert "wrong-" not in shown and "…5e7b" not in shown
 
 
 TILL = """
