@@ -62,7 +62,8 @@ async def test_a_provider_message_with_markup_is_shown_as_text(eguma_till: Till)
         sim.fail_next(1, status=400, body="Der Gutschein [/] ist [red]gesperrt[/red].")
         await scan(pilot, "L4FU5LQTKJR3")
         await settle(pilot)
-        assert text(pilot, "#error") == "E-GUMA: Der Gutschein [/] ist [red]gesperrt[/red]"
+        assert text(pilot, "#error") == ("E-GUMA refused the balance check\n"
+                                          "E-GUMA says: «Der Gutschein [/] ist [red]gesperrt[/red].»")
 
 
 async def test_names_from_the_configuration_and_catalog_are_text(
