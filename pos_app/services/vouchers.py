@@ -247,7 +247,7 @@ class VoucherDesk:
             if kind is OpKind.AUTHORIZE:
                 raise CheckoutError(_("{outcome}. It stays unresolved — the till checks again by itself; do not "
                                       "take it again.").format(outcome=text))
-            raise CheckoutError(_("{outcome}.").format(outcome=text))
+            raise CheckoutError(f"{text}.")
         if kind is OpKind.AUTHORIZE:
             if result.decision is Decision.DONE:
                 return await self.close(Notice(text, Level.WARNING))
