@@ -89,6 +89,7 @@ def column_widths(room: int, headers: list[str]) -> list[int]:
     the name column the rest."""
     minimum = [QTY_WIDTH, 0, PRICE_WIDTH, TOTAL_WIDTH, VAT_WIDTH]
     widths = [max(least, len(header) + 1) for least, header in zip(minimum, headers, strict=True)]
+    widths[1] = 0
     widths[1] = max(MIN_NAME_WIDTH, room - sum(widths))
     return widths
 
