@@ -9,6 +9,7 @@ bytes with 100 ms/100 ms (``ESC p 0 50 50``).
 from __future__ import annotations
 
 from drivers.printer.base import PrinterError, ReceiptPrinter
+from pos_app.i18n import _
 
 PINS = {2: 0, 5: 1}
 
@@ -16,10 +17,11 @@ PINS = {2: 0, 5: 1}
 def kick_bytes(pin: int = 2, on_ms: int = 100, off_ms: int = 100) -> bytes:
     """``kick_bytes(2)`` == ``b"\\x1bp\\x00\\x32\\x32"``; ValueError for a bad pin or time."""
     if pin not in PINS:
-        raise ValueError(f"cash drawer pin must be 2 or 5, got {pin!r}")
+        raise ValueError(_("cash drawer pin must be 2 or 5, got {pin!r}").format(pin=pin))
     for name, ms in (("on_ms", on_ms), ("off_ms", off_ms)):
         if not 2 <= ms <= 510:
-            raise ValueError(f"cash drawer {name} must be between 2 and 510 ms, got {ms!r}")
+            raise ValueError(_("cash drawer {name} must be between 2 and 510 ms, got {ms!r}").format(
+                name=name, ms=ms))
     return b"\x1bp" + bytes((PINS[pin], round(on_ms / 2), round(off_ms / 2)))
 
 
@@ -35,4 +37,5 @@ class CashDrawer:
         try:
             self.printer.send(self.pulse)
         except PrinterError as exc:
-            raise PrinterError(f"cash drawer not opened: {exc}; open it with its key") from None
+            raise PrinterError(_("cash drawer not opened: {problem}; open it with its key").format(
+                problem=exc)) from None

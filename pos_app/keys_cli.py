@@ -41,7 +41,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from pos_app.config import Config, ConfigError, default_config_path, load_config
+from pos_app.config import Config, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.i18n import _
 from pos_app.providers import (
     AuthenticationError,
@@ -144,6 +144,7 @@ def run_keys(args: argparse.Namespace) -> int:
     """Run a parsed ``pos keys ...`` command; the exit code."""
     try:
         config = load_config(getattr(args, "config", None) or default_config_path())
+        use_outlet_language(config)
         outlet = args.outlet or config.outlet.id
         allow = allow_insecure(config)
         if args.keys_command == "set":

@@ -470,12 +470,14 @@ def test_program_the_printed_command_sets_the_key_of_the_right_outlet(
 def test_every_line_a_person_reads_is_translated(
     memory_keyring: MemoryKeyring, outlet_config: Path, sim: simulator.EgumaSimulator,
     backend_swap: Callable[[keyring.backend.KeyringBackend], None], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """In the test-only pseudo language every translated text comes back as ⟦text⟧:
     a line without the marks was not marked for translation."""
     from pos_app import i18n
 
     i18n.use(i18n.PSEUDO)
+    monkeypatch.setattr(keys_cli, "use_outlet_language", lambda config: None)  # stay in the pseudo language
     assert run(["set", "--provider", "eguma", "--config", str(outlet_config)], GOOD_KEY + "\n") == 0
     assert run(["list", "--config", str(outlet_config)]) == 0
     assert run(["delete", "--provider", "eguma", "--config", str(outlet_config)]) == 0

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pos_app.domain.money import Money, sum_money
 from pos_app.domain.vat import VatLine, breakdown
-from pos_app.i18n import _
+from pos_app.i18n import N_, _
 
 # Smallest cash step per currency. Swiss 5-Rappen rounding: cash totals are
 # rounded to 0.05; cards and vouchers are paid to the cent.
@@ -38,6 +38,14 @@ class TenderKind(StrEnum):
     CASH = "cash"
     CARD = "card"
     VOUCHER = "voucher"
+
+    @property
+    def label(self) -> str:
+        """The payment method as a person reads it: "Cash", "Bargeld"."""
+        return _(TENDER_NAMES[self])
+
+
+TENDER_NAMES = {TenderKind.CASH: N_("Cash"), TenderKind.CARD: N_("Card"), TenderKind.VOUCHER: N_("Voucher")}
 
 
 class TenderState(StrEnum):

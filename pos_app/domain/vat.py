@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from pos_app.domain.money import Money, round_to
+from pos_app.i18n import _
 
 
 class VatError(ValueError):
@@ -25,9 +26,9 @@ def parse_rate(text: str | Decimal) -> Decimal:
     try:
         rate = Decimal(str(text).strip())
     except InvalidOperation:
-        raise VatError(f"{text!r} is not a VAT rate") from None
+        raise VatError(_("{text!r} is not a VAT rate").format(text=text)) from None
     if not rate.is_finite() or rate < 0 or rate >= 100:
-        raise VatError(f"VAT rate {text!r} must be between 0 and 100 percent")
+        raise VatError(_("VAT rate {text!r} must be between 0 and 100 percent").format(text=text))
     return rate.normalize() if rate != rate.to_integral_value() else rate.quantize(Decimal(1))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 
+from pos_app.i18n import _
 from pos_app.providers.base import ProviderDescriptor
 
 PACKAGES: dict[str, str] = {
@@ -16,7 +17,8 @@ PACKAGES: dict[str, str] = {
 
 class UnknownProvider(KeyError):
     def __str__(self) -> str:
-        return f"unknown provider {self.args[0]!r} (known: {', '.join(sorted(PACKAGES))})"
+        return _("unknown provider {name!r} (known: {known})").format(
+            name=self.args[0], known=", ".join(sorted(PACKAGES)))
 
 
 def names() -> list[str]:

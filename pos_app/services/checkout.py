@@ -303,13 +303,14 @@ class Till:
         given_back = [t for t in self.order.active_tenders if t.counts]
         receipt_id = self.journal.cancel_order(self.order_id, receipt=self._cancel_slip())  # one commit
         self.session.start_new_order()
-        text = "Order cancelled"
+        text = _("Order cancelled")
         if live:
-            text += " — gift voucher" + ("s " if len(live) > 1 else " ") + ", ".join(
-                f"{mask_code(line.code or '')} {self._done_word(line.provider)}" for line in live)
+            vouchers = ", ".join(f"{mask_code(line.code or '')} {self._done_word(line.provider)}" for line in live)
+            text += " — " + ngettext("gift voucher {vouchers}", "gift vouchers {vouchers}",
+                                     len(live)).format(vouchers=vouchers)
         if given_back:
-            parts = ", ".join(f"{t.kind.value} {t.amount.amount_str()}" for t in given_back)
-            text += f" — return the payments taken: {parts}"
+            parts = ", ".join(f"{t.kind.label} {t.amount.shown()}" for t in given_back)
+            text += " — " + _("return the payments taken: {payments}").format(payments=parts)
         return Outcome(Notice(text, Level.WARNING), receipt_id=receipt_id)
 
     def _cancel_slip(self) -> tuple[str, bytes] | None:
