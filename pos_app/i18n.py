@@ -126,11 +126,45 @@ def default_locale(language: str, currency: str | None = None) -> str:
     return f"{language}_{country}" if country else _FALLBACK_LOCALE.get(language, "en_GB")
 
 
+class _Regional(_gettext.NullTranslations):
+    """A catalog read in a region's own spelling: Swiss Standard German writes "ss"
+    for "ß" and "MWST" for "MwSt." (one German catalog serves Germany and Switzerland)."""
+
+    def __init__(self, catalog: _gettext.NullTranslations, changes: tuple[tuple[str, str], ...]) -> None:
+        super().__init__()
+        self.catalog, self.changes = catalog, changes
+
+    def _adapt(self, text: str) -> str:
+        for old, new in self.changes:
+            text = text.replace(old, new)
+        return text
+
+    def gettext(self, message: str) -> str:
+        return self._adapt(self.catalog.gettext(message))
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        return self._adapt(self.catalog.ngettext(msgid1, msgid2, n))
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self._adapt(self.catalog.pgettext(context, message))
+
+
+_REGIONAL = {("de", "CH"): (("ß", "ss"), ("MwSt.", "MWST"))}
+
+
+@cache
+def _regional(language: str, locale: str) -> _gettext.NullTranslations:
+    found = translations(language)
+    changes = _REGIONAL.get((language, locale.partition("_")[2]))
+    return _Regional(found, changes) if changes else found
+
+
 def use(language: str, locale: str | None = None, *, currency: str | None = None) -> None:
     """Speak ``language`` from now on, in every thread (the outlet's, at start)."""
-    found = translations(language)
-    chosen = locale or default_locale(language, currency)
+    translations(language)  # an unknown language or a missing catalog fails here
+    chosen = (locale or default_locale(language, currency)).replace("-", "_")
     _check_locale(chosen)
+    found = _regional(language, chosen)
     _default.update(language=language, locale=chosen, translations=found)
     _state.language, _state.locale, _state.translations = language, chosen, found
 

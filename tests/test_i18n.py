@@ -56,8 +56,29 @@ def test_a_source_tree_without_compiled_catalogs_reads_the_po(tmp_path, monkeypa
                   'msgid "Cash"\nmsgstr "Bargeld"\n', encoding="utf-8")
     monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
     i18n.translations.cache_clear()
+    i18n._regional.cache_clear()
     try:
         i18n.use("de")
         assert i18n._("Cash") == "Bargeld"
     finally:
         i18n.translations.cache_clear()
+        i18n._regional.cache_clear()
+
+
+def test_swiss_german_writes_ss_and_mwst(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """One German catalog: a Swiss outlet reads it in Swiss spelling."""
+    import gettext
+
+    class Catalog(gettext.NullTranslations):
+        def gettext(self, message: str) -> str:
+            return {"Total incl. VAT": "Summe inkl. MwSt.", "Close": "Schließen"}.get(message, message)
+
+    monkeypatch.setattr(i18n, "translations", lambda language: Catalog())
+    i18n._regional.cache_clear()
+    try:
+        i18n.use("de", currency="CHF")
+        assert (i18n._("Total incl. VAT"), i18n._("Close")) == ("Summe inkl. MWST", "Schliessen")
+        i18n.use("de", currency="EUR")
+        assert (i18n._("Total incl. VAT"), i18n._("Close")) == ("Summe inkl. MwSt.", "Schließen")
+    finally:
+        i18n._regional.cache_clear()
