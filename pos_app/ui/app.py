@@ -227,7 +227,7 @@ class PosApp(App[None]):
         event.stop()
         if not self.layout_hint_shown:
             self.layout_hint_shown = True
-            self.notify(event.text, title=_("Scanner"), severity="warning", timeout=20, markup=False)
+            self.notify(_(event.text), title=_("Scanner"), severity="warning", timeout=20, markup=False)  # N_ in drivers
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The app's own workers; the screens' come through ``ReportsWorkerErrors``."""
