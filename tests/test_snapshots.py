@@ -38,10 +38,7 @@ LANGUAGES = ["en", "de"]
 
 
 async def order(pilot: Pilot) -> None:
-    """Three lines (one of two pieces), a voucher payment of 50.00 and 1.00 in cash."""
-    await scan(pilot, ESPRESSO)
-    await scan(pilot, "2*" + MERLOT)
-    await scan(pilot, CROISSANT)
+    """A voucher payment of 50.00 and 1.00 in cash (the lines are scanned before)."""
     await pilot.press("f2")
     await scan(pilot, "L4FU-5LQT-KJR3")  # 50.00 on it
     await settle(pilot)
@@ -59,20 +56,16 @@ async def checkout_screen(pilot: Pilot) -> None:
 
 
 async def voucher(pilot: Pilot) -> None:
-    await scan(pilot, ESPRESSO)
     await pilot.press("f2")
     await scan(pilot, "L4FU-5LQT-KJR3")
     await settle(pilot)
 
 
 async def cash(pilot: Pilot) -> None:
-    await scan(pilot, ESPRESSO)
-    await scan(pilot, CROISSANT)
     await pilot.press("f3")
 
 
 async def sell_gift_voucher(pilot: Pilot) -> None:
-    await scan(pilot, ESPRESSO)
     await pilot.press("f5")
     await scan(pilot, "EADS-HD24-AKS5")  # a depot voucher of 50.00
     await settle(pilot)
@@ -90,9 +83,13 @@ async def cancel_question(pilot: Pilot) -> None:
 
 
 async def status(pilot: Pilot) -> None:
-    await scan(pilot, ESPRESSO)
     await pilot.press("f12")
 
+
+# The order's lines, scanned before the app starts (as quick as a scan, fewer key presses).
+ORDER = [ESPRESSO, "2*" + MERLOT, CROISSANT]
+LINES = {"checkout": ORDER, "cancel": ORDER, "voucher": [ESPRESSO], "cash": [ESPRESSO, CROISSANT],
+         "sell": [ESPRESSO], "balance": [], "status": [ESPRESSO]}
 
 SCREENS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "checkout": checkout_screen, "voucher": voucher, "cash": cash, "sell": sell_gift_voucher,
@@ -113,6 +110,8 @@ def test_screen(screen: str, size: str, language: str, snap_compare: Any, write_
     if language != "en":
         config = config.model_copy(update={"outlet": config.outlet.model_copy(update={"language": language})})
     till = open_till(config)  # speaks the outlet's language from here on
+    for code in LINES[screen]:
+        till.scan(code)
     steps = SCREENS[screen]
 
     async def run_before(pilot: Pilot) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from rich.style import Style
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from pos_app.config import load_config
