@@ -251,7 +251,7 @@ async def test_cancel_order_deactivates_a_gift_voucher_already_activated(eguma_t
         await pilot.press("enter")
         await settle(pilot)
         status = text(pilot, "#status")
-        assert "Order cancelled — gift voucher …AKS5 deactivated — return the payments taken: cash 70.00" in status
+        assert "Order cancelled — gift voucher …AKS5 deactivated — return the payments taken: Cash 70.00" in status
     (deactivation,) = sim.state.deactivations
     assert deactivation.code == "EADSHD24AKS5"
     assert sim.deactivate_status("EADSHD24AKS5")[1]["can_be_deactivated"] is False
