@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from decimal import Decimal
 
 import pytest
 
@@ -82,3 +83,12 @@ def test_swiss_german_writes_ss_and_mwst(monkeypatch) -> None:  # type: ignore[n
         assert (i18n._("Total incl. VAT"), i18n._("Close")) == ("Summe inkl. MwSt.", "Schließen")
     finally:
         i18n._regional.cache_clear()
+
+
+def test_vat_rates_are_written_with_the_locale_decimal_sign() -> None:
+    from pos_app.domain.vat import format_rate
+
+    i18n.use("de", currency="EUR")
+    assert [format_rate(Decimal(r)) for r in ("8.1", "19.00", "0")] == ["8,1%", "19%", "0%"]
+    i18n.use("de", currency="CHF")
+    assert format_rate(Decimal("8.1")) == "8.1%"

@@ -71,7 +71,7 @@ def test_parse_uses_the_locale_in_use() -> None:
     assert Money.parse("1.234,50", "EUR") == Money(123450, "EUR")
     assert Money.parse("1.234", "EUR") == Money(123400, "EUR")  # de_DE's digit group
     i18n.use("de", currency="CHF")  # de_CH: '.' is the decimal point
-    with pytest.raises(MoneyError, match="more than 2 decimals"):
+    with pytest.raises(MoneyError, match="mehr als 2 Nachkommastellen"):
         Money.parse("1.234", "CHF")
     assert Money.parse("1'234.50", "CHF") == Money(123450, "CHF")
 

@@ -244,7 +244,8 @@ class Order:
     # -- rules ----------------------------------------------------------------
     def _require_open(self) -> None:
         if self.status is not OrderStatus.OPEN:
-            raise OrderError(_('the order is {status}').format(status=self.status.value))
+            raise OrderError(_('the order is closed') if self.status is OrderStatus.CLOSED
+                             else _('the order is cancelled'))
 
     def check_add_line(self, line: Line) -> None:
         self._require_open()

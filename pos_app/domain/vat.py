@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from pos_app.domain.money import Money, round_to
-from pos_app.i18n import _
+from pos_app.i18n import _, number
 
 
 class VatError(ValueError):
@@ -33,8 +33,10 @@ def parse_rate(text: str | Decimal) -> Decimal:
 
 
 def format_rate(rate: Decimal) -> str:
-    text = f"{rate.normalize():f}"
-    return f"{text}%"
+    """``8.1%`` — with the decimal sign of the outlet's locale (``8,1%`` in de_DE)."""
+    exponent = rate.normalize().as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return f"{number(rate, places, grouping=False)}%"
 
 
 @dataclass(frozen=True, slots=True)
