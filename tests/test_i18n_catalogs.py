@@ -133,3 +133,37 @@ def test_the_check_finds_what_is_wrong() -> None:
 def test_placeholders_are_read_as_format_fields() -> None:
     assert placeholders("{amount} of {code!r} at {time:%H:%M} {{not}}") == {
         ("amount", None, ""), ("code", "r", ""), ("time", None, "%H:%M")}
+
+
+# Texts that read the same in every language: names, an address, codes and key names.
+SAME_EVERYWHERE = {"E-GUMA", "Bahnhofstrasse 1, 8001 Zürich", "Demo", "Scanner", "Journal", "Total"}
+# English words of the till's own vocabulary that a translation must not have kept
+# (outside `backticks`, which quote commands and settings; "receipts", "till" and
+# "keyring" are also names of settings and of a library, so they are not listed).
+ENGLISH_LEFT = r"\b(voucher|vouchers|receipt|cashier|balance|refund|refunds|order|orders)\b"
+
+
+def _without_quoted(text: str) -> str:
+    import re
+
+    return re.sub(r"`[^`]*`|\[[a-z_.]+\]|\{[^}]*\}", "", text)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_translations_are_not_the_english_left_in(language: str) -> None:
+    """A sentence of three words or more is never the English source again, and the
+    till's English words (voucher, receipt, till, …) are nowhere in a translation."""
+    import re
+
+    kept, english = [], []
+    for message in _catalog(language):
+        if not message.id:
+            continue
+        for source, text in zip(_ids(message), _strings(message), strict=False):
+            words = re.findall(r"[A-Za-z]{2,}", _without_quoted(source))
+            if text == source and len(words) >= 3 and source not in SAME_EVERYWHERE:
+                kept.append(source)
+            if re.search(ENGLISH_LEFT, _without_quoted(text), re.IGNORECASE):
+                english.append(f"{source!r} -> {text!r}")
+    assert kept == [], f"{language}: left in English: {kept[:10]}"
+    assert english == [], f"{language}: English words in translations: {english[:10]}"

@@ -108,6 +108,8 @@ async def test_not_redeemable_shows_the_message_and_does_nothing(eguma_till: Til
         shown = text(pilot, "#result")
         assert "NOT redeemable" in shown
         assert "E-GUMA says: «Der Gutschein wurde bereits vollständig eingelöst.»" in shown
+        assert shown.count("Der Gutschein wurde bereits") == 1  # the provider's words once, not twice
+        assert "E-GUMA does not accept this voucher for payment now." in shown  # the till's own words
         await pilot.press("enter")  # Enter checks again; it never redeems
         await settle(pilot)
         assert "NOT redeemable" in text(pilot, "#result")

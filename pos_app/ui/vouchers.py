@@ -45,6 +45,15 @@ def describe_check(check: VoucherCheck) -> Text:
     return text
 
 
+def without_provider_words(reason: str, message: str | None) -> str:
+    """``reason`` without the lines that repeat the provider's ``message``, which
+    :func:`describe_check` shows already (labelled as the provider's words)."""
+    words = (message or "").strip()
+    if not words:
+        return reason.strip()
+    return "\n".join(line for line in reason.splitlines() if words not in line and line.strip() != words).strip()
+
+
 class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     """Scan or type → Balance → Enter redeems ``min(remaining, balance)``."""
 
@@ -138,8 +147,9 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             result.append("\n\n" + _("Pay {amount}").format(amount=check.amount.shown_with_currency()), style="bold")
             self._show(result, keys=_("Enter redeem · Escape back"))
         else:
-            if check.reason and check.reason != check.balance.message:
-                result.append(f"\n{check.reason}", style="bold red")
+            reason = without_provider_words(check.reason or "", check.balance.message)
+            if reason:
+                result.append(f"\n{reason}", style="bold red")
             self._show(result, keys=_("Scan another code · Escape back"))
             self.query_one("#code", Input).action_select_all()  # the next scan replaces it
             self.app.bell()
