@@ -228,7 +228,7 @@ class ProviderHttp:
             )
         if mutating:
             return UnknownOutcome(
-                _('{provider} did not answer after the request was sent; it is not known whether the {operation} happened.').format(provider=who, operation=operation),
+                _('{provider} did not answer after the request was sent; it is not known whether it was carried out.').format(provider=who),
                 provider,
                 operation=operation,
             )
@@ -271,7 +271,7 @@ class ProviderHttp:
             )
         if status >= 500:
             return UnknownOutcome(
-                _('{provider} failed (HTTP {status}) after the request was sent; it is not known whether the {operation} happened.').format(provider=who, status=status, operation=operation),
+                _('{provider} failed (HTTP {status}) after the request was sent; it is not known whether it was carried out.').format(provider=who, status=status),
                 provider,
                 operation=operation,
             )
@@ -320,7 +320,7 @@ class ProviderHttp:
         data = self._parse(response.content)
         if not isinstance(data, dict):
             raise bad_response(
-                _("{provider} sent an unreadable answer to {operation} (not a JSON object).").format(
+                _("{provider} sent an unreadable answer (request {operation}: not a JSON object).").format(
                     provider=self.display_name, operation=operation),
                 self.provider,
                 mutating=mutating,

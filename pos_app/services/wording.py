@@ -98,5 +98,6 @@ def outcome_text(session: Session, result: Result) -> str:
             text = _("{operation} did happen") if done else \
                 _("{operation} did not happen — F9 on an empty order continues the void of {order}")
     else:
-        return _("{operation}: {decision}").format(operation=head, decision=result.decision.value)
+        text = {Decision.DONE: _("{operation} did happen"), Decision.NOT_DONE: _("{operation} did not happen")}.get(
+            result.decision, _("{operation} failed"))
     return text.format(operation=head, order=where)

@@ -92,7 +92,7 @@ class _Fields:
 
     def bad(self, detail: str) -> BadResponse:
         return bad_response(
-            _("{provider} sent an unreadable answer to {operation} ({problem}).").format(
+            _("{provider} sent an unreadable answer (request {operation}: {problem}).").format(
                 provider=DISPLAY_NAME, operation=self._operation, problem=detail),
             PROVIDER,
             mutating=self._mutating,
