@@ -313,6 +313,21 @@ class Config(BaseModel):
         use_outlet_language(self)
 
 
+def _speak_outlet_language(raw: dict[str, Any]) -> None:
+    """Use the language the file asks for, if it names one the till has, before the
+    file is checked: its errors then come in that language. A wrong language (or
+    locale) is left for the check to report."""
+    outlet = raw.get("outlet")
+    if not isinstance(outlet, dict) or outlet.get("language") not in i18n.LANGUAGES:
+        return
+    currency = outlet.get("currency") if isinstance(outlet.get("currency"), str) else None
+    locale = outlet.get("locale") if isinstance(outlet.get("locale"), str) else None
+    try:
+        i18n.use(outlet["language"], locale, currency=currency)
+    except ValueError:
+        i18n.use(outlet["language"], currency=currency)
+
+
 def use_outlet_language(config: Config) -> None:
     """``i18n.use`` with the outlet's language and locale: called where a till or a
     command builds on a configuration, before it says anything."""
@@ -435,6 +450,7 @@ def load_config(path: Path) -> Config:
     path = path.expanduser().resolve()
     raw = read_toml(path)
     raw.pop("source", None)
+    _speak_outlet_language(raw)  # so that a mistake further down is told in the shop's language
     sections = raw.get("providers")
     if isinstance(sections, dict):  # each by its provider's model, so errors name the key
         for name, section in sections.items():

@@ -229,3 +229,19 @@ def test_a_missing_catalog_names_the_setting(write_config: Callable[..., Path], 
         load_config(path)
     assert str(caught.value).startswith(f"{path}: [catalog] path: ") and "does not exist" in str(caught.value)
     assert "(top level)" not in str(caught.value)
+
+
+def test_a_config_error_comes_in_the_language_the_file_names(tmp_path: Path) -> None:
+    """The file says `language = "de"`: its own mistakes are told in German, by `pos`
+    itself (a new process, whatever $LANG says)."""
+    catalog = PROJECT_ROOT / "config" / "demo_catalog.toml"
+    config = tmp_path / "shop.toml"
+    config.write_text(f'[outlet]\nid = "shop"\nname = "Shop"\ntill = "1"\ncurrency = "CHF"\nlanguage = "de"\n'
+                      f'[catalog]\npath = "{catalog.as_posix()}"\n[printr]\nkind = "dummy"\n', encoding="utf-8")
+    done = pos("--config", str(config), env={**os.environ, "LANG": "C.UTF-8", "LC_ALL": ""})
+    assert done.returncode == 2
+    assert "[printr]: unbekannter Abschnitt — meinten Sie [printer]?" in done.stderr, done.stderr
+    with pytest.raises(ConfigError, match=r"\[printr\]: unknown section"):  # the same file, English asked
+        config.write_text(config.read_text(encoding="utf-8").replace('language = "de"', 'language = "en"'),
+                          encoding="utf-8")
+        load_config(config)
