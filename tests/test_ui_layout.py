@@ -191,3 +191,18 @@ async def test_provider_words_are_labelled(eguma_till: Till) -> None:
         result = text(pilot, "#result").splitlines()
         assert result[-1] == "E-GUMA says: «Der Gutschein wurde bereits vollständig eingelöst.»"
         assert "NOT redeemable" in result[0]  # the till's own words, in its language
+
+
+async def test_the_vat_column_stays_whole_beside_the_demos_last_receipt(
+        write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> None:
+    """The demo shows the last receipt in the order pane, which then scrolls: its scroll
+    bar takes the column the order table's would, not one more (the VAT header was cut)."""
+    till = till_factory(load_config(write_config(top="demo = true", printer='kind = "file"')))
+    async with PosApp(till).run_test(size=SMALL) as pilot:
+        await scan(pilot, CROISSANT)
+        await pilot.press("f3", "enter")
+        await settle(pilot)
+        lines = screen_text(pilot).splitlines()
+        assert any("Last receipt (demo)" in line for line in lines)
+        header = next(line for line in lines if "Qty" in line)
+        assert re.search(r"Total\s+VAT │", header), header
