@@ -51,6 +51,8 @@ def test_an_unknown_language_names_the_allowed_ones(write_config: Callable[..., 
 
 def test_an_unknown_locale_says_how_to_write_one(write_config: Callable[..., Path]) -> None:
     with pytest.raises(ConfigError, match=r"\[outlet\] locale: unknown locale; write language_COUNTRY"):
+        load_config(with_outlet(write_config(), 'language = "en"\nlocale = "xx_YY"'))
+    with pytest.raises(ConfigError, match=r"\[outlet\] locale: unbekanntes Gebietsschema"):  # in the file's language
         load_config(with_outlet(write_config(), 'language = "de"\nlocale = "xx_YY"'))
     config = load_config(with_outlet(write_config(), 'language = "de"\nlocale = "de-DE"'))
     assert config.outlet.locale == "de_DE"

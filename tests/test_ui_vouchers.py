@@ -116,6 +116,7 @@ async def test_not_redeemable_shows_the_message_and_does_nothing(eguma_till: Til
         await scan(pilot, "AAAA-BBBB-CCCC")  # the next scan replaces the code
         await settle(pilot)
         assert "Der Gutschein ist nicht vorhanden." in text(pilot, "#error") + text(pilot, "#result")
+        assert "E-GUMA does not know this voucher." in text(pilot, "#result")  # not "does not accept"
         await pilot.press("escape")
         assert table_rows(pilot, "#tenders") == []
     posts = [r for r in sim_of(till).state.requests if r.method == "POST"]
