@@ -20,7 +20,7 @@ import platformdirs
 from pos_app import i18n
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK, setup_log_file, tighten
-from pos_app.i18n import _
+from pos_app.i18n import LANGUAGES, _
 from pos_app.journal import JournalError
 from pos_app.providers import registry
 from pos_app.providers.base import clean_log_text
@@ -58,6 +58,9 @@ def build_parser(tools: bool = True) -> argparse.ArgumentParser:
             demo=DEMO_CONFIG),
     )
     parser.add_argument("--version", action=_Version)
+    parser.add_argument("--language", choices=sorted(LANGUAGES), metavar="LANG",
+                        help=_("start the till in this language (en, de, fr, it) instead of the "
+                               "configuration's [outlet] language"))
     parser.add_argument("--config", "-c", type=Path, metavar="PATH",
                         help=_("outlet configuration (TOML); see config/example.toml"))
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -151,12 +154,15 @@ def without_httpx_cli() -> None:
         sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
-def run_app(config_path: Path) -> int:
+def run_app(config_path: Path, language: str | None = None) -> int:
     # Imported here so `pos --help` and config errors stay fast and Textual-free.
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         return fail(str(exc))
+    if language is not None:  # `pos --language de`: this start only, the file unchanged
+        config = config.model_copy(update={"outlet": config.outlet.model_copy(
+            update={"language": language, "locale": None})})
     use_outlet_language(config)
     prepare_runtime(config.data_dir())
     without_httpx_cli()
@@ -262,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     config_path = args.config or default_config_path()
     if args.command in ("scanner", "printer"):
         return hardware_test(args.command, config_path)
-    return run_app(config_path)
+    return run_app(config_path, args.language)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -245,3 +245,26 @@ def test_a_config_error_comes_in_the_language_the_file_names(tmp_path: Path) -> 
         config.write_text(config.read_text(encoding="utf-8").replace('language = "de"', 'language = "en"'),
                           encoding="utf-8")
         load_config(config)
+
+
+def test_language_option_overrides_the_outlet_language_for_one_start(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`pos --language fr` (the demo: `tasks.py demo --language fr`): this start in French,
+    the locale from the currency again (fr_CH), the file untouched."""
+    from pos_app import cli
+
+    seen: list[tuple[str, str | None]] = []
+
+    def stop(config: object) -> None:
+        outlet = config.outlet  # type: ignore[attr-defined]
+        seen.append((outlet.language, outlet.locale))
+        raise SystemExit(7)
+
+    monkeypatch.setattr(cli, "use_outlet_language", stop)
+    monkeypatch.setenv("POS_DATA_DIR", str(tmp_path))
+    before = DEMO_CONFIG.read_bytes()
+    with pytest.raises(SystemExit):
+        cli.main(["--language", "fr", "--config", str(DEMO_CONFIG)])
+    assert seen == [("fr", None)] and DEMO_CONFIG.read_bytes() == before
+    with pytest.raises(SystemExit):
+        cli.main(["--language", "xx"])  # argparse names the choices
