@@ -165,11 +165,17 @@ class PosApp(App[None]):
             )
             self.serial_scanner.start()
 
+    # How long after the first paint the background loading starts: a thread that imports
+    # holds the GIL most of the time, so it would slow a scan made right at the start;
+    # the first receipt is seconds away (a receipt before it imports python-escpos itself).
+    PRELOAD_AFTER_S = 1.0
+
     def on_ready(self) -> None:
         """The checkout is drawn: load what the first sale needs and the checkout did not
-        (python-escpos, for the first receipt) in the background. A step that needs it
-        before it is loaded waits for it; one that fails to load it says so itself."""
-        self.run_worker(self._preload, thread=True, group="preload", exit_on_error=False)
+        (python-escpos, for the first receipt) in the background, a moment later. A step
+        that needs it before it is loaded waits for it; one that fails to load it says so."""
+        self.set_timer(self.PRELOAD_AFTER_S, lambda: self.run_worker(
+            self._preload, thread=True, group="preload", exit_on_error=False))
 
     @staticmethod
     def _preload() -> None:
