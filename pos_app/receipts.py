@@ -27,7 +27,7 @@ from drivers.printer.codepage import DEFAULT_CODEPAGE, page_encoder, page_text, 
 from drivers.printer.escpos_tools import dummy, quiet
 from pos_app.config import Config, ConfigError, read_toml
 from pos_app.domain.codes import mask_code
-from pos_app.domain.money import Money
+from pos_app.domain.money import Money, sum_money
 from pos_app.domain.order import LineKind, Order, Tender, TenderKind
 from pos_app.domain.vat import format_rate, vat_letters
 from pos_app.i18n import N_, _
@@ -511,19 +511,26 @@ def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_bac
 
 
 def cancel_slip(*, order: Order, given_back: Iterable[Tender], config: Config, templates: Templates,
-                when: datetime) -> Receipt:
+                when: datetime, number: str = "") -> Receipt:
     """The customer's slip for a cancelled open order whose voucher payments were given
     back: per voucher its code (masked), the amount given back and its new balance
-    (``balance_after`` of the cancelled payment: the provider's answer to the cancellation)."""
-    values = _values(config, "", when, order.currency)
+    (``balance_after`` of the cancelled payment: the provider's answer to the cancellation),
+    then the total given back; ``number`` is the order's (the number it would have had)."""
+    values = _values(config, number, when, order.currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
     r.add(_("ORDER CANCELLED"), "center", bold=True)
+    if number:
+        r.add(_("Order {number}").format(number=number), "center")
     _dated(r, values)
     r.rule()
+    given_back = list(given_back)
     for tender in given_back:
         r.pair(_("Voucher {code} given back").format(code=mask_code(tender.code or "")), tender.amount.shown())
         _new_balance(r, templates, values, tender.balance_after)
+    r.rule()
+    total = sum_money([t.amount for t in given_back], order.currency)
+    r.pair(_("Given back to vouchers {currency}").format(currency=order.currency), total.shown(), bold=True)
     _footer(r, templates, values)
     return r
 

@@ -63,12 +63,19 @@ async def test_cancel_slip_per_voucher_journaled_and_printed(eguma_till: Till) -
     record = till.journal.receipt(outcome.receipt_id)
     lines, _ = printed(record.escpos)
     assert "ORDER CANCELLED" in lines
-    body = lines[lines.index("ORDER CANCELLED") + 3:]
-    assert body[:4] == ["Voucher ...28N6 given back" + " " * 12 + "2.00", "  new balance 2.00",
-                        "Voucher ...KJR3 given back" + " " * 11 + "50.00", "  new balance 50.00"]
+    assert lines[lines.index("ORDER CANCELLED") + 1] == "Order 1-0001"  # which order: the customer's reference
+    body = lines[lines.index("ORDER CANCELLED") + 4:]
+    assert body[:6] == ["Voucher ...28N6 given back" + " " * 12 + "2.00", "  new balance 2.00",
+                        "Voucher ...KJR3 given back" + " " * 11 + "50.00", "  new balance 50.00",
+                        "-" * 42, "Given back to vouchers CHF" + " " * 11 + "52.00"]
     assert SMALL.encode() not in record.escpos and BIG.encode() not in record.escpos
     assert (await till.print_receipt(outcome.receipt_id)).ok
     assert till.printer.jobs == [record.escpos]  # the first print: no COPY mark
+    # The slip is the last receipt: shown (demo) and printed again by F7, as a COPY.
+    assert till.last_receipt_text() == record.text
+    assert [r.id for r in till.receipts_to_reprint()] == [outcome.receipt_id]
+    assert (await till.print_receipt(outcome.receipt_id)).ok
+    assert b"COPY" in till.printer.jobs[-1] and b"ORDER CANCELLED" in till.printer.jobs[-1]
 
 
 async def test_cancel_without_vouchers_prints_nothing(eguma_till: Till) -> None:

@@ -926,7 +926,7 @@ class Journal:
 
     def last_receipt(self) -> ReceiptRecord | None:
         rows = self._query(
-            "SELECT * FROM receipts WHERE outlet=? AND till=? AND kind IN ('sale', 'void')"
+            "SELECT * FROM receipts WHERE outlet=? AND till=? AND kind IN ('sale', 'void', 'cancel')"
             " ORDER BY id DESC LIMIT 1",
             self._scope,
         )

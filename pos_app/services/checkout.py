@@ -323,7 +323,7 @@ class Till:
         if not given_back:
             return None
         slip = cancel_slip(order=self.order, given_back=given_back, config=self.config,
-                           templates=self.templates, when=self.clock())
+                           templates=self.templates, when=self.clock(), number=self.next_number)
         return slip.text(), self.paper(slip)
 
     def _done_word(self, provider: str | None) -> str:
