@@ -206,3 +206,25 @@ async def test_the_vat_column_stays_whole_beside_the_demos_last_receipt(
         assert any("Last receipt (demo)" in line for line in lines)
         header = next(line for line in lines if "Qty" in line)
         assert re.search(r"Total\s+VAT │", header), header
+
+
+async def test_an_undecided_payment_reads_whole_at_80x24(
+        write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> None:
+    """The notes on a payment sit under the payments at the pane's full width (they wrapped
+    word by word in the payments' name column), and the whole warning is on screen."""
+    from tests.conftest import sim_of
+
+    till = till_factory(load_config(write_config(SIM_EGUMA.format(timeout=0.5) + "settle_s = 4.0\n")))
+    async with PosApp(till).run_test(size=SMALL) as pilot:
+        await scan(pilot, MERLOT)
+        await pilot.press("f2")
+        await scan(pilot, "L4FU5LQTKJR3")
+        await settle(pilot)
+        sim_of(till).set_apply_delay(3.0)
+        await pilot.press("enter")
+        await settle(pilot)
+        shown = screen_text(pilot)
+        assert "…KJR3 · checked again by │" in shown  # a note line uses the pane's width
+        assert "do not take this payment again" in " ".join(
+            line.strip() for line in text(pilot, "#status").splitlines())
+        assert "payment again" in shown  # the warning's end is on screen, not cut

@@ -44,8 +44,8 @@ async def test_undecided_payment_is_shown_and_decided_in_the_background(
         assert "E-GUMA did not answer. The redemption of CHF 38.00 on …KJR3 is not decided yet — waiting " \
                "for E-GUMA, which may still carry it out (decided by " in status
         assert "do not take this payment again" in status
-        assert table_rows(pilot, "#tenders")[:2] == [["? Voucher …KJR3 not decided", "(38.00)"],
-                                                     ["checked again by itself · F8 now", ""]]
+        assert table_rows(pilot, "#tenders")[:1] == [["? Voucher …KJR3 not decided", "(38.00)"]]
+        assert text(pilot, "#tender-notes").startswith("…KJR3 · checked again by itself · F8 now\n! …KJR3 · ")
         await pilot.press("f12")  # what is waited for, and until when
         assert isinstance(pilot.app.screen, StatusScreen)
         report = text(pilot, "#report")

@@ -177,8 +177,8 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
             problem = None
             if not refs and answer is None:
                 who = session.display_name(op.provider)
-                problem = _("the answer to the {operation} was lost, so the till has nothing to cancel it "
-                            "with; ask {provider} to reverse it").format(operation=word, provider=who)
+                problem = _("paid; it cannot be cancelled at the till (its answer was lost): only {provider} "
+                            "can reverse it").format(provider=who)
             return {"tender": {"state": TenderState.AUTHORIZED, "refs": refs, "balance_after": after,
                                "problem": problem}}
         if decision is Decision.NOT_DONE:

@@ -167,6 +167,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
                 pay_pane.border_title = _("To pay")
                 yield Plain(id="totals")
                 yield DataTable(id="tenders", cursor_type="row", show_header=False, cell_padding=0)
+                yield Plain(id="tender-notes")
                 yield Plain(id="balance")
         with Horizontal(id="bottom"):
             yield ScanField(placeholder=_("Scan or type a barcode (3*code for 3 pieces)"), id="scan",
@@ -324,6 +325,10 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
                 label = wrapped(label, self._tender_width - 1)
                 tender_rows.append((key, (label, Text(amount, justify="right")), len(label.plain.splitlines())))
         sync_rows(self.query_one("#tenders", DataTable), tender_rows)
+        notes = [note for tender in order.active_tenders for note in self._tender_notes(tender)]
+        widget = self.query_one("#tender-notes", Plain)
+        widget.display = bool(notes)
+        show(widget, Text("\n").join(notes))
         self._render_selection()
 
         width = self._pay_inner
@@ -348,15 +353,23 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if tender.state is TenderState.PENDING:
             return [(Text(_("{tender} sending…").format(tender=label), style="yellow"), f"({amount})")]
         if tender.state is TenderState.UNKNOWN:
-            rows = [(Text(_("? {tender} not decided").format(tender=label), style="bold red"), f"({amount})"),
-                    (Text("  " + _("checked again by itself · F8 now"), style="red"), "")]
-        else:
-            rows = [(label, f"-{amount}")]
-            if tender.balance_after is not None:
-                rows.append(("  " + _("new balance"), tender.balance_after.shown()))
-        if tender.problem:
-            rows.append((Text(f"  ! {tender.problem}", style="bold red"), ""))
+            return [(Text(_("? {tender} not decided").format(tender=label), style="bold red"), f"({amount})")]
+        rows = [(label, f"-{amount}")]
+        if tender.balance_after is not None:
+            rows.append(("  " + _("new balance"), tender.balance_after.shown()))
         return rows
+
+    @staticmethod
+    def _tender_notes(tender: Tender) -> list[Text]:
+        """What the cashier must know about a payment, under the payments at the pane's
+        full width (in the table's narrow name column a note wrapped word by word)."""
+        who = mask_code(tender.code) if tender.code else _(TENDER_NAMES[tender.kind])
+        notes = []
+        if tender.state is TenderState.UNKNOWN:
+            notes.append(Text(f"{who} · {_('checked again by itself · F8 now')}", style="red"))
+        if tender.problem:
+            notes.append(Text(f"! {who} · {tender.problem}", style="bold red"))
+        return notes
 
     def _balance_text(self) -> str:
         order = self.till.order

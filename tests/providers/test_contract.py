@@ -348,7 +348,7 @@ async def test_core_a_dropped_authorize_answer_is_decided_done_at_once(
         assert tender.refs == {"hold_id": hold.hold_id} == op.refs  # recovered: F8 can release it
         assert tender.problem is None and tender.balance_after == chf(0)
     else:
-        assert tender.refs == {} and tender.problem and "nothing to cancel it with" in tender.problem
+        assert tender.refs == {} and tender.problem and "cannot be cancelled at the till" in tender.problem
 
 
 async def test_core_an_authorize_applied_late_is_never_not_done(
