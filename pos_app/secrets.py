@@ -458,7 +458,15 @@ def _terminal() -> bool:
 
 
 def _tell(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """Say ``text`` before a prompt, folded at word breaks to the terminal's width (the
+    terminal would break a long line in the middle of a word)."""
+    import shutil
+    import textwrap
+
+    width = max(40, shutil.get_terminal_size((80, 24)).columns - 1)
+    folded = "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+                       for line in text.splitlines())
+    print(folded, file=sys.stderr, flush=True)
 
 
 def _try_password(backend: keyring.backend.KeyringBackend, password: str, wait: float) -> bool:

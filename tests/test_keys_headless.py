@@ -64,9 +64,22 @@ def child_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update({"PYTHONPATH": str(PROJECT_ROOT), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
                 "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no keyringrc.cfg of the developer
                 "DBUS_SESSION_BUS_ADDRESS": "unix:path=/nonexistent",  # no Secret Service, as on a till
-                "POS_DATA_DIR": str(tmp_path / "pos"), "TERM": "xterm-256color"})
+                "POS_DATA_DIR": str(tmp_path / "pos"), "TERM": "xterm-256color",
+                "COLUMNS": "500"})  # explanations on one line each, as the assertions read them
     env.update(extra)
     return env
+
+
+def test_an_explanation_is_folded_at_word_breaks_to_the_terminal(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A terminal breaks a long line mid-word ("u m", "Sta rt"): the till folds it first."""
+    monkeypatch.setenv("COLUMNS", "60")
+    path = "/home/till/.local/share/python_keyring/cryptfile_pass.cfg"
+    secrets._tell(f"The provider keys are kept in an encrypted keyring file ({path}); its password is "
+                  "needed to read the provider key shop-1/eguma/api_key at every start.")
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 59 or path in line for line in lines)
+    assert " ".join(lines).count("every start.") == 1 and f"({path});" in lines[1]
 
 
 def password_file(tmp_path: Path, text: str = PASSWORD + "\n", mode: int = 0o600) -> Path:
