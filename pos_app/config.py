@@ -73,10 +73,17 @@ class OutletConfig(_Section):
     @classmethod
     def _known_language(cls, value: str) -> str:
         value = value.strip()
-        if value not in i18n.LANGUAGES and value != i18n.PSEUDO:  # PSEUDO: tests only, not offered
-            raise ValueError(_("unknown language; use one of {names}").format(
-                names=", ".join(f'"{code}" ({name})' for code, name in i18n.LANGUAGES.items())))
-        return value
+        if value.lower() in i18n.LANGUAGES:
+            return value.lower()  # "DE" is "de"
+        if value == i18n.PSEUDO:  # tests only, not offered
+            return value
+        language, _sep, country = value.replace("-", "_").partition("_")
+        if language.lower() in i18n.LANGUAGES and country:  # "de_CH": a locale, not a language
+            raise ValueError(_('"{value}" is a language and a country: write language = "{language}" and '
+                               'locale = "{locale}"').format(value=value, language=language.lower(),
+                                                             locale=f"{language.lower()}_{country.upper()}"))
+        raise ValueError(_("unknown language; use one of {names}").format(
+            names=", ".join(f'"{code}" ({name})' for code, name in i18n.LANGUAGES.items())))
 
     @field_validator("locale")
     @classmethod
@@ -318,14 +325,18 @@ def _speak_outlet_language(raw: dict[str, Any]) -> None:
     file is checked: its errors then come in that language. A wrong language (or
     locale) is left for the check to report."""
     outlet = raw.get("outlet")
-    if not isinstance(outlet, dict) or outlet.get("language") not in i18n.LANGUAGES:
+    language = outlet.get("language") if isinstance(outlet, dict) else None
+    if not isinstance(language, str):
+        return
+    language = language.strip().lower().replace("-", "_").partition("_")[0]  # "DE", "de_CH": German
+    if language not in i18n.LANGUAGES:
         return
     currency = outlet.get("currency") if isinstance(outlet.get("currency"), str) else None
     locale = outlet.get("locale") if isinstance(outlet.get("locale"), str) else None
     try:
-        i18n.use(outlet["language"], locale, currency=currency)
+        i18n.use(language, locale, currency=currency)
     except ValueError:
-        i18n.use(outlet["language"], currency=currency)
+        i18n.use(language, currency=currency)
 
 
 def use_outlet_language(config: Config) -> None:

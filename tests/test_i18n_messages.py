@@ -52,7 +52,7 @@ def test_an_unknown_language_names_the_allowed_ones(write_config: Callable[..., 
 def test_an_unknown_locale_says_how_to_write_one(write_config: Callable[..., Path]) -> None:
     with pytest.raises(ConfigError, match=r"\[outlet\] locale: unknown locale; write language_COUNTRY"):
         load_config(with_outlet(write_config(), 'language = "en"\nlocale = "xx_YY"'))
-    with pytest.raises(ConfigError, match=r"\[outlet\] locale: unbekanntes Gebietsschema"):  # in the file's language
+    with pytest.raises(ConfigError, match=r"\[outlet\] locale: unbekanntes Zahlenformat"):  # in the file's language
         load_config(with_outlet(write_config(), 'language = "de"\nlocale = "xx_YY"'))
     config = load_config(with_outlet(write_config(), 'language = "de"\nlocale = "de-DE"'))
     assert config.outlet.locale == "de_DE"
@@ -235,3 +235,10 @@ def test_the_tills_own_messages_all_go_through_the_catalogs(write_config: Callab
         till.journal.close()
     unmarked = [text for text in seen if not (text.startswith("⟦") and text.endswith("⟧"))]
     assert unmarked == [] and len(seen) == 10, seen
+
+
+def test_a_language_written_otherwise_is_understood_or_explained(write_config: Callable[..., Path]) -> None:
+    assert load_config(with_outlet(write_config(), 'language = "DE"')).outlet.language == "de"
+    with pytest.raises(ConfigError, match=r'"de_CH" ist eine Sprache und ein Land: language = "de" und '
+                                          r'locale = "de_CH" schreiben'):  # told in German: the file's language
+        load_config(with_outlet(write_config(), 'language = "de_CH"'))
