@@ -407,17 +407,29 @@ def _unknown(loc: tuple[str, ...], section: bool) -> str:
 
 
 def _more(count: int) -> str:
-    """``"; and 2 more problems"`` after the first problem of a file."""
+    """``"; and 2 more problems"`` after the problems of a file that are named."""
     if not count:
         return ""
     return ngettext("; and {count} more problem", "; and {count} more problems", count).format(count=count)
 
 
+# How many problems of one file are named, one per line (the rest are counted).
+SHOWN_PROBLEMS = 4
+
+
 def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) -> str:
-    errors = error.errors()
-    # A misspelt section or key first: it is usually why something else is "missing".
-    errors = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
+    """The problems of a file, the first (a misspelt name first: it is usually why
+    something else is "missing") after the file's name, the next ones each on a line."""
+    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    problems = [_problem(e, prefix) for e in errors]
+    text = _("{file}: {problem}").format(file=source, problem=problems[0])
+    for problem in problems[1:SHOWN_PROBLEMS]:
+        text += "\n  " + problem
+    return text + _more(len(problems) - min(len(problems), SHOWN_PROBLEMS))
+
+
+def _problem(first: Any, prefix: tuple[str, ...]) -> str:
+    """One problem of a file: ``[section] key: what is wrong (got …)``."""
     loc = tuple(str(p) for p in (*prefix, *first["loc"]))
     where = _loc((*prefix, *first["loc"]))
     message = first["msg"].removeprefix("Value error, ")
@@ -429,7 +441,7 @@ def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) 
     elif first["type"] == "string_pattern_mismatch" and loc in PATTERN_HINTS:
         message = _(PATTERN_HINTS[loc])
     elif not first["loc"] and message.startswith("["):  # names its own section and key
-        return _("{file}: {problem}").format(file=source, problem=message) + _more(len(errors) - 1)
+        return message
     elif first["type"] == "missing":
         hint = MISSING_HINTS.get(tuple(str(part) for part in first["loc"]))
         message = _("is required but missing: {hint}").format(hint=_(hint)) if hint else \
@@ -437,8 +449,7 @@ def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) 
     got = first.get("input")
     if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict):
         message = _("{problem} (got {value!r})").format(problem=message, value=got)
-    return _("{file}: {where}: {problem}").format(file=source, where=where, problem=message) + \
-        _more(len(error.errors()) - 1)
+    return _("{where}: {problem}").format(where=where, problem=message)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

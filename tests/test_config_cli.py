@@ -268,3 +268,17 @@ def test_language_option_overrides_the_outlet_language_for_one_start(
     assert seen == [("fr", None)] and DEMO_CONFIG.read_bytes() == before
     with pytest.raises(SystemExit):
         cli.main(["--language", "xx"])  # argparse names the choices
+
+
+def test_every_problem_of_a_file_is_named_not_only_counted(tmp_path: Path) -> None:
+    config = tmp_path / "shop.toml"
+    config.write_text('[outlet]\nid = "shop"\nname = "Shop"\ntill = "1"\ncurrency = "CHF"\n'
+                      '[katalog]\npath = "x.toml"\n[printr]\nkind = "dummy"\n[printer]\nkind = "laser"\n',
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"{config}: [katalog]: unknown section — did you mean [catalog]? (see config/example.toml)"
+    assert lines[1] == "  [printr]: unknown section — did you mean [printer]? (see config/example.toml)"
+    assert any(line.startswith("  [printer] kind: ") and "'laser'" in line for line in lines[2:])
+    assert "more problem" not in str(caught.value)  # all four named
