@@ -17,6 +17,7 @@ from pathlib import Path
 
 import platformdirs
 
+from pos_app import config as config_module
 from pos_app import i18n
 from pos_app.config import DEMO_CONFIG, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK, setup_log_file, tighten
@@ -255,6 +256,17 @@ def main(argv: list[str] | None = None) -> int:
     use_environment_language()  # until the outlet's configuration says otherwise
     words = set(sys.argv[1:] if argv is None else argv)
     args = build_parser(tools=not words.isdisjoint((*TOOLS, "-h", "--help"))).parse_args(argv)
+    if args.language is None:
+        return _run(args)
+    config_module.language_override = args.language  # every command of this run, not only the till
+    i18n.use(args.language)
+    try:
+        return _run(args)
+    finally:
+        config_module.language_override = None
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "simulate":
         return simulate(args.provider, args.host, args.port, args.data)
     if args.command == "keys":

@@ -320,12 +320,19 @@ class Config(BaseModel):
         use_outlet_language(self)
 
 
+# `pos --language LANG`: this process speaks LANG whatever the configuration says.
+language_override: str | None = None
+
+
 def _speak_outlet_language(raw: dict[str, Any]) -> None:
     """Use the language the file asks for, if it names one the till has, before the
     file is checked: its errors then come in that language. A wrong language (or
     locale) is left for the check to report."""
     outlet = raw.get("outlet")
     language = outlet.get("language") if isinstance(outlet, dict) else None
+    if language_override is not None:
+        i18n.use(language_override)
+        return
     if not isinstance(language, str):
         return
     language = language.strip().lower().replace("-", "_").partition("_")[0]  # "DE", "de_CH": German
@@ -343,6 +350,9 @@ def use_outlet_language(config: Config) -> None:
     """``i18n.use`` with the outlet's language and locale: called where a till or a
     command builds on a configuration, before it says anything."""
     o = config.outlet
+    if language_override is not None and language_override != o.language:
+        i18n.use(language_override, currency=o.currency)
+        return
     i18n.use(o.language, o.locale, currency=o.currency)
 
 

@@ -282,3 +282,16 @@ def test_every_problem_of_a_file_is_named_not_only_counted(tmp_path: Path) -> No
     assert lines[1] == "  [printr]: unknown section — did you mean [printer]? (see config/example.toml)"
     assert any(line.startswith("  [printer] kind: ") and "'laser'" in line for line in lines[2:])
     assert "more problem" not in str(caught.value)  # all four named
+
+
+def test_language_option_reaches_the_commands(tmp_path: Path) -> None:
+    """`pos --language fr ... keys list` speaks French although the file says German."""
+    config = tmp_path / "shop.toml"
+    catalog = PROJECT_ROOT / "config" / "demo_catalog.toml"
+    config.write_text(f'[outlet]\nid = "shop"\nname = "Shop"\ntill = "1"\ncurrency = "CHF"\nlanguage = "de"\n'
+                      f'[catalog]\npath = "{catalog.as_posix()}"\n[printr]\nkind = "dummy"\n', encoding="utf-8")
+    done = pos("--language", "fr", "--config", str(config), env={**os.environ, "LANG": "C.UTF-8", "LC_ALL": ""})
+    assert done.returncode == 2 and "section inconnue" in done.stderr, done.stderr
+    from pos_app import config as config_module
+
+    assert config_module.language_override is None  # nothing left behind in this process
