@@ -366,7 +366,6 @@ def _fill(lines: tuple[str, ...], values: Mapping[str, str]) -> list[str]:
     return [fill(line, values) for line in lines]
 
 
-TENDER_LABELS = {TenderKind.CASH: N_("Cash"), TenderKind.CARD: N_("Card"), TenderKind.VOUCHER: N_("Voucher")}
 
 
 def _values(config: Config, number: str, when: datetime, currency: str) -> dict[str, str]:
@@ -443,7 +442,7 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
                                   amount=amount), amount + "  ")
             _new_balance(r, templates, values, tender.balance_after)
         else:
-            r.pair(_(TENDER_LABELS[tender.kind]), tender.amount.shown() + "  ")
+            r.pair(tender.kind.label, tender.amount.shown() + "  ")
     if order.rounding:
         r.pair(_("Cash rounding"), order.rounding.shown() + "  ")
     if order.change:

@@ -44,7 +44,6 @@ NOT_YET = {
     "reports": N_("Reports are not available in this version yet"),
 }
 
-TENDER_NAMES = {TenderKind.CASH: N_("Cash"), TenderKind.CARD: N_("Card"), TenderKind.VOUCHER: N_("Voucher")}
 
 
 def _bindings() -> list[Binding]:
@@ -131,7 +130,7 @@ def sync_rows(table: DataTable[str | Text], rows: list[Row]) -> None:
     else:
         for row in current[keep:]:
             table.remove_row(row.key)
-    for key, cells, _ in rows[:keep]:
+    for key, cells, _height in rows[:keep]:
         for column, cell in zip(table.columns, cells, strict=True):
             if not same(table.get_cell(key, column), cell):
                 table.update_cell(key, column, cell)
@@ -346,7 +345,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             if tender.rounding:
                 rows.append(("  " + _("rounding"), tender.rounding.shown()))
             return rows
-        label = _(TENDER_NAMES[tender.kind])
+        label = tender.kind.label
         if tender.code:
             label += f" {mask_code(tender.code)}"
         amount = tender.amount.shown()
@@ -363,7 +362,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
     def _tender_notes(tender: Tender) -> list[Text]:
         """What the cashier must know about a payment, under the payments at the pane's
         full width (in the table's narrow name column a note wrapped word by word)."""
-        who = mask_code(tender.code) if tender.code else _(TENDER_NAMES[tender.kind])
+        who = mask_code(tender.code) if tender.code else tender.kind.label
         notes = []
         if tender.state is TenderState.UNKNOWN:
             notes.append(Text(f"{who} · {_('checked again by itself · F8 now')}", style="red"))
