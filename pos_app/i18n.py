@@ -26,6 +26,7 @@ de-DE ``1.234,50``, fr-CH ``1 234,50``.
 
 from __future__ import annotations
 
+import datetime as datetime_
 import gettext as _gettext
 import threading
 from decimal import Decimal
@@ -225,3 +226,23 @@ def number(value: Decimal | int, places: int = 2, *, grouping: bool = True) -> s
         f"{abs(Decimal(value)).quantize(quantum):.{places}f}"
     text = text.replace(",", "\0").replace(".", decimal).replace("\0", group)
     return f"{minus}{text}" if Decimal(value) < 0 else text
+
+
+@cache
+def _date_pattern(locale: str) -> str:
+    """The locale's short numeric date pattern with a four-digit year (CLDR: de_CH
+    ``dd.MM.yy`` -> ``dd.MM.yyyy``, en_GB ``dd/MM/y`` -> ``dd/MM/yyyy``)."""
+    import re
+
+    from babel import Locale
+
+    pattern = Locale.parse(locale).date_formats["short"].pattern
+    return re.sub(r"(?<!y)y{1,2}(?!y)", "yyyy", pattern)
+
+
+def date(value: datetime_.date) -> str:
+    """``value`` as the outlet's locale writes a date on a receipt: 02.12.2026 (de_CH),
+    02/12/2026 (en_GB), 02.12.2026 (fr_CH)."""
+    from babel.dates import format_date
+
+    return format_date(value, _date_pattern(_state.locale), locale=_state.locale)

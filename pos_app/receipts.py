@@ -30,6 +30,7 @@ from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money, sum_money
 from pos_app.domain.order import LineKind, Order, Tender, TenderKind
 from pos_app.domain.vat import format_rate, vat_letters
+from pos_app import i18n
 from pos_app.i18n import N_, _
 
 if TYPE_CHECKING:
@@ -374,7 +375,7 @@ def _values(config: Config, number: str, when: datetime, currency: str) -> dict[
         "outlet_id": config.outlet.id,
         "till": config.outlet.till,
         "number": number,
-        "date": when.strftime("%d.%m.%Y"),
+        "date": i18n.date(when),
         "time": when.strftime("%H:%M"),
         "currency": currency,
     }

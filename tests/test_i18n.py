@@ -92,3 +92,15 @@ def test_vat_rates_are_written_with_the_locale_decimal_sign() -> None:
     assert [format_rate(Decimal(r)) for r in ("8.1", "19.00", "0")] == ["8,1%", "19%", "0%"]
     i18n.use("de", currency="CHF")
     assert format_rate(Decimal("8.1")) == "8.1%"
+
+
+def test_dates_on_receipts_follow_the_locale() -> None:
+    from datetime import date
+
+    day = date(2026, 12, 2)
+    i18n.use("de", currency="CHF")
+    assert i18n.date(day) == "02.12.2026"
+    i18n.use("en", "en_GB")
+    assert i18n.date(day) == "02/12/2026"
+    i18n.use("fr", currency="EUR")
+    assert i18n.date(day) == "02/12/2026"

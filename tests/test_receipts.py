@@ -51,6 +51,7 @@ def test_sale_receipt_bytes_and_code_page(config: Config, folder: Path) -> None:
     (folder / "sale.toml").write_text(
         'header = ["{outlet_name}", "Preise in € inkl. MWST", "Fr. 1.-"]\nfooter = ["Merci!"]\n',
         encoding="utf-8")
+    config.use_language()  # as open_till does: the outlet's language and locale (en_CH: CHF)
     receipt = sale_receipt(order(), "1-0042", config, load_templates(folder), WHEN)
     data = receipt.escpos("default", "CP858")
     assert data.startswith(INIT_CP858)

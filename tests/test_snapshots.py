@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import Input
 from textual.pilot import Pilot
 
 from pos_app.config import load_config
@@ -106,6 +107,7 @@ def test_screen(screen: str, size: str, language: str, snap_compare: Any, write_
     shutil.rmtree(data, ignore_errors=True)
     monkeypatch.setenv("POS_DATA_DIR", str(data))
     monkeypatch.setattr(checkout, "now", lambda: datetime(2026, 5, 4, 12, 34))
+    monkeypatch.setattr(Input, "cursor_blink", False)  # a blinking cursor is drawn on or off by chance
     config = load_config(write_config(SIM_EGUMA.format(timeout=5)))
     if language != "en":
         config = config.model_copy(update={"outlet": config.outlet.model_copy(update={"language": language})})
