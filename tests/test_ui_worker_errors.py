@@ -106,7 +106,7 @@ async def test_a_balance_the_journal_cannot_hold_is_an_error_in_the_dialog(eguma
         await scan(pilot, PAID)
         await settle(pilot)
         assert isinstance(pilot.app.screen, VoucherDialog)
-        assert "unreadable answer to balance (balance_in_cents is out of range)" in text(pilot, "#error")
+        assert "unreadable answer (request balance: balance_in_cents is out of range)" in text(pilot, "#error")
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, CheckoutScreen)
 

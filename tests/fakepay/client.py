@@ -72,7 +72,7 @@ class _Fields:
         self._mutating, self._operation = mutating, operation
 
     def bad(self, detail: str) -> BadResponse:
-        return bad_response(f"{DISPLAY_NAME} sent an unreadable answer to {self._operation} ({detail}).",
+        return bad_response(f"{DISPLAY_NAME} sent an unreadable answer (request {self._operation}: {detail}).",
                             PROVIDER, mutating=self._mutating, operation=self._operation)
 
     def text(self, name: str, default: str | None = None) -> str:
