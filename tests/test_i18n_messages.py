@@ -242,3 +242,18 @@ def test_a_language_written_otherwise_is_understood_or_explained(write_config: C
     with pytest.raises(ConfigError, match=r'"de_CH" ist eine Sprache und ein Land: language = "de" und '
                                           r'locale = "de_CH" schreiben'):  # told in German: the file's language
         load_config(with_outlet(write_config(), 'language = "de_CH"'))
+
+
+def test_the_start_says_everything_the_cashier_must_know(eguma_till: Till,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recovered order no longer hides a provider that is off, nor unprinted receipts."""
+    till = eguma_till
+    monkeypatch.setattr(till.session, "recovered", True)
+    till.scan(CROISSANT)
+    monkeypatch.setattr(till.providers["eguma"], "problem", "E-GUMA disabled: the keyring password was not typed")
+    monkeypatch.setattr(till.journal, "unprinted_receipts", lambda: [object()])
+    notice = till.startup_notice()
+    assert notice is not None and notice.text.splitlines() == [
+        "Open order recovered from the journal: 1 line, CHF 2.50 still to pay",
+        "E-GUMA disabled: the keyring password was not typed",
+        "1 receipt not printed yet — F7 prints it"]

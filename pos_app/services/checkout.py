@@ -162,23 +162,22 @@ class Till:
         return self.journal.format_number(self.journal.next_number())
 
     def startup_notice(self) -> Notice | None:
+        """What the cashier must know at start, each on its own line: a recovered order,
+        a provider that is off and why (the keyring password not given, …), receipts
+        not printed. One did hide another when only the first was said."""
+        parts = []
         if self.recovered and not self.order.is_empty:
             lines = len(self.order.active_lines)
-            return Notice(
-                ngettext("Open order recovered from the journal: {count} line, {amount} still to pay",
-                         "Open order recovered from the journal: {count} lines, {amount} still to pay",
-                         lines).format(count=lines, amount=self.order.remaining.shown_with_currency()),
-                Level.WARNING,
-            )
-        problems = [slot.problem for slot in self.providers.values() if slot.problem]
-        if problems:
-            return Notice(" · ".join(problems), Level.WARNING)
+            parts.append(ngettext("Open order recovered from the journal: {count} line, {amount} still to pay",
+                                  "Open order recovered from the journal: {count} lines, {amount} still to pay",
+                                  lines).format(count=lines, amount=self.order.remaining.shown_with_currency()))
+        parts.extend(slot.problem for slot in self.providers.values() if slot.problem)
         unprinted = self.journal.unprinted_receipts()
         if unprinted:
-            return Notice(ngettext("{count} receipt not printed yet — F7 prints it",
-                                   "{count} receipts not printed yet — F7 prints them",
-                                   len(unprinted)).format(count=len(unprinted)), Level.WARNING)
-        return None
+            parts.append(ngettext("{count} receipt not printed yet — F7 prints it",
+                                  "{count} receipts not printed yet — F7 prints them",
+                                  len(unprinted)).format(count=len(unprinted)))
+        return Notice("\n".join(parts), Level.WARNING) if parts else None
 
     def parse_amount(self, text: str) -> Money:
         try:
