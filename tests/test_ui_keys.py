@@ -36,6 +36,7 @@ async def test_missing_key_then_reload_from_status_screen(
             await scan(pilot, "L4FU5LQTKJR3")
             await settle(pilot)
             assert f"pos --config {path} keys set --provider eguma" in text(pilot, "#error")
+            assert text(pilot, "#keys") == "Escape back"  # checking again cannot help: no "Enter check again"
             await pilot.press("escape")
             memory_keyring.set_password("pos-app", "test-outlet/eguma/api_key", "demo-outlet-key")
             await pilot.press("f12", "k")

@@ -95,7 +95,7 @@ class VoucherDesk:
                                 _either([slot.display_name for slot in matches]))
         problems = [s.problem for s in self.providers.values() if s.problem]
         if problems:
-            raise CheckoutError(problems[0])
+            raise ProviderOff(problems[0])
         if not self.providers:
             raise CheckoutError(_("No voucher provider is configured for this till"))
         shown = normalize_voucher_code(raw)[:20] or _("(empty)")
@@ -341,6 +341,11 @@ class VoucherDesk:
 
     def has_open_op(self, tender_id: int) -> bool:
         return any(op.state in OpState.OPEN for op in self.session.journal.ops(tender_id=tender_id))
+
+
+class ProviderOff(CheckoutError):
+    """No provider can take the code because the ones that could are off (no key, the
+    keyring password not given at start): checking again cannot help until that is fixed."""
 
 
 class AmbiguousCode(CheckoutError):

@@ -17,7 +17,7 @@ from pos_app.ui.errors import ReportsWorkerErrors, explain, provider_says
 from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
-from pos_app.services.vouchers import BalanceChanged, VoucherCheck
+from pos_app.services.vouchers import BalanceChanged, ProviderOff, VoucherCheck
 from pos_app.ui.fields import ScanField
 
 
@@ -128,7 +128,9 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         try:
             check = await self.till.vouchers.check(raw)
         except CheckoutError as exc:
-            self._show(error=str(exc), keys=_("Enter check again · Escape back"))
+            # A provider that is off stays off until it is fixed: no "check again" then.
+            keys = _("Escape back") if isinstance(exc, ProviderOff) else _("Enter check again · Escape back")
+            self._show(error=str(exc), keys=keys)
             self.query_one("#code", Input).action_select_all()  # the next scan replaces it
             self.app.bell()
             return
