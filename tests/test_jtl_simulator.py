@@ -13,6 +13,7 @@ import pytest
 
 from pos_app.providers.jtl.simulator import (
     JtlSimulator,
+    ServerThread,
     SimulatorDataError,
     build_app,
     in_process_transport,
@@ -541,3 +542,19 @@ def test_bad_data_file_is_refused_clearly(tmp_path: Path, text: str, error: str)
     path.write_text(text, encoding="utf-8")
     with pytest.raises(SimulatorDataError, match=error):
         load_data(path)
+
+
+# -- over real HTTP ------------------------------------------------------------------------------------------
+async def test_over_http_a_dropped_activation_is_applied() -> None:
+    app, sim = build_app()
+    with ServerThread(app) as running:
+        async with httpx.AsyncClient(base_url=running.url) as http:
+            auth = await token_for(http)
+            await http.post("/_sim/faults", json={"drop_next_posts": 1})
+            with pytest.raises(httpx.RemoteProtocolError):
+                await http.patch(f"/v1/vouchers/{FOR_SALE}/status", json={"status": "active"}, headers=auth)
+            voucher = (await http.get(f"/v1/vouchers/{FOR_SALE}", headers=auth)).json()
+            assert voucher["status"] == "active" and voucher["valid_until"] is not None
+            state = (await http.get("/_sim/state")).json()
+            assert [(r["method"], r["delivered"]) for r in state["requests"]][1] == ("PATCH", False)
+    assert sim.voucher(FOR_SALE).status == "active"
