@@ -558,3 +558,37 @@ async def test_over_http_a_dropped_activation_is_applied() -> None:
             state = (await http.get("/_sim/state")).json()
             assert [(r["method"], r["delivered"]) for r in state["requests"]][1] == ("PATCH", False)
     assert sim.voucher(FOR_SALE).status == "active"
+
+
+# -- managing vouchers (manage, update) ------------------------------------------------------------------------
+async def test_create_update_delete_a_voucher(env: tuple[httpx.AsyncClient, JtlSimulator]) -> None:
+    http, sim = env
+    sim.set_scopes(TILL["client_id"], ["read", "read-secrets", "use", "manage", "update"])
+    auth = await token_for(http)
+    created = await http.post("/v1/vouchers", headers=auth, json={
+        "id": "new0000000000000000a", "amount": "15.00", "currency": "CHF", "batch": "b1",
+        "validity_value": 6, "validity_interval": "months"})
+    body = created.json()
+    assert created.status_code == 201
+    assert (body["status"], body["remaining_amount"], body["valid_until"], body["batch"]) == (
+        "inactive", "15.00", None, "b1")
+    assert body["code"] and body["pin"] is None
+    duplicate = await http.post("/v1/vouchers", headers=auth, json={"id": "new0000000000000000a",
+                                                                     "amount": "1.00", "currency": "XY"})
+    assert [e["code"] for e in duplicate.json()["errors"]] == [
+        "VOUCHER.CREATE.CURRENCY.VALID_CURRENCY", "VOUCHER.CREATE.ID.UNIQUE"]
+    long_batch = await http.patch("/v1/vouchers/new0000000000000000a", headers=auth, json={"batch": "x" * 31})
+    assert long_batch.json()["errors"][0]["code"] == "VOUCHER.UPDATE.BATCH.MAX:30"
+    updated = await http.patch("/v1/vouchers/new0000000000000000a", headers=auth, json={"sku": "S-15"})
+    assert (updated.json()["sku"], updated.json()["batch"]) == ("S-15", "b1")
+    assert (await http.delete("/v1/vouchers/new0000000000000000a", headers=auth)).status_code == 204
+    assert "new0000000000000000a" not in sim.state.vouchers
+    await charge((http, sim, auth), (await reserve((http, sim, auth), LITTLE, "1.00")).json()["id"])
+    refused = await http.delete(f"/v1/vouchers/{LITTLE}", headers=auth)
+    assert code_of(refused) == (422, "VOUCHER.DELETE.NOT_DELETABLE") and LITTLE in sim.state.vouchers
+
+
+async def test_the_till_client_may_not_create_vouchers(api: Api) -> None:
+    http, sim, auth = api
+    response = await http.post("/v1/vouchers", headers=auth, json={"amount": "1.00", "currency": "CHF"})
+    assert response.status_code == 403 and len(sim.state.vouchers) == 6

@@ -53,8 +53,11 @@ Our choices where the page is silent (**[I]**), each one a line:
   refused (the amount format cannot show it);
 * activating an active voucher changes nothing; deactivating sets
   ``valid_until`` back to null and drops the voucher's reservation;
-* created objects (reservation, charge, recharge, refund) answer 201, the
-  rest 200; a body that is not JSON is 400 ``BAD_REQUEST``.
+* created objects (voucher, reservation, charge, recharge, refund) answer
+  201, the rest 200, a delete 204; a created voucher's answer carries its
+  ``code`` and ``pin`` (a code is generated when none is given); deleting a
+  voucher with charges is 422 ``VOUCHER.DELETE.NOT_DELETABLE`` (not in
+  jtl.md's list); a body that is not JSON is 400 ``BAD_REQUEST``.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ PIN_TTL_S = 30 * 60.0
 RESERVATION_TTL_S = 30 * 60.0
 MAX_CLIENT_TYPE = 32
 MAX_CENTS = 99_999_99
+MAX_BATCH = 30
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 INTERVALS = ("days", "weeks", "months", "years")
@@ -135,6 +139,7 @@ MSG_NOT_REFUNDABLE = "Only a Charge of type charge can be refunded."
 MSG_CURRENCY_MISMATCH = "The currency does not match the currency of the Voucher."
 MSG_PIN = "The pin is invalid or has expired."
 MSG_VOUCHER_PIN = "The pin does not match the Voucher."
+MSG_NOT_DELETABLE = "The Voucher has charges and cannot be deleted."
 
 Clock = Callable[[], float]
 
@@ -697,6 +702,61 @@ class JtlSimulator(SimulatorBase[SimState]):
                 voucher.reservation_id = None  # its hold goes with it
             return 200, self._voucher_body(voucher)
 
+    def create_voucher(self, body: JsonObject, client_id: str) -> Reply:
+        with self._lock:
+            errors = [*_amount_errors(body), *_currency_errors(body)]
+            for name in ("id", "code", "pin", "sku", "batch"):
+                errors += _text_errors(body, name, required=False)
+            if isinstance(body.get("batch"), str) and len(body["batch"]) > MAX_BATCH:
+                errors.append(("batch", "max:30", "The batch may not be greater than 30 characters."))
+            value, interval = body.get("validity_value"), body.get("validity_interval")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                errors.append(("validity_value", "integer", "The validity value must be a positive integer."))
+            if interval is not None and interval not in INTERVALS:
+                errors.append(("validity_interval", "in:" + ",".join(INTERVALS),
+                               "The selected validity interval is invalid."))
+            if isinstance(body.get("id"), str) and body["id"] in self.state.vouchers:
+                errors.append(("id", "unique", "The id has already been taken."))
+            if isinstance(body.get("code"), str) and any(v.code == body["code"] for v in self.state.vouchers.values()):
+                errors.append(("code", "unique", "The code has already been taken."))
+            if errors:
+                return _invalid("VOUCHER.CREATE", errors)
+            now = self._clock()
+            amount = to_cents(body["amount"]) or 0
+            voucher = SimVoucher(
+                id=body.get("id") or self._new_id(), code=body.get("code") or secrets.token_hex(8).upper(),
+                pin=body.get("pin"), amount=amount, remaining=amount, currency=body["currency"],
+                status="inactive", validity_value=value, validity_interval=interval,
+                sku=body.get("sku"), batch=body.get("batch"), client_id=client_id, created_at=now, updated_at=now,
+            )
+            self.state.vouchers[voucher.id] = voucher
+            return 201, self._voucher_body(voucher, secret=True)
+
+    def update_voucher(self, voucher_id: str, body: JsonObject) -> Reply:
+        with self._lock:
+            voucher = self.state.vouchers.get(voucher_id)
+            if voucher is None:
+                return _error(404, "VOUCHER.NOT_FOUND", MSG_VOUCHER_NOT_FOUND)
+            errors = [*_text_errors(body, "sku", required=False), *_text_errors(body, "batch", required=False)]
+            if isinstance(body.get("batch"), str) and len(body["batch"]) > MAX_BATCH:
+                errors.append(("batch", "max:30", "The batch may not be greater than 30 characters."))
+            if errors:
+                return _invalid("VOUCHER.UPDATE", errors)
+            voucher.sku = body.get("sku", voucher.sku)
+            voucher.batch = body.get("batch", voucher.batch)
+            voucher.updated_at = self._clock()
+            return 200, self._voucher_body(voucher)
+
+    def delete_voucher(self, voucher_id: str) -> Reply:
+        with self._lock:
+            voucher = self.state.vouchers.get(voucher_id)
+            if voucher is None:
+                return _error(404, "VOUCHER.NOT_FOUND", MSG_VOUCHER_NOT_FOUND)
+            if any(c.voucher_id == voucher_id for c in self.state.charges.values()):
+                return _error(422, "VOUCHER.DELETE.NOT_DELETABLE", MSG_NOT_DELETABLE)
+            del self.state.vouchers[voucher_id]
+            return 204, ""
+
     # -- reservations and charges ---------------------------------------------------------------
     def reserve(self, body: JsonObject, client_id: str) -> Reply:
         with self._lock:
@@ -863,6 +923,8 @@ Handler = Callable[[Request, str], Awaitable[Reply]]
 
 def _respond(reply: Reply) -> Response:
     status, payload = reply
+    if status == 204:
+        return Response(status_code=204)
     return JSONResponse(payload, status_code=status)
 
 
@@ -927,7 +989,12 @@ def _api_routes(sim: JtlSimulator) -> list[BaseRoute]:
         Route("/v1/clients/connect", connect, methods=["POST"]),
         Route(f"{v}/recharge", guarded("recharge", with_body(lambda r, b, c: sim.recharge(b, c))), methods=["POST"]),
         Route(v, guarded("read-lists", list_vouchers), methods=["GET"]),
+        Route(v, guarded("manage", with_body(lambda r, b, c: sim.create_voucher(b, c))), methods=["POST"]),
         Route(f"{v}/{{id}}", guarded("read", get_voucher), methods=["GET"]),
+        Route(f"{v}/{{id}}", guarded("update", with_body(
+            lambda r, b, c: sim.update_voucher(r.path_params["id"], b))), methods=["PATCH"]),
+        Route(f"{v}/{{id}}", guarded("manage", with_body(
+            lambda r, b, c: sim.delete_voucher(r.path_params["id"]))), methods=["DELETE"]),
         Route(f"{v}/{{id}}/complete", guarded("read-secrets", complete), methods=["GET"]),
         Route(f"{v}/{{id}}/status", guarded("use", with_body(
             lambda r, b, c: sim.set_status(r.path_params["id"], b))), methods=["PATCH"]),
