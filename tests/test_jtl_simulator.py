@@ -3,7 +3,9 @@ refunds, recharge, activation, 422 codes, faults, data file, persistence."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pos_app.providers.jtl import simulator
 from pos_app.providers.jtl.simulator import (
     JtlSimulator,
     ServerThread,
@@ -121,7 +124,7 @@ async def test_token_errors_are_rfc6749(
 async def test_token_must_be_form_encoded(env: tuple[httpx.AsyncClient, JtlSimulator]) -> None:
     http, _sim = env
     response = await http.post("/oauth/token", json={"grant_type": "client_credentials", **TILL})
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_request")
 
 
 async def test_api_needs_a_valid_bearer_token(env: tuple[httpx.AsyncClient, JtlSimulator]) -> None:
@@ -592,3 +595,23 @@ async def test_the_till_client_may_not_create_vouchers(api: Api) -> None:
     http, sim, auth = api
     response = await http.post("/v1/vouchers", headers=auth, json={"amount": "1.00", "currency": "CHF"})
     assert response.status_code == 403 and len(sim.state.vouchers) == 6
+
+
+async def test_serve_answers_over_http_until_cancelled() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    task = asyncio.create_task(simulator.serve("127.0.0.1", port))
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            for _ in range(100):
+                try:
+                    response = await http.post("/v1/clients/connect", json={"pin": "123456"})
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.02)
+            assert response.json()["id"] == TILL["client_id"]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

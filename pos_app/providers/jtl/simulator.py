@@ -556,6 +556,9 @@ class JtlSimulator(SimulatorBase[SimState]):
     # -- OAuth and connect ----------------------------------------------------------------
     def token(self, form: dict[str, str]) -> Reply:
         with self._lock:
+            if not form.get("grant_type") or not form.get("client_id"):
+                return 400, {"error": "invalid_request",
+                             "error_description": "The request is missing a required parameter."}
             if form.get("grant_type") != "client_credentials":
                 return 400, {"error": "unsupported_grant_type",
                              "error_description": "The authorization grant type is not supported by the authorization server."}
