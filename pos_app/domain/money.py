@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from pos_app.i18n import _, ngettext
+from pos_app.i18n import _, ngettext, number
 
 # Minor-unit exponents of the currencies a till here can run in.
 EXPONENTS: dict[str, int] = {"CHF": 2, "EUR": 2, "ZAR": 2, "USD": 2, "GBP": 2}
@@ -152,8 +152,6 @@ class Money:
         """The amount as a person reads it, in the outlet's locale: ``1'234.50`` (de_CH),
         ``1.234,50`` (de_DE). For screens and receipts; :meth:`amount_str` is the
         machine form (providers, journal, tests of stored values)."""
-        from pos_app.i18n import number
-
         return number(self.decimal, exponent(self.currency))
 
     def shown_with_currency(self) -> str:
