@@ -420,7 +420,8 @@ async def test_authorize_state_and_judgement(env: Env) -> None:
         await env.client.authorize(NORMAL, chf("30.00"), env.ctx())
     now = await env.client.state_of(authorize)
     assert now["locked"] is True and now["locked_until"] is not None
-    assert SETTLING.judge(authorize, before, now).verdict is Verdict.APPLIED
+    applied = SETTLING.judge(authorize, before, now)
+    assert (applied.verdict, applied.refs, applied.balance) == (Verdict.APPLIED, {}, 7000)  # what the charge leaves
     assert SETTLING.judge(authorize, now, now).verdict is Verdict.UNCHANGED  # the same hold: someone else's
     assert SETTLING.balance_snapshot(await env.client.balance(NORMAL)) is None
 
@@ -467,6 +468,9 @@ async def test_refund_state_every_page(env: Env, monkeypatch: pytest.MonkeyPatch
     judgement = SETTLING.judge(refund, before, now)
     assert judgement.verdict is Verdict.APPLIED and judgement.refs["refund_id"] == now["charges"][2]["id"]
     assert SETTLING.judge(refund, now, now).verdict is Verdict.UNCHANGED
+    monkeypatch.setattr(client_module, "MAX_PAGES", 2)  # more pages than it reads: never a partial list
+    with pytest.raises(BadResponse):
+        await env.client.state_of(refund)
 
 
 async def test_activation_and_deactivation_states(env: Env) -> None:

@@ -304,9 +304,8 @@ class JtlClient(ProviderBase):
         body: JsonObject = {"amount": amount_text(amount), "currency": self.currency, "code": secret_code}
         if pin:
             body["pin"] = pin
-        requester = self._requester.with_secrets(secret_code, pin or "")
         data = await self._call("POST", "reservations", operation="authorize", scope="use", json=body,
-                                subject=voucher_id, requester=requester)
+                                subject=voucher_id, hidden=(secret_code, pin or ""))
         r = self._fields(data, True, "authorize")
         reservation_id = r.text("id")
         reserved_until = r.time("valid_until")
@@ -468,13 +467,15 @@ class JtlClient(ProviderBase):
         (every page, at most :data:`MAX_PAGES`)."""
         f = await self._voucher(voucher_id, "lookup")
         remaining = f.money("remaining_amount").minor
-        rows: list[JsonObject] = []
+        rows: dict[str, JsonObject] = {}
         path = f"vouchers/{quote(voucher_id, safe='')}/charges"
-        for page in range(1, MAX_PAGES + 1):
+        for page in range(1, MAX_PAGES + 2):
             data = await self._call("GET", path, operation="lookup", scope="read-lists", subject=voucher_id,
                                     params={"filter[order_number]": order_number, "page": str(page),
                                             "per_page": str(PER_PAGE)})
             p = self._fields(data, False, "lookup")
+            if page > MAX_PAGES:  # a lookup that misses a charge could decide "did not happen"
+                raise p.bad(_("more than {count} pages of charges").format(count=MAX_PAGES))
             items = data.get("data")
             if not isinstance(items, list):
                 raise p.bad(_("{field} missing or not a list").format(field="data"))
@@ -482,13 +483,14 @@ class JtlClient(ProviderBase):
                 if not isinstance(item, dict):
                     raise p.bad(_("a charge is not an object"))
                 c = self._fields(item, False, "lookup")
-                rows.append({"id": c.text("id"), "type": c.text("type"), "amount": c.money("amount").minor,
-                             "order_number": c.optional_text("order_number")})
+                charge_id = c.text("id")  # each once, should a page repeat one
+                rows[charge_id] = {"id": charge_id, "type": c.text("type"), "amount": c.money("amount").minor,
+                                   "order_number": c.optional_text("order_number")}
             if not items or not _more_pages(data, page):
                 break
         # Not following links.next itself: it is a URL the answer names, and the
         # bearer token must go to our own API only.
-        return {"remaining": remaining, "charges": rows}
+        return {"remaining": remaining, "charges": list(rows.values())}
 
     async def aclose(self) -> None:
         """Close the HTTP client only if this object created it."""
@@ -558,20 +560,22 @@ class JtlClient(ProviderBase):
         json: Any = None,
         params: Mapping[str, str] | None = None,
         subject: str = "",
-        requester: _JtlHttp | None = None,
+        hidden: tuple[str, ...] = (),
     ) -> JsonObject:
         """One API request with the bearer token: the answer's JSON object, or the typed error.
 
         A 401 fetches a new token and sends the request once more (JTL did not
         process it); a second 401 is an :class:`AuthenticationError`. A 403 says
-        which scope the client group lacks."""
-        requester = requester or self._requester
+        which scope the client group lacks. ``hidden``: secrets of this request
+        (a voucher's code and pin), masked in its answer like the client's own."""
+        requester = self._requester
         url = f"{self._base_url}/{path}"
         mutating = is_mutating(method)
         masked = mask_code(subject) if subject else ""
         stale: str | None = None
         for _attempt in range(2):
             token = await self._access_token(stale)
+            requester = self._requester.with_secrets(*hidden) if hidden else self._requester  # with the new token
             response, failure = await requester.send(
                 method, url, operation=operation, mutating=mutating, params=params,
                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}, json=json,
@@ -741,9 +745,10 @@ class _JtlHttp(ProviderHttp):
         return twin
 
     def add_secret(self, secret: str) -> None:
-        """Mask ``secret`` from now on (a new access token); the two newest tokens are kept."""
+        """Mask ``secret`` from now on (a new access token): the first secret (the
+        client secret) stays, with the two tokens before this one."""
         kept = [s for s in self._secrets if s != secret]
-        self._secrets = (*kept[:3], secret)  # the client secret, older tokens, the newest
+        self._secrets = (*kept[:1], *kept[1:][-2:], secret)
 
     def status_error(self, response: httpx.Response, *, mutating: bool, operation: str) -> ProviderError | None:
         status = response.status_code

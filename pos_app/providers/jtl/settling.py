@@ -96,7 +96,7 @@ class JtlSettling:
 
     def judge(self, op: Operation, before: Snapshot | None, now: Snapshot) -> Judgement:
         if op.kind is OpKind.AUTHORIZE:
-            return self._reservation(before, now)
+            return self._reservation(op, before, now)
         if op.kind is OpKind.CAPTURE:
             return self._charge(op, now)
         if op.kind is OpKind.REFUND:
@@ -111,12 +111,16 @@ class JtlSettling:
 
     # -- by kind ---------------------------------------------------------------------
     @staticmethod
-    def _reservation(before: Snapshot | None, now: Snapshot) -> Judgement:
+    def _reservation(op: Operation, before: Snapshot | None, now: Snapshot) -> Judgement:
         if not now.get("locked"):
-            return Judgement(Verdict.UNCHANGED, balance=_minor(now.get("remaining")))
+            return Judgement(Verdict.UNCHANGED)
         if before is None or not before.get("locked") or now.get("locked_until") != before.get("locked_until"):
-            # Ours (its id was lost; the close reserves again, which replaces it).
-            return Judgement(Verdict.APPLIED, balance=_minor(now.get("remaining")))
+            # Ours (its id was lost; the close reserves again, which replaces it). A hold
+            # does not lower JTL's remaining amount: the balance after it is what the
+            # charge will leave, as an Authorization's new_balance says.
+            remaining = _minor(now.get("remaining"))
+            after = None if remaining is None or op.amount is None else remaining - op.amount.minor
+            return Judgement(Verdict.APPLIED, balance=after)
         return Judgement(Verdict.UNCHANGED)  # the same hold as before: someone else's
 
     @staticmethod
