@@ -217,6 +217,7 @@ DEFAULT_KEYS: dict[str, str] = {
     "void": "f8",
     "cancel": "f9",
     "reports": "f10",
+    "top_up": "f11",
     "status": "f12",
 }
 

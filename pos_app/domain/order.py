@@ -32,6 +32,12 @@ class OrderStatus(StrEnum):
 class LineKind(StrEnum):
     PRODUCT = "product"
     GIFT_VOUCHER = "gift_voucher"
+    TOP_UP = "top_up"  # credit added to a voucher the customer has (created at close, like a gift voucher)
+
+    @property
+    def is_value(self) -> bool:
+        """A value line: not revenue (VAT 0), not payable with a voucher, created at close."""
+        return self is not LineKind.PRODUCT
 
 
 class TenderKind(StrEnum):
@@ -98,7 +104,7 @@ class Line:
     @property
     def in_vat(self) -> bool:
         """Sold gift vouchers are multi-purpose vouchers: not revenue, no VAT line."""
-        return self.kind is not LineKind.GIFT_VOUCHER
+        return not self.kind.is_value
 
 
 @dataclass(slots=True)
@@ -200,7 +206,8 @@ class Order:
 
     @property
     def gift_vouchers(self) -> list[Line]:
-        return [line for line in self.active_lines if line.kind is LineKind.GIFT_VOUCHER]
+        """The value lines: gift vouchers sold and vouchers topped up (created at close)."""
+        return [line for line in self.active_lines if line.kind.is_value]
 
     @property
     def change(self) -> Money:
@@ -262,7 +269,7 @@ class Order:
             raise OrderError(_('{name} is already voided').format(name=line.name))
         if self.unresolved_tenders:
             raise OrderError(_('resolve the open voucher payment first (select it, F8)'))
-        if line.kind is LineKind.GIFT_VOUCHER:
+        if line.kind.is_value:
             # Not yet activated: removing it sends nothing; what was paid for it
             # becomes change due.
             if line.live:
@@ -321,8 +328,14 @@ class Order:
 
     def check_add_gift_voucher(self, code: str) -> None:
         self._require_open()
-        if any(line.code == code for line in self.gift_vouchers):
+        if any(line.code == code for line in self.gift_vouchers if line.kind is LineKind.GIFT_VOUCHER):
             raise OrderError(_('this gift voucher is already on the order'))
+
+    def check_add_top_up(self, code: str) -> None:
+        self._require_open()
+        if any(line.code == code for line in self.gift_vouchers if line.kind is LineKind.TOP_UP):
+            raise OrderError(_('this voucher is already topped up on the order: void that line (F8) to change '
+                               'the amount'))
 
     def plan_cash(self, given: Money) -> CashPlan:
         """What a cash tender of ``given`` does: pays, rounds, gives change.

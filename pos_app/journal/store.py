@@ -50,6 +50,7 @@ _log = logging.getLogger(__name__)
 # Columns of ``tenders`` and ``lines`` a provider outcome may change, with their encoders.
 _TENDER_FIELDS = {
     "state": ("state", lambda v: v.value),
+    "amount": ("amount_minor", lambda v: v.minor),  # one hold per voucher: a second payment merged in
     "balance_after": ("balance_after_minor", lambda v: None if v is None else v.minor),
     "problem": ("problem", lambda v: v),
 }

@@ -65,6 +65,7 @@ __all__ = [
     "Capability",
     "Captured",
     "ClientSpec",
+    "HoldLapsed",
     "Judgement",
     "NotFoundError",
     "OpContext",
@@ -88,6 +89,7 @@ __all__ = [
     "UnsupportedOperation",
     "VALUE_KINDS",
     "ValueCheck",
+    "ValueKind",
     "ValueResult",
     "Verdict",
     "VoidResult",
@@ -252,6 +254,15 @@ class NotFoundError(RefusedError):
     """
 
     default_hint = N_("Check the code: scan it again or type it exactly as printed.")
+
+
+class HoldLapsed(RefusedError):
+    """A capture refused because the hold it needs is gone: it expired, or a newer
+    hold on the same voucher replaced it (JTL ``RESERVATION.EXPIRED``/``REPLACED``).
+    Nothing was charged; the voucher may be held again (the cashier confirms) and
+    then captured."""
+
+    default_hint = N_("Hold the voucher again (the till asks), then close the order.")
 
 
 class UnavailableError(ProviderError):
@@ -488,6 +499,20 @@ class Capability(enum.Enum):
     REFUND = "refund"
     CREATE = "create"
     UNDO = "undo"
+    TOP_UP = "top_up"  # credit added to a voucher in use (a value line of kind TOP_UP)
+
+
+class ValueKind(enum.StrEnum):
+    """What a value line creates at close (the port's ``create_value``/``undo_value``
+    and the journal's ``request["value"]`` say which):
+
+    * ``GIFT_VOUCHER``: a printed voucher sold and activated (E-GUMA depot
+      voucher, JTL status active);
+    * ``TOP_UP``: credit added to a voucher the customer already has (JTL recharge).
+    """
+
+    GIFT_VOUCHER = "gift_voucher"
+    TOP_UP = "top_up"
 
 
 class OpKind(enum.StrEnum):
@@ -585,6 +610,10 @@ class VoidResult:
     amount: Money
     new_balance: Money | None
     refs: Refs = field(default_factory=dict)
+    # A hold dropped on the till's side only (JTL has no call to release a
+    # reservation): it lapses at the provider at this time, and the voucher
+    # stays blocked until then. None when the provider gave the money back now.
+    lapses_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,6 +795,9 @@ class ProviderDescriptor:
     check_key: Callable[[VoucherProvider], Awaitable[None]] | None = None
     # The cashier's past participle for a value line's operations ("activated").
     done_words: Mapping[OpKind, str] = field(default_factory=dict)
+    # `pos providers connect <name> --pin PIN`: exchanges a one-time pin from the
+    # provider's admin UI for the outlet's secrets (by field); None: keys are set by hand.
+    connect: Callable[[ProviderSettings, str, Any], Awaitable[dict[str, str]]] | None = None
 
     def simulator(self) -> ModuleType:
         return importlib.import_module(self.simulator_module)
@@ -817,13 +849,15 @@ class VoucherProvider(Protocol):
 
     async def refund(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult: ...
 
-    async def check_value(self, code: str) -> ValueCheck: ...
+    async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck: ...
 
-    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult: ...
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult: ...
 
-    async def check_undo(self, code: str) -> UndoCheck: ...
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
 
-    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult: ...
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult: ...
 
     async def state_of(self, op: Operation) -> Snapshot: ...
 
@@ -865,17 +899,22 @@ class ProviderBase:
     async def refund(self, tender: TenderRef, amount: Money, ctx: OpContext) -> VoidResult:
         raise self._unsupported(Capability.REFUND)
 
-    async def check_value(self, code: str) -> ValueCheck:
-        raise self._unsupported(Capability.CREATE)
+    def _value_capability(self, kind: ValueKind, default: Capability) -> Capability:
+        return Capability.TOP_UP if kind is ValueKind.TOP_UP else default
 
-    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult:
-        raise self._unsupported(Capability.CREATE)
+    async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck:
+        raise self._unsupported(self._value_capability(kind, Capability.CREATE))
 
-    async def check_undo(self, code: str) -> UndoCheck:
-        raise self._unsupported(Capability.UNDO)
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+        raise self._unsupported(self._value_capability(kind, Capability.CREATE))
 
-    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult:
-        raise self._unsupported(Capability.UNDO)
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+        raise self._unsupported(self._value_capability(kind, Capability.UNDO))
+
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+        raise self._unsupported(self._value_capability(kind, Capability.UNDO))
 
     async def state_of(self, op: Operation) -> Snapshot:
         raise self._unsupported(Capability.BALANCE)

@@ -78,6 +78,7 @@ class Till:
         self.gifts = GiftDesk(self.session)
         self.closer = Closer(self.session, self.gifts, self._render_sale)
         self.vouchers = VoucherDesk(self.session, self.closer.close_if_settled)
+        self.closer.renew = self.vouchers.renew
         self.storno = Storno(self.session, self.vouchers, self.gifts, self.store_void_receipt)
         self.recovery = Recovery(self.session)
 
@@ -245,7 +246,7 @@ class Till:
     @provider_call
     async def void_line(self, line_id: int) -> Outcome:
         """Void a line. A gift voucher removed after payment leaves change due; the order closes."""
-        if self.guard(lambda: self.order.line(line_id)).kind is LineKind.GIFT_VOUCHER:
+        if self.guard(lambda: self.order.line(line_id)).kind.is_value:
             try:  # an activation whose answer was lost: did it happen? (then it cannot just go)
                 await self.gifts.settle_open_ops(self.order)
             except CheckoutError as exc:

@@ -12,23 +12,33 @@ step is journaled and the next attempt skips what is done.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 
 from pos_app.domain.codes import mask_code
-from pos_app.i18n import _
+from pos_app.i18n import _, ngettext
 from pos_app.domain.order import LineKind, Order, Tender, TenderKind, TenderState
-from pos_app.providers import OpKind, TenderRef
+from pos_app.providers import HoldLapsed, OpKind, TenderRef
 from pos_app.services import journaled
 from pos_app.services.crash import crashpoint
 from pos_app.services.gifts import GiftDesk
 from pos_app.services.journaled import Call, Decision, NotSent
-from pos_app.services.results import CheckoutError, Closed, Level, Notice, Outcome
+from pos_app.services.results import CheckoutError, Closed, Confirm, Level, Notice, Outcome
 from pos_app.services.session import Session
 from pos_app.services.wording import describe
 
 Render = Callable[[Order, str, datetime], tuple[str, bytes]]
+Renew = Callable[[list[int]], Awaitable[Outcome]]
+
+
+class HoldsLapsed(CheckoutError):
+    """Captures refused because their holds are gone (expired, replaced): nothing
+    was charged; the cashier may have them held again."""
+
+    def __init__(self, message: str, tender_ids: list[int]) -> None:
+        super().__init__(message)
+        self.tender_ids = tender_ids
 
 
 class Closer:
@@ -36,6 +46,7 @@ class Closer:
         self.session = session
         self.gifts = gifts
         self.render = render  # (order, number, when) -> receipt text and printer bytes
+        self.renew: Renew | None = None  # takes lapsed holds again (the voucher desk sets it)
 
     async def close_if_settled(self, notice: Notice) -> Outcome:
         session = self.session
@@ -56,10 +67,13 @@ class Closer:
             return Outcome(Notice(_("Paid, but not closed — the {operation} on {code} is not confirmed "
                                     "yet: {how}").format(operation=word, code=mask_code(op.code), how=how),
                                   Level.ERROR))
-        if self._captures(order):
-            number = session.journal.allocate_number(session.order_id)  # 1: a capture carries it
+        if self._captures(order) or any(not line.activated for line in order.gift_vouchers):
+            # 1: a capture carries it, and so do value lines (JTL recharge, activation comment)
+            number = session.journal.allocate_number(session.order_id)
             try:
                 await self._capture_all(session.journal.format_number(number))  # 2
+            except HoldsLapsed as exc:
+                return self._offer_renew(exc)
             except CheckoutError as exc:
                 return Outcome(Notice(_("Paid, but not closed — {problem}. Enter retries").format(problem=exc),
                                       Level.ERROR))
@@ -73,6 +87,18 @@ class Closer:
         order.check_close()
         return self._commit(order, notice)  # 4 (the number, when not given in 1)
 
+    def _offer_renew(self, lapsed: HoldsLapsed) -> Outcome:
+        text = _("Paid, but not closed — {problem}. Nothing was charged; Enter asks to hold it again").format(
+            problem=lapsed)
+        if self.renew is None:
+            return Outcome(Notice(text, Level.ERROR))
+        renew, ids = self.renew, lapsed.tender_ids
+        tenders = [self.session.order.tender(i) for i in ids]
+        question = "\n".join(_("Voucher {code}: hold {amount} again and charge it?").format(
+            code=mask_code(t.code or ""), amount=t.amount.shown()) for t in tenders)
+        return Outcome(Notice(text, Level.ERROR), confirm=Confirm(
+            _("Hold the voucher again"), question, _("hold it again"), _("not now"), lambda: renew(ids)))
+
     def close_with_tender(self, tender: Tender, notice: Notice) -> Outcome | None:
         """A cash or card payment that settles an order which needs no provider step
         to close: the payment, the close, its receipt and the next order in one
@@ -82,7 +108,7 @@ class Closer:
         order = session.order
         paid = replace(order, tenders=[*order.tenders, tender])
         if not paid.is_settled or self._captures(order) or any(
-                line.kind is LineKind.GIFT_VOUCHER and not line.activated for line in order.active_lines):
+                line.kind.is_value and not line.activated for line in order.active_lines):
             return None
         if session.journal.ops(order_id=session.order_id, open_only=True):
             return None
@@ -125,6 +151,7 @@ class Closer:
     async def _capture_all(self, number: str) -> None:
         """Capture the authorized voucher payments of providers that capture, journaled."""
         session = self.session
+        lapsed: list[int] = []
         for tender in session.order.active_tenders:
             if tender.kind is not TenderKind.VOUCHER or tender.state is not TenderState.AUTHORIZED:
                 continue
@@ -148,6 +175,9 @@ class Closer:
                     problem=describe(exc.error, slot.display_name, hint=False))) from None
             finally:
                 session.reload()
+            if result.decision is Decision.FAILED and isinstance(result.error, HoldLapsed):
+                lapsed.append(tender.id)
+                continue
             if result.decision is Decision.FAILED:
                 why = describe(result.error, slot.display_name, hint=False) if result.error else result.reason
                 raise CheckoutError(_("{operation} of {code} failed — {problem}").format(
@@ -155,3 +185,8 @@ class Closer:
             if result.decision is not Decision.DONE:
                 raise CheckoutError(_("{operation} of {code} not confirmed — {reason}").format(
                     operation=word, code=mask_code(tender.code), reason=result.reason))
+        if lapsed:
+            codes = ", ".join(mask_code(session.order.tender(i).code or "") for i in lapsed)
+            raise HoldsLapsed(ngettext("the hold on voucher {codes} lapsed or was replaced",
+                                       "the holds on vouchers {codes} lapsed or were replaced", len(lapsed)).format(
+                codes=codes), lapsed)

@@ -17,7 +17,7 @@ from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order
 from pos_app.i18n import _
-from pos_app.providers import Capability, OpKind, ProviderError, ValueCheck
+from pos_app.providers import Capability, OpKind, ProviderError, ValueCheck, ValueKind
 from pos_app.services import journaled
 from pos_app.services.journaled import Call, Decision, NotSent
 from pos_app.services.providers import ProviderSlot
@@ -29,6 +29,35 @@ from pos_app.services.wording import describe, refusal_reason, waiting
 @dataclass(frozen=True, slots=True)
 class GiftCheck:
     """The check of a scanned gift voucher (E-GUMA: Activate status)."""
+
+    provider: str
+    display_name: str
+    status: ValueCheck
+
+    @property
+    def code(self) -> str:
+        return self.status.code
+
+    @property
+    def masked(self) -> str:
+        return mask_code(self.status.code)
+
+
+def value_kind(line: Line) -> ValueKind:
+    """What a value line creates at the provider."""
+    return ValueKind.TOP_UP if line.kind is LineKind.TOP_UP else ValueKind.GIFT_VOUCHER
+
+
+def value_word(slot: ProviderSlot | None, line: Line) -> str:
+    """The cashier's noun for creating ``line`` ("activation", "top-up")."""
+    if line.kind is LineKind.TOP_UP:
+        return _("top-up")
+    return slot.word(OpKind.CREATE) if slot else _("activation")
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpCheck:
+    """A voucher the customer has, checked for a top-up: can it take credit now."""
 
     provider: str
     display_name: str
@@ -95,17 +124,7 @@ class GiftDesk:
                 raise CheckoutError(_("{provider} gave no amount for this voucher").format(
                     provider=check.display_name))
             return check.status.amount
-        limit = self.max_amount
-        try:
-            amount = Money.parse(typed or "", self.session.currency)
-        except MoneyError as exc:
-            raise CheckoutError(_("Amount: {problem}").format(problem=exc)) from None
-        if not amount.is_positive:
-            raise CheckoutError(_("Amount: must be more than zero"))
-        if amount.minor > limit.minor:
-            raise CheckoutError(_("Amount: at most {limit} for a gift voucher").format(
-                limit=limit.shown_with_currency()))
-        return amount
+        return self._typed_amount(typed, _("Amount: at most {limit} for a gift voucher"))
 
     def add(self, check: GiftCheck, typed: str | None = None) -> Outcome:
         """Put the voucher on the order (VAT 0). Nothing is sent until the order closes."""
@@ -126,6 +145,72 @@ class GiftDesk:
         return Outcome(Notice(_("Added gift voucher {code} {amount} — activated when the order is paid").format(
             code=check.masked, amount=amount.shown())))
 
+    # -- topping up a voucher ------------------------------------------------------------
+    def _topper(self, raw: str) -> ProviderSlot:
+        matches = [slot for slot in self.providers.values()
+                   if slot.client is not None and slot.client.supports(Capability.TOP_UP) and slot.owns(raw)]
+        if matches:
+            return matches[0]
+        if any(slot.owns(raw) for slot in self.providers.values()):
+            owner = next(slot for slot in self.providers.values() if slot.owns(raw))
+            raise CheckoutError(_("{provider} vouchers cannot be topped up at the till").format(
+                provider=owner.display_name))
+        problems = [s.problem for s in self.providers.values() if s.problem]
+        if problems:
+            raise CheckoutError(problems[0])
+        shown = normalize_voucher_code(raw)[:20] or _("(empty)")
+        raise CheckoutError(_("{code!r} is not a voucher code that can be topped up — scan the voucher").format(
+            code=shown))
+
+    async def check_top_up(self, raw: str) -> TopUpCheck:
+        """Can this voucher take credit now?"""
+        session = self.session
+        if not normalize_voucher_code(raw):
+            raise CheckoutError(_("Scan or type the voucher's code"))
+        slot = self._topper(raw)
+        assert slot.client is not None
+        code = slot.normalize(raw)
+        if session.journal.ops(code=code, open_only=True):
+            raise CheckoutError(_("Voucher {code}: an earlier operation on it is not decided yet — it cannot be "
+                                  "topped up until it is (F12 shows it)").format(code=mask_code(code)))
+        try:
+            status = await slot.client.check_value(code, ValueKind.TOP_UP)
+        except ProviderError as exc:
+            slot.mark(exc)
+            raise CheckoutError(describe(exc, slot.display_name, key_command=slot.key_command)) from None
+        slot.mark(None)
+        return TopUpCheck(slot.name, slot.display_name, status)
+
+    def add_top_up(self, check: TopUpCheck, typed: str | None) -> Outcome:
+        """Put a top-up of the voucher on the order (VAT 0); the credit is added at close."""
+        session = self.session
+        if not check.status.can_create:
+            raise CheckoutError(refusal_reason(
+                check.display_name, _("{provider} cannot top up this voucher now.").format(
+                    provider=check.display_name), check.status.message))
+        amount = self._typed_amount(typed, _("Amount: at most {limit} for a top-up"))
+        session.guard(lambda: session.order.check_add_top_up(check.code))
+        line = Line(0, check.code, _("Top-up {code}").format(code=check.masked), 1, amount, Decimal(0),
+                    kind=LineKind.TOP_UP, code=check.code, provider=check.provider, free_amount=True)
+        session.guard(lambda: session.order.check_add_line(line))
+        session.journal.add_line(session.order_id, line)
+        session.reload()
+        session.last_closed = None
+        return Outcome(Notice(_("Added top-up of voucher {code} {amount} — credited when the order is paid").format(
+            code=check.masked, amount=amount.shown())))
+
+    def _typed_amount(self, typed: str | None, too_much: str) -> Money:
+        limit = self.max_amount
+        try:
+            amount = Money.parse(typed or "", self.session.currency)
+        except MoneyError as exc:
+            raise CheckoutError(_("Amount: {problem}").format(problem=exc)) from None
+        if not amount.is_positive:
+            raise CheckoutError(_("Amount: must be more than zero"))
+        if amount.minor > limit.minor:
+            raise CheckoutError(too_much.format(limit=limit.shown_with_currency()))
+        return amount
+
     # -- creation at close ------------------------------------------------------------
     async def create_all(self) -> tuple[list[str], bool]:
         """Create (activate) every value line of the order not yet created.
@@ -139,16 +224,18 @@ class GiftDesk:
             if line.activated:
                 continue
             slot = session.providers.get(line.provider or "")
-            word = slot.word(OpKind.CREATE) if slot else _("activation")
+            word = value_word(slot, line)
+            what = (_("voucher {code}") if line.kind is LineKind.TOP_UP else _("gift voucher {code}")).format(
+                code=mask_code(line.code or ""))
             try:
                 await self._create(line)
             except Undecided as exc:
                 undecided = True
-                failures.append(_("gift voucher {code}: {operation} not decided yet — {problem}").format(
-                    code=mask_code(line.code or ""), operation=word, problem=exc))
+                failures.append(_("{what}: {operation} not decided yet — {problem}").format(
+                    what=what, operation=word, problem=exc))
             except CheckoutError as exc:
-                failures.append(_("gift voucher {code}: {operation} failed — {problem}").format(
-                    code=mask_code(line.code or ""), operation=word, problem=exc))
+                failures.append(_("{what}: {operation} failed — {problem}").format(
+                    what=what, operation=word, problem=exc))
         session.reload()
         return failures, undecided
 
@@ -171,9 +258,11 @@ class GiftDesk:
                     reason=result.reason, waiting=waiting(result)))
         amount = line.total
         send_amount = amount if line.free_amount else None
+        kind = value_kind(line)
         call = Call(slot, OpKind.CREATE, code, amount, session.order_id,
-                    send=lambda ctx: client.create_value(code, send_amount, ctx), line_id=line.id,
-                    request={"free_amount": line.free_amount})
+                    send=lambda ctx: client.create_value(code, send_amount, ctx, kind), line_id=line.id,
+                    request={"free_amount": line.free_amount, "value": kind.value,
+                             "order_number": self._number(session.order_id)})
         try:
             result = await journaled.run(session, call)
         except NotSent as exc:
@@ -187,6 +276,9 @@ class GiftDesk:
             raise Undecided(f"{result.reason}{waiting(result)}")
         if result.decision is Decision.NOT_DONE:
             raise CheckoutError(_("{provider} did not do it — Enter tries again").format(provider=slot.display_name))
+
+    def _number(self, order_id: int) -> str | None:
+        return self.session.journal.load_order(order_id).number
 
     # -- undoing ------------------------------------------------------------------------
     async def settle_open_ops(self, order: Order) -> None:
@@ -218,12 +310,18 @@ class GiftDesk:
         for line in lines:
             slot = self.session.slot(line.provider)
             assert slot.client is not None and line.code is not None
+            kind = value_kind(line)
             try:
-                status = await slot.client.check_undo(line.code)
+                status = await slot.client.check_undo(line.code, kind)
             except ProviderError as exc:
                 slot.mark(exc)
                 raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
             slot.mark(None)
+            if kind is ValueKind.TOP_UP and status.can_undo and status.amount.minor < line.total.minor:
+                raise CheckoutError(_("{provider} cannot take the top-up of {code} back: the voucher has only "
+                                      "{balance} left of the {amount} credited").format(
+                    provider=slot.display_name, code=mask_code(line.code), balance=status.amount.shown(),
+                    amount=line.total.shown()))
             if not status.can_undo:
                 reason = refusal_reason(slot.display_name, _("{provider} cannot take gift voucher {code} back "
                                                              "now.").format(provider=slot.display_name,
@@ -252,9 +350,12 @@ class GiftDesk:
         slot = session.slot(line.provider)
         assert slot.client is not None and line.code is not None
         client, code = slot.client, line.code
+        kind = value_kind(line)
+        number = self._number(order_id)
         call = Call(slot, OpKind.UNDO, code, line.total, order_id,
-                    send=lambda ctx: client.undo_value(code, ctx, reason), line_id=line.id,
-                    request={"reason": reason}, refs=dict(line.refs))
+                    send=lambda ctx: client.undo_value(code, ctx, reason, kind), line_id=line.id,
+                    request={"reason": reason, "value": kind.value, "order_number": number},
+                    refs=dict(line.refs))
         try:
             result = await journaled.run(session, call)
         except NotSent as exc:

@@ -166,6 +166,8 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
     word = slot.word(kind) if slot else kind.value
     on_open_order = op.order_id == session.order_id
     refs = dict(answer.refs) if answer is not None and hasattr(answer, "refs") else dict(judgement.refs if judgement else {})
+    if kind is OpKind.AUTHORIZE and op.request.get("hold") in ("merge", "renew"):
+        return _rehold_effects(session, op, decision, reason=reason, answer=answer, refs=refs, word=word)
     if kind is OpKind.AUTHORIZE:
         if decision is Decision.DONE:
             if isinstance(answer, Authorization):
@@ -177,8 +179,10 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
             problem = None
             if not refs and answer is None:
                 who = session.display_name(op.provider)
-                problem = _("paid; it cannot be cancelled at the till (its answer was lost): only {provider} "
-                            "can reverse it").format(provider=who)
+                problem = _("held; its answer was lost, so the till holds it again when the order closes") \
+                    if slot is not None and slot.descriptor is not None and slot.descriptor.policy.captures else \
+                    _("paid; it cannot be cancelled at the till (its answer was lost): only {provider} "
+                      "can reverse it").format(provider=who)
             return {"tender": {"state": TenderState.AUTHORIZED, "refs": refs, "balance_after": after,
                                "problem": problem}}
         if decision is Decision.NOT_DONE:
@@ -219,6 +223,31 @@ def _effects(session: Session, op: OpRecord, decision: Decision, *, reason: str 
             return {"line": {"undone": True, "void": on_open_order, "problem": None}}
         return {}
     return {}
+
+
+def _rehold_effects(session: Session, op: OpRecord, decision: Decision, *, reason: str, answer: Answer | None,
+                    refs: dict[str, Any], word: str) -> dict[str, Any]:
+    """A new hold on a payment already on the order (one hold per voucher): a second
+    payment with the same voucher merged into it (``"merge"``, for the sum), or a
+    hold that lapsed taken again at close (``"renew"``). The new hold replaces the
+    old one at the provider only when it is made."""
+    merge = op.request.get("hold") == "merge"
+    if decision is Decision.DONE:
+        after = answer.new_balance if isinstance(answer, Authorization) else None
+        changes: dict[str, Any] = {"state": TenderState.AUTHORIZED, "refs": refs, "problem": None}
+        if op.amount is not None:
+            changes["amount"] = op.amount
+        if after is not None:
+            changes["balance_after"] = after
+        if not refs and answer is None:  # decided by the voucher's lock: no reservation id to charge
+            changes["problem"] = _("held; its answer was lost, so the till holds it again when the order closes")
+        return {"tender": changes}
+    if decision is Decision.UNDECIDED:
+        return {"tender": {"state": TenderState.UNKNOWN, "problem": _not_confirmed(word, reason)}}
+    if merge:  # the earlier hold stands, for the earlier amount
+        return {"tender": {"state": TenderState.AUTHORIZED,
+                           "problem": None if decision is Decision.NOT_DONE else reason}}
+    return {"void_tender": True, "tender": {"problem": reason or None}}  # the lapsed hold is gone: nothing paid
 
 
 # ---------------------------------------------------------------------------

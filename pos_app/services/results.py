@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,11 +42,24 @@ class Closed:
 
 
 @dataclass(frozen=True, slots=True)
+class Confirm:
+    """A step the till proposes and the cashier must confirm first (a lapsed hold
+    taken again): the screen asks ``question``; yes runs ``step``."""
+
+    title: str
+    question: str
+    yes: str
+    no: str
+    step: Callable[[], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     notice: Notice
     closed: Closed | None = None
     voucher_code: str | None = None  # a scan that is a voucher code: open the voucher dialog
     receipt_id: int | None = None  # a receipt to print now (e.g. a void receipt)
+    confirm: Confirm | None = None  # ask the cashier, then run its step
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,11 +144,25 @@ class VoucherDesk:
             reason = refusal_reason(slot.display_name, explanation.format(provider=slot.display_name),
                                     balance.message)
             return VoucherCheck(amount=None, reason=reason, **made)
+        held = self._held(slot, balance.code)
+        available = balance.balance - held.amount if held is not None else balance.balance
+        if held is not None and not available.is_positive:
+            return VoucherCheck(amount=None, reason=_(
+                "Voucher {code} already pays {amount} on this order — that is all of its balance").format(
+                code=mask_code(balance.code), amount=held.amount.shown()), **made)
         try:
-            amount = session.guard(lambda: session.order.voucher_amount(balance.balance))
+            amount = session.guard(lambda: session.order.voucher_amount(available))
         except CheckoutError as exc:
             return VoucherCheck(amount=None, reason=str(exc), **made)
-        return VoucherCheck(amount=amount, reason=None, capped=self._capped(amount, balance.balance), **made)
+        return VoucherCheck(amount=amount, reason=None, capped=self._capped(amount, available), **made)
+
+    def _held(self, slot: ProviderSlot, code: str) -> Tender | None:
+        """The payment this voucher already makes on the order, for a provider that
+        takes one hold per voucher (a second payment is merged into it)."""
+        if slot.descriptor is None or not slot.descriptor.policy.one_hold_per_voucher:
+            return None
+        return next((t for t in self.session.order.active_tenders
+                     if t.kind is TenderKind.VOUCHER and t.code == code and t.counts), None)
 
     def _capped(self, amount: Money, balance: Money) -> str | None:
         """Why a voucher pays less than both its balance and what is still to pay: the
@@ -187,16 +201,23 @@ class VoucherDesk:
         client = slot.client
         code = check.code
         assert slot.descriptor is not None
-        if slot.descriptor.policy.one_hold_per_voucher and any(
-                t.code == code and t.counts for t in session.order.active_tenders):
-            raise CheckoutError(_("Voucher {code} already pays on this order — {provider} takes one payment per "
-                                  "voucher: void that payment (F8) to take a new amount").format(
-                code=mask_code(code), provider=slot.display_name))
-        amount = session.guard(lambda: session.order.voucher_amount(check.balance.balance))
-        tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code, provider=slot.name)
-        call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,
-                    send=lambda ctx: client.authorize(code, amount, ctx), new_tender=tender,
-                    before=check.snapshot)
+        held = self._held(slot, code)
+        if held is not None:  # one hold per voucher: the new hold is for the sum and replaces the old one
+            if held.state is not TenderState.AUTHORIZED:
+                raise CheckoutError(_("Voucher {code} already pays on this order and that payment is not "
+                                      "settled — select it and press F8").format(code=mask_code(code)))
+            extra = session.guard(lambda: session.order.voucher_amount(check.balance.balance - held.amount))
+            amount = held.amount + extra
+            call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,
+                        send=lambda ctx: client.authorize(code, amount, ctx), tender_id=held.id,
+                        request={"hold": "merge", "was": held.amount.minor}, before=check.snapshot)
+        else:
+            extra = amount = session.guard(lambda: session.order.voucher_amount(check.balance.balance))
+            tender = Tender(0, TenderKind.VOUCHER, amount, state=TenderState.PENDING, code=code,
+                            provider=slot.name)
+            call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,
+                        send=lambda ctx: client.authorize(code, amount, ctx), new_tender=tender,
+                        before=check.snapshot)
         try:
             result = await journaled.run(session, call)
         except NotSent as exc:
@@ -204,6 +225,14 @@ class VoucherDesk:
                 problem=describe(exc.error, slot.display_name, key_command=slot.key_command))) from None
         finally:
             session.reload()
+        if held is not None and result.decision is Decision.FAILED:
+            message = (describe(result.error, slot.display_name, key_command=slot.key_command)
+                       if result.error is not None else result.reason)
+            raise CheckoutError(_("Not paid — {problem}. The earlier payment of {amount} with this voucher "
+                                  "stands").format(problem=message, amount=held.amount.shown()))
+        if held is not None and result.decision is Decision.DONE and not result.lost:
+            return await self.close(Notice(_("Voucher {code} pays {extra} more — one payment of {amount}").format(
+                code=mask_code(code), extra=extra.shown(), amount=amount.shown())))
         return await self._paid(slot, result, amount)
 
     async def _paid(self, slot: ProviderSlot, result: Result, amount: Money) -> Outcome:
@@ -231,6 +260,45 @@ class VoucherDesk:
         else:
             text = _("Voucher {code} paid {amount}").format(code=mask_code(result.op.code), amount=amount.shown())
         return await self.close(Notice(text))
+
+    # -- a lapsed hold taken again (the close found it expired or replaced) ----------
+    @provider_call
+    async def renew(self, tender_ids: list[int]) -> Outcome:
+        """Hold each voucher payment again for its amount (the cashier confirmed), then
+        close the order. A voucher that no longer covers its payment loses it: the
+        cashier takes the rest another way."""
+        session = self.session
+        notes: list[str] = []
+        for tender_id in tender_ids:
+            tender = session.order.tender(tender_id)
+            if not tender.active or tender.state is not TenderState.AUTHORIZED or tender.code is None:
+                continue
+            slot = session.slot(tender.provider)
+            assert slot.client is not None
+            client, code, amount = slot.client, tender.code, tender.amount
+            call = Call(slot, OpKind.AUTHORIZE, code, amount, session.order_id,
+                        send=lambda ctx, code=code, amount=amount: client.authorize(code, amount, ctx),
+                        tender_id=tender.id, request={"hold": "renew"})
+            try:
+                result = await journaled.run(session, call)
+            except NotSent as exc:
+                raise CheckoutError(_("Voucher {code} not held again — {problem}").format(
+                    code=mask_code(code), problem=describe(exc.error, slot.display_name, hint=False))) from None
+            finally:
+                session.reload()
+            if result.decision is Decision.UNDECIDED:
+                raise CheckoutError(_("Voucher {code}: the new {operation} is not decided yet — {reason}. The till "
+                                      "checks again by itself").format(
+                    code=mask_code(code), operation=slot.word(OpKind.AUTHORIZE), reason=result.reason))
+            if result.decision is not Decision.DONE:
+                why = (describe(result.error, slot.display_name, hint=False) if result.error is not None
+                       else result.reason)
+                notes.append(_("voucher {code} could not be held again ({problem}): its payment of {amount} is "
+                               "removed, take it another way").format(code=mask_code(code), problem=why,
+                                                                       amount=amount.shown()))
+        if notes:
+            return Outcome(Notice(_("Not closed — {notes}").format(notes="; ".join(notes)), Level.ERROR))
+        return await self.close(Notice(_("Held again — closing the order")))
 
     # -- settle an open operation of a tender (F8) ------------------------------
     @provider_call
@@ -269,7 +337,7 @@ class VoucherDesk:
         slot = session.slot(tender.provider)
         assert slot.client is not None and slot.descriptor is not None and tender.code is not None
         client = slot.client
-        if not tender.refs:
+        if not tender.refs and not _hold(slot, tender):
             raise CheckoutError(_("Voucher {code}: {problem}").format(code=mask_code(tender.code), problem=lost_refs(slot)))
         refund = tender.state is TenderState.CAPTURED and slot.descriptor.policy.captures
         kind = OpKind.REFUND if refund else OpKind.VOID
@@ -294,7 +362,7 @@ class VoucherDesk:
         if tender.unresolved or session.journal.ops(tender_id=tender_id, open_only=True):
             return await self.resolve(tender_id)
         masked = mask_code(tender.code or "")
-        if not tender.refs:  # F8 could never succeed: say what can be done instead
+        if not tender.refs and not _hold(session.slot(tender.provider), tender):  # F8 could never succeed
             slot = session.slot(tender.provider)
             raise CheckoutError(_("Voucher payment {code} cannot be cancelled by the till — {problem}. It stays "
                                   "paid: take the rest of the payment to finish the sale").format(
@@ -315,7 +383,14 @@ class VoucherDesk:
             level = Level.ERROR if result.decision is Decision.UNDECIDED else Level.WARNING
             return Outcome(Notice(prefix + outcome_text(session, result), level))
         new_balance = getattr(result.answer, "new_balance", None)
-        if new_balance is not None:
+        lapses_at = getattr(result.answer, "lapses_at", None)
+        if lapses_at is not None:
+            slot = session.slot(tender.provider)
+            text = _("Voucher {code} payment {amount} cancelled — nothing was charged; {provider} keeps the "
+                     "voucher blocked until its hold lapses at {time}").format(
+                code=masked, amount=tender.amount.shown(), provider=slot.display_name,
+                time=f"{lapses_at.astimezone():%H:%M}")
+        elif new_balance is not None:
             text = _("Voucher {code} payment {amount} cancelled — balance back to {balance}").format(
                 code=masked, amount=tender.amount.shown(), balance=new_balance.shown())
         else:
@@ -354,6 +429,13 @@ class AmbiguousCode(CheckoutError):
     def __init__(self, providers: list[str], names: str) -> None:
         super().__init__(_("This code could be a {providers} voucher — choose the provider").format(providers=names))
         self.providers = providers
+
+
+def _hold(slot: ProviderSlot, tender: Tender) -> bool:
+    """A hold not captured yet, of a provider that captures: voiding it needs no
+    reference (JTL: dropped on the till's side, it lapses by itself)."""
+    return (slot.descriptor is not None and slot.descriptor.policy.captures
+            and tender.state is TenderState.AUTHORIZED)
 
 
 def lost_refs(slot: ProviderSlot) -> str:

@@ -29,7 +29,7 @@ from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Til
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
 from pos_app.ui.footer import TillFooter
-from pos_app.ui.gifts import SellVoucherDialog
+from pos_app.ui.gifts import SellVoucherDialog, TopUpDialog
 from pos_app.ui.status import StatusScreen
 from pos_app.ui.textual_caches import release_discarded_styles
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
@@ -58,6 +58,7 @@ def _bindings() -> list[Binding]:
         ("f8", "void", N_("Void")),
         ("f9", "cancel", N_("Cancel")),
         ("f10", "reports", N_("Reports")),
+        ("f11", "top_up", N_("Top up")),
         ("f12", "status", N_("Status")),
     ]
     bindings = [Binding(key, action, label, id=action, priority=True) for key, action, label in spec]
@@ -474,6 +475,9 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             self.say(outcome.notice)
             self._open_voucher(outcome.voucher_code)
             return
+        if outcome.confirm is not None:
+            self._ask(outcome)
+            return
         if select_last:
             items = [i for i in self._selectable() if i[0] == select_last]
             self.selected = items[-1] if items else None
@@ -485,6 +489,19 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
                                 drawer=outcome.closed.number if outcome.closed.cash else None)
         elif outcome.receipt_id is not None:
             self.print_receipts([outcome.receipt_id], closing=outcome.notice)
+
+    def _ask(self, outcome: Outcome) -> None:
+        """A step the till proposes (a lapsed hold taken again): shown, then asked."""
+        confirm = outcome.confirm
+        assert confirm is not None
+        self.refresh_order()
+        self.say(outcome.notice)
+
+        def done(yes: bool | None) -> None:
+            if yes and self._idle():
+                self._step(confirm.step())
+
+        self.app.push_screen(ConfirmDialog(confirm.title, confirm.question, confirm.yes, confirm.no), done)
 
     # -- actions --------------------------------------------------------------
     def action_select(self, step: int) -> None:
@@ -519,6 +536,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if not self._idle():
             return
         self.app.push_screen(SellVoucherDialog(self.till), lambda outcome: self._after(outcome, select_last="line"))
+
+    def action_top_up(self) -> None:
+        if not self._idle():
+            return
+        self.app.push_screen(TopUpDialog(self.till), lambda outcome: self._after(outcome, select_last="line"))
 
     def action_balance(self) -> None:
         self.app.push_screen(BalanceScreen(self.till), lambda _: self.refresh_order())

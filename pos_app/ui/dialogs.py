@@ -1,10 +1,10 @@
-"""Modal dialogs: an amount prompt and a yes/no confirmation. Escape closes both."""
+"""Modal dialogs: an amount prompt, a yes/no confirmation and a numbered choice. Escape closes each."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -106,3 +106,31 @@ class ConfirmDialog(ModalScreen[bool]):
             box.border_title = self._title
             yield Plain(self._question, classes="info")
             yield Plain(self._keys, classes="keys")
+
+
+class ChooseDialog(ModalScreen["str | None"]):
+    """Choose one of a few options by its number (1–9); Escape chooses none.
+    Used when a scanned code fits several providers' code patterns."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", N_("Back"))]
+
+    def __init__(self, title: str, question: str, options: list[tuple[str, str]]) -> None:
+        super().__init__(classes="dialog-screen")
+        self._title = title
+        self._question = question
+        self._options = options[:9]  # (value, label)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self._title
+            lines = [self._question, ""]
+            lines += [f"{number}  {label}" for number, (_value, label) in enumerate(self._options, start=1)]
+            yield Plain("\n".join(lines), classes="info")
+            yield Plain(_("1–{last} choose · Escape back").format(last=len(self._options)), classes="keys")
+
+    def on_key(self, event: events.Key) -> None:
+        if event.character and event.character.isdigit():
+            index = int(event.character) - 1
+            if 0 <= index < len(self._options):
+                event.stop()
+                self.dismiss(self._options[index][0])

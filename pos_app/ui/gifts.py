@@ -1,4 +1,6 @@
-"""F5: sell a gift voucher (scan the printed depot voucher, amount, add to the order)."""
+"""F5: sell a gift voucher (scan the printed voucher, amount, add to the order), and
+F11: top up a voucher the customer has (scan it, type the amount, add to the order).
+Both lines are created at the provider when the order is paid."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pos_app.ui.errors import ReportsWorkerErrors, explain, provider_says
 from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
-from pos_app.services.gifts import GiftCheck
+from pos_app.services.gifts import GiftCheck, TopUpCheck
 from pos_app.ui.fields import AmountField, ScanField
 
 
@@ -26,13 +28,19 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     def __init__(self, till: Till) -> None:
         super().__init__(classes="dialog-screen")
         self.till = till
-        self.check: GiftCheck | None = None
+        self.check: GiftCheck | TopUpCheck | None = None
         self.busy = False
+
+    def dialog_title(self) -> str:
+        return _("Sell gift voucher")
+
+    def dialog_prompt(self) -> str:
+        return _("Scan the code printed on the gift voucher")
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
-            box.border_title = _("Sell gift voucher")
-            yield PlainLabel(_("Scan the code printed on the gift voucher"))
+            box.border_title = self.dialog_title()
+            yield PlainLabel(self.dialog_prompt())
             yield ScanField(id="code", max_length=64)
             yield Plain("", id="result")
             yield PlainLabel(_("Amount"), id="amount-label")
@@ -55,7 +63,7 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "code" and self.check is not None \
-                and normalize_voucher_code(event.value) != self.check.code:
+                and normalize_voucher_code(event.value) != normalize_voucher_code(self.check.code):
             self.check = None
             self._amount_visible(False)
             self._show()
@@ -88,10 +96,17 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         self.check = None
         self._show(error=explain(error), keys=_("Enter check again · Escape back"))
 
+    async def checked(self, raw: str) -> GiftCheck | TopUpCheck:
+        return await self.till.gifts.check(raw)
+
+    def added(self, typed: str | None) -> Outcome:
+        assert isinstance(self.check, GiftCheck)
+        return self.till.gifts.add(self.check, typed)
+
     @work(exclusive=True, group="gift-check", exit_on_error=False)
     async def run_check(self, raw: str) -> None:
         try:
-            check = await self.till.gifts.check(raw)
+            check = await self.checked(raw)
         except CheckoutError as exc:
             self._show(error=str(exc))
             self.query_one("#code", Input).action_select_all()
@@ -100,6 +115,9 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         finally:
             self.busy = False
         self.check = check
+        self.show_checked(check)
+
+    def show_checked(self, check: GiftCheck | TopUpCheck) -> None:
         status = check.status
         text = Text(_("{provider} gift voucher {code}").format(provider=check.display_name, code=check.masked) + "  ")
         if not status.can_create:
@@ -132,7 +150,7 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         assert self.check is not None
         typed = self.query_one("#amount", Input).value if self.check.status.free_amount else None
         try:
-            outcome = self.till.gifts.add(self.check, typed)
+            outcome = self.added(typed)
         except JournalError as exc:  # e.g. the disk is full: nothing was added
             self.query_one("#error", Static).update(_("Not added — {error}").format(error=exc))
             self.app.bell()
@@ -144,3 +162,39 @@ class SellVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             self.app.bell()
             return
         self.dismiss(outcome)
+
+
+class TopUpDialog(SellVoucherDialog):
+    """F11: add credit to a voucher the customer has (JTL recharge at close)."""
+
+    def dialog_title(self) -> str:
+        return _("Top up voucher")
+
+    def dialog_prompt(self) -> str:
+        return _("Scan the customer's voucher")
+
+    async def checked(self, raw: str) -> GiftCheck | TopUpCheck:
+        return await self.till.gifts.check_top_up(raw)
+
+    def added(self, typed: str | None) -> Outcome:
+        assert isinstance(self.check, TopUpCheck)
+        return self.till.gifts.add_top_up(self.check, typed)
+
+    def show_checked(self, check: GiftCheck | TopUpCheck) -> None:
+        status = check.status
+        text = Text(_("{provider} voucher {code}").format(provider=check.display_name, code=check.masked) + "  ")
+        if not status.can_create:
+            text.append(_("cannot be topped up"), style="bold red")
+            if status.message:
+                text.append("\n")
+                text.append_text(provider_says(check.display_name, status.message))
+            self._show(text, keys=_("Scan another code · Escape back"))
+            self.query_one("#code", Input).action_select_all()
+            self.app.bell()
+            return
+        text.append(_("can be topped up"), style="bold green")
+        text.append("\n" + _("Type the amount to add (at most {amount})").format(
+            amount=self.till.max_gift_voucher.shown()))
+        self._show(text, keys=_("Enter adds it · Escape back"))
+        self._amount_visible(True)
+        self.query_one("#amount", Input).focus()

@@ -17,8 +17,23 @@ from pos_app.ui.errors import ReportsWorkerErrors, explain, provider_says
 from pos_app.ui.plain import Plain, PlainLabel
 from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.services.checkout import CheckoutError, Outcome, Till
-from pos_app.services.vouchers import BalanceChanged, ProviderOff, VoucherCheck
+from pos_app.services.vouchers import AmbiguousCode, BalanceChanged, ProviderOff, VoucherCheck
+from pos_app.ui.dialogs import ChooseDialog
 from pos_app.ui.fields import ScanField
+
+
+async def routed_check(screen: ModalScreen, till: Till, raw: str, for_payment: bool = True) -> VoucherCheck | None:
+    """The balance check of a scanned code; a code several providers' patterns fit
+    asks the cashier which provider first (None: the cashier chose none)."""
+    try:
+        return await till.vouchers.check(raw, for_payment=for_payment)
+    except AmbiguousCode as exc:
+        options = [(name, till.providers[name].display_name) for name in exc.providers]
+        chosen = await screen.app.push_screen_wait(
+            ChooseDialog(_("Which provider?"), str(exc), options))
+        if chosen is None:
+            return None
+        return await till.vouchers.check(raw, for_payment=for_payment, provider=chosen)
 
 
 def describe_check(check: VoucherCheck) -> Text:
@@ -126,7 +141,7 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
     @work(exclusive=True, group="voucher-check", exit_on_error=False)
     async def run_check(self, raw: str) -> None:
         try:
-            check = await self.till.vouchers.check(raw)
+            check = await routed_check(self, self.till, raw)
         except CheckoutError as exc:
             # A provider that is off stays off until it is fixed: no "check again" then.
             keys = _("Escape back") if isinstance(exc, ProviderOff) else _("Enter check again · Escape back")
@@ -136,6 +151,9 @@ class VoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             return
         finally:
             self.busy = None
+        if check is None:
+            self._show(error=_("No provider chosen — scan the voucher again"), keys=_("Escape back"))
+            return
         self._show_check(check)
 
     def _show_check(self, check: VoucherCheck, note: str = "") -> None:
@@ -254,11 +272,15 @@ class BalanceScreen(ReportsWorkerErrors, ModalScreen[None]):
     async def run_check(self, raw: str) -> None:
         field = self.query_one("#code", Input)
         try:
-            check = await self.till.vouchers.check(raw, for_payment=False)
+            check = await routed_check(self, self.till, raw, for_payment=False)
         except CheckoutError as exc:
             self.check = None
             self._show(error=str(exc))
             self.app.bell()
+            return
+        if check is None:
+            self.check = None
+            self._show(error=_("No provider chosen — scan the voucher again"))
             return
         self.check = check
         field.clear()  # ready for the next scan

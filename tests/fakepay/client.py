@@ -44,6 +44,7 @@ from pos_app.providers.base import (
     TenderRef,
     UndoCheck,
     ValueCheck,
+    ValueKind,
     ValueResult,
     VoidResult,
     VoucherBalance,
@@ -202,14 +203,19 @@ class FakePayClient(ProviderBase):
         data = await self._call("GET", f"cards/{quote(code, safe='')}", operation=operation, subject=code)
         return self._fields(data, False, operation)
 
-    async def check_value(self, code: str) -> ValueCheck:
+    async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().check_value(code, kind)
         f = await self._card(code, "card_status")
         free = f.flag("free_amount")
         can = f.flag("can_issue")
         return ValueCheck(code=self.normalize_code(f.text("code", code)), can_create=can, free_amount=free,
                           amount=None if free else f.optional_money("amount"), message=f.text("message", ""))
 
-    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult:
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().create_value(code, amount, ctx, kind)
         code = self.normalize_code(code)
         body: JsonObject = {"reference": self._reference(ctx)}
         if amount is not None:
@@ -220,13 +226,18 @@ class FakePayClient(ProviderBase):
         f = self._fields(data, True, "issue")
         return ValueResult(code=code, amount=f.money("amount"), refs={"issue_id": f.text("issue_id")})
 
-    async def check_undo(self, code: str) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().check_undo(code, kind)
         f = await self._card(code, "card_status")
         amount = f.optional_money("amount") or Money.zero(self.currency)
         return UndoCheck(code=self.normalize_code(f.text("code", code)), can_undo=f.flag("can_cancel"),
                          amount=amount, message=f.text("message", ""))
 
-    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult:
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().undo_value(code, ctx, reason, kind)
         code = self.normalize_code(code)
         body: JsonObject = {"reference": self._reference(ctx)}
         if reason:

@@ -54,6 +54,7 @@ from pos_app.providers.base import (
     TenderRef,
     UndoCheck,
     ValueCheck,
+    ValueKind,
     ValueResult,
     VoidResult,
     VoucherBalance,
@@ -269,7 +270,9 @@ class EgumaClient(ProviderBase):
             new_balance=f.money("balance_in_cents", self.currency) if new_balance is not None else None,
         )
 
-    async def check_value(self, code: str) -> ValueCheck:
+    async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().check_value(code, kind)
         """Activate status of a depot voucher: can it be sold now, for how much?"""
         data = await self._call(
             "GET", "depot_vouchers", code, "activate_status", operation="activate_status"
@@ -285,7 +288,10 @@ class EgumaClient(ProviderBase):
             message=f.text("message", ""),
         )
 
-    async def create_value(self, code: str, amount: Money | None, ctx: OpContext) -> ValueResult:
+    async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().create_value(code, amount, ctx, kind)
         """Activate a sold depot voucher; ``amount`` only for a free-amount voucher."""
         body: JsonObject = {}
         if amount is not None:
@@ -296,7 +302,9 @@ class EgumaClient(ProviderBase):
         return ValueResult(code=self._answer_code(f, code),
                            amount=f.money("amount_in_cents", self.currency))
 
-    async def check_undo(self, code: str) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().check_undo(code, kind)
         """Deactivate status: can a sold depot voucher be taken back now?"""
         data = await self._call(
             "GET", "depot_vouchers", code, "deactivate_status", operation="deactivate_status"
@@ -309,7 +317,10 @@ class EgumaClient(ProviderBase):
             message=f.text("message", ""),
         )
 
-    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None) -> ValueResult:
+    async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+        if kind is not ValueKind.GIFT_VOUCHER:
+            return await super().undo_value(code, ctx, reason, kind)
         body: JsonObject = {}
         if reason:
             body["deactivate_reason"] = reason[:MAX_TEXT]
