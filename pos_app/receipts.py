@@ -209,6 +209,8 @@ SCHEMA: dict[str, dict[str, tuple[bool, frozenset[str]]]] = {
     "voucher.toml": {
         "payment": (False, frozenset({"code", "amount"})),
         "new_balance": (False, frozenset({"new_balance"})),
+        "valid_until": (False, frozenset({"valid_until"})),
+        "top_up": (False, frozenset({"code", "amount"})),
         "gift_title": (False, frozenset({"amount", "code"})),
         "gift_lines": (True, frozenset({"amount", "code"})),
     },
@@ -229,6 +231,8 @@ DEFAULTS: dict[str, dict[str, str | tuple[str, ...]]] = {
     "voucher.toml": {
         "payment": N_("Voucher {code}"),
         "new_balance": N_("  new balance {new_balance}"),
+        "valid_until": N_("  valid until {valid_until}"),
+        "top_up": N_("Top-up voucher {code}"),
         "gift_title": N_("GIFT VOUCHER"),
         "gift_lines": ("{currency} {amount}", "{code}"),
     },
@@ -404,6 +408,17 @@ def _new_balance(r: Receipt, templates: Templates, values: dict[str, str], balan
         r.add(templates.line("voucher.toml", "new_balance", **values, new_balance=balance.shown()))
 
 
+def _valid_until(r: Receipt, templates: Templates, values: dict[str, str], when: str | None) -> None:
+    """A voucher's last day (an RFC 3339 time from the provider), as a date in the outlet's format."""
+    if not when:
+        return
+    try:
+        moment = datetime.fromisoformat(when)
+    except ValueError:
+        return  # not a time: nothing printed rather than a provider's text on the receipt
+    r.add(templates.line("voucher.toml", "valid_until", **values, valid_until=i18n.date(moment.date())))
+
+
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     """Right-aligned columns, each as wide as its widest entry, one space apart."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -425,6 +440,14 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         code = letters[line.vat_rate] if line.in_vat else " "
         if line.kind is LineKind.GIFT_VOUCHER:
             r.pair(_("Gift voucher"), f"{line.total.shown()}  ")
+            _valid_until(r, templates, values, line.refs.get("valid_until"))
+            continue
+        if line.kind is LineKind.TOP_UP:
+            r.pair(templates.line("voucher.toml", "top_up", **values, code=mask_code(line.code or ""),
+                                  amount=line.total.shown()), f"{line.total.shown()}  ")
+            balance = line.refs.get("balance")
+            if balance and balance.lstrip("-").isdigit():
+                _new_balance(r, templates, values, Money(int(balance), currency))
             continue
         if line.quantity == 1:
             r.pair(line.name, f"{line.total.shown()} {code}")
@@ -442,6 +465,7 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
             r.pair(templates.line("voucher.toml", "payment", **values, code=mask_code(tender.code),
                                   amount=amount), amount + "  ")
             _new_balance(r, templates, values, tender.balance_after)
+            _valid_until(r, templates, values, tender.refs.get("valid_until"))
         else:
             r.pair(tender.kind.label, tender.amount.shown() + "  ")
     if order.rounding:
@@ -457,6 +481,8 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         for v, amounts in zip(vat, table[1:], strict=True):
             r.pair(f"{letters[v.rate]} {format_rate(v.rate)}", amounts)
     for line in order.gift_vouchers:  # the sold voucher: code in full, to redeem it
+        if line.kind is not LineKind.GIFT_VOUCHER:
+            continue
         assert line.code is not None
         gift = {**values, "amount": line.total.shown(), "code": format_code(line.code)}
         r.rule()

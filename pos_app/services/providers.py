@@ -86,7 +86,8 @@ def _simulated(config: Config, desc: ProviderDescriptor, settings: ProviderSetti
     if config.demo:  # the demo remembers its vouchers across restarts, next to its journal
         sim.persist(config.data_dir() / f"simulator-{desc.name}.json")
     http = http_client(settings, transport=sim_module.in_process_transport(app))
-    spec = ClientSpec(settings.model_copy(update={"base_url": SIM_BASE_URL.format(name=desc.name)}),
+    base_url = SIM_BASE_URL.format(name=desc.name) + getattr(sim_module, "API_ROOT", "")
+    spec = ClientSpec(settings.model_copy(update={"base_url": base_url}),
                       sim_module.demo_secrets(sim), http, config.outlet.currency)
     return ProviderSlot(desc.name, desc.display_name, desc.make_client(spec), desc, settings,
                         simulator=sim, http=http)

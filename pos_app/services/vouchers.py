@@ -254,7 +254,10 @@ class VoucherDesk:
             return await self.close(Notice(prefix + outcome_text(session, result), Level.WARNING))
         answer = result.answer
         new_balance = getattr(answer, "new_balance", None)
-        if new_balance is not None:
+        if slot.descriptor is not None and slot.descriptor.policy.captures:
+            text = _("Voucher {code}: {amount} reserved — charged when the order closes").format(
+                code=mask_code(result.op.code), amount=amount.shown())
+        elif new_balance is not None:
             text = _("Voucher {code} paid {amount} — new balance {balance}").format(
                 code=mask_code(result.op.code), amount=amount.shown(), balance=new_balance.shown())
         else:

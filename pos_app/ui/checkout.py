@@ -355,9 +355,16 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if tender.state is TenderState.UNKNOWN:
             return [(Text(_("? {tender} not decided").format(tender=label), style="bold red"), f"({amount})")]
         rows = [(label, f"-{amount}")]
+        if tender.state is TenderState.AUTHORIZED and self._holds(tender):
+            rows.append((Text("  " + _("reserved, charged at close"), style="yellow"), ""))
         if tender.balance_after is not None:
             rows.append(("  " + _("new balance"), tender.balance_after.shown()))
         return rows
+
+    def _holds(self, tender: Tender) -> bool:
+        """A voucher payment held at a provider that charges it when the order closes (JTL)."""
+        slot = self.till.providers.get(tender.provider or "")
+        return slot is not None and slot.descriptor is not None and slot.descriptor.policy.captures
 
     @staticmethod
     def _tender_notes(tender: Tender) -> list[Text]:

@@ -111,6 +111,7 @@ __all__ = [
     "serve",
 ]
 
+API_ROOT = "/v1"  # the path of the API below the host: a till's base_url for this simulator ends in it
 SCOPES = ("read", "read-lists", "read-secrets", "use", "manage", "update", "recharge")
 TOKEN_TTL_S = 3600.0
 PIN_TTL_S = 30 * 60.0
