@@ -37,6 +37,7 @@ import asyncio
 import enum
 import getpass
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -222,8 +223,17 @@ def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool, cho
     except ValueError as exc:
         raise _Stop(_("{problem}; nothing stored").format(problem=exc), EXIT_FAILED) from None
 
-    verdict, detail = check_credentials(provider, field, secret, config, settings)
-    if verdict is Verdict.REJECTED:
+    # A provider with several fields (JTL: client_id and client_secret) is checked as a
+    # pair when the other fields are stored already.
+    others = _stored_others(outlet, provider, field, allow)
+    verdict, detail = check_credentials(provider, field, secret, config, settings, others=others)
+    paired = bool(others)
+    if verdict is Verdict.REJECTED and not (paired and args.no_check):
+        if paired:
+            raise _Stop(_("{detail} The {field} was NOT stored. Replacing all of them? Run again with "
+                          "--no-check, then set {others}{connect}.").format(
+                              detail=detail, field=field, others=", ".join(others),
+                              connect=_connect_hint(config, provider)), EXIT_FAILED)
         raise _Stop(_("{detail} The {field} was NOT stored.").format(detail=detail, field=field), EXIT_FAILED)
     if verdict is Verdict.UNREACHABLE and not args.no_check:
         raise _Stop(_("the {field} could not be checked: {detail} Nothing was stored. Check the network and "
@@ -241,6 +251,8 @@ def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool, cho
         print(_("Stored {provider} {field} {new} for outlet {outlet} in {backend}.").format(**words))
     if verdict is Verdict.ACCEPTED:
         print(_("Checked: {detail}").format(detail=detail))
+    elif verdict is Verdict.REJECTED:  # a pair, stored as asked (--no-check)
+        print(_("Warning: {detail} Stored anyway (--no-check).").format(detail=detail), file=sys.stderr)
     else:
         print(_("Not checked: {detail}").format(detail=detail))
     warning = insecure_backend_warning()
@@ -303,34 +315,74 @@ def read_secret(prompt: str, stream: TextIO) -> str:
     return text
 
 
+def _stored_others(outlet: str, provider: str, field: str, allow: bool) -> dict[str, str]:
+    """The provider's other fields, when every one of them is stored (else none)."""
+    others: dict[str, str] = {}
+    for other in FIELDS[provider]:
+        if other != field:
+            value = get_secret(outlet, provider, other, allow_insecure=allow)
+            if not value:
+                return {}
+            others[other] = value
+    return others
+
+
+def _connect_hint(config: Config, provider: str) -> str:
+    """``; or connect with a new pin: pos ... providers connect jtl --pin PIN`` for a provider
+    that connects with a pin (else nothing)."""
+    if registry.descriptor(provider).connect is None:
+        return ""
+    words = "pos" if config.is_builtin_demo else f"pos --config {shlex.quote(str(config.source))}"
+    return _("; or connect with a new pin: {command}").format(
+        command=f"{words} providers connect {provider} --pin PIN")
+
+
 def check_credentials(
     provider: str, field: str, secret: str, config: Config, settings: ProviderSettings | None,
+    *, others: dict[str, str] | None = None,
 ) -> tuple[Verdict, str]:
-    """Ask the provider whether ``secret`` is good, where this till can; never raises for it."""
+    """Ask the provider whether ``secret`` is good, where this till can; never raises for it.
+
+    A provider with several fields is asked only with ``others`` (the other fields, as
+    stored): the pair is checked together."""
     desc = registry.descriptor(provider)
-    if desc.check_key is None or len(desc.secret_fields) > 1:
+    paired = len(desc.secret_fields) > 1
+    if desc.check_key is None or (paired and settings is None):
         return Verdict.UNCHECKABLE, _("this version of the till cannot check {provider} credentials.").format(
             provider=desc.display_name)
+    if paired and not others:
+        return Verdict.UNCHECKABLE, _("{provider} credentials are checked together, once {missing} is stored "
+                                      "too.").format(provider=desc.display_name, missing=", ".join(
+                                          f for f in desc.secret_fields if f != field))
     if settings is None:
         return Verdict.UNREACHABLE, _("[providers.{provider}] is not in {source}, so there is no base_url to "
                                       "check it against.").format(provider=provider, source=config.source)
     timeout_s = min(settings.timeout_s, CHECK_TIMEOUT_S)
     checked = settings.model_copy(update={"timeout_s": timeout_s})
-    return asyncio.run(_check(desc, secret, checked, config.outlet.currency))
+    secrets = {**(others or {}), field: secret} if paired else {desc.secret_fields[0]: secret}
+    return asyncio.run(_check(desc, secrets, checked, config.outlet.currency, field if paired else None))
 
 
-async def _check(desc: ProviderDescriptor, secret: str, settings: ProviderSettings,
-                 currency: str) -> tuple[Verdict, str]:
+async def _check(desc: ProviderDescriptor, secrets: dict[str, str], settings: ProviderSettings,
+                 currency: str, paired: str | None = None) -> tuple[Verdict, str]:
+    """``paired``: the field being set, when the others come from the keyring."""
     import httpx  # only when checking
 
     assert desc.check_key is not None
     who, where = desc.display_name, settings.base_url
     failure: ProviderError | None = None
     async with httpx.AsyncClient() as http:
-        client = desc.make_client(ClientSpec(settings, {desc.secret_fields[0]: secret}, http, currency))
+        client = desc.make_client(ClientSpec(settings, secrets, http, currency))
         try:
             await desc.check_key(client)
         except AuthenticationError:
+            if paired is not None:
+                return Verdict.REJECTED, _(
+                    "{provider} at {url} rejected this {field} together with the stored {others} (HTTP 401): one "
+                    "of them is wrong, or they belong to different clients.").format(
+                        provider=who, url=where, field=paired,
+                        others=", ".join(f"{name} {mask(value)}" for name, value in secrets.items()
+                                         if name != paired))
             return Verdict.REJECTED, _("{provider} at {url} rejected this API key (HTTP 401).").format(
                 provider=who, url=where)
         except RefusedError:  # "voucher not found": the key got us past authentication
@@ -342,6 +394,9 @@ async def _check(desc: ProviderDescriptor, secret: str, settings: ProviderSettin
     if failure is not None:
         return Verdict.UNREACHABLE, _("no usable answer from {provider} at {url}: {problem}").format(
             provider=who, url=where, problem=failure.message)
+    if paired is not None:
+        return Verdict.ACCEPTED, _("{provider} at {url} accepted the credentials ({fields}).").format(
+            provider=who, url=where, fields=", ".join(secrets))
     return Verdict.ACCEPTED, _("{provider} at {url} accepted the API key.").format(provider=who, url=where)
 
 
