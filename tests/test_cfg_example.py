@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from pos_app.providers import registry
 from pos_app.config import DEFAULT_KEYS, PROJECT_ROOT, Config, load_catalog, load_config
 from pos_app.services.setup import open_till
 from tests.conftest import MemoryKeyring
@@ -57,8 +58,10 @@ def expected() -> dict[str, dict[str, FieldInfo]]:
             if isinstance(value_type, type) and issubclass(value_type, BaseModel):  # [providers.<name>]
                 tables = [s for s in found if s.startswith(f"{name}.")]
                 assert tables, f"no [{name}.<name>] section in the example"
-                for table in tables:
-                    wanted[table] = dict(value_type.model_fields)
+                for table in tables:  # each provider's own settings model (JTL adds token_url)
+                    model = registry.descriptor(table.split(".", 1)[1]).settings_model \
+                        if name == "providers" else value_type
+                    wanted[table] = dict(model.model_fields)
             else:  # [keys]: action = "key"
                 wanted[name] = {action: FieldInfo(annotation=str, default=key) for action, key in DEFAULT_KEYS.items()}
         else:

@@ -35,7 +35,7 @@ PERSON_FACING = {
 TEXT_ARGUMENT = {"Judgement": 1}
 ARGPARSE_TEXTS = {"help", "description", "epilog"}
 # Modules whose print() talks to a person (command-line tools).
-CLI_MODULES = {"pos_app/cli.py", "pos_app/journal_cli.py", "pos_app/keys_cli.py",
+CLI_MODULES = {"pos_app/cli.py", "pos_app/journal_cli.py", "pos_app/keys_cli.py", "pos_app/providers_cli.py",
                "drivers/scanner/cli.py", "drivers/printer/test_page.py"}
 TRANSLATE = {"_", "ngettext", "pgettext"}
 # Not the till's words: the providers' simulators speak as the provider does.
