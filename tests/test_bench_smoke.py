@@ -41,3 +41,18 @@ def test_quick_run_prints_every_row_of_the_table_with_a_number() -> None:
         assert re.search(r"\d", target), f"{label}: no target in {target!r}"
         assert met in ("yes", "NO"), f"{label}: met? is {met!r}"
     assert len(rows) == len(ROWS) + 1  # and the header
+
+
+def test_jtl_bench_quick_run_prints_its_rows() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_jtl.py"), "--quick"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = table(proc.stdout)
+    from tests.bench.bench_jtl import ROWS as JTL_ROWS
+
+    for label in JTL_ROWS:
+        assert label in rows, f"row {label!r} missing from:\n{proc.stdout}"
+        assert re.search(r"\d", rows[label][1]), f"{label}: no number in {rows[label][1]!r}"
+    assert rows[JTL_ROWS[0]][1] == "1 in 10 payments"  # one token, reused

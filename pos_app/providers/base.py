@@ -500,6 +500,7 @@ class Capability(enum.Enum):
     CREATE = "create"
     UNDO = "undo"
     TOP_UP = "top_up"  # credit added to a voucher in use (a value line of kind TOP_UP)
+    TOP_UP_UNDO = "top_up_undo"  # a top-up taken back (cancel or void of the sale)
 
 
 class ValueKind(enum.StrEnum):
@@ -910,11 +911,11 @@ class ProviderBase:
         raise self._unsupported(self._value_capability(kind, Capability.CREATE))
 
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
-        raise self._unsupported(self._value_capability(kind, Capability.UNDO))
+        raise self._unsupported(Capability.TOP_UP_UNDO if kind is ValueKind.TOP_UP else Capability.UNDO)
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
                          kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
-        raise self._unsupported(self._value_capability(kind, Capability.UNDO))
+        raise self._unsupported(Capability.TOP_UP_UNDO if kind is ValueKind.TOP_UP else Capability.UNDO)
 
     async def state_of(self, op: Operation) -> Snapshot:
         raise self._unsupported(Capability.BALANCE)

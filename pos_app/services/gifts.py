@@ -311,6 +311,10 @@ class GiftDesk:
             slot = self.session.slot(line.provider)
             assert slot.client is not None and line.code is not None
             kind = value_kind(line)
+            if kind is ValueKind.TOP_UP and not slot.client.supports(Capability.TOP_UP_UNDO):
+                raise CheckoutError(_("{provider} cannot take the top-up of voucher {code} back at the till — "
+                                      "refund the customer and correct the voucher with {provider}").format(
+                    provider=slot.display_name, code=mask_code(line.code)))
             try:
                 status = await slot.client.check_undo(line.code, kind)
             except ProviderError as exc:

@@ -193,7 +193,9 @@ class VoucherDesk:
         slot = session.slot(check.provider)
         assert slot.client is not None
         self._refuse_if_unresolved(check.code)
-        if check.snapshot is None or session.monotonic() - check.read_at > journaled.FRESH_READ_S:
+        # A provider whose balance read is not the state that decides (JTL: the lock)
+        # has that state read by the runner anyway: only a stale amount is read again.
+        if session.monotonic() - check.read_at > journaled.FRESH_READ_S:
             renewed = await self.check(check.code, provider=check.provider)
             if renewed.amount != check.amount:
                 raise BalanceChanged(renewed)
