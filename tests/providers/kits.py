@@ -5,6 +5,7 @@ its ledger. A new provider adds a kit here and is tested by the whole suite."""
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -35,7 +36,14 @@ class Kit:
     * ``secret``: the field whose value must be masked in everything the client passes on;
     * ``pending``: the verdict of a request the provider is still holding (applied late);
     * ``never_arrived``: the verdict of a request the provider never saw (a 500 from the edge);
-    * ``authorizations``/``available``: the ledger.
+    * ``authorizations``/``available``: the ledger (a reference the provider does not
+      keep is None there: see :meth:`held`);
+    * ``references``: the provider keeps our reference on a hold (JTL does not);
+    * ``auth_paths``: requests that only fetch credentials (JTL's OAuth token), never a
+      write of the provider's ledger: a fault meant for a write skips them;
+    * ``requests_per_round``: requests :func:`test_one_connection_serves_every_call` makes;
+    * ``lapse(sim, seconds)``: the simulator's clock that far ahead (a hold the till
+      only drops lapses by itself, JTL); ``builder``: a simulator of the kit's own.
     """
 
     name: str
@@ -54,6 +62,12 @@ class Kit:
     creations: Callable[[Any], Ledger]
     undos: Callable[[Any], list[str]]
     register: bool = False  # not in the real registry: a test registers it (tests/fakepay/fixtures.py)
+    references: bool = True
+    auth_paths: tuple[str, ...] = ()
+    requests_per_round: int = 5
+    answer_balance: bool = True  # the provider's authorize answer carries the new balance
+    lapse: Callable[[Any, float], None] | None = None
+    builder: Callable[[], tuple[Any, Any]] | None = None
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -73,6 +87,8 @@ class Kit:
 
     def build(self) -> tuple[Any, Any]:
         """A fresh simulator: ``(asgi_app, sim)``."""
+        if self.builder is not None:
+            return self.builder()
         app, sim = self.simulator.build_app()
         return app, sim
 
@@ -91,6 +107,7 @@ class Kit:
                timeout_s: float = 0.5, currency: str = "CHF") -> VoucherProvider:
         """The provider's client, built the way the till builds it (its descriptor)."""
         desc = self.descriptor
+        base_url += getattr(self.simulator, "API_ROOT", "")  # the API below the host (JTL: /v1), as the till does
         settings = desc.settings_model(base_url=base_url, timeout_s=timeout_s, settle_s=timeout_s * 20)
         return desc.make_client(ClientSpec(settings, secrets, http, currency))
 
@@ -101,6 +118,15 @@ class Kit:
 
     def money(self, minor: int) -> Money:
         return Money(minor, "CHF")
+
+    def held(self, code: str, amount: int, reference: str | None) -> tuple[str, int, str | None]:
+        """A row of :attr:`authorizations` as this provider's ledger shows it."""
+        return (code, amount, reference if self.references else None)
+
+    def is_write(self, request: httpx.Request) -> bool:
+        """Whether a request may change the provider's ledger (not a read, not a token)."""
+        return request.method not in ("GET", "HEAD", "OPTIONS") and not any(
+            request.url.path.endswith(path) for path in self.auth_paths)
 
 
 # -- E-GUMA ----------------------------------------------------------------------
@@ -152,4 +178,107 @@ FAKEPAY = Kit(
     register=True,
 )
 
-KITS = [EGUMA, FAKEPAY]
+# -- JTL-Voucher Cloud ------------------------------------------------------------------
+JTL_CLIENT_ID = "c0ffee00000000000001"  # the demo data's till client (demo_vouchers.toml)
+JTL_CLIENT_SECRET = "demo-jtl-secret-till-1"
+
+
+class SimClock:
+    """Epoch seconds for a JTL simulator, movable by a test (``offset``): a
+    reservation lapses 30 minutes after it was made, by this clock."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def build_jtl(data: Any = None) -> tuple[Any, Any]:
+    """A JTL simulator (the demo data, or ``data`` from its ``parse_data``) on a
+    :class:`SimClock` (``sim.test_clock``), that keeps a log of status changes
+    (``sim.status_changes``, in ``/_sim/state`` too): JTL's own state shows a
+    voucher's status now, not that it was activated once and deactivated once."""
+    from pos_app.providers.jtl import simulator as jtl
+
+    clock = SimClock()
+    app, sim = jtl.build_app(clock=clock, data=data)
+    changes: list[dict[str, Any]] = []
+    set_status, fresh_state, ledger_snapshot = sim.set_status, sim._fresh_state, sim._ledger_snapshot
+
+    def logged_set_status(voucher_id: str, body: dict[str, Any]) -> Any:
+        voucher = sim.state.vouchers.get(voucher_id)
+        was = None if voucher is None else voucher.status
+        status, payload = set_status(voucher_id, body)
+        if status == 200 and voucher is not None and voucher.status != was:
+            changes.append({"id": voucher_id, "status": voucher.status, "amount": voucher.amount})
+        return status, payload
+
+    def fresh() -> Any:
+        changes.clear()
+        return fresh_state()
+
+    # instance attributes: the simulator's routes and its snapshot/reset look them up on the object
+    sim.set_status = logged_set_status
+    sim._fresh_state = fresh
+    sim._ledger_snapshot = lambda: {**ledger_snapshot(), "status_changes": list(changes)}
+    sim.test_clock = clock
+    sim.status_changes = changes
+    return app, sim
+
+
+def _jtl_lock(sim: Any, voucher_id: str) -> Any:
+    """The voucher's open reservation (newest, not charged, not lapsed), or None."""
+    return sim._locked(sim.state.vouchers[voucher_id])
+
+
+def _jtl_authorizations(sim: Any) -> Ledger:
+    """Holds still open and charges (less their refunds); a hold that lapsed or was
+    replaced is gone. JTL keeps no reference of ours: None."""
+    found: Ledger = []
+    for r in sim.state.reservations.values():
+        if r.charge_id is not None:
+            charge = sim.state.charges[r.charge_id]
+            found.append((r.voucher_id, charge.amount - charge.refunded, None))
+        elif (lock := _jtl_lock(sim, r.voucher_id)) is not None and lock.id == r.id:
+            found.append((r.voucher_id, r.amount, None))
+    return found
+
+
+def _jtl_available(sim: Any, voucher_id: str) -> int:
+    """What a new payment can take: the remaining amount less an open hold (a hold
+    does not lower JTL's remaining amount, it locks the voucher)."""
+    lock = _jtl_lock(sim, voucher_id)
+    remaining: int = sim.state.vouchers[voucher_id].remaining
+    return remaining - (lock.amount if lock is not None else 0)
+
+
+def _jtl_lapse(sim: Any, seconds: float) -> None:
+    sim.test_clock.offset = seconds
+
+
+JTL = Kit(
+    name="jtl",
+    descriptor_module="pos_app.providers.jtl.descriptor",
+    voucher="a1b2c3d4e5f600000001",  # CHF 100.00, pin 4711
+    voucher_balance=10000,
+    value_code="a1b2c3d4e5f600000004",  # inactive, for sale: CHF 50.00
+    value_amount=5000,
+    refusal="",  # the client reads the remaining amount first and refuses before sending: no JTL message
+    secret="client_secret",
+    leaky="jtl-live-SECRET-0123456789",
+    pending=Verdict.UNCHANGED,  # the voucher's lock shows a reservation only once it is made
+    never_arrived=Verdict.UNCHANGED,  # "did not happen" only after the settle window
+    authorizations=_jtl_authorizations,
+    available=_jtl_available,
+    creations=lambda sim: [(c["id"], c["amount"], None) for c in sim.status_changes if c["status"] == "active"],
+    undos=lambda sim: [c["id"] for c in sim.status_changes if c["status"] == "inactive"],
+    references=False,
+    auth_paths=("/oauth/token",),
+    requests_per_round=6,  # + the token; the release sends nothing
+    answer_balance=False,  # a reservation answer has no balance: the client computes the new one
+    lapse=_jtl_lapse,
+    builder=build_jtl,
+)
+
+KITS = [EGUMA, FAKEPAY, JTL]
