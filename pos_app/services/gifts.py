@@ -146,6 +146,12 @@ class GiftDesk:
             code=check.masked, amount=amount.shown())))
 
     # -- topping up a voucher ------------------------------------------------------------
+    @property
+    def can_top_up(self) -> bool:
+        """Does any provider of this till top up vouchers (JTL recharge)?"""
+        return any(slot.client is not None and slot.client.supports(Capability.TOP_UP)
+                   for slot in self.providers.values())
+
     def _topper(self, raw: str) -> ProviderSlot:
         matches = [slot for slot in self.providers.values()
                    if slot.client is not None and slot.client.supports(Capability.TOP_UP) and slot.owns(raw)]

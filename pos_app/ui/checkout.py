@@ -544,6 +544,13 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             return
         self.app.push_screen(SellVoucherDialog(self.till), lambda outcome: self._after(outcome, select_last="line"))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F11 (top-up) only where a provider of this till can top up a voucher:
+        otherwise it is neither in the footer nor does it do anything."""
+        if action == "top_up":
+            return self.till.gifts.can_top_up
+        return True
+
     def action_top_up(self) -> None:
         if not self._idle():
             return
@@ -556,7 +563,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self._not_yet("reports")
 
     def action_status(self) -> None:
-        self.app.push_screen(StatusScreen(self.till), lambda _: self.refresh_order())
+        def back(_: object) -> None:
+            self.refresh_bindings()  # keys reloaded (F12 k): F11 top-up may have come or gone
+            self.refresh_order()
+
+        self.app.push_screen(StatusScreen(self.till), back)
 
     def _payable(self) -> bool:
         order = self.till.order
