@@ -301,6 +301,7 @@ class Till:
             raise CheckoutError(_("Order not cancelled — {problems}. F9 tries again").format(
                 problems="; ".join(failures)))
         given_back = [t for t in self.order.active_tenders if t.counts]
+        lapsing = self._lapsing_holds()
         receipt_id = self.journal.cancel_order(self.order_id, receipt=self._cancel_slip())  # one commit
         self.session.start_new_order()
         text = _("Order cancelled")
@@ -311,7 +312,21 @@ class Till:
         if given_back:
             parts = ", ".join(f"{t.kind.label} {t.amount.shown()}" for t in given_back)
             text += " — " + _("return the payments taken: {payments}").format(payments=parts)
+        if lapsing:
+            text += " — " + lapsing
         return Outcome(Notice(text, Level.WARNING), receipt_id=receipt_id)
+
+    def _lapsing_holds(self) -> str:
+        """Voucher holds of the open order dropped on the till's side only: the provider
+        keeps each voucher blocked until its hold lapses (JTL). "" when there are none."""
+        held = []
+        for op in self.journal.ops(order_id=self.order_id):
+            lapses_at = op.result.get("lapses_at") if op.operation == OpKind.VOID.value else None
+            if lapses_at and op.state in ("ok", "done"):
+                held.append(_("{provider} keeps voucher {code} blocked until {time}").format(
+                    provider=self.session.display_name(op.provider), code=mask_code(op.code),
+                    time=f"{datetime.fromisoformat(lapses_at).astimezone():%H:%M}"))
+        return "; ".join(held)
 
     def _cancel_slip(self) -> tuple[str, bytes] | None:
         """The customer's slip of the voucher payments of the open order whose money the

@@ -150,6 +150,8 @@ def answer_data(answer: Answer) -> dict[str, Any]:
     if isinstance(answer, (Authorization, VoidResult)):
         data["new_balance"] = None if answer.new_balance is None else answer.new_balance.minor
         data["amount"] = answer.amount.minor
+    if isinstance(answer, VoidResult) and answer.lapses_at is not None:
+        data["lapses_at"] = _iso(answer.lapses_at)  # a hold dropped on our side: blocked until then
     elif isinstance(answer, ValueResult):
         data["amount"] = answer.amount.minor
     return data
