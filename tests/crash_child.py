@@ -26,6 +26,7 @@ from tests.crashkit import (
     hold_posts,
     kit_of,
     make_till,
+    on_next_write,
     slow_answers,
 )
 
@@ -34,12 +35,18 @@ __all__ = ["main", "scenario", "step"]
 MERLOT, CROISSANT = "7610000000035", "7610000000028"
 
 
-def step(url: str, kit: CrashKit, *kinds: str) -> None:
+def step(till: Till, url: str, kit: CrashKit, *kinds: str) -> None:
     """Before the step that sends one of ``kinds``: the provider starts answering
     slowly (POS_CRASH_SLOW) or applying POSTs late (POS_CRASH_LATE), if asked for
-    that kind. Set here, not before the run, so the steps before stay quick."""
+    that kind. Set here, not before the run, so the steps before stay quick. A
+    provider whose operation reads before it writes (JTL's authorize) answers slowly
+    from its write on: the kill 1 s after the send then finds the write received."""
     if os.environ.get(SLOW_ENV) in kinds:
-        slow_answers(url)
+        http = till.providers[kit.name].http
+        if kit.reads_first and http is not None:
+            on_next_write(kit, http, lambda: slow_answers(url))
+        else:
+            slow_answers(url)
     if os.environ.get(LATE_ENV) in kinds:
         hold_posts(kit, url)
 
@@ -48,25 +55,25 @@ async def scenario(till: Till, name: str, url: str, kit: CrashKit) -> None:
     if name in ("redeem", "cancel"):
         till.scan("2*" + MERLOT)  # 76.00
         check = await till.vouchers.check(kit.voucher)
-        step(url, kit, "authorize")
+        step(till, url, kit, "authorize")
         await till.vouchers.pay(check)  # 50.00: the order stays open
         if name == "cancel":
-            step(url, kit, "void")
+            step(till, url, kit, "void")
             await till.void_tender(till.order.active_tenders[0].id)
     elif name in ("activate", "deactivate"):
         till.gifts.add(await till.gifts.check(kit.fixed_value))
-        step(url, kit, "create")
+        step(till, url, kit, "create")
         await till.pay_cash(till.order.remaining)  # closes: the value line is created
         if name == "deactivate":
-            step(url, kit, "undo")
+            step(till, url, kit, "undo")
             await till.storno.run()
     elif name in ("sale", "storno"):  # a voucher and a card pay a sale; the close captures the voucher
         till.scan("2*" + MERLOT)  # 76.00
         await till.vouchers.pay(await till.vouchers.check(kit.voucher))  # 50.00
-        step(url, kit, "capture")
+        step(till, url, kit, "capture")
         await till.pay_card(till.order.remaining)  # 26.00: closes
         if name == "storno":  # a void of the closed sale gives the voucher payment back
-            step(url, kit, "void", "refund")
+            step(till, url, kit, "void", "refund")
             await till.storno.run()
     elif name == "order_cancel":  # cancelling an open order undoes a value line created at close
         till.gifts.add(await till.gifts.check(kit.fixed_value))
@@ -75,7 +82,7 @@ async def scenario(till: Till, name: str, url: str, kit: CrashKit) -> None:
         response.raise_for_status()
         outcome = await till.pay_cash(till.order.remaining)
         assert outcome.closed is None and till.gifts.live_gift_vouchers(till.order), outcome
-        step(url, kit, "undo")
+        step(till, url, kit, "undo")
         await till.cancel_order()
     elif name == "close":
         till.scan(CROISSANT)

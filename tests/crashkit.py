@@ -10,6 +10,7 @@ provider adds a kit to ``tests/providers/kits.py`` for the contract suite.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -17,10 +18,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,12 @@ class Ledger:
     # Whether the provider tells a hold from a charge. E-GUMA does not (a redemption is
     # final when made), and the journal calls a tender "captured" once its order closed.
     stages: bool = True
+    # A hold the till drops is dropped on the till's side only and lapses by itself (JTL):
+    # it may still be there, uncharged, after the journal's void.
+    holds_lapse: bool = False
+    # The refs key of a hold when the provider keeps no reference of ours (JTL:
+    # "reservation_id"): :func:`consistency` finds a taking's reference by it in the journal.
+    hold_key: str | None = None
 
     @property
     def taken(self) -> list[Taking]:
@@ -108,7 +117,12 @@ class CrashKit:
       (``void``; ``refund`` where the close captured it);
     * ``gate``: the simulator holds POSTs behind a gate (``/_sim/gate``) for
       late application, instead of ``apply_delay_s``;
-    * ``ledger(state)``: ``/_sim/state`` as a :class:`Ledger`.
+    * ``ledger(state)``: ``/_sim/state`` as a :class:`Ledger`;
+    * ``void_sends``: a void of a hold sends a request (JTL's does not: the hold
+      lapses; the void has no "after_send" and is never undecided);
+    * ``reads_first``: one operation reads before it writes (JTL's authorize reads
+      the voucher's code and pin): a slow answer is armed when the write goes out,
+      so the kill 1 s after the send still finds the write received.
     """
 
     name: str
@@ -127,6 +141,10 @@ class CrashKit:
     gate: bool
     ledger: Callable[[dict[str, Any]], Ledger]
     create_elsewhere: Callable[[str, str, dict[str, str]], httpx.Response]
+    void_sends: bool = True
+    reads_first: bool = False
+    auth_paths: tuple[str, ...] = ()  # credential fetches (JTL's token), not writes of the ledger
+    api_root: str = ""  # the API's path below the simulator's URL (JTL: /v1)
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -233,7 +251,101 @@ FAKEPAY = CrashKit(
     create_elsewhere=_fakepay_elsewhere,
 )
 
-KITS: dict[str, CrashKit] = {kit.name: kit for kit in (EGUMA, FAKEPAY)}
+# -- JTL-Voucher Cloud -----------------------------------------------------------------
+JTL_CLIENT = "c0ffee00000000000001"  # the demo data's till client
+JTL_OTHER_SHOP = {"client_id": "c0ffee000000000be2e1", "client_secret": "jtl-bern-secret-0002"}
+JTL_VOUCHER = "b0b0c0d0e0f000000050"  # active, CHF 50.00 (the demo's has 100.00: it would pay 2 Merlot whole)
+JTL_GONE = "b0b0c0d0e0f000000020"  # inactive, CHF 20.00: another shop deletes it during order_cancel
+
+
+def jtl_crash_data() -> Any:
+    """The demo data (demo_vouchers.toml) plus what the crash scenarios need and the
+    demo lacks: a voucher of exactly 50.00, a second one for sale, and another shop
+    whose client group may delete vouchers."""
+    from pos_app.providers.jtl import simulator as jtl
+
+    raw = tomllib.loads(resources.files("pos_app.providers.jtl").joinpath("demo_vouchers.toml")
+                        .read_text(encoding="utf-8"))
+    raw["clients"].append({"id": JTL_OTHER_SHOP["client_id"], "secret": JTL_OTHER_SHOP["client_secret"],
+                           "name": "Demo Shop Bern", "client_group_id": "bern", "scopes": list(jtl.SCOPES)})
+    raw["vouchers"] += [
+        {"id": JTL_VOUCHER, "code": "JTL-CRASH-050", "amount": "50.00", "status": "active",
+         "valid_until": "2029-12-31T23:59:59+00:00"},
+        {"id": JTL_GONE, "code": "JTL-CRASH-SELL-020", "amount": "20.00", "status": "inactive",
+         "validity_value": 1, "validity_interval": "years"},
+    ]
+    return jtl.parse_data(raw)
+
+
+def serve_jtl(port: int) -> None:
+    """The JTL simulator on :func:`jtl_crash_data`, with the status log of
+    ``tests/providers/kits.build_jtl``, over HTTP until killed (:data:`JTL`'s command)."""
+    from pos_app.providers import simkit
+    from tests.providers.kits import build_jtl
+
+    app, _sim = build_jtl(jtl_crash_data())
+    simkit.run(app, "127.0.0.1", port, name="JTL simulator (crash tests)")
+
+
+def _jtl_ledger(state: dict[str, Any]) -> Ledger:
+    """Reservations of our client: charged (less refunds), or held while the voucher's
+    lock is theirs (the newest reservation of a locked voucher), or gone (lapsed,
+    replaced). Activations and deactivations from the status log."""
+    charges = {c["id"]: c for c in state["charges"]}
+    newest: dict[str, str] = {}
+    for r in state["reservations"]:
+        newest[r["voucher_id"]] = r["id"]
+    takings = []
+    for r in state["reservations"]:
+        if r["client_id"] != JTL_CLIENT:
+            continue
+        refs = {"reservation_id": r["id"]}
+        charge = charges.get(r["charge_id"] or "")
+        if charge is not None:
+            takings.append(Taking(None, r["voucher_id"], r["amount"], charge["amount"] - charge["refunded"],
+                                  "captured", {**refs, "charge_id": charge["id"]}, charge["order_number"]))
+            continue
+        locked = state["vouchers"][r["voucher_id"]]["locked"] and newest[r["voucher_id"]] == r["id"]
+        takings.append(Taking(None, r["voucher_id"], r["amount"], r["amount"] if locked else 0, "authorized", refs))
+    changes = state["status_changes"]
+    return Ledger(takings, [c["id"] for c in changes if c["status"] == "active"],
+                  [c["id"] for c in changes if c["status"] == "inactive"],
+                  holds_lapse=True, hold_key="reservation_id")
+
+
+def _jtl_elsewhere(url: str, code: str, secrets: dict[str, str]) -> httpx.Response:
+    """Another shop deletes the voucher (it has no charges): its activation at our close fails."""
+    token = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials", **secrets}, timeout=10)
+    token.raise_for_status()
+    return httpx.request("DELETE", f"{url}/v1/vouchers/{code}", json={"comment": "sold in Bern"}, timeout=10,
+                         headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+
+
+JTL = CrashKit(
+    name="jtl",
+    descriptor_module="pos_app.providers.jtl.descriptor",
+    register=False,
+    command=lambda port: [sys.executable, "-c", "import sys; from tests.crashkit import serve_jtl; "
+                          "serve_jtl(int(sys.argv[1]))", str(port)],
+    secrets={"client_id": JTL_CLIENT, "client_secret": "demo-jtl-secret-till-1"},
+    other_shop=JTL_OTHER_SHOP,
+    voucher=JTL_VOUCHER,
+    small_voucher="a1b2c3d4e5f600000002",  # 3.50 left
+    fixed_value="a1b2c3d4e5f600000004",  # inactive, CHF 50.00
+    fixed_amount=5000,
+    free_value=JTL_GONE,  # JTL sells fixed amounts only: the "20" typed for it is its own amount
+    reversal="refund",  # reserved at tender, charged at close: a closed sale's payment is refunded
+    captures=True,
+    gate=False,
+    ledger=_jtl_ledger,
+    create_elsewhere=_jtl_elsewhere,
+    void_sends=False,
+    reads_first=True,
+    auth_paths=("/oauth/token",),
+    api_root="/v1",
+)
+
+KITS: dict[str, CrashKit] = {kit.name: kit for kit in (EGUMA, FAKEPAY, JTL)}
 
 
 def kit_of(provider: str | CrashKit) -> CrashKit:
@@ -261,6 +373,20 @@ def release_posts(kit: CrashKit, url: str) -> None:
 def slow_answers(url: str) -> None:
     """Every answer from now on comes SLOW_S after the work (in time for the child)."""
     httpx.post(f"{url}/_sim/faults", json={"latency_s": SLOW_S}, timeout=10).raise_for_status()
+
+
+def on_next_write(kit: CrashKit, http: httpx.AsyncClient, fault: Callable[[], None]) -> None:
+    """Arm ``fault`` just before the next request of ``http`` that writes the provider's
+    ledger (not a read, not a credentials fetch)."""
+    hooks = http.event_hooks["request"]
+
+    async def hook(request: httpx.Request) -> None:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not any(
+                request.url.path.endswith(path) for path in kit.auth_paths):
+            hooks.remove(hook)
+            fault()
+
+    hooks.append(hook)
 
 
 class SimServer:
@@ -342,7 +468,7 @@ def make_till(config_path: Path, url: str, provider: str | CrashKit = "eguma",
     desc = registry.descriptor(kit.name)
     config = load_config(config_path)
     http = httpx.AsyncClient()
-    settings = desc.settings_model(base_url=url, timeout_s=timeout_s)
+    settings = desc.settings_model(base_url=url + kit.api_root, timeout_s=timeout_s)
     client = desc.make_client(ClientSpec(settings, dict(kit.secrets), http, config.outlet.currency))
     return open_till(config, providers={kit.name: slot_for(config, kit.name, client, http=http)})
 
@@ -488,6 +614,8 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
 
     done = ("ok", "done")
     authorize_ref = {op["tender_id"]: op["reference"] for op in ops if op["operation"] == "authorize"}
+    if ledger.hold_key is not None:
+        ledger = _with_references(ledger, ops)
     given_back = {op["tender_id"] for op in ops if op["operation"] in ("void", "refund") and op["state"] in done}
     undo_done = {op["line_id"] for op in ops if op["operation"] == "undo" and op["state"] in done}
 
@@ -501,9 +629,19 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
         if ref is None:
             problems.append(f"voucher payment {t['id']} ({t['code']}) has no authorize operation")
             continue
-        tender_of[ref] = t
         if t["voided_at"] is None and t["state"] in ("authorized", "captured") and t["id"] not in given_back:
             expected[ref] = (t["code"], t["amount_minor"], t["state"] if ledger.stages else "-")
+    by_id = {t["id"]: t for t in tenders}
+    for op in ops:  # every hold a payment made (a lapsed one taken again at close: two)
+        if op["operation"] == "authorize" and op["tender_id"] in by_id:
+            tender_of[op["reference"]] = by_id[op["tender_id"]]
+
+    def dropped(taking: Taking) -> bool:
+        """A hold of a payment the till dropped that lapses by itself (never charged)."""
+        t = tender_of.get(taking.reference or "")
+        return (ledger.holds_lapse and taking.stage == "authorized" and t is not None
+                and (t["voided_at"] is not None or t["state"] == "voided" or t["id"] in given_back))
+
     references = Counter(t.reference for t in ledger.takings)
     twice = sorted(str(ref) for ref, n in references.items() if n > 1)
     if twice:
@@ -526,12 +664,13 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
     def stage(taking: Taking) -> str:
         return taking.stage if ledger.stages else "-"
 
-    provider_money = Counter((t.code, t.still, stage(t)) for t in ledger.taken)
+    taken = [t for t in ledger.taken if not dropped(t)]
+    provider_money = Counter((t.code, t.still, stage(t)) for t in taken)
     journal_money = Counter(expected.values())
     if provider_money != journal_money:
         problems.append(f"voucher money differs: provider {dict(provider_money)} journal {dict(journal_money)}")
     else:
-        by_ref = {t.reference: (t.code, t.still, stage(t)) for t in ledger.taken}
+        by_ref = {t.reference: (t.code, t.still, stage(t)) for t in taken}
         if by_ref != expected:
             problems.append(f"voucher money under other references: provider {by_ref} journal {expected}")
 
@@ -569,3 +708,28 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
     if ledger.live != set(sold):
         problems.append(f"value lines differ: live at the provider {sorted(ledger.live)} journal {sorted(sold)}")
     return problems
+
+
+def _with_references(ledger: Ledger, ops: list[sqlite3.Row]) -> Ledger:
+    """The ledger's takings with the reference of the authorize that made each, found
+    in the journal by the hold's id (``ledger.hold_key``), or, for a hold whose answer
+    was lost (decided "done" by the provider's state, without its id), the first such
+    authorize on the same code for the same amount. None when the journal has none."""
+    key = ledger.hold_key
+    authorizes = [(op, json.loads(op["refs"] or "{}")) for op in ops if op["operation"] == "authorize"]
+    used: set[str] = set()
+    found = []
+    for taking in ledger.takings:
+        reference = taking.reference
+        if reference is None:
+            ours = taking.refs.get(key or "")
+            reference = next((op["reference"] for op, refs in authorizes
+                              if op["reference"] not in used and refs.get(key) == ours), None)
+        if reference is None:
+            reference = next((op["reference"] for op, refs in authorizes
+                              if op["reference"] not in used and op["state"] == "done" and not refs.get(key)
+                              and op["code"] == taking.code and op["amount_minor"] == taking.amount), None)
+        if reference is not None:
+            used.add(reference)
+        found.append(dataclasses.replace(taking, reference=reference))
+    return dataclasses.replace(ledger, takings=found)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,22 +28,46 @@ def crash_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
         steps.append(("sale", "capture"))  # at the close, with the order number
     steps.append(("storno", kit.reversal))  # a void of a closed sale gives the voucher payment back
     steps.append(("order_cancel", "undo"))  # the cancel of an order holding a value line created at close
-    cases = [(kit, scenario, f"{kind}:{point}") for scenario, kind in steps for point in POINTS]
+    cases = [(kit, scenario, f"{kind}:{point}") for scenario, kind in steps for point in POINTS
+             if kit.void_sends or (kind, point) != ("void", "after_send")]  # JTL's release sends nothing
     cases += [(kit, scenario, f"close:{point}") for scenario in ("close", "sale")
               for point in ("before_commit", "after_commit")]
     return cases
 
 
 def undecided_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
-    steps = [("redeem", "authorize"), ("cancel", "void"), ("activate", "create"), ("deactivate", "undo")]
+    steps = [("redeem", "authorize"), *([("cancel", "void")] if kit.void_sends else []),  # JTL: never undecided
+             ("activate", "create"), ("deactivate", "undo")]
     if kit.captures:
         steps.append(("sale", "capture"))
     steps += [("storno", kit.reversal), ("order_cancel", "undo")]
     return [(kit, scenario, kind) for scenario, kind in steps]
 
 
-CASES = [case for kit in KITS.values() for case in crash_cases(kit)]
-UNDECIDED = [case for kit in KITS.values() for case in undecided_cases(kit)]
+# App bugs these cases show, marked until fixed (strict: a fix makes them fail as XPASS).
+KNOWN_BUGS = {
+    ("jtl", "refund"): (
+        "app bug: a JTL refund whose outcome is open (lost answer, crash after the intent) cannot be settled: "
+        "services/vouchers.py reverse() builds the refund Call with refs=tender refs but no request, and "
+        "services/journaled.py run() journals begin_op(request=call.request) without call.refs, so the "
+        "journaled op has neither refs nor request with an order_number; JtlClient.state_of(REFUND) "
+        "(providers/jtl/client.py _order_number) raises ValueError, which read_state() does not catch "
+        "(only ProviderError): settle() and the restart's recovery crash"),
+}
+
+
+def marked(cases: list[tuple[CrashKit, str, str]], kind_of: Callable[[str], str], suffix: str = "") -> list[Any]:
+    """The cases as pytest params with their ids; one that shows a known bug is xfail."""
+    params = []
+    for kit, scenario, what in cases:
+        bug = KNOWN_BUGS.get((kit.name, kind_of(what)))
+        marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+        params.append(pytest.param(kit, scenario, what, marks=marks, id=f"{kit.name}-{scenario}-{what}{suffix}"))
+    return params
+
+
+CASES = marked([case for kit in KITS.values() for case in crash_cases(kit)], lambda at: at.split(":")[0])
+UNDECIDED = marked([case for kit in KITS.values() for case in undecided_cases(kit)], str, ":undecided")
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +95,7 @@ def serve(servers: dict[str, SimServer], monkeypatch: pytest.MonkeyPatch) -> Cal
     return get
 
 
-@pytest.mark.parametrize(("kit", "scenario", "crash_at"), CASES,
-                         ids=[f"{k.name}-{s}-{c}" for k, s, c in CASES])
+@pytest.mark.parametrize(("kit", "scenario", "crash_at"), CASES)
 async def test_kill_at_crash_point_then_recover(
     serve: Callable[[CrashKit], SimServer], write_config: Callable[..., Path],
     kit: CrashKit, scenario: str, crash_at: str
@@ -100,7 +124,12 @@ async def test_kill_at_crash_point_then_recover(
         if scenario == "redeem":
             assert len(ledger.takings) == (1 if happened else 0)
             assert ops[0].state == ("done" if happened else "not_done"), states
-        if scenario == "cancel":
+        if scenario == "cancel" and not kit.void_sends:  # JTL: nothing sent; the hold lapses, never charged
+            (taking,) = ledger.takings
+            assert (taking.still, taking.stage) == (5000, "authorized")
+            assert (ops[-1].operation, ops[-1].state) == ("void", "done"), states
+            assert journal.load_order(journal.open_order_id()).active_tenders == []
+        elif scenario == "cancel":
             (taking,) = ledger.takings
             assert taking.still == (0 if happened else 5000)
             assert (ops[-1].operation, ops[-1].state) == ("void", "done" if happened else "not_done"), states
@@ -154,8 +183,7 @@ async def test_kill_at_crash_point_then_recover(
 
 # SIGKILL while an operation is undecided: the provider holds the request past the
 # till's timeout (its answer is lost) and the till dies while it waits for a decision.
-@pytest.mark.parametrize(("kit", "scenario", "kind"), UNDECIDED,
-                         ids=[f"{k.name}-{s}-{kind}:undecided" for k, s, kind in UNDECIDED])
+@pytest.mark.parametrize(("kit", "scenario", "kind"), UNDECIDED)
 async def test_kill_while_undecided_then_restart(
     serve: Callable[[CrashKit], SimServer], write_config: Callable[..., Path],
     kit: CrashKit, scenario: str, kind: str
