@@ -642,6 +642,7 @@ class Journal:
         before: dict[str, Any] | None = None,
         before_at: str | None = None,
         settle_by: str | None = None,
+        refs: dict[str, str] | None = None,
     ) -> tuple[int, str, int | None]:
         """Commit the intent of a provider call (state ``sent``) before it is made.
 
@@ -650,7 +651,9 @@ class Journal:
         ``new_tender`` the tender the call creates is inserted in the same
         transaction (state pending), so a crash right after leaves both.
         ``before`` is the provider state read just before: what decides a lost
-        answer. Returns (op id, our reference, tender id).
+        answer. ``refs`` are the references of what it acts on (a refund: the charge's
+        id and order number), kept so a lost answer can be looked up by them.
+        Returns (op id, our reference, tender id).
         """
         with self._tx() as tx:
             if new_tender is not None:
@@ -661,10 +664,11 @@ class Journal:
             op_id = tx.insert(
                 "INSERT INTO provider_ops (outlet, till, reference, order_id, tender_id, line_id, provider,"
                 " operation, code, amount_minor, currency, request, before, before_at, state, settle_by,"
-                " sent_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " sent_at, refs) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (self.outlet, self.till, ref, order_id, tender_id, line_id, provider, operation, code,
                  None if amount is None else amount.minor, currency, _json(request or {}),
-                 None if before is None else _json(before), before_at, OpState.SENT, settle_by, _now()),
+                 None if before is None else _json(before), before_at, OpState.SENT, settle_by, _now(),
+                 _json(dict(refs or {}))),
             )
             tx.event(order_id, "provider_op_sent", {"op": op_id, "operation": operation, "code": code,
                                                     "amount": None if amount is None else amount.minor,

@@ -42,6 +42,7 @@ from pos_app.journal import OpRecord, OpState
 from pos_app.providers import (
     Answer,
     Authorization,
+    BadResponse,
     Captured,
     Judgement,
     Operation,
@@ -263,6 +264,10 @@ async def read_state(slot: ProviderSlot, op: Operation) -> Snapshot:
     except ProviderError as exc:
         slot.mark(exc)
         raise
+    except Exception as exc:  # noqa: BLE001 - a bug in reading: the operation stays open, the till runs on
+        _log.exception("%s: reading the state of a %s failed", slot.name, op.kind.value)
+        raise BadResponse(_("the till could not read {provider}'s state ({error})").format(
+            provider=slot.display_name, error=type(exc).__name__), slot.name, operation=op.kind.value) from None
     slot.mark(None)
     return state
 
@@ -294,7 +299,7 @@ async def run(session: Session, call: Call) -> Result:
         reference=lambda sequence: policy.reference(journal.outlet, journal.till, sequence),
         amount=call.amount, order_id=call.order_id, tender_id=call.tender_id, line_id=call.line_id,
         new_tender=call.new_tender, request=call.request, before=before, before_at=_iso(now),
-        settle_by=_iso(settle_by),
+        settle_by=_iso(settle_by), refs=dict(call.refs),
     )
     op = journal.op(op_id)
     crashpoint(f"{call.kind.value}:before_send")
