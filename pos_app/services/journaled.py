@@ -442,7 +442,8 @@ def check_late(session: Session, slot: ProviderSlot, code: str, state: Snapshot 
     The finding is flagged on the operation (F12) and journaled; nothing is
     undone by it: a person must reverse it with the provider or refund the customer.
     """
-    if state is None or slot.descriptor is None:
+    if state is None or slot.descriptor is None or slot.descriptor.policy.captures:
+        # A hold decided "did not happen" that shows later took no money: it lapses (JTL).
         return []
     journal = session.journal
     found = []

@@ -90,6 +90,7 @@ __all__ = ["DEFAULT_BASE_URL", "RESERVATION_TTL", "SCOPES", "JtlClient", "token_
 
 PROVIDER = "jtl"
 DISPLAY_NAME = "JTL"
+BALANCE = "balance"  # a top-up's refs: the voucher's balance after it (minor units), printed on the receipt
 DEFAULT_BASE_URL = "https://vouchers.api.jtl-software.com/v1"
 # The scopes the till needs (jtl.md, Endpoints): never manage or update.
 SCOPES = ("read", "read-lists", "read-secrets", "use", "recharge")
@@ -399,7 +400,12 @@ class JtlClient(ProviderBase):
             data = await self._call("POST", "vouchers/recharge", operation="recharge", scope="recharge", json=body,
                                     subject=voucher_id)
             f = self._fields(data, True, "recharge")
-            return ValueResult(code=voucher_id, amount=f.money("amount"), refs={RECHARGE_ID: f.text("id")})
+            refs = {RECHARGE_ID: f.text("id")}
+            try:  # the balance after it, for the receipt; the credit is made whatever this read says
+                refs[BALANCE] = str((await self._voucher(voucher_id, "balance")).money("remaining_amount").minor)
+            except ProviderError:
+                pass
+            return ValueResult(code=voucher_id, amount=f.money("amount"), refs=refs)
         f = await self._set_status(voucher_id, "active", f"order {order}", "activate")
         valid_until = f.time("valid_until")
         return ValueResult(code=voucher_id, amount=f.money("amount"),
