@@ -310,6 +310,19 @@ class GiftDesk:
         """Value lines created at the provider and not undone since."""
         return [line for line in order.gift_vouchers if line.live]
 
+    def refuse_lost_top_ups(self, lines: list[Line]) -> None:
+        """CheckoutError for a top-up among ``lines`` its provider cannot take back
+        (JTL has no call for it): said before anything is asked or undone."""
+        for line in lines:
+            if line.kind is not LineKind.TOP_UP:
+                continue
+            slot = self.providers.get(line.provider or "")
+            if slot is None or slot.client is None or not slot.client.supports(Capability.TOP_UP_UNDO):
+                name = slot.display_name if slot is not None else (line.provider or "?")
+                raise CheckoutError(_("{provider} cannot take the top-up of voucher {code} back at the till — "
+                                      "refund the customer and correct the voucher with {provider}").format(
+                    provider=name, code=mask_code(line.code or "")))
+
     async def check_undoable(self, lines: list[Line]) -> None:
         """Ask whether each line can be undone, before anything is undone:
         CheckoutError on the first one that cannot (or cannot be asked)."""
@@ -317,10 +330,7 @@ class GiftDesk:
             slot = self.session.slot(line.provider)
             assert slot.client is not None and line.code is not None
             kind = value_kind(line)
-            if kind is ValueKind.TOP_UP and not slot.client.supports(Capability.TOP_UP_UNDO):
-                raise CheckoutError(_("{provider} cannot take the top-up of voucher {code} back at the till — "
-                                      "refund the customer and correct the voucher with {provider}").format(
-                    provider=slot.display_name, code=mask_code(line.code)))
+            self.refuse_lost_top_ups([line])
             try:
                 status = await slot.client.check_undo(line.code, kind)
             except ProviderError as exc:

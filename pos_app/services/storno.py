@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pos_app.domain.codes import mask_code
 from pos_app.i18n import _
 from pos_app.domain.money import Money
-from pos_app.domain.order import Line, Order, Tender, TenderKind
+from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.journal import OpState
 from pos_app.providers import OpKind
 from pos_app.services import journaled
@@ -43,6 +43,10 @@ class VoidPlan:
         parts = [_("Void sale {number} (total {total})?").format(
             number=self.number, total=self.order.total.shown_with_currency())]
         for line in self.deactivate:
+            if line.kind is LineKind.TOP_UP:
+                parts.append(_("The top-up of voucher {code} ({amount}) is taken back.").format(
+                    code=mask_code(line.code or ""), amount=line.total.shown()))
+                continue
             done = self.undone_words.get(line.id) or _("taken back")
             parts.append(_("Gift voucher {code} {amount} is {done}.").format(
                 code=mask_code(line.code or ""), amount=line.total.shown(), done=done))
@@ -79,6 +83,7 @@ class Storno:
                             and op.state in (OpState.OK, OpState.DONE)}
         plan = VoidPlan(order, order.number)
         plan.deactivate = GiftDesk.live_gift_vouchers(order)
+        self.gifts.refuse_lost_top_ups(plan.deactivate)  # before the cashier is asked anything
         for line in plan.deactivate:
             slot = self.session.providers.get(line.provider or "")
             plan.undone_words[line.id] = slot.done_word(OpKind.UNDO) if slot else _("taken back")
