@@ -84,6 +84,11 @@ async def scenario(till: Till, name: str, url: str, kit: CrashKit) -> None:
         assert outcome.closed is None and till.gifts.live_gift_vouchers(till.order), outcome
         step(till, url, kit, "undo")
         await till.cancel_order()
+    elif name == "top_up":  # F11: credit on a voucher the customer has, added at the close with its number
+        assert kit.top_up_value is not None
+        till.gifts.add_top_up(await till.gifts.check_top_up(kit.top_up_value), "20")
+        step(till, url, kit, "create")
+        await till.pay_cash(till.order.remaining)
     elif name == "close":
         till.scan(CROISSANT)
         await till.pay_card(till.parse_amount("2.50"))

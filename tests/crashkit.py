@@ -84,6 +84,9 @@ class Ledger:
     # The refs key of a hold when the provider keeps no reference of ours (JTL:
     # "reservation_id"): :func:`consistency` finds a taking's reference by it in the journal.
     hold_key: str | None = None
+    # Credit our till added to vouchers (top-ups): (code, amount, order number); None
+    # for a provider the till cannot top up with.
+    top_ups: list[tuple[str, int, str | None]] | None = None
 
     @property
     def taken(self) -> list[Taking]:
@@ -145,6 +148,7 @@ class CrashKit:
     reads_first: bool = False
     auth_paths: tuple[str, ...] = ()  # credential fetches (JTL's token), not writes of the ledger
     api_root: str = ""  # the API's path below the simulator's URL (JTL: /v1)
+    top_up_value: str | None = None  # an active voucher the till tops up (F11), for providers that can
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -279,11 +283,23 @@ def jtl_crash_data() -> Any:
 
 def serve_jtl(port: int) -> None:
     """The JTL simulator on :func:`jtl_crash_data`, with the status log of
-    ``tests/providers/kits.build_jtl``, over HTTP until killed (:data:`JTL`'s command)."""
+    ``tests/providers/kits.build_jtl``, over HTTP until killed (:data:`JTL`'s command).
+
+    The token endpoint is served past the simulator's faults: they stand for the
+    ledger's writes answered late or lost, and a till started while one is on (the
+    restart of an undecided case) would otherwise wait LATE_S for its token, as long
+    as its timeout."""
     from pos_app.providers import simkit
     from tests.providers.kits import build_jtl
 
-    app, _sim = build_jtl(jtl_crash_data())
+    faulted, _sim = build_jtl(jtl_crash_data())
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/oauth/token":
+            await faulted.app(scope, receive, send)  # FaultMiddleware's inner app
+        else:
+            await faulted(scope, receive, send)
+
     simkit.run(app, "127.0.0.1", port, name="JTL simulator (crash tests)")
 
 
@@ -308,9 +324,11 @@ def _jtl_ledger(state: dict[str, Any]) -> Ledger:
         locked = state["vouchers"][r["voucher_id"]]["locked"] and newest[r["voucher_id"]] == r["id"]
         takings.append(Taking(None, r["voucher_id"], r["amount"], r["amount"] if locked else 0, "authorized", refs))
     changes = state["status_changes"]
+    top_ups = [(c["voucher_id"], c["amount"], c["order_number"]) for c in state["charges"]
+               if c["type"] == "recharge" and c["client_id"] == JTL_CLIENT]
     return Ledger(takings, [c["id"] for c in changes if c["status"] == "active"],
                   [c["id"] for c in changes if c["status"] == "inactive"],
-                  holds_lapse=True, hold_key="reservation_id")
+                  holds_lapse=True, hold_key="reservation_id", top_ups=top_ups)
 
 
 def _jtl_elsewhere(url: str, code: str, secrets: dict[str, str]) -> httpx.Response:
@@ -343,6 +361,7 @@ JTL = CrashKit(
     reads_first=True,
     auth_paths=("/oauth/token",),
     api_root="/v1",
+    top_up_value="a1b2c3d4e5f600000001",  # active, CHF 100.00
 )
 
 KITS: dict[str, CrashKit] = {kit.name: kit for kit in (EGUMA, FAKEPAY, JTL)}
@@ -607,6 +626,7 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
         orders = {r["id"]: r for r in db.execute("SELECT * FROM orders")}
         tenders = db.execute("SELECT * FROM tenders WHERE kind='voucher'").fetchall()
         lines = db.execute("SELECT * FROM lines WHERE kind='gift_voucher'").fetchall()
+        top_up_lines = db.execute("SELECT * FROM lines WHERE kind='top_up'").fetchall()
 
     def number(order_id: int) -> str | None:
         order = orders[order_id]
@@ -707,6 +727,19 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
         problems.append(f"a value line sold twice: {sorted(sold)}")
     if ledger.live != set(sold):
         problems.append(f"value lines differ: live at the provider {sorted(ledger.live)} journal {sorted(sold)}")
+
+    # -- top-ups: credited once, with the number of its closed order ------------------
+    credited: Counter[tuple[str, int, str | None]] = Counter()
+    for line in top_up_lines:
+        if line["activated_at"] is None or line["undone_at"] is not None:
+            continue
+        order = orders[line["order_id"]]
+        if order["status"] != "closed" or line["voided_at"] is not None or order["voided_at"] is not None:
+            problems.append(f"top-up of {line['code']} credited, but its order is "
+                            f"{'voided' if line['voided_at'] or order['voided_at'] else order['status']}")
+        credited[(line["code"], line["unit_minor"] * line["quantity"], number(line["order_id"]))] += 1
+    if ledger.top_ups is not None and Counter(ledger.top_ups) != credited:
+        problems.append(f"top-ups differ: provider {sorted(ledger.top_ups)} journal {sorted(credited.elements())}")
     return problems
 
 

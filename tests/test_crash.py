@@ -28,6 +28,8 @@ def crash_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
         steps.append(("sale", "capture"))  # at the close, with the order number
     steps.append(("storno", kit.reversal))  # a void of a closed sale gives the voucher payment back
     steps.append(("order_cancel", "undo"))  # the cancel of an order holding a value line created at close
+    if kit.top_up_value:
+        steps.append(("top_up", "create"))  # credit added to a voucher at the close (F11)
     cases = [(kit, scenario, f"{kind}:{point}") for scenario, kind in steps for point in POINTS
              if kit.void_sends or (kind, point) != ("void", "after_send")]  # JTL's release sends nothing
     cases += [(kit, scenario, f"close:{point}") for scenario in ("close", "sale")
@@ -41,19 +43,13 @@ def undecided_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
     if kit.captures:
         steps.append(("sale", "capture"))
     steps += [("storno", kit.reversal), ("order_cancel", "undo")]
+    if kit.top_up_value:
+        steps.append(("top_up", "create"))
     return [(kit, scenario, kind) for scenario, kind in steps]
 
 
 # App bugs these cases show, marked until fixed (strict: a fix makes them fail as XPASS).
-KNOWN_BUGS = {
-    ("jtl", "refund"): (
-        "app bug: a JTL refund whose outcome is open (lost answer, crash after the intent) cannot be settled: "
-        "services/vouchers.py reverse() builds the refund Call with refs=tender refs but no request, and "
-        "services/journaled.py run() journals begin_op(request=call.request) without call.refs, so the "
-        "journaled op has neither refs nor request with an order_number; JtlClient.state_of(REFUND) "
-        "(providers/jtl/client.py _order_number) raises ValueError, which read_state() does not catch "
-        "(only ProviderError): settle() and the restart's recovery crash"),
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}  # (provider, operation) -> the app bug, while not fixed
 
 
 def marked(cases: list[tuple[CrashKit, str, str]], kind_of: Callable[[str], str], suffix: str = "") -> list[Any]:
@@ -174,6 +170,10 @@ async def test_kill_at_crash_point_then_recover(
             assert ledger.undone == [kit.fixed_value]
             assert journal.last_closed_order_id() is None
             assert journal.load_order(ops[0].order_id).status == "cancelled"
+        if scenario == "top_up":  # credited once, with the order's number (decided, or sent again)
+            last = journal.last_closed_order_id()
+            assert last is not None and journal.load_order(last).number == "1-0001"
+            assert ledger.top_ups == [(kit.top_up_value, 2000, "1-0001")]
         if scenario == "close":
             last = journal.last_closed_order_id()
             assert last is not None and journal.load_order(last).number == "1-0001"
@@ -219,7 +219,9 @@ async def test_kill_while_undecided_then_restart(
             assert len(ledger.takings) == 1
         if kind == "undo":
             assert ledger.undone == [kit.fixed_value]
-        if kind == "create":
+        if kind == "create" and scenario == "top_up":
+            assert ledger.top_ups == [(kit.top_up_value, 2000, "1-0001")]
+        elif kind == "create":
             assert ledger.created == [kit.fixed_value]
         if kind in ("void", "refund"):
             assert [t.still for t in ledger.takings] == [0]

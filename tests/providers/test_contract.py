@@ -508,7 +508,7 @@ async def test_fakepay_closing_captures_with_the_order_number(fakepay_till: Till
     assert ops_of(till) == [("authorize", "ok"), ("capture", "ok")]
     auth, capture = till.journal.ops()
     [charge] = sim.state.charges.values()
-    assert capture.refs == {"charge_id": charge.charge_id}
+    assert capture.refs["charge_id"] == charge.charge_id  # with the refs it acted on (the hold's)
     assert capture.request == {"order_number": out.closed.number} and out.closed.number == "1-0001"
     assert (charge.order_number, charge.amount, charge.reference) == ("1-0001", 1490, capture.reference)
     assert charge.hold_id == auth.refs["hold_id"]
@@ -530,7 +530,7 @@ async def test_fakepay_voiding_a_captured_sale_refunds_the_charge(fakepay_till: 
     [charge] = sim.state.charges.values()
     [refund] = sim.state.refunds
     assert (refund.charge_id, refund.amount, refund.reference) == (charge.charge_id, 1490, refund_op.reference)
-    assert refund_op.refs == {"refund_id": refund.refund_id}
+    assert refund_op.refs["refund_id"] == refund.refund_id
     assert sim.voucher("FP-10000050").balance == 5000
 
 
@@ -557,7 +557,7 @@ async def test_fakepay_a_lost_capture_answer_is_settled_by_the_lookup(fakepay_ti
     assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
     assert ops_of(till) == [("authorize", "ok"), ("capture", "done")]
     [charge] = sim.state.charges.values()
-    assert till.journal.ops(operation="capture")[0].refs == {"charge_id": charge.charge_id}
+    assert till.journal.ops(operation="capture")[0].refs["charge_id"] == charge.charge_id
     assert len(sim.state.charges) == 1  # never sent twice
     tender = next(t for t in till.journal.load_order(till.journal.last_closed_order_id()).active_tenders
                   if t.provider == "fakepay")
@@ -603,3 +603,159 @@ async def test_two_providers_in_one_till_each_get_their_own_cycle(
         ("eguma", "void", "ok"), ("fakepay", "refund", "ok")]
     assert eguma.voucher("L4FU5LQTKJR3").balance_in_cents == 5000
     assert fake.voucher("FP-10000050").balance == 5000
+
+
+# =====================================================================================
+# Part 3 for JTL: reserve at tender, charge with the order number at close, a release
+# on the till's side only, refund, activation, top-up (the till's in-process simulator)
+# =====================================================================================
+@pytest.fixture
+def jtl_till(write_config: Callable[..., Any], till_factory: Callable[..., Till]) -> Till:
+    return till_factory(load_config(write_config(JTL.section(0.5, 10.0))))
+
+
+def jtl_charges(sim: Any, kind: str = "charge") -> list[tuple[str, int, str | None]]:
+    return [(c.voucher_id, c.amount, c.order_number) for c in sim.state.charges.values() if c.type == kind]
+
+
+async def test_jtl_closing_charges_the_reservation_with_the_order_number(jtl_till: Till) -> None:
+    till = jtl_till
+    sim = till.providers["jtl"].simulator
+    till.scan(ESPRESSO)
+    out = await pay_voucher(till, JTL)
+    assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "ok")]
+    auth, capture = till.journal.ops()
+    [reservation] = sim.state.reservations.values()
+    [charge] = sim.state.charges.values()
+    assert auth.refs["reservation_id"] == reservation.id and reservation.charge_id == charge.id
+    assert (charge.type, charge.amount, charge.order_number) == ("charge", 1490, "1-0001")
+    assert capture.request == {"order_number": "1-0001"}
+    assert (capture.refs["charge_id"], capture.refs["order_number"]) == (charge.id, "1-0001")
+    assert sim.voucher(JTL.voucher).remaining == 10000 - 1490
+    tender = till.journal.load_order(till.journal.last_closed_order_id()).active_tenders[0]
+    assert tender.state is TenderState.CAPTURED and tender.refs["charge_id"] == charge.id
+
+
+async def test_jtl_voiding_a_charged_sale_refunds_the_charge(jtl_till: Till) -> None:
+    till = jtl_till
+    sim = till.providers["jtl"].simulator
+    till.scan(ESPRESSO)
+    await pay_voucher(till, JTL)
+    out = await till.storno.run()
+    assert "Sale 1-0001 voided" in out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "ok"), ("refund", "ok")]
+    [charge] = [c for c in sim.state.charges.values() if c.type == "charge"]
+    [refund] = [c for c in sim.state.charges.values() if c.type == "refund"]
+    assert (refund.refund_of, refund.amount, refund.order_number) == (charge.id, 1490, "1-0001")
+    assert till.journal.ops(operation="refund")[0].refs["refund_id"] == refund.id
+    assert sim.voucher(JTL.voucher).remaining == 10000
+
+
+async def test_jtl_voiding_before_the_charge_drops_the_hold_on_the_till_side(jtl_till: Till) -> None:
+    """JTL cannot delete a reservation: F8 sends nothing, the hold lapses by itself
+    (the voucher stays blocked until then) and is never charged."""
+    till = jtl_till
+    sim = till.providers["jtl"].simulator
+    big_order(till, JTL)
+    await pay_voucher(till, JTL)
+    [tender] = till.order.active_tenders
+    sent = len(sim.state.requests)
+    out = await till.void_tender(tender.id)
+    assert "lapses at" in out.notice.text, out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("void", "ok")]
+    assert len(sim.state.requests) == sent  # nothing sent
+    assert till.order.active_tenders == []
+    assert JTL.authorizations(sim) == [JTL.held(JTL.voucher, 10000, None)]  # held until it lapses
+    assert sim.state.charges == {}
+
+
+async def test_jtl_a_lost_charge_answer_is_settled_by_the_order_number(jtl_till: Till) -> None:
+    till = jtl_till
+    slot = till.providers["jtl"]
+    sim = slot.simulator
+    left = big_order(till, JTL)
+    await pay_voucher(till, JTL)  # 100.00 held
+    on_next_write(slot.http, JTL, lambda: sim.drop_next_posts(1))  # the charge at close: made, answer lost
+    out = await till.pay_cash(chf(left))
+    assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "done")]
+    [charge] = sim.state.charges.values()
+    capture = till.journal.ops(operation="capture")[0]
+    assert (capture.refs["charge_id"], capture.refs["order_number"]) == (charge.id, "1-0001")
+    assert jtl_charges(sim) == [(JTL.voucher, 10000, "1-0001")]  # never sent twice
+
+
+async def test_jtl_a_hold_whose_answer_was_lost_is_taken_again_at_close(jtl_till: Till) -> None:
+    """Decided "held" by the voucher's lock, without the reservation's id: the close
+    cannot charge it, and holds it again once the cashier says so, then charges that."""
+    till = jtl_till
+    slot = till.providers["jtl"]
+    sim = slot.simulator
+    left = big_order(till, JTL)
+    on_next_write(slot.http, JTL, lambda: sim.drop_next_posts(1))
+    await pay_voucher(till, JTL)
+    assert till.order.active_tenders[0].refs == {}
+    out = await till.pay_cash(chf(left))
+    assert out.closed is None and out.confirm is not None, out.notice.text
+    assert sim.state.charges == {}  # nothing charged without the cashier
+    out = await out.confirm.step()
+    assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
+    assert [op for op, _state in ops_of(till)] == ["authorize", "capture", "authorize", "capture"]
+    assert [state for _op, state in ops_of(till)][2:] == ["ok", "ok"]
+    first, second = sim.state.reservations.values()
+    assert first.charge_id is None and second.charge_id is not None  # the first one was replaced
+    assert jtl_charges(sim) == [(JTL.voucher, 10000, "1-0001")]
+
+
+async def test_jtl_a_gift_voucher_is_activated_at_close_and_deactivated_by_the_void(jtl_till: Till) -> None:
+    till = jtl_till
+    sim = till.providers["jtl"].simulator
+    till.gifts.add(await till.gifts.check(JTL.value_code.upper()))
+    out = await till.pay_cash(till.parse_amount("50"))
+    assert out.closed is not None, out.notice.text
+    assert ops_of(till) == [("create", "ok")]
+    voucher = sim.voucher(JTL.value_code)
+    assert voucher.status == "active" and voucher.valid_until is not None  # 3 years from now
+    await till.storno.run()
+    assert ops_of(till) == [("create", "ok"), ("undo", "ok")]
+    assert sim.voucher(JTL.value_code).status == "inactive"
+
+
+async def test_jtl_a_top_up_is_credited_at_close_with_the_order_number(jtl_till: Till) -> None:
+    till = jtl_till
+    sim = till.providers["jtl"].simulator
+    till.gifts.add_top_up(await till.gifts.check_top_up(JTL.voucher), "20")
+    out = await till.pay_cash(till.parse_amount("20"))
+    assert out.closed is not None and out.closed.number == "1-0001", out.notice.text
+    [op] = till.journal.ops()
+    assert (op.operation, op.state) == ("create", "ok")
+    assert op.request["value"] == "top_up" and op.request["order_number"] == "1-0001"
+    assert jtl_charges(sim, "recharge") == [(JTL.voucher, 2000, "1-0001")]
+    assert op.refs["recharge_id"] == next(iter(sim.state.charges))
+    assert sim.voucher(JTL.voucher).remaining == 12000
+
+
+async def test_jtl_a_lost_top_up_answer_is_settled_by_the_order_number(jtl_till: Till) -> None:
+    till = jtl_till
+    slot = till.providers["jtl"]
+    sim = slot.simulator
+    till.gifts.add_top_up(await till.gifts.check_top_up(JTL.voucher), "20")
+    on_next_write(slot.http, JTL, lambda: sim.drop_next_posts(1))
+    out = await till.pay_cash(till.parse_amount("20"))
+    assert out.closed is not None, out.notice.text
+    assert ops_of(till) == [("create", "done")]
+    assert jtl_charges(sim, "recharge") == [(JTL.voucher, 2000, "1-0001")]  # never sent twice
+
+
+async def test_jtl_a_lost_refund_answer_is_settled_by_the_order_number(jtl_till: Till) -> None:
+    till = jtl_till
+    slot = till.providers["jtl"]
+    sim = slot.simulator
+    till.scan(ESPRESSO)
+    await pay_voucher(till, JTL)
+    on_next_write(slot.http, JTL, lambda: sim.drop_next_posts(1))  # the refund: made, answer lost
+    await till.storno.run()
+    assert ops_of(till) == [("authorize", "ok"), ("capture", "ok"), ("refund", "done")]
+    assert len(jtl_charges(sim, "refund")) == 1  # never sent twice
+    assert sim.voucher(JTL.voucher).remaining == 10000
