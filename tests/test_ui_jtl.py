@@ -25,7 +25,7 @@ from pos_app.services.checkout import Till
 from pos_app.services.providers import close_providers, slot_for
 from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
-from pos_app.ui.dialogs import ChooseDialog, ConfirmDialog
+from pos_app.ui.dialogs import AmountDialog, ChooseDialog, ConfirmDialog
 from pos_app.ui.vouchers import VoucherDialog
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT
 from tests.uihelpers import rows, scan, screen_text, settle, table_rows, text
@@ -90,7 +90,9 @@ def locked(till: Till, voucher: str) -> bool:
 
 
 def posts(till: Till) -> list[tuple[str, str]]:
-    return [(r.method, r.path) for r in sim(till).state.requests if r.method in ("POST", "PATCH")]
+    """The simulator's write requests, the token requests left out."""
+    return [(r.method, r.path) for r in sim(till).state.requests
+            if r.method in ("POST", "PATCH") and r.path != "/oauth/token"]
 
 
 def receipt(till: Till) -> str:
@@ -100,6 +102,14 @@ def receipt(till: Till) -> str:
 
 
 DATE = r"\d{1,2}[./]\d{1,2}[./]\d{2,4}|\d{4}-\d{2}-\d{2}"
+
+
+async def until(pilot: Pilot, condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    """Let the app run until ``condition`` holds, without waiting for the workers."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in time"
+        await pilot.pause(0.02)
 
 
 async def pay_with_voucher(pilot: Pilot, code: str) -> None:
@@ -248,3 +258,253 @@ async def test_void_of_a_reservation_sends_nothing_and_says_when_the_hold_lapses
     assert rows(till.journal.path, "SELECT operation, state FROM provider_ops ORDER BY id") == [
         ("authorize", "ok"), ("void", "ok")]
     assert rows(till.journal.path, "SELECT state FROM tenders") == [("voided",)]
+
+
+# -- 5. a hold that lapsed before the close ----------------------------------------------
+LAPSED = ("Paid, but not closed — the hold on voucher …0002 lapsed or was replaced. Nothing was charged; Enter "
+          "asks to hold it again")
+
+
+async def reserve_then_lapse(pilot: Pilot, till: Till, clock: Clock) -> None:
+    """3.50 reserved on …0002 for the wine (38.00), then the 30-minute hold lapses."""
+    await scan(pilot, MERLOT)
+    await pay_with_voucher(pilot, LITTLE)
+    assert locked(till, LITTLE)
+    clock.advance(31 * 60)  # the customer took their time: JTL let the hold lapse
+    assert not locked(till, LITTLE)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "ui/checkout.py CheckoutScreen._pay_dialog.submit calls self._after(outcome) while the cash "
+    "AmountDialog is still the top screen: _ask pushes the ConfirmDialog, then AmountDialog.run_submit's "
+    "self.dismiss(True) pops the top screen, which is the ConfirmDialog. The question is never shown, the "
+    "cash dialog stays open, and Escape on it then raises InvalidStateError (its result was already set)"))
+async def test_lapsed_hold_found_when_cash_pays_the_rest_asks_to_hold_it_again(jtl_till: Till) -> None:
+    till = jtl_till
+    clock = Clock()
+    simulator = with_clock(till, clock)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await reserve_then_lapse(pilot, till, clock)
+        await pay_cash(pilot, "34.50")
+        # the close's charge was refused (nothing charged): the till asks to hold it again
+        assert isinstance(pilot.app.screen, ConfirmDialog)
+        assert "Voucher …0002: hold 3.50 again and charge it?" in screen_text(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    (charge,) = charges(till)
+    assert (charge.amount, charge.order_number) == (3_50, "1-0001")
+    assert simulator.voucher(LITTLE).remaining == 0
+
+
+async def test_lapsed_hold_at_close_not_now_then_held_again_and_charged_once(jtl_till: Till) -> None:
+    """The rest is paid with a second JTL voucher (the cash dialog has the bug above):
+    the close charges that one, finds the first hold lapsed and asks."""
+    till = jtl_till
+    clock = Clock()
+    simulator = with_clock(till, clock)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await reserve_then_lapse(pilot, till, clock)
+        await pay_with_voucher(pilot, NORMAL)  # 34.50: the order is paid and the close is tried
+        assert isinstance(pilot.app.screen, ConfirmDialog)
+        asked = screen_text(pilot)
+        assert "Hold the voucher again" in asked and "Voucher …0002: hold 3.50 again and charge it?" in asked
+        assert "Enter hold it again · Escape not now" in asked
+        assert [(c.voucher_id, c.amount) for c in charges(till)] == [(NORMAL, 34_50)]  # the live hold is charged
+        await pilot.press("escape")  # not now: the order stays open, paid, not closed
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+        assert text(pilot, "#status") == LAPSED
+        assert [r[0] for r in table_rows(pilot, "#tenders")][:2] == ["Voucher …0002", "reserved, charged at close"]
+        assert rows(till.journal.path, "SELECT status FROM orders ORDER BY id") == [("open",)]
+        assert len(charges(till)) == 1 and len(simulator.state.reservations) == 2
+        await pilot.press("enter")  # Enter on the empty scan field: the close is tried again and asks again
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ConfirmDialog)
+        await pilot.press("enter")  # hold it again: a new reservation, then its charge
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    little = [r for r in simulator.state.reservations.values() if r.voucher_id == LITTLE]
+    assert [r.amount for r in little] == [3_50, 3_50]
+    assert [(c.voucher_id, c.amount, c.order_number) for c in charges(till)] == [
+        (NORMAL, 34_50, "1-0001"), (LITTLE, 3_50, "1-0001")]  # each voucher charged exactly once
+    assert little[0].charge_id is None and little[1].charge_id is not None
+    assert simulator.voucher(LITTLE).remaining == 0 and simulator.voucher(NORMAL).remaining == 65_50
+    db = till.journal.path
+    assert rows(db, "SELECT status FROM orders ORDER BY id") == [("closed",), ("open",)]
+    ops = rows(db, "SELECT operation, code, state FROM provider_ops ORDER BY id")
+    assert [op for op in ops if op[1] == NORMAL] == [("authorize", NORMAL, "ok"), ("capture", NORMAL, "ok")]
+    mine = [op for op in ops if op[1] == LITTLE]
+    assert mine[0] == ("authorize", LITTLE, "ok") and mine[-2:] == [("authorize", LITTLE, "ok"),
+                                                                     ("capture", LITTLE, "ok")]
+    assert set(mine[1:-2]) == {("capture", LITTLE, "failed")}  # each refused charge journaled, none charged
+    assert rows(db, "SELECT code, state, amount_minor FROM tenders ORDER BY id") == [
+        (LITTLE, "captured", 3_50), (NORMAL, "captured", 34_50)]
+
+
+# -- 6. selling a JTL voucher, then voiding the sale ---------------------------------------
+async def test_sold_voucher_is_activated_at_close_and_deactivated_by_the_void(jtl_till: Till) -> None:
+    till = jtl_till
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await scan(pilot, FOR_SALE)
+        await settle(pilot)
+        shown = text(pilot, "#result")
+        assert "JTL gift voucher …0004  can be sold" in shown and "Amount CHF 50.00" in shown
+        await pilot.press("enter")
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+        assert table_rows(pilot, "#lines") == [["1", "Gift voucher …0004", "50.00", "50.00", "—"]]
+        assert posts(till) == []  # nothing sent before the order closes
+        await pay_cash(pilot, "50")
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+        voucher = simulator.voucher(FOR_SALE)
+        assert voucher.status == "active" and voucher.valid_until is not None
+        assert time.gmtime(voucher.valid_until).tm_year == time.gmtime().tm_year + 3
+        shown = receipt(till)
+        assert FOR_SALE in shown  # the full id: the customer pays with it
+        until = re.search(rf"valid until ({DATE})", shown)
+        assert until is not None and str(time.gmtime(voucher.valid_until).tm_year) in until.group(1)
+        await pilot.press("f9")  # the order is empty: void the last sale
+        question = text(pilot, ".info")
+        assert "Void sale 1-0001" in question and "Gift voucher …0004 50.00 is deactivated" in question
+        assert "Give back cash CHF 50.00" in question
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Sale 1-0001 voided — give back cash CHF 50.00" in text(pilot, "#status")
+    voucher = simulator.voucher(FOR_SALE)
+    assert voucher.status == "inactive" and voucher.valid_until is None
+    assert posts(till) == [("PATCH", f"/v1/vouchers/{FOR_SALE}/status")] * 2
+    assert not simulator.state.charges
+    assert rows(till.journal.path, "SELECT operation, state FROM provider_ops ORDER BY id") == [
+        ("create", "ok"), ("undo", "ok")]
+    void = till.journal.last_receipt()
+    assert void is not None and void.kind == "void" and "VOID OF SALE 1-0001" in void.text
+
+
+# -- 7. voiding a sale paid with a JTL voucher: the charge is refunded ---------------------
+async def test_void_of_a_sale_paid_by_voucher_refunds_the_charge(jtl_till: Till) -> None:
+    till = jtl_till
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, MERLOT)
+        await pay_with_voucher(pilot, NORMAL)
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+        assert simulator.voucher(NORMAL).remaining == 62_00
+        await pilot.press("f9")
+        question = text(pilot, ".info")
+        assert "Void sale 1-0001" in question and "Voucher …0001 gets 38.00 back." in question
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Sale 1-0001 voided" in text(pilot, "#status")
+    (charge,) = charges(till)
+    (refund,) = charges(till, "refund")
+    assert (refund.voucher_id, refund.amount, refund.order_number, refund.refund_of) == (
+        NORMAL, 38_00, "1-0001", charge.id)
+    assert charge.refunded == 38_00 and simulator.voucher(NORMAL).remaining == 100_00
+    assert rows(till.journal.path, "SELECT operation, state FROM provider_ops ORDER BY id") == [
+        ("authorize", "ok"), ("capture", "ok"), ("refund", "ok")]
+    void = till.journal.last_receipt()
+    assert void is not None and void.kind == "void" and "…0001" in void.text and "38.00" in void.text
+
+
+# -- 8. F11: topping up a voucher ---------------------------------------------------------
+async def test_top_up_is_recharged_at_close_with_the_order_number(jtl_till: Till) -> None:
+    till = jtl_till
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await pilot.press("f11")
+        await scan(pilot, NORMAL)
+        await settle(pilot)
+        shown = text(pilot, "#result")
+        assert "JTL voucher …0001  can be topped up" in shown
+        await pilot.press(*"20", "enter")
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+        assert table_rows(pilot, "#lines") == [["1", "Top-up …0001", "20.00", "20.00", "—"]]
+        assert "credited when the order is paid" in text(pilot, "#status")
+        assert posts(till) == []
+        await pay_cash(pilot)  # the proposed 20.00
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    (recharge,) = charges(till, "recharge")
+    assert (recharge.voucher_id, recharge.amount, recharge.order_number) == (NORMAL, 20_00, "1-0001")
+    assert simulator.voucher(NORMAL).remaining == 120_00
+    assert posts(till) == [("POST", "/v1/vouchers/recharge")]
+    shown = receipt(till)
+    assert re.search(r"Top-up voucher …0001 +20\.00", shown), shown
+    assert NORMAL not in shown
+
+
+# -- 9. a voucher in another currency ---------------------------------------------------------
+async def test_voucher_in_another_currency_is_refused_before_any_money_call(jtl_till: Till) -> None:
+    till = jtl_till
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, MERLOT)
+        await pilot.press("f2")
+        await scan(pilot, EURO)
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, VoucherDialog)
+        error = text(pilot, "#error")
+        assert "This voucher is in EUR; this till takes CHF" in error
+        assert "Pay CHF" not in text(pilot, "#result")
+        await pilot.press("enter")  # checks again, never reserves
+        await settle(pilot)
+        await pilot.press("escape")
+        assert table_rows(pilot, "#tenders") == []
+    assert not simulator.state.reservations and posts(till) == []
+    assert [(r.method, r.path) for r in simulator.state.requests if r.path != "/oauth/token"] == [
+        ("GET", f"/v1/vouchers/{EURO}")] * 2  # the balance read, twice (Enter checked again)
+    assert rows(till.journal.path, "SELECT COUNT(*) FROM provider_ops") == [(0,)]
+
+
+# -- 10. a code two providers' patterns fit ----------------------------------------------------
+async def test_code_both_providers_could_own_asks_which_provider(
+        write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> None:
+    both = """
+    [providers.eguma]
+    base_url = "sim://eguma"
+    timeout_s = 2
+    code_pattern = "[A-Z0-9]{12}|[0-9]{2}|[0-9A-F]{20}"
+    """ + SIM_JTL
+    till = till_factory(load_config(write_config(both)))
+    eguma = till.providers["eguma"].simulator
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, MERLOT)
+        await pilot.press("f2")
+        await scan(pilot, NORMAL)
+        # the check waits for the cashier's choice: settle() (all workers done) would wait forever
+        await until(pilot, lambda: isinstance(pilot.app.screen, ChooseDialog))
+        asked = screen_text(pilot)
+        assert "Which provider?" in asked and "could be a E-GUMA or JTL voucher" in asked
+        assert "1  E-GUMA" in asked and "2  JTL" in asked
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, VoucherDialog)
+        shown = text(pilot, "#result")
+        assert "JTL voucher …0001  redeemable" in shown and "Pay CHF 38.00" in shown
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    assert not eguma.state.requests  # E-GUMA was never asked
+    (charge,) = charges(till)
+    assert (charge.voucher_id, charge.amount, charge.order_number) == (NORMAL, 38_00, "1-0001")
+
+
+# -- 11. the till's client group lacks a scope ---------------------------------------------------
+async def test_missing_scope_names_the_scope_and_the_admin_ui(jtl_till: Till) -> None:
+    till = jtl_till
+    simulator = sim(till)
+    simulator.set_scopes(TILL_CLIENT[0], ["read", "read-lists", "read-secrets", "recharge"])  # no "use"
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, MERLOT)
+        await pay_with_voucher(pilot, NORMAL)
+        assert isinstance(pilot.app.screen, VoucherDialog)
+        error = text(pilot, "#error")
+        assert "the client group of this till lacks the scope «use»" in error
+        assert "JTL Admin UI" in error
+        await pilot.press("escape")
+        assert table_rows(pilot, "#tenders") == []
+    assert not simulator.state.reservations
+    assert [r.status for r in simulator.state.requests if r.path == "/v1/reservations"] == [403]
+    assert rows(till.journal.path, "SELECT state FROM tenders") in ([], [("voided",)])
