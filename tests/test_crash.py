@@ -51,6 +51,12 @@ def undecided_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
 # App bugs these cases show, marked until fixed (strict: a fix makes them fail as XPASS).
 KNOWN_BUGS: dict[tuple[str, str], str] = {}  # (provider, operation) -> the app bug, while not fixed
 
+# Scenarios of a provider run only with the slow tests (`python3 tasks.py soak`), to keep
+# the default run short: each kills at an (operation, point) another scenario of the same
+# provider already kills by default. JTL: order_cancel's undo points are deactivate's,
+# and close runs no provider operation at all (the same for every provider).
+SLOW_SCENARIOS: dict[str, set[str]] = {"jtl": {"order_cancel", "close"}}
+
 
 def marked(cases: list[tuple[CrashKit, str, str]], kind_of: Callable[[str], str], suffix: str = "") -> list[Any]:
     """The cases as pytest params with their ids; one that shows a known bug is xfail."""
@@ -58,6 +64,8 @@ def marked(cases: list[tuple[CrashKit, str, str]], kind_of: Callable[[str], str]
     for kit, scenario, what in cases:
         bug = KNOWN_BUGS.get((kit.name, kind_of(what)))
         marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
+        if scenario in SLOW_SCENARIOS.get(kit.name, set()):
+            marks.append(pytest.mark.slow)
         params.append(pytest.param(kit, scenario, what, marks=marks, id=f"{kit.name}-{scenario}-{what}{suffix}"))
     return params
 
