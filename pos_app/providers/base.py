@@ -71,6 +71,7 @@ __all__ = [
     "OpContext",
     "OpKind",
     "Operation",
+    "PermissionDenied",
     "ProviderBase",
     "ProviderDescriptor",
     "ProviderError",
@@ -171,6 +172,14 @@ class AuthenticationError(ProviderError):
     """The provider rejected our credentials (HTTP 401/403): bad or missing key."""
 
     default_hint = N_("Check the API key with `pos keys set --provider {provider}`.")
+
+
+class PermissionDenied(AuthenticationError):
+    """The credentials are right, but they lack a permission this call needs (JTL:
+    a scope of the client group, HTTP 403). Its hint says where to grant it; the
+    credentials themselves need no change."""
+
+    default_hint = N_("Grant the missing permission in the provider's admin interface, then try again.")
 
 
 class RefusedError(ProviderError):

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pos_app.domain.codes import mask_code
 from pos_app.i18n import _
 from pos_app.journal import OpRecord
-from pos_app.providers import AuthenticationError, OpKind, ProviderError, RefusedError
+from pos_app.providers import AuthenticationError, OpKind, PermissionDenied, ProviderError, RefusedError
 from pos_app.providers.base import with_provider_words
 from pos_app.services.journaled import Decision, Result
 from pos_app.services.session import Session
@@ -30,7 +30,7 @@ def describe(error: ProviderError, display_name: str, hint: bool = True, key_com
     if isinstance(error, RefusedError):
         return with_provider_words(error.message.rstrip("."), display_name, error.provider_message)
     advice = error.hint
-    if isinstance(error, AuthenticationError) and key_command:
+    if isinstance(error, AuthenticationError) and key_command and not isinstance(error, PermissionDenied):
         advice = (_("Check the API key with `{command}`.") if "--field api_key" in key_command else
                   _("Check the {provider} credentials with `{command}`.")).format(
             command=key_command, provider=display_name)

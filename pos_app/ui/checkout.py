@@ -26,6 +26,7 @@ from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.providers import OpKind
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
+from pos_app.services.results import Confirm
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
 from pos_app.ui.footer import TillFooter
@@ -154,6 +155,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self._order_number = ""
         self._widths = (0, 0)  # (pay pane, name column): set for the screen's width
         self._qty_width = QTY_WIDTH
+        self._pending_confirm: Confirm | None = None  # a question for when no dialog is on top
 
     # -- layout ---------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -229,8 +231,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         return self._pay_inner - AMOUNT_WIDTH
 
     def on_screen_resume(self) -> None:
-        """Back from a dialog: let go of what Textual still keeps of its widgets."""
+        """Back from a dialog: let go of what Textual still keeps of its widgets, and
+        ask a question the till kept while the dialog was open (``_ask``)."""
         self.call_after_refresh(release_discarded_styles)
+        if self._pending_confirm is not None:
+            self.call_after_refresh(self._ask_pending)
 
     def schedule_reconcile(self, again: bool = False) -> None:
         """Look again by itself while any provider operation is undecided: when its
@@ -498,11 +503,21 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             self.print_receipts([outcome.receipt_id], closing=outcome.notice)
 
     def _ask(self, outcome: Outcome) -> None:
-        """A step the till proposes (a lapsed hold taken again): shown, then asked."""
-        confirm = outcome.confirm
-        assert confirm is not None
+        """A step the till proposes (a lapsed hold taken again): shown, then asked.
+        With a dialog still on top (the cash dialog whose payment led here closes
+        after this), the question waits until the checkout is back on screen."""
+        assert outcome.confirm is not None
         self.refresh_order()
         self.say(outcome.notice)
+        self._pending_confirm = outcome.confirm
+        if self.app.screen is self:
+            self._ask_pending()
+
+    def _ask_pending(self) -> None:
+        confirm = self._pending_confirm
+        if confirm is None or self.app.screen is not self:
+            return
+        self._pending_confirm = None
 
         def done(yes: bool | None) -> None:
             if yes and self._idle():

@@ -58,6 +58,7 @@ from pos_app.providers.base import (
     OpContext,
     Operation,
     OpKind,
+    PermissionDenied,
     ProviderBase,
     ProviderError,
     RefusedError,
@@ -672,8 +673,8 @@ def _credentials_hint() -> str:
              "with `pos providers connect jtl --pin PIN` (the pin from the JTL Admin UI).")
 
 
-def _forbidden(scope: str, operation: str) -> AuthenticationError:
-    return AuthenticationError(
+def _forbidden(scope: str, operation: str) -> PermissionDenied:
+    return PermissionDenied(
         _("{provider} refused this call: the client group of this till lacks the scope «{scope}».").format(
             provider=DISPLAY_NAME, scope=scope),
         PROVIDER, operation=operation,
