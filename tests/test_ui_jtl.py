@@ -255,14 +255,25 @@ async def test_void_of_a_reservation_sends_nothing_and_says_when_the_hold_lapses
                 f"until its hold lapses at {lapses}") == status
         assert table_rows(pilot, "#tenders") == []
         assert "38.00" in text(pilot, "#balance")
-    # nothing to send: JTL has no call to drop a reservation
-    assert [(r.method, r.path) for r in simulator.state.requests[before:]] == []
-    assert not simulator.state.charges
-    assert locked(till, LITTLE)  # until the hold lapses by itself
-    assert simulator.voucher(LITTLE).remaining == 3_50
+        # nothing to send: JTL has no call to drop a reservation
+        assert [(r.method, r.path) for r in simulator.state.requests[before:]] == []
+        assert not simulator.state.charges
+        assert locked(till, LITTLE)  # until the hold lapses by itself
+        assert simulator.voucher(LITTLE).remaining == 3_50
+        # the customer changes their mind: the same voucher again (a new hold replaces the dropped one)
+        await pay_with_voucher(pilot, LITTLE)
+        assert "3.50 reserved" in text(pilot, "#status")
+        await pay_cash(pilot, "34.50")
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    dropped, taken = simulator.state.reservations.values()
+    assert dropped is reservation and dropped.charge_id is None
+    (charge,) = charges(till)  # the dropped hold was never charged
+    assert (charge.voucher_id, charge.amount, charge.order_number) == (LITTLE, 3_50, "1-0001")
+    assert taken.charge_id == charge.id and simulator.voucher(LITTLE).remaining == 0
     assert rows(till.journal.path, "SELECT operation, state FROM provider_ops ORDER BY id") == [
-        ("authorize", "ok"), ("void", "ok")]
-    assert rows(till.journal.path, "SELECT state FROM tenders") == [("voided",)]
+        ("authorize", "ok"), ("void", "ok"), ("authorize", "ok"), ("capture", "ok")]
+    assert rows(till.journal.path, "SELECT kind, state FROM tenders ORDER BY id") == [
+        ("voucher", "voided"), ("voucher", "captured"), ("cash", "captured")]
 
 
 # -- 5. a hold that lapsed before the close ----------------------------------------------
@@ -346,6 +357,74 @@ async def test_lapsed_hold_next_to_a_live_one_charges_each_voucher_once(jtl_till
     assert [op for op in ops if op[1] == LITTLE] == [
         ("authorize", LITTLE, "ok"), ("capture", LITTLE, "failed"), ("authorize", LITTLE, "ok"),
         ("capture", LITTLE, "ok")]
+
+
+async def test_lapsed_hold_of_a_voucher_spent_elsewhere_meanwhile_is_removed(jtl_till: Till) -> None:
+    till = jtl_till
+    clock = Clock()
+    simulator = with_clock(till, clock)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await reserve_then_lapse(pilot, till, clock)
+        # the customer's partner spends what was left online while the hold is gone
+        status, held = simulator.reserve({"amount": "3.50", "currency": "CHF", "code": "JTL-GIFT-050-B"},
+                                         TILL_CLIENT[0])
+        assert status == 201
+        assert simulator.charge(held["id"], {"order_number": "web-77"}, TILL_CLIENT[0])[0] == 201
+        await pay_cash(pilot, "34.50")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), 3)
+        await pilot.press("enter")  # hold it again: refused, the voucher has nothing left
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+        status_line = text(pilot, "#status")
+        assert status_line.startswith("Not closed — voucher …0002 could not be held again (")
+        assert status_line.endswith("its payment of 3.50 is removed, take it another way")
+        assert [r[0] for r in table_rows(pilot, "#tenders")] == ["Cash given"]
+        assert "3.50" in text(pilot, "#balance")
+        await pay_cash(pilot, "3.50")
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+    # the till charged nothing on …0002: the only charge is the one made elsewhere
+    assert [(c.voucher_id, c.amount, c.order_number) for c in charges(till)] == [(LITTLE, 3_50, "web-77")]
+    assert simulator.voucher(LITTLE).remaining == 0
+    assert rows(till.journal.path, "SELECT kind, state, amount_minor FROM tenders ORDER BY id") == [
+        ("voucher", "voided", 3_50), ("cash", "captured", 34_50), ("cash", "captured", 3_50)]
+    shown = receipt(till)
+    assert "…0002" not in shown and "38.00" in shown
+
+
+# -- E-GUMA and JTL on one order -----------------------------------------------------------
+async def test_eguma_and_jtl_on_one_order_then_the_sale_is_voided(
+        write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> None:
+    both = """
+    [providers.eguma]
+    base_url = "sim://eguma"
+    timeout_s = 2
+    """ + SIM_JTL
+    till = till_factory(load_config(write_config(both)))
+    eguma = till.providers["eguma"].simulator
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, "2*" + MERLOT)  # 76.00
+        await pay_with_voucher(pilot, "L4FU5LQTKJR3")  # E-GUMA redeems 50.00 at once
+        assert eguma.voucher("L4FU5LQTKJR3").balance_in_cents == 0
+        await pay_with_voucher(pilot, NORMAL)  # JTL holds the 26.00 left, the close charges it
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+        shown = receipt(till)
+        assert "Voucher …KJR3" in shown and "Voucher …0001" in shown and "new balance 74.00" in shown
+        await pilot.press("f9")
+        question = text(pilot, ".info")
+        assert "Voucher …KJR3 gets 50.00 back." in question and "Voucher …0001 gets 26.00 back." in question
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Sale 1-0001 voided" in text(pilot, "#status")
+    assert eguma.voucher("L4FU5LQTKJR3").balance_in_cents == 50_00
+    (charge,) = charges(till)
+    (refund,) = charges(till, "refund")
+    assert (charge.amount, charge.order_number) == (26_00, "1-0001")
+    assert (refund.amount, refund.order_number, refund.refund_of) == (26_00, "1-0001", charge.id)
+    assert simulator.voucher(NORMAL).remaining == 100_00
+    assert rows(till.journal.path, "SELECT provider, operation, state FROM provider_ops ORDER BY id") == [
+        ("eguma", "authorize", "ok"), ("jtl", "authorize", "ok"), ("jtl", "capture", "ok"),
+        ("eguma", "void", "ok"), ("jtl", "refund", "ok")]
 
 
 # -- 6. selling a JTL voucher, then voiding the sale ---------------------------------------
