@@ -30,7 +30,7 @@ from pos_app.ui.vouchers import VoucherDialog
 from tests.conftest import CROISSANT, ESPRESSO, MERLOT
 from tests.uihelpers import rows, scan, screen_text, settle, table_rows, text
 
-SIZE = (110, 32)
+SIZE = (100, 30)
 
 # The demo data's vouchers (pos_app/providers/jtl/demo_vouchers.toml); the barcode is the id.
 NORMAL = "a1b2c3d4e5f600000001"  # CHF 100.00, active, with a pin
@@ -334,32 +334,11 @@ async def test_lapsed_hold_at_close_not_now_then_held_again_and_charged_once(jtl
         ("voucher", "captured", 3_50), ("cash", "captured", 34_50)]
 
 
-async def test_lapsed_hold_next_to_a_live_one_charges_each_voucher_once(jtl_till: Till) -> None:
-    """The rest paid with a second JTL voucher: the close charges that one, finds the
-    first hold lapsed and asks; held again, the first is charged too."""
-    till = jtl_till
-    clock = Clock()
-    simulator = with_clock(till, clock)
-    async with PosApp(till).run_test(size=SIZE) as pilot:
-        await reserve_then_lapse(pilot, till, clock)
-        await pay_with_voucher(pilot, NORMAL)  # 34.50: the order is paid and the close is tried
-        await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), 3)
-        assert "Voucher …0002: hold 3.50 again and charge it?" in screen_text(pilot)
-        assert [(c.voucher_id, c.amount) for c in charges(till)] == [(NORMAL, 34_50)]  # the live hold is charged
-        await pilot.press("enter")
-        await settle(pilot)
-        assert "Order 1-0001 closed" in text(pilot, "#status")
-    assert [(c.voucher_id, c.amount, c.order_number) for c in charges(till)] == [
-        (NORMAL, 34_50, "1-0001"), (LITTLE, 3_50, "1-0001")]  # each voucher charged exactly once
-    assert simulator.voucher(LITTLE).remaining == 0 and simulator.voucher(NORMAL).remaining == 65_50
-    ops = rows(till.journal.path, "SELECT operation, code, state FROM provider_ops ORDER BY id")
-    assert [op for op in ops if op[1] == NORMAL] == [("authorize", NORMAL, "ok"), ("capture", NORMAL, "ok")]
-    assert [op for op in ops if op[1] == LITTLE] == [
-        ("authorize", LITTLE, "ok"), ("capture", LITTLE, "failed"), ("authorize", LITTLE, "ok"),
-        ("capture", LITTLE, "ok")]
-
-
-async def test_lapsed_hold_of_a_voucher_spent_elsewhere_meanwhile_is_removed(jtl_till: Till) -> None:
+async def test_lapsed_hold_next_to_a_live_one_spent_elsewhere_meanwhile(jtl_till: Till) -> None:
+    """The rest is paid with a second JTL voucher: the close charges that one and finds
+    the first hold lapsed; holding it again is refused (its voucher was spent elsewhere
+    meanwhile), so that payment is removed and the rest taken in cash. The live
+    voucher is charged once, not again when the close is retried."""
     till = jtl_till
     clock = Clock()
     simulator = with_clock(till, clock)
@@ -370,25 +349,32 @@ async def test_lapsed_hold_of_a_voucher_spent_elsewhere_meanwhile_is_removed(jtl
                                          TILL_CLIENT[0])
         assert status == 201
         assert simulator.charge(held["id"], {"order_number": "web-77"}, TILL_CLIENT[0])[0] == 201
-        await pay_cash(pilot, "34.50")
+        await pay_with_voucher(pilot, NORMAL)  # 34.50: the order is paid and the close is tried
         await until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), 3)
+        assert "Voucher …0002: hold 3.50 again and charge it?" in screen_text(pilot)
+        assert [(c.voucher_id, c.amount) for c in charges(till)] == [(LITTLE, 3_50), (NORMAL, 34_50)]
         await pilot.press("enter")  # hold it again: refused, the voucher has nothing left
         await settle(pilot)
         assert isinstance(pilot.app.screen, CheckoutScreen)
         status_line = text(pilot, "#status")
         assert status_line.startswith("Not closed — voucher …0002 could not be held again (")
         assert status_line.endswith("its payment of 3.50 is removed, take it another way")
-        assert [r[0] for r in table_rows(pilot, "#tenders")] == ["Cash given"]
+        assert [r[0] for r in table_rows(pilot, "#tenders")][0] == "Voucher …0001"
         assert "3.50" in text(pilot, "#balance")
         await pay_cash(pilot, "3.50")
         assert "Order 1-0001 closed" in text(pilot, "#status")
-    # the till charged nothing on …0002: the only charge is the one made elsewhere
-    assert [(c.voucher_id, c.amount, c.order_number) for c in charges(till)] == [(LITTLE, 3_50, "web-77")]
-    assert simulator.voucher(LITTLE).remaining == 0
-    assert rows(till.journal.path, "SELECT kind, state, amount_minor FROM tenders ORDER BY id") == [
-        ("voucher", "voided", 3_50), ("cash", "captured", 34_50), ("cash", "captured", 3_50)]
+    # the till charged nothing on …0002 (the only charge there was made elsewhere), …0001 once
+    assert [(c.voucher_id, c.amount, c.order_number) for c in charges(till)] == [
+        (LITTLE, 3_50, "web-77"), (NORMAL, 34_50, "1-0001")]
+    assert simulator.voucher(LITTLE).remaining == 0 and simulator.voucher(NORMAL).remaining == 65_50
+    ops = rows(till.journal.path, "SELECT operation, code, state FROM provider_ops ORDER BY id")
+    assert [op for op in ops if op[1] == NORMAL] == [("authorize", NORMAL, "ok"), ("capture", NORMAL, "ok")]
+    assert [op for op in ops if op[1] == LITTLE] == [
+        ("authorize", LITTLE, "ok"), ("capture", LITTLE, "failed"), ("authorize", LITTLE, "failed")]
+    assert rows(till.journal.path, "SELECT code, state, amount_minor FROM tenders ORDER BY id") == [
+        (LITTLE, "voided", 3_50), (NORMAL, "captured", 34_50), (None, "captured", 3_50)]
     shown = receipt(till)
-    assert "…0002" not in shown and "38.00" in shown
+    assert "…0002" not in shown and "Voucher …0001" in shown and "38.00" in shown
 
 
 # -- E-GUMA and JTL on one order -----------------------------------------------------------
@@ -425,6 +411,38 @@ async def test_eguma_and_jtl_on_one_order_then_the_sale_is_voided(
     assert rows(till.journal.path, "SELECT provider, operation, state FROM provider_ops ORDER BY id") == [
         ("eguma", "authorize", "ok"), ("jtl", "authorize", "ok"), ("jtl", "capture", "ok"),
         ("eguma", "void", "ok"), ("jtl", "refund", "ok")]
+
+
+# -- the close's charge when JTL is down or its answer is lost ----------------------------------
+async def test_charge_at_close_retried_after_an_outage_and_settled_after_a_lost_answer(jtl_till: Till) -> None:
+    till = jtl_till
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        # JTL is down when the order closes: nothing charged, the order waits; Enter retries
+        await scan(pilot, MERLOT)
+        await pay_with_voucher(pilot, LITTLE)
+        simulator.fail_next(1, status=503)
+        await pay_cash(pilot, "34.50")
+        assert text(pilot, "#status") == ("Paid, but not closed — charge of …0002 not sent — JTL is not available "
+                                          "right now (HTTP 503). Enter retries")
+        assert not simulator.state.charges
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+        # the next order: the charge is made but its answer is lost; the order number finds it
+        await scan(pilot, "3*" + MERLOT)  # 114.00
+        await pay_with_voucher(pilot, NORMAL)  # 100.00 held
+        simulator.drop_next_posts(1)  # the next POST is the close's charge: applied, answer lost
+        await pay_cash(pilot, "14")
+        assert text(pilot, "#status") == "Order 1-0002 closed"  # settled: nothing for the cashier to do
+    assert [(c.voucher_id, c.amount, c.order_number) for c in charges(till)] == [
+        (LITTLE, 3_50, "1-0001"), (NORMAL, 100_00, "1-0002")]  # each once: nothing sent twice
+    assert simulator.voucher(NORMAL).remaining == 0
+    assert [r.amount for r in simulator.state.reservations.values()] == [3_50, 100_00]
+    assert rows(till.journal.path, "SELECT operation, state FROM provider_ops ORDER BY id") == [
+        ("authorize", "ok"), ("capture", "ok"), ("authorize", "ok"), ("capture", "done")]
+    assert rows(till.journal.path, "SELECT status, number FROM orders ORDER BY id") == [
+        ("closed", 1), ("closed", 2), ("open", None)]
 
 
 # -- 6. selling a JTL voucher, then voiding the sale ---------------------------------------
