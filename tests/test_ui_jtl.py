@@ -509,6 +509,41 @@ async def test_voucher_activated_elsewhere_before_the_close_is_not_sold_again(jt
     assert rows(till.journal.path, "SELECT status FROM orders ORDER BY id") == [("open",)]
 
 
+async def test_order_charged_at_close_then_cancelled_refunds_the_charge(jtl_till: Till) -> None:
+    """The close charges the voucher, then the gift voucher's activation fails (JTL
+    no longer has it): the order stays open, paid; cancelling it refunds the charge."""
+    till = jtl_till
+    simulator = sim(till)
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        await scan(pilot, FOR_SALE)
+        await settle(pilot)
+        await pilot.press("enter")
+        await scan(pilot, MERLOT)
+        await pay_with_voucher(pilot, NORMAL)  # 38.00 held: the gift voucher is paid in cash
+        assert simulator.delete_voucher(FOR_SALE)[0] == 204  # removed in JTL's Admin UI meanwhile
+        await pay_cash(pilot, "50")
+        assert text(pilot, "#status") == (
+            "Paid, but not closed — gift voucher …0004: activation failed — JTL does not know this voucher\n"
+            "JTL says: «The requested Voucher was not found.». Enter retries; or select the line, F8 removes it")
+        assert [(c.amount, c.order_number) for c in charges(till)] == [(38_00, "1-0001")]  # charged already
+        assert table_rows(pilot, "#tenders")[:2] == [["Voucher …0001", "-38.00"], ["new balance", "62.00"]]
+        await pilot.press("f9")
+        question = text(pilot, ".info")
+        assert "Voucher …0001: 38.00 goes back on the voucher." in question
+        assert "Give back the cash payment: 50.00." in question
+        await pilot.press("enter")
+        await settle(pilot)
+        assert text(pilot, "#status") == "Order cancelled — return the payments taken: Cash 50.00"
+    (charge,) = charges(till)
+    (refund,) = charges(till, "refund")
+    assert (refund.amount, refund.order_number, refund.refund_of) == (38_00, "1-0001", charge.id)
+    assert simulator.voucher(NORMAL).remaining == 100_00
+    assert rows(till.journal.path, "SELECT status FROM orders ORDER BY id") == [("cancelled",), ("open",)]
+    assert rows(till.journal.path, "SELECT operation, state FROM provider_ops ORDER BY id") == [
+        ("authorize", "ok"), ("capture", "ok"), ("refund", "ok")]
+
+
 # -- 7. voiding a sale paid with a JTL voucher: the charge is refunded ---------------------
 async def test_void_of_a_sale_paid_by_voucher_refunds_the_charge(jtl_till: Till) -> None:
     till = jtl_till
