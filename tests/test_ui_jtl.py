@@ -27,7 +27,7 @@ from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.dialogs import AmountDialog, ChooseDialog, ConfirmDialog
 from pos_app.ui.vouchers import VoucherDialog
-from tests.conftest import CROISSANT, ESPRESSO, MERLOT
+from tests.conftest import CROISSANT, MERLOT
 from tests.uihelpers import rows, scan, screen_text, settle, table_rows, text
 
 SIZE = (100, 30)
