@@ -485,13 +485,6 @@ async def test_sold_voucher_is_activated_at_close_and_deactivated_by_the_void(jt
     assert void is not None and void.kind == "void" and "VOID OF SALE 1-0001" in void.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "JTL's PATCH /vouchers/{id}/status to 'active' on an active voucher answers 200 and changes nothing; "
-    "the till sends the activation at close without looking at the state it read just before "
-    "(journaled.run's `before`, status 'active'): JtlSettling.contradiction only compares amounts and "
-    "JtlClient.create_value checks nothing, so a voucher sold elsewhere between the F5 check and the close "
-    "is 'sold' again: the order closes, the receipt prints it (with the other sale's valid-until), and a "
-    "void of this sale would deactivate the other buyer's voucher. E-GUMA refuses the same case at close"))
 async def test_voucher_activated_elsewhere_before_the_close_is_not_sold_again(jtl_till: Till) -> None:
     till = jtl_till
     simulator = sim(till)
@@ -506,7 +499,9 @@ async def test_voucher_activated_elsewhere_before_the_close_is_not_sold_again(jt
         await pay_cash(pilot, "50")
         status = text(pilot, "#status")
         assert "Paid, but not closed" in status and "…0004" in status
+        assert "JTL shows it activated already" in status
     assert rows(till.journal.path, "SELECT status FROM orders ORDER BY id") == [("open",)]
+    assert [op.operation for op in till.journal.ops(code=FOR_SALE)] == []  # nothing journaled, nothing sent
 
 
 async def test_order_charged_at_close_then_cancelled_refunds_the_charge(jtl_till: Till) -> None:

@@ -50,6 +50,7 @@ from pos_app.providers import (
     OpKind,
     ProviderError,
     Refs,
+    RefusedError,
     Snapshot,
     UnknownOutcome,
     ValueResult,
@@ -291,6 +292,8 @@ async def run(session: Session, call: Call) -> Result:
                 raise NotSent(exc.message, exc) from None
     if call.kind in (OpKind.AUTHORIZE, OpKind.VOID):
         check_late(session, slot, call.code, before)
+    if call.kind is OpKind.CREATE and before is not None:
+        refuse_done_elsewhere(slot, probe, before)
     now = session.utcnow()
     settle_by = now + timedelta(seconds=slot.settings.settle_s + slot.settings.timeout_s)
     policy = slot.descriptor.policy
@@ -345,6 +348,24 @@ async def run(session: Session, call: Call) -> Result:
     journal.finish_op(op_id, OpState.OK, refs=dict(getattr(answer, "refs", {})), result=answer_data(answer),
                       **_effects(session, op, Decision.DONE, answer=answer))
     return Result(Decision.DONE, journal.op(op_id), answer)
+
+
+def refuse_done_elsewhere(slot: ProviderSlot, op: Operation, before: Snapshot) -> None:
+    """A value line is created only when the state read just before shows it not
+    created: a gift voucher activated elsewhere since it was checked (JTL answers a
+    second activation with 200 and changes nothing) must not be sold again.
+    Our own earlier attempt is settled before this (gifts.py), so what the state
+    shows here is someone else's doing. NotSent: nothing journaled, nothing sent."""
+    assert slot.descriptor is not None
+    seen = slot.descriptor.settling.judge(op, None, before)
+    if seen.verdict not in (Verdict.APPLIED, Verdict.OTHER):
+        return
+    message = _("{provider} shows it {done} already: someone else did it since it was checked; nothing was "
+                "sent — select the line, F8 removes it").format(provider=slot.display_name,
+                                                                 done=slot.done_word(OpKind.CREATE))
+    if seen.reason:
+        message += f" ({seen.reason})"
+    raise NotSent(message, RefusedError(message, slot.name, provider_message="", operation=op.kind.value))
 
 
 def contradiction(slot: ProviderSlot, op: Operation, before: Snapshot | None, answer: Answer) -> str | None:
