@@ -361,7 +361,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             return [(Text(_("? {tender} not decided").format(tender=label), style="bold red"), f"({amount})")]
         rows = [(label, f"-{amount}")]
         if tender.state is TenderState.AUTHORIZED and self._holds(tender):
-            rows.append((Text("  " + _("reserved, charged at close"), style="yellow"), ""))
+            rows.append((Text("  " + _("reserved"), style="yellow"), ""))
         if tender.balance_after is not None:
             rows.append(("  " + _("new balance"), tender.balance_after.shown()))
         return rows
@@ -697,7 +697,10 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             count=count, total=order.total.shown_with_currency())
         taken = [t for t in order.active_tenders if t.counts]
         for tender in taken:
-            if tender.kind is TenderKind.VOUCHER:
+            if tender.kind is TenderKind.VOUCHER and tender.state is TenderState.AUTHORIZED and self._holds(tender):
+                question += "\n" + _("Voucher {code}: the hold of {amount} is dropped; nothing was charged.").format(
+                    code=mask_code(tender.code or ""), amount=tender.amount.shown())
+            elif tender.kind is TenderKind.VOUCHER:
                 question += "\n" + _("Voucher {code}: {amount} goes back on the voucher.").format(
                     code=mask_code(tender.code or ""), amount=tender.amount.shown())
             elif tender.kind is TenderKind.CASH:
