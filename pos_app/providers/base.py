@@ -68,6 +68,7 @@ __all__ = [
     "HoldLapsed",
     "Judgement",
     "NotFoundError",
+    "NotReady",
     "OpContext",
     "OpKind",
     "Operation",
@@ -272,6 +273,14 @@ class HoldLapsed(RefusedError):
     then captured."""
 
     default_hint = N_("Hold the voucher again (the till asks), then close the order.")
+
+
+class NotReady(ProviderError):
+    """The provider has not finished preparing what was asked (CSQ additional data
+    answering 404 while it processes): nothing is wrong; ask again shortly."""
+
+    default_hint = N_("Wait a moment; the till asks again by itself.")
+    safe_to_retry = True
 
 
 class UnavailableError(ProviderError):
@@ -518,11 +527,16 @@ class ValueKind(enum.StrEnum):
 
     * ``GIFT_VOUCHER``: a printed voucher sold and activated (E-GUMA depot
       voucher, JTL status active);
-    * ``TOP_UP``: credit added to a voucher the customer already has (JTL recharge).
+    * ``TOP_UP``: credit added to a voucher the customer already has (JTL recharge);
+    * ``DIGITAL``: a third party's voucher (gift card, prepaid PIN) bought for the
+      customer (CSQ purchase); ``code`` names the product, ``details`` carry the
+      fields the product needs (account, e-mail), and the answer's ``refs`` the
+      voucher's code.
     """
 
     GIFT_VOUCHER = "gift_voucher"
     TOP_UP = "top_up"
+    DIGITAL = "digital"  # a third party's voucher bought for the customer at close (CSQ purchase)
 
 
 class OpKind(enum.StrEnum):
@@ -862,7 +876,10 @@ class VoucherProvider(Protocol):
     async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck: ...
 
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
-                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult: ...
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                           details: Mapping[str, str] | None = None) -> ValueResult: ...
+
+    async def value_info(self, code: str, refs: Refs) -> Mapping[str, str]: ...
 
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
 
@@ -916,8 +933,14 @@ class ProviderBase:
         raise self._unsupported(self._value_capability(kind, Capability.CREATE))
 
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
-                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                           details: Mapping[str, str] | None = None) -> ValueResult:
         raise self._unsupported(self._value_capability(kind, Capability.CREATE))
+
+    async def value_info(self, code: str, refs: Refs) -> Mapping[str, str]:
+        """What a created value line still has to tell (CSQ's additional data:
+        instructions, expiry), once the provider has it: :class:`NotReady` until then."""
+        raise self._unsupported(Capability.CREATE)
 
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
         raise self._unsupported(Capability.TOP_UP_UNDO if kind is ValueKind.TOP_UP else Capability.UNDO)

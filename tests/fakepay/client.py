@@ -18,6 +18,8 @@ secrets masked), whose error mapping FakePay extends with its JSON errors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import json
 import re
 from typing import Any
@@ -213,9 +215,10 @@ class FakePayClient(ProviderBase):
                           amount=None if free else f.optional_money("amount"), message=f.text("message", ""))
 
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
-                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                           details: Mapping[str, str] | None = None) -> ValueResult:
         if kind is not ValueKind.GIFT_VOUCHER:
-            return await super().create_value(code, amount, ctx, kind)
+            return await super().create_value(code, amount, ctx, kind, details=details)
         code = self.normalize_code(code)
         body: JsonObject = {"reference": self._reference(ctx)}
         if amount is not None:

@@ -29,6 +29,8 @@ Rules this client keeps:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from typing import Any
 from urllib.parse import quote
 
@@ -289,9 +291,10 @@ class EgumaClient(ProviderBase):
         )
 
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
-                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                           details: Mapping[str, str] | None = None) -> ValueResult:
         if kind is not ValueKind.GIFT_VOUCHER:
-            return await super().create_value(code, amount, ctx, kind)
+            return await super().create_value(code, amount, ctx, kind, details=details)
         """Activate a sold depot voucher; ``amount`` only for a free-amount voucher."""
         body: JsonObject = {}
         if amount is not None:

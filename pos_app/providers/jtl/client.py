@@ -386,7 +386,8 @@ class JtlClient(ProviderBase):
                           message=message)
 
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
-                           kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                           kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                           details: Mapping[str, str] | None = None) -> ValueResult:
         """Gift voucher: activate it (its face value). Top-up: recharge ``amount``."""
         voucher_id = self.normalize_code(code)
         order = ctx.order_number or ctx.reference
