@@ -20,7 +20,7 @@ from pos_app.config import Config
 from pos_app.domain.catalog import Catalog
 from pos_app.domain.codes import ScanError, mask_code, parse_scan
 from pos_app.domain.money import Money, MoneyError
-from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
+from pos_app.domain.order import Line, Order, Tender, TenderKind
 from pos_app.i18n import _, ngettext
 from pos_app.journal import JournalStore, ReceiptRecord
 from pos_app.providers import OpKind

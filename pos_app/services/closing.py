@@ -18,7 +18,7 @@ from datetime import datetime
 
 from pos_app.domain.codes import mask_code
 from pos_app.i18n import _, ngettext
-from pos_app.domain.order import LineKind, Order, Tender, TenderKind, TenderState
+from pos_app.domain.order import Order, Tender, TenderKind, TenderState
 from pos_app.providers import HoldLapsed, OpKind, TenderRef
 from pos_app.services import journaled
 from pos_app.services.crash import crashpoint
