@@ -675,6 +675,26 @@ class Journal:
                                                     "reference": ref})
         return op_id, ref, tender_id
 
+    def reopen_op(self, op_id: int, *, before: dict[str, Any] | None, before_at: str, settle_by: str) -> None:
+        """Send a decided "did not happen" operation again under the same reference
+        (only for a provider that deduplicates that request by our reference, so a
+        first send that still arrives late cannot be applied as well): back to
+        ``sent``, with the state read just before and a new settle window. The
+        earlier outcome stays in the events."""
+        with self._tx() as tx:
+            row = tx.row("SELECT order_id, state, result FROM provider_ops WHERE id=? AND outlet=? AND till=?",
+                         (op_id, *self._scope))
+            if row is None:
+                raise JournalError(_('provider operation {op_id} is not in the journal of this till').format(
+                    op_id=op_id))
+            order_id, state, result = row
+            if state != OpState.NOT_DONE:
+                raise JournalError(f"operation {op_id} is {state}: only one decided 'not done' is sent again")
+            tx.execute("UPDATE provider_ops SET state=?, before=?, before_at=?, settle_by=?, error=NULL,"
+                       " ended_at=NULL, sent_at=? WHERE id=?",
+                       (OpState.SENT, None if before is None else _json(before), before_at, settle_by, _now(), op_id))
+            tx.event(order_id, "provider_op_replayed", {"op": op_id, "earlier": json.loads(result or "null")})
+
     def finish_op(
         self,
         op_id: int,

@@ -304,15 +304,46 @@ async def run(session: Session, call: Call) -> Result:
         new_tender=call.new_tender, request=call.request, before=before, before_at=_iso(now),
         settle_by=_iso(settle_by), refs=dict(call.refs),
     )
-    op = journal.op(op_id)
-    crashpoint(f"{call.kind.value}:before_send")
-    arm_after_send(call.kind.value)
-    number = None
-    if call.order_id is not None:
-        number = journal.load_order(call.order_id).number
-    ctx = OpContext(reference, number, session.clock())
+    return await _send(session, slot, journal.op(op_id), call.send, before)
+
+
+async def replay(session: Session, slot: ProviderSlot, op: OpRecord,
+                 send: Callable[[OpContext], Awaitable[Answer]]) -> Result:
+    """Send an operation decided "did not happen" again, under its own reference.
+
+    Only for a request the provider deduplicates by our reference
+    (``ProviderPolicy.deduplicated``: CSQ's purchase by ``localReference``): if
+    the first send still arrives, the provider answers both with the one
+    result, so nothing is bought twice. Any other request gets a new call with
+    a new reference once it is certain the first never happens."""
+    assert slot.descriptor is not None and slot.settings is not None
+    kind = OpKind(op.operation)
+    if kind not in slot.descriptor.policy.deduplicated:
+        raise ValueError(f"{slot.name} does not deduplicate a {kind.value}: it is never sent twice")
+    view = operation_of(op)
     try:
-        answer = await call.send(ctx)
+        before: Snapshot | None = await read_state(slot, view)
+    except ProviderError:
+        before = None  # deduplicated and looked up by our reference: the lookup decides, not this read
+    now = session.utcnow()
+    settle_by = now + timedelta(seconds=slot.settings.settle_s + slot.settings.timeout_s)
+    session.journal.reopen_op(op.id, before=before, before_at=_iso(now), settle_by=_iso(settle_by))
+    return await _send(session, slot, session.journal.op(op.id), send, before)
+
+
+async def _send(session: Session, slot: ProviderSlot, op: OpRecord,
+                send: Callable[[OpContext], Awaitable[Answer]], before: Snapshot | None) -> Result:
+    """Send a journaled intent (state ``sent``) and journal what came of it."""
+    journal = session.journal
+    op_id, kind = op.id, OpKind(op.operation)
+    crashpoint(f"{kind.value}:before_send")
+    arm_after_send(kind.value)
+    number = None
+    if op.order_id is not None:
+        number = journal.load_order(op.order_id).number
+    ctx = OpContext(op.reference, number, session.clock())
+    try:
+        answer = await send(ctx)
     except UnknownOutcome as exc:
         slot.mark(exc)
         journal.finish_op(op_id, OpState.UNKNOWN, error=exc.message,
@@ -330,12 +361,12 @@ async def run(session: Session, call: Call) -> Result:
                           **_effects(session, op, Decision.FAILED, reason=reason))
         return Result(Decision.FAILED, journal.op(op_id), reason=reason)
     except Exception as exc:  # noqa: BLE001 - a bug on our side of the wire: the request may be out
-        _log.exception("%s %s: unexpected %s while sending", slot.name, call.kind.value, type(exc).__name__)
+        _log.exception("%s %s: unexpected %s while sending", slot.name, kind.value, type(exc).__name__)
         reason = _("the till failed while sending it ({error})").format(error=type(exc).__name__)
         journal.finish_op(op_id, OpState.UNKNOWN, error=reason,
                           **_effects(session, op, Decision.UNDECIDED, reason=_("no answer")))
         return await settle(session, journal.op(op_id), lost=True)
-    crashpoint(f"{call.kind.value}:after_response")
+    crashpoint(f"{kind.value}:after_response")
     slot.mark(None)
     why = contradiction(slot, operation_of(op), before, answer)
     if why is not None:
