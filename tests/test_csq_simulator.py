@@ -188,7 +188,7 @@ async def test_dummy_pin_answers_its_redemption_data_inline(api: Api) -> None:
 async def test_a_replayed_reference_answers_the_original_and_buys_once(api: Api) -> None:
     first = await api.buy(42)
     api.clock.advance(20)
-    again = await api.buy(42, localDateTime="2026-11-30T10:16:00+01:00")
+    again = await api.buy(42, localDateTime="2026-11-30T10:16:00")  # as the till sends it: no offset
     assert again.json() == first.json()
     assert len(api.sim.purchases()) == 1 and api.sim.balance(T1) == 99000
     refused = await api.buy(99, account="0791234001")

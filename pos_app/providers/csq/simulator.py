@@ -10,32 +10,83 @@ module keeps CSQ's data and rules. The API sits at the host root
 
 What it does, as the reference page says ([C]):
 
-* every request carries ``U``, ``ST`` (Unix seconds, valid 30 s on the injected ``clock``) and ``SH`` = ``sha256(sha256hex(password) + sha256hex(ST))`` in lowercase hex; a bad hash, an unknown user or a stale salt is 401;
-* ``Accept: application/json`` is required; the literal ``json`` (or anything else) is 406;
-* answers are ``{"rc": 0|-1, "items": [...]}``, items with ``resultcode`` (a string), ``resultmessage``, ``supplierreference``, ``suppliertoken``, ``finalstatus``;
-* a purchase names exactly one of ``amountToSendX100``/``destinationAmountX100`` and a ``localDateTime``, plus the fields GET ``/recharge/parameters`` lists; its ``localReference`` has up to 9 digits;
-* a sale (10) debits the terminal's account, a refund (20) credits it back; too little on the account is 13;
-* a sale answers ``voucherCode`` (also in ``suppliertoken``) and ``hasAdditionalData``; GET ``/additional-data`` answers 404 while the provider still processes;
-* GET ``/products`` is 404 for an operator without dynamic products; ``/finished-products`` lists resolved raffles;
-* GET ``/util/transaction/info`` answers ``rc -1, resultcode "900"`` (not indexed yet) right after a purchase, then the original result;
-* test operators 9991 DummyPin, 9994 DummyVoucherADTrue (random ``hasAdditionalData``), 9995 DummyVoucherADFalse (always ``hasAdditionalData``); the ``account`` suffix 000 -> 10, 001 -> 971, 002 -> 990, other -> 991.
+* every request carries ``U``, ``ST`` (Unix seconds, valid 30 s on the injected
+  ``clock``) and ``SH`` = ``sha256(sha256hex(password) + sha256hex(ST))`` in
+  lowercase hex; a bad hash, an unknown user or a stale salt is 401;
+* ``Accept: application/json`` is required; the literal ``json`` (or anything
+  else) is 406;
+* answers are ``{"rc": 0|-1, "items": [...]}``, items with ``resultcode`` (a
+  string), ``resultmessage``, ``supplierreference``, ``suppliertoken``,
+  ``finalstatus``;
+* a purchase names exactly one of
+  ``amountToSendX100``/``destinationAmountX100`` and a ``localDateTime``, plus
+  the fields GET ``/recharge/parameters`` lists; its ``localReference`` has up
+  to 9 digits;
+* a sale (10) debits the terminal's account, a refund (20) credits it back; too
+  little on the account is 13;
+* a sale answers ``voucherCode`` (also in ``suppliertoken``) and
+  ``hasAdditionalData``; GET ``/additional-data`` answers 404 while the
+  provider still processes;
+* GET ``/products`` is 404 for an operator without dynamic products;
+  ``/finished-products`` lists resolved raffles;
+* GET ``/util/transaction/info`` answers ``rc -1, resultcode "900"`` (not
+  indexed yet) right after a purchase, then the original result;
+* test operators 9991 DummyPin, 9994 DummyVoucherADTrue (random
+  ``hasAdditionalData``), 9995 DummyVoucherADFalse (always
+  ``hasAdditionalData``); the ``account`` suffix 000 -> 10, 001 -> 971, 002 ->
+  990, other -> 991.
 
 Our choices where the page is silent (**[I]**), each one a line:
 
-* a salt more than 30 s in the future is 401 too; ``SH`` must be lowercase; auth errors are 401 ``{"rc": -1, "message", "items": []}``; Accept is checked before auth;
-* a terminal that is not the user's (or unknown) is 403 ``{"rc": -1, "message", "items": []}``: the user is known, the terminal forbidden;
-* an unknown operator is 404 ``{"rc": -1, "message", "items": []}`` on every endpoint;
-* invalid input (reference, amounts, date, parameters, body not JSON, an amount the operator does not sell) is HTTP 200 ``{"rc": -1, "message", "items": []}``: no item, nothing recorded, the reference stays free;
-* ``rc`` is 0 only for a sale (10) or a refund (20); every refused transaction is ``rc -1`` with its item; ``finalstatus`` is ``true`` for all of ours (none stays pending);
-* the idempotency key is (terminal, localReference, the date of ``localDateTime``); a replay with the same operator, amount, product and account answers the original envelope unchanged and buys nothing; the same key with another operator, amount, product or account is ``rc -1, "12"`` (duplicate), not recorded;
-* the balance is checked before the operator is asked: 13 is recorded like any refused sale; amounts are CHF, ``destinationAmountX100`` equals ``amountToSendX100``; a dynamic product debits its ``totalAmountX100`` (fee included);
-* every listed parameter is required (a non-empty string; ``receiverEmail`` has an ``@``, ``documentType`` is PASSPORT or ID_CARD); fields not listed are accepted and kept;
-* 9991 answers the redemption data inline in the sale's item (``hasAdditionalData: false``); 9994's draw is ``draw() < chance`` with an injectable ``draw`` (default: a ``random.Random`` seeded from the data, re-seeded by a reset);
-* GET ``/additional-data/{t}/{op}/{suppliertoken}`` finds the sale by its token; it answers 404 ``{"rc": -1, "message": "processing"}`` the operator's ``additional_data_404s`` times first, then ``rc 0`` with the redemption item; a token unknown (or of a refused sale) is 404 ``not found``;
-* transaction info answers the original envelope (its ``rc`` and item, plus ``reverted``) once ``indexing_delay_s`` has passed; a request that arrived but is not applied yet (a late application) is 900 too; a reference never received is ``rc -1, resultcode "404"``, ``finalstatus: true``, "transaction not found" (never 900);
-* a revert has its own reference (same key rules and replay as a purchase) and must name a sale (10) of this terminal and operator of the same local day as the revert's ``localDateTime``, for its full ``amountToSendX100``, with the sale's ``account`` if it had one: then ``rc 0, "20"``, the sale's debit credited back;
-* an unknown original is ``rc -1, "404"``; a second revert of the same sale is ``rc -1, "12"``; a refused sale, another day, another amount or account is ``rc -1, "971"``; refused reverts are recorded (a replay answers the same);
-* ``supplierreference`` is ``CSQ`` and a 9-digit sequence; a voucher code is a 16-digit PIN or ``XXXX-XXXX-XXXX`` (kind ``pin``/``voucher``); GET ``/ping/{echo}`` answers ``{"rc": 0, "echo": echo}`` and needs auth.
+* a salt more than 30 s in the future is 401 too; ``SH`` must be lowercase;
+  auth errors are 401 ``{"rc": -1, "message", "items": []}``; Accept is checked
+  before auth;
+* a terminal that is not the user's (or unknown) is 403 ``{"rc": -1, "message",
+  "items": []}``: the user is known, the terminal forbidden;
+* an unknown operator is 404 ``{"rc": -1, "message", "items": []}`` on every
+  endpoint;
+* invalid input (reference, amounts, date, parameters, body not JSON, an amount
+  the operator does not sell) is HTTP 200 ``{"rc": -1, "message", "items":
+  []}``: no item, nothing recorded, the reference stays free;
+* ``rc`` is 0 only for a sale (10) or a refund (20); every refused transaction
+  is ``rc -1`` with its item; ``finalstatus`` is ``true`` for all of ours (none
+  stays pending);
+* the idempotency key is (terminal, localReference, the date of
+  ``localDateTime``); a replay with the same operator, amount, product and
+  account answers the original envelope unchanged and buys nothing; the same
+  key with another operator, amount, product or account is ``rc -1, "12"``
+  (duplicate), not recorded;
+* the balance is checked before the operator is asked: 13 is recorded like any
+  refused sale; amounts are CHF, ``destinationAmountX100`` equals
+  ``amountToSendX100``; a dynamic product debits its ``totalAmountX100`` (fee
+  included);
+* every listed parameter is required (a non-empty string; ``receiverEmail`` has
+  an ``@``, ``documentType`` is PASSPORT or ID_CARD); fields not listed are
+  accepted and kept;
+* 9991 answers the redemption data inline in the sale's item
+  (``hasAdditionalData: false``); 9994's draw is ``draw() < chance`` with an
+  injectable ``draw`` (default: a ``random.Random`` seeded from the data,
+  re-seeded by a reset);
+* GET ``/additional-data/{t}/{op}/{suppliertoken}`` finds the sale by its
+  token; it answers 404 ``{"rc": -1, "message", "items": []}`` (still processing) the operator's
+  ``additional_data_404s`` times first, then ``rc 0`` with the redemption item;
+  a token unknown (or of a refused sale) is 404 ``not found``;
+* transaction info answers the original envelope (its ``rc`` and item, plus
+  ``reverted``) once ``indexing_delay_s`` has passed; a request that arrived
+  but is not applied yet (a late application) is 900 too; a reference never
+  received is ``rc -1, resultcode "404"``, ``finalstatus: true``, "transaction
+  not found" (never 900);
+* a revert has its own reference (same key rules and replay as a purchase) and
+  must name a sale (10) of this terminal and operator of the same local day as
+  the revert's ``localDateTime``, for its full ``amountToSendX100``, with the
+  sale's ``account`` if it had one: then ``rc 0, "20"``, the sale's debit
+  credited back;
+* an unknown original is ``rc -1, "404"``; a second revert of the same sale is
+  ``rc -1, "12"``; a refused sale, another day, another amount or account is
+  ``rc -1, "971"``; refused reverts are recorded (a replay answers the same);
+* ``supplierreference`` is ``CSQ`` and a 9-digit sequence; a voucher code is a
+  16-digit PIN or ``XXXX-XXXX-XXXX`` (kind ``pin``/``voucher``); GET
+  ``/ping/{echo}`` answers ``{"rc": 0, "echo": echo}`` and needs auth.
 """
 
 from __future__ import annotations
