@@ -458,6 +458,23 @@ async def test_request_log_holds_no_secret_and_reset_restores_the_seed(api: Api)
     assert state["purchases"] == [] and state["balances"][T1] == 100000
 
 
+async def test_settings_over_the_admin_route(api: Api) -> None:
+    answer = await api.http.post("/_sim/settings", json={
+        "indexing_delay_s": 0, "additional_data_404s": {"9995": 3}, "balances": {T1: 500}})
+    assert answer.status_code == 200
+    assert (answer.json()["indexing_delay_s"], answer.json()["additional_data_404s"]["9995"]) == (0.0, 3)
+    assert result(await api.buy(1)) == (-1, "13")  # CHF 10 on an account of CHF 5
+    assert (await api.info(1))["items"][0]["resultcode"] == "13"  # no indexing delay any more
+    await api.http.post("/_sim/settings", json={"balances": {T1: 100000}})
+    got = item(await api.buy(2, operator="9995"))
+    path = f"/pre-paid/vouchers/additional-data/{T1}/9995/{got['suppliertoken']}"
+    assert [(await api.get(path)).status_code for _ in range(4)] == [404, 404, 404, 200]
+    for bad in ({"balances": {"999": 1}}, {"additional_data_404s": {"1": 1}}, {"indexing_delay_s": -1},
+                {"balances": {T1: "lots"}}):
+        assert (await api.http.post("/_sim/settings", json=bad)).status_code == 400
+    assert load_data().operators["9995"].additional_data_404s == 1  # the seed data is not changed
+
+
 # -- persistence -------------------------------------------------------------------------------------------------
 async def test_persist_keeps_purchases_reverts_and_balances(tmp_path: Path, clock: Clock) -> None:
     path = tmp_path / "csq.json"

@@ -7,6 +7,8 @@ lands in it), ``/_sim/state``, ``/_sim/reset``, ``/_sim/faults`` and
 :meth:`~pos_app.providers.simkit.SimulatorBase.persist` are simkit's; this
 module keeps CSQ's data and rules. The API sits at the host root
 (:data:`API_ROOT` is empty): ``/pre-paid/...``, ``/util/...``, ``/ping/...``.
+Its own admin route, ``POST /_sim/settings``, changes the indexing delay, the
+additional-data 404 counts and the terminals' balances (:meth:`CsqSimulator.configure`).
 
 What it does, as the reference page says ([C]):
 
@@ -114,6 +116,7 @@ from starlette.routing import BaseRoute, Route
 
 from pos_app.providers import simkit
 from pos_app.providers.simkit import (
+    ADMIN_PREFIX,
     ASGIApp,
     JsonObject,
     Reply,
@@ -517,7 +520,7 @@ class CsqSimulator(SimulatorBase[SimState]):
         self._draw: Draw = draw or random.Random(data.seed).random
         self.indexing_delay_s = data.indexing_delay_s if indexing_delay_s is None else indexing_delay_s
         self.users = {u.username: u for u in data.users}
-        self.operators = data.operators
+        self.operators = copy.deepcopy(data.operators)
         super().__init__()
 
     # -- housekeeping -------------------------------------------------------------
@@ -581,6 +584,36 @@ class CsqSimulator(SimulatorBase[SimState]):
     def reverts(self) -> list[Transaction]:
         with self._lock:
             return [t for t in self.state.transactions.values() if t.kind == "revert"]
+
+    def configure(self, spec: JsonObject) -> JsonObject:
+        """Change the account's settings (the admin route ``/_sim/settings``), every key optional::
+
+            {"indexing_delay_s": 0, "additional_data_404s": {"9994": 3}, "balances": {"173101": 500}}
+
+        Returns the settings now. Raises ``KeyError`` for an unknown operator or
+        terminal, ``ValueError``/``TypeError`` for a malformed value. A reset
+        keeps the delay and the 404 counts, and puts the seed balances back."""
+        with self._lock:
+            if "indexing_delay_s" in spec:
+                delay = float(spec["indexing_delay_s"])
+                if delay < 0:
+                    raise ValueError("indexing_delay_s must be 0 or more")
+                self.indexing_delay_s = delay
+            for operator_id, count in dict(spec.get("additional_data_404s", {})).items():
+                if _whole(count) is None or count < 0:
+                    raise ValueError("additional_data_404s are whole numbers, 0 or more")
+                self.operators[str(operator_id)].additional_data_404s = count
+            for terminal, cents in dict(spec.get("balances", {})).items():
+                if str(terminal) not in self.state.balances:
+                    raise KeyError(terminal)
+                if _whole(cents) is None or cents < 0:
+                    raise ValueError("balances are whole numbers of cents, 0 or more")
+                self.state.balances[str(terminal)] = cents
+            return {
+                "indexing_delay_s": self.indexing_delay_s,
+                "additional_data_404s": {o.id: o.additional_data_404s for o in self.operators.values()},
+                "balances": dict(self.state.balances),
+            }
 
     # -- auth ---------------------------------------------------------------------------
     def authenticate(self, username: str | None, salt: str | None, signature: str | None) -> SimUser | None:
@@ -963,6 +996,27 @@ def _api_routes(sim: CsqSimulator) -> list[BaseRoute]:
     ]
 
 
+def _admin_routes(sim: CsqSimulator) -> list[BaseRoute]:
+    """CSQ's own control route (the generic ones are simkit's):
+
+    * ``POST /_sim/settings`` ``{"indexing_delay_s": 0, "additional_data_404s": {"9994": 3},
+      "balances": {"173101": 500}}`` -> the settings now (see :meth:`CsqSimulator.configure`)
+    """
+
+    async def settings(request: Request) -> Response:
+        body = await json_body(request)
+        if body is None:
+            return JSONResponse({"error": "JSON object expected"}, status_code=400)
+        try:
+            return JSONResponse(sim.configure(body))
+        except KeyError as exc:
+            return JSONResponse({"error": f"unknown operator or terminal {exc}"}, status_code=400)
+        except (TypeError, ValueError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+    return [Route(f"{ADMIN_PREFIX}settings", settings, methods=["POST"])]
+
+
 def build_app(
     data_path: str | Path | None = None,
     clock: Clock | None = None,
@@ -975,7 +1029,7 @@ def build_app(
     (default: the packaged ``demo_products.toml``). ``draw`` replaces the
     seeded random draws (9994), ``indexing_delay_s`` the data's delay."""
     sim = CsqSimulator(data if data is not None else load_data(data_path), clock, draw, indexing_delay_s)
-    return simulator_app(sim, _api_routes(sim)), sim
+    return simulator_app(sim, _api_routes(sim), _admin_routes(sim)), sim
 
 
 async def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, data_path: str | Path | None = None) -> None:
