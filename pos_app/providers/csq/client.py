@@ -54,8 +54,10 @@ from pos_app.providers.base import (
     AuthenticationError,
     BadResponse,
     Capability,
+    NotFoundError,
     NotReady,
     OpContext,
+    PermissionDenied,
     Operation,
     OpKind,
     ProviderBase,
@@ -100,6 +102,12 @@ MAX_FIELD = 200  # characters of one extra field sent (account, e-mail, message)
 DETAIL_FIELDS = ("account", "beneficiaryPhoneNumber", "receiverEmail", "receiverMessage", "documentNumber",
                  "documentType")
 DOCUMENT_TYPES = frozenset({"PASSPORT", "ID_CARD"})
+# Transaction info's answer for a reference CSQ never received (the simulator's
+# choice where csq.md is silent: rc -1, resultcode "404", final). Never 900.
+NEVER_RECEIVED = "404"
+# The redemption data a sale may carry inline (DummyPin), and value_info's keys for it.
+INLINE = {"redeemInstructions": "instructions", "expiration": "expiration", "redeemCode": "redeem_code",
+          "redeemAccount": "redeem_account"}
 
 _log = logging.getLogger(__name__)
 
@@ -282,8 +290,11 @@ class CsqClient(ProviderBase):
         """The extra fields a purchase of this operator's products needs, as
         ``(field, label)`` with the label in the till's language (else English)."""
         data = await self._call("GET", f"pre-paid/recharge/parameters/{self._terminal}/{int(operator_id)}",
-                                operation="parameters")
-        assert data is not None
+                                operation="parameters", absent_ok=True)
+        if data is None:
+            raise NotFoundError(_("{provider} does not know operator {operator}.").format(
+                provider=DISPLAY_NAME, operator=int(operator_id)), PROVIDER, provider_message="",
+                operation="parameters", hint=_("Check the product's operator_id in the settings ([providers.csq])."))
         rows = data.get("parameters") or []
         if not isinstance(rows, list):
             raise _bad(_("{field} is not a list").format(field="parameters"), "parameters", mutating=False)
@@ -320,7 +331,10 @@ class CsqClient(ProviderBase):
             return ValueCheck(code=name, can_create=False, free_amount=False, amount=None,
                               message=_("This product is sold in {currency}; this till takes {expected}.").format(
                                   currency=product.currency, expected=self.currency))
-        await self.parameters(operator)  # CSQ answers for the operator: it can be bought now
+        try:
+            await self.parameters(operator)  # CSQ answers for the operator: it can be bought now
+        except NotFoundError as exc:
+            return ValueCheck(code=name, can_create=False, free_amount=False, amount=None, message=exc.message)
         if product_id is not None:
             dynamic = await self._dynamic(operator, product_id)
             if dynamic is None:
@@ -374,6 +388,10 @@ class CsqClient(ProviderBase):
         }
         if fields.get("account"):
             refs[ACCOUNT] = fields["account"]
+        for field_name, ref_key in INLINE.items():  # redemption data in the sale's own answer
+            value = f.optional_text(field_name)
+            if value:
+                refs[ref_key] = value[:500]
         return ValueResult(code=name, amount=amount, refs=refs)
 
     async def value_info(self, code: str, refs: Refs) -> Mapping[str, str]:
@@ -381,14 +399,14 @@ class CsqClient(ProviderBase):
         redeem code or account): :class:`NotReady` while it answers 404. ``{}`` for
         a voucher without additional data."""
         operator, _product = split_code(code)
-        if refs.get(HAS_ADDITIONAL_DATA) == "0":
-            return {}
+        if refs.get(HAS_ADDITIONAL_DATA) == "0":  # nothing more to fetch; what the sale said inline
+            return {name: refs[name] for name in INLINE.values() if refs.get(name)}
         token = refs.get(SUPPLIER_TOKEN) or refs.get(VOUCHER_CODE)
         if not token:
             raise ValueError("this CSQ voucher has no supplier token: nothing to look up")
         data = await self._call(
             "GET", f"pre-paid/vouchers/additional-data/{self._terminal}/{operator}/{quote(token, safe='')}",
-            operation="additional_data", absent_ok=True, hidden=(token,))
+            operation="additional_data", absent_ok=True)
         if data is None:
             raise NotReady(_("{provider} is still preparing this voucher's details.").format(provider=DISPLAY_NAME),
                            PROVIDER, operation="additional_data")
@@ -501,8 +519,8 @@ class CsqClient(ProviderBase):
         voucher = f.optional_text("voucherCode")
         if voucher:
             state["vouchercode"] = voucher
-        if not code and rc == -1:  # failed without a code: CSQ does not know it
-            state["found"] = _never_received(f.optional_text("resultmessage") or _text(data.get("message")))
+        if code == NEVER_RECEIVED:  # CSQ never received this reference on this day
+            state["found"] = False
         return state
 
     async def aclose(self) -> None:
@@ -611,6 +629,13 @@ class CsqClient(ProviderBase):
                 _("{provider} rejected this till's credentials (HTTP 401): the username or password is wrong, or "
                   "the till's clock is off.").format(provider=DISPLAY_NAME),
                 PROVIDER, operation=operation, hint=_credentials_hint())
+        if status == 403:
+            raise PermissionDenied(
+                _("{provider} does not let this till's user work for terminal {terminal} (HTTP 403).").format(
+                    provider=DISPLAY_NAME, terminal=self._terminal),
+                PROVIDER, operation=operation,
+                hint=_("Check terminal_id in the settings ([providers.csq]) against the terminals of the CSQ "
+                       "user."))
         if status == 404 and absent_ok:
             if lenient:
                 parsed = requester.lenient_envelope(response)
@@ -680,11 +705,6 @@ def _code_text(value: Any) -> str:
     if isinstance(value, int):
         return str(value)
     return _text(value)
-
-
-def _never_received(message: str) -> bool:
-    """``False`` (CSQ never received it) unless its words say it is still being indexed."""
-    return "index" in message.lower()
 
 
 def _bad(problem: str, operation: str, *, mutating: bool) -> BadResponse:
