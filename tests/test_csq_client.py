@@ -341,13 +341,17 @@ async def test_a_dropped_purchase_answer_is_settled_applied_and_a_replay_gives_t
     with pytest.raises(UnknownOutcome):
         await bought(env, "40")
     assert len(env.sim.purchases()) == 1
+    sent_at = env.clock.at().isoformat(timespec="seconds")
     env.clock.now += 6
-    purchase = op(OpKind.CREATE, "40")
+    purchase = op(OpKind.CREATE, "40", request={"local_at": sent_at, "details": {"account": OK}})
     judgement = SETTLING.judge(purchase, None, await env.client.state_of(purchase))
     assert judgement.verdict is Verdict.APPLIED
+    assert len(env.spy.seen) == 2  # the journaled date: one lookup
     again = await bought(env, "40")  # deduplicated: the same voucher, bought once
-    assert again.refs["voucher_code"] == judgement.refs["voucher_code"]
+    assert again.refs == judgement.refs  # the lookup gave the line all a sale's answer gives
     assert len(env.sim.purchases()) == 1 and env.sim.balance(TERMINAL) == 100000 - 2000
+    await env.client.undo_value(PIN, env.ctx("42"), None, ValueKind.DIGITAL, refs=judgement.refs)
+    assert env.sim.balance(TERMINAL) == 100000
 
 
 async def test_a_timeout_after_sending_is_an_unknown_outcome(env: Env) -> None:

@@ -77,6 +77,7 @@ from pos_app.providers.csq.settling import (
     ACCOUNT,
     AMOUNT_X100,
     HAS_ADDITIONAL_DATA,
+    INLINE,
     LOCAL_DATE,
     LOCAL_REFERENCE,
     NOT_INDEXED,
@@ -105,9 +106,6 @@ DOCUMENT_TYPES = frozenset({"PASSPORT", "ID_CARD"})
 # Transaction info's answer for a reference CSQ never received (the simulator's
 # choice where csq.md is silent: rc -1, resultcode "404", final). Never 900.
 NEVER_RECEIVED = "404"
-# The redemption data a sale may carry inline (DummyPin), and value_info's keys for it.
-INLINE = {"redeemInstructions": "instructions", "expiration": "expiration", "redeemCode": "redeem_code",
-          "redeemAccount": "redeem_account"}
 
 _log = logging.getLogger(__name__)
 
@@ -470,9 +468,10 @@ class CsqClient(ProviderBase):
     async def state_of(self, op: Operation) -> Snapshot:
         """Transaction info for ``op.reference`` (a purchase's, or a revert's own).
 
-        The date is ``op.request["local_date"]`` (yyyyMMdd of the ``ctx.at`` it was
-        sent with) when the journal has it; else today's and yesterday's (the
-        clock's local date: an operation sent just before midnight). ``{}`` for an
+        The date is the one it was sent with when the journal has it
+        (``op.request["local_at"]``, the ``ctx.at`` sent, or ``op.request["local_date"]``,
+        yyyyMMdd); else today's and yesterday's (the clock's local date: an
+        operation sent just before midnight). ``{}`` for an
         operation without a reference yet (the read before the send): CSQ is
         asked by reference only. See :mod:`pos_app.providers.csq.settling`."""
         if op.kind not in (OpKind.CREATE, OpKind.UNDO):
@@ -480,8 +479,8 @@ class CsqClient(ProviderBase):
         if not op.reference:
             return {}
         reference = _reference(op.reference)
-        journaled = op.request.get("local_date")
-        if isinstance(journaled, str) and len(journaled) == 8 and journaled.isdigit():
+        journaled = _journaled_date(op.request)
+        if journaled is not None:
             dates = [journaled]
         else:
             today = datetime.fromtimestamp(self._clock())
@@ -519,6 +518,15 @@ class CsqClient(ProviderBase):
         voucher = f.optional_text("voucherCode")
         if voucher:
             state["vouchercode"] = voucher
+        if "hasAdditionalData" in item:
+            state[HAS_ADDITIONAL_DATA] = "1" if f.flag("hasAdditionalData") else "0"
+        for field_name, ref_key in INLINE.items():
+            value = f.optional_text(field_name)
+            if value:
+                state[ref_key] = value[:500]
+        cents = f.optional_cents("amountToSendX100")
+        if cents is not None:
+            state["amount_x100"] = cents
         if code == NEVER_RECEIVED:  # CSQ never received this reference on this day
             state["found"] = False
         return state
@@ -663,6 +671,21 @@ def _reference(reference: str) -> str:
     if not reference.isdigit() or not reference.isascii() or len(reference) > 9:
         raise ValueError(f"a CSQ localReference is a number of at most 9 digits, not {reference[:20]!r}")
     return str(int(reference))
+
+
+def _journaled_date(request: Mapping[str, Any]) -> str | None:
+    """The yyyyMMdd an operation was sent with, if the journal has it:
+    ``request["local_at"]`` (the ``ctx.at`` sent, ISO 8601) or ``request["local_date"]``."""
+    at = request.get("local_at")
+    if isinstance(at, str):
+        try:
+            return _local(datetime.fromisoformat(at)).strftime("%Y%m%d")
+        except ValueError:
+            pass
+    day = request.get("local_date")
+    if isinstance(day, str) and len(day) == 8 and day.isdigit() and day.isascii():
+        return day
+    return None
 
 
 def _local(at: datetime) -> datetime:

@@ -41,6 +41,7 @@ __all__ = [
     "ACCOUNT",
     "AMOUNT_X100",
     "HAS_ADDITIONAL_DATA",
+    "INLINE",
     "LOCAL_DATE",
     "LOCAL_REFERENCE",
     "NOT_INDEXED",
@@ -65,6 +66,10 @@ LOCAL_DATE = "local_date"  # yyyyMMdd of the localDateTime sent
 HAS_ADDITIONAL_DATA = "has_additional_data"  # "1" / "0"
 AMOUNT_X100 = "amount_x100"  # what was paid for it, in cents: a revert sends it again
 ACCOUNT = "account"  # the account the purchase named, if any: a revert sends it again
+# The redemption data a sale may carry inline (DummyPin): CSQ's field -> the refs key
+# (also value_info's key for it).
+INLINE = {"redeemInstructions": "instructions", "expiration": "expiration", "redeemCode": "redeem_code",
+          "redeemAccount": "redeem_account"}
 # A revert's refs.
 REVERT_LOCAL_REFERENCE = "revert_local_reference"
 REVERT_LOCAL_DATE = "revert_local_date"
@@ -154,10 +159,28 @@ class CsqSettling:
         supplier_reference = _text(now.get("supplierreference"))
         if supplier_reference:
             refs[SUPPLIER_REFERENCE] = supplier_reference
+        if op.kind is not OpKind.CREATE:
+            return refs
+        # What create_value's answer would have put in the line's refs, as far as
+        # the lookup shows it: a revert needs the amount and account, the receipt the code.
         token = _text(now.get("suppliertoken"))
-        if token and op.kind is OpKind.CREATE:
+        if token:
             refs[SUPPLIER_TOKEN] = token
             refs[VOUCHER_CODE] = _text(now.get("vouchercode")) or token
+        flag = _text(now.get(HAS_ADDITIONAL_DATA))
+        if flag in ("0", "1"):
+            refs[HAS_ADDITIONAL_DATA] = flag
+        for key in INLINE.values():
+            if _text(now.get(key)):
+                refs[key] = _text(now.get(key))
+        cents = now.get("amount_x100")
+        if isinstance(cents, int) and not isinstance(cents, bool):
+            refs[AMOUNT_X100] = str(cents)
+        elif op.amount is not None:
+            refs[AMOUNT_X100] = str(op.amount.minor)
+        details = op.request.get("details")
+        if isinstance(details, Mapping) and _text(details.get("account")):
+            refs[ACCOUNT] = _text(details.get("account"))
         return refs
 
     def contradiction(self, op: Operation, before: Snapshot | None, answer: Answer) -> str | None:
