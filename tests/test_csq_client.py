@@ -398,6 +398,8 @@ async def test_a_refused_revert_says_why_and_one_without_refs_is_not_sent(env: E
     with pytest.raises(ValueError):
         await env.client.undo_value(PIN, env.ctx("65"))
     assert len(env.spy.seen) == count
+    assert (await env.client.check_undo(PIN, ValueKind.DIGITAL)).can_undo
+    assert not (await env.client.check_undo("1234", ValueKind.DIGITAL)).can_undo
 
 
 # -- settings and policy ---------------------------------------------------------------------

@@ -65,6 +65,7 @@ from pos_app.providers.base import (
     Refs,
     RefusedError,
     Snapshot,
+    UndoCheck,
     UnknownOutcome,
     ValueCheck,
     ValueKind,
@@ -226,7 +227,7 @@ class CsqClient(ProviderBase):
             raise MoneyError(_("{provider} amounts have two decimals; {currency} has not").format(
                 provider=DISPLAY_NAME, currency=currency))
         if not terminal_id:
-            raise ValueError("a CSQ terminal id is required")
+            raise ValueError(_("a {provider} terminal id is required").format(provider=DISPLAY_NAME))
         self._http = http
         self._username = username
         self._password_hash = sha256hex(password)  # the password itself is not kept
@@ -401,7 +402,8 @@ class CsqClient(ProviderBase):
             return {name: refs[name] for name in INLINE.values() if refs.get(name)}
         token = refs.get(SUPPLIER_TOKEN) or refs.get(VOUCHER_CODE)
         if not token:
-            raise ValueError("this CSQ voucher has no supplier token: nothing to look up")
+            raise ValueError(_("this {provider} voucher has no supplier token: nothing to look up").format(
+                provider=DISPLAY_NAME))
         data = await self._call(
             "GET", f"pre-paid/vouchers/additional-data/{self._terminal}/{operator}/{quote(token, safe='')}",
             operation="additional_data", absent_ok=True)
@@ -426,6 +428,21 @@ class CsqClient(ProviderBase):
             info.setdefault(f"extra:{key}", value)
         return info
 
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.DIGITAL) -> UndoCheck:
+        """CSQ has no "can it be reverted" query (the product's rules and time window
+        decide when the revert is sent): this checks that CSQ answers for the
+        operator now, so an order's reverts are not started against a CSQ that
+        cannot be reached. ``amount`` is zero: the till knows what was paid."""
+        if kind is not ValueKind.DIGITAL:
+            return await super().check_undo(code, kind)
+        name = self.normalize_code(code)
+        operator, _product = split_code(name)
+        try:
+            await self.parameters(operator)
+        except NotFoundError as exc:
+            return UndoCheck(code=name, can_undo=False, amount=Money.zero(self.currency), message=exc.message)
+        return UndoCheck(code=name, can_undo=True, amount=Money.zero(self.currency), message="")
+
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
                          kind: ValueKind = ValueKind.DIGITAL, *,
                          refs: Refs | None = None) -> ValueResult:
@@ -441,8 +458,8 @@ class CsqClient(ProviderBase):
         original, original_date = refs.get(LOCAL_REFERENCE), refs.get(LOCAL_DATE)
         cents = refs.get(AMOUNT_X100, "")
         if not original or not original_date or not cents.isdigit():
-            raise ValueError("a CSQ revert needs the purchase's local_reference, local_date and amount_x100 "
-                             "(the line's refs)")
+            raise ValueError(_("the till does not have this purchase's {provider} reference, date and amount: "
+                               "it cannot revert it").format(provider=DISPLAY_NAME))
         amount = Money(int(cents), self.currency)
         reference = _reference(ctx.reference)
         local_at = _local(ctx.at)
@@ -561,7 +578,7 @@ class CsqClient(ProviderBase):
         product = self._products.get(operator)
         if product is not None and len(product.amounts_x100) == 1:
             return Money(product.amounts_x100[0], self.currency)
-        raise ValueError("a CSQ purchase needs an amount")
+        raise ValueError(_("a {provider} purchase needs an amount").format(provider=DISPLAY_NAME))
 
     async def _dynamic(self, operator: int, product_id: str) -> DynamicProduct | None:
         for product in await self.products(operator):
@@ -669,7 +686,8 @@ def salted_hash_from(password_hash: str, salt: str) -> str:
 def _reference(reference: str) -> str:
     """Our reference as CSQ's localReference: digits, at most 9."""
     if not reference.isdigit() or not reference.isascii() or len(reference) > 9:
-        raise ValueError(f"a CSQ localReference is a number of at most 9 digits, not {reference[:20]!r}")
+        raise ValueError(_("a {provider} localReference is a number of at most 9 digits, not {reference!r}").format(
+            provider=DISPLAY_NAME, reference=reference[:20]))
     return str(int(reference))
 
 
