@@ -264,6 +264,9 @@ async def test_check_value_by_the_shops_products(env: Env) -> None:
     assert not other.can_create and "not one of this shop's products" in other.message
     result = await client.create_value(GIFT_CARD, None, env.ctx("4"))  # its only amount
     assert result.amount == chf("20.00")
+    raffle = env.new_client(products=(CsqProduct(operator_id=4201, name="Raffle", currency="CHF", dynamic=True),))
+    assert not (await raffle.check_value(RAFFLE)).can_create
+    assert (await raffle.check_value(f"{RAFFLE}/R-2027-01")).amount == chf("5.00")
 
 
 # -- additional data ----------------------------------------------------------------------
@@ -417,6 +420,12 @@ def test_settings_products_and_policy() -> None:
                        ({"amounts": []}, "empty"), ({"amounts": ["-1"]}, "positive")]:
         with pytest.raises(ValidationError, match=words):
             CsqProduct(operator_id=1, name="X", currency="CHF", **bad)
+    raffle = CsqProduct(operator_id=4201, name="Raffle", currency="CHF", dynamic=True)
+    assert raffle.allows(1000)
+    with pytest.raises(ValidationError, match="dynamic"):
+        CsqProduct(operator_id=4201, name="Raffle", currency="CHF", dynamic=True, amounts=["5.00"])
+    with pytest.raises(ValidationError, match="twice"):
+        CsqSettings(terminal_id="1", products=[raffle, raffle])
     with pytest.raises(ValidationError):
         CsqSettings(products=[])  # terminal_id is required
     policy = DESCRIPTOR.policy

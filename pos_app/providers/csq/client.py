@@ -340,6 +340,9 @@ class CsqClient(ProviderBase):
                 return ValueCheck(code=name, can_create=False, free_amount=False, amount=None,
                                   message=_("{provider} no longer offers this product.").format(provider=DISPLAY_NAME))
             return ValueCheck(code=name, can_create=True, free_amount=False, amount=dynamic.amount, message="")
+        if product is not None and product.dynamic:
+            return ValueCheck(code=name, can_create=False, free_amount=False, amount=None,
+                              message=_("Choose one of {name}'s products.").format(name=product.name))
         if product is not None and len(product.amounts_x100) == 1:
             return ValueCheck(code=name, can_create=True, free_amount=False,
                               amount=Money(product.amounts_x100[0], self.currency), message="")
@@ -361,7 +364,7 @@ class CsqClient(ProviderBase):
         fields = _details(details)
         if amount is None:
             amount = await self._default_amount(operator, product_id)
-        self._check_amount(operator, amount)
+        self._check_amount(operator, amount, dynamic=product_id is not None)
         local_at = _local(ctx.at)
         body: JsonObject = {"amountToSendX100": x100(amount), "localDateTime": local_at.isoformat(timespec="seconds")}
         if product_id is not None:
@@ -560,13 +563,13 @@ class CsqClient(ProviderBase):
         except MoneyError:
             raise f.bad(_("an amount out of range")) from None
 
-    def _check_amount(self, operator: int, amount: Money) -> None:
+    def _check_amount(self, operator: int, amount: Money, *, dynamic: bool = False) -> None:
         if amount.currency != self.currency:
             raise MoneyError(_("{provider} takes {currency} at this till, amount is {amount}").format(
                 provider=DISPLAY_NAME, currency=self.currency, amount=amount.shown_with_currency()))
         cents = x100(amount)
         product = self._products.get(operator)
-        if product is not None and not product.allows(cents):
+        if product is not None and not dynamic and not product.allows(cents):
             raise MoneyError(_("{name} is not sold for {amount}").format(name=product.name, amount=amount.shown()))
 
     async def _default_amount(self, operator: int, product_id: str | None) -> Money:

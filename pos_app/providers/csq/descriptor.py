@@ -48,8 +48,9 @@ def _cents(text: str, what: str) -> int:
 class CsqProduct(BaseModel):
     """One product the shop sells: ``[[providers.csq.products]]``.
 
-    Either ``amounts`` (the fixed face values offered, ``["20.00", "50.00"]``) or
-    ``min`` and ``max`` (the cashier types an amount in that range)."""
+    Either ``amounts`` (the fixed face values offered, ``["20.00", "50.00"]``),
+    ``min`` and ``max`` (the cashier types an amount in that range), or
+    ``dynamic = true`` (the operator lists its products and their prices: a raffle)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,6 +60,7 @@ class CsqProduct(BaseModel):
     amounts: tuple[str, ...] | None = None
     min: str | None = None
     max: str | None = None
+    dynamic: bool = False
 
     @field_validator("amounts")
     @classmethod
@@ -90,6 +92,11 @@ class CsqProduct(BaseModel):
     @model_validator(mode="after")
     def _one_way(self) -> CsqProduct:
         ranged = self.min is not None or self.max is not None
+        if self.dynamic:
+            if self.amounts is not None or ranged:
+                raise ValueError(_("product {name!r}: a dynamic product takes its prices from CSQ; give no "
+                                   "amounts, min or max").format(name=self.name))
+            return self
         if self.amounts is not None and ranged:
             raise ValueError(_("product {name!r}: give either amounts or min and max, not both").format(
                 name=self.name))
@@ -116,7 +123,10 @@ class CsqProduct(BaseModel):
         return _cents(self.min, ""), _cents(self.max, "")
 
     def allows(self, x100: int) -> bool:
-        """Whether ``x100`` cents is an amount this product is sold for."""
+        """Whether ``x100`` cents is an amount this product is sold for (a dynamic
+        product: any, CSQ's list of products says)."""
+        if self.dynamic:
+            return True
         limits = self.range_x100
         if limits is not None:
             return limits[0] <= x100 <= limits[1]
