@@ -233,6 +233,10 @@ async def test_amounts_and_fields_are_checked_before_anything_is_sent(env: Env) 
     with pytest.raises(ValueError):
         await client.create_value("gift", chf("20.00"), env.ctx("3"))
     assert env.spy.seen == []
+    with pytest.raises(CsqRefused) as caught:  # CSQ checks the fields its parameters list
+        await env.client.create_value(PIN, chf("20.00"), env.ctx("3"))
+    assert "as invalid" in caught.value.message and "account is required" in caught.value.provider_message
+    assert env.sim.purchases() == []
     assert split_code(" 4201/R-2027-01 ") == (4201, "R-2027-01")
 
 

@@ -595,11 +595,11 @@ class CsqClient(ProviderBase):
         rc = data.get("rc")
         if item is None:
             message = _text(data.get("message")) or _text(data.get("resultmessage"))
-            if rc == -1:
-                raise CsqRefused(
-                    _("{provider} refused the request: {reason}").format(
-                        provider=DISPLAY_NAME, reason=message[:200] or _("no reason given")),
-                    result_code="", provider_message=message[:300], operation=operation)
+            if rc == -1:  # refused as invalid before any transaction was made
+                what = _("{provider} refused the purchase as invalid; nothing was bought.") \
+                    if operation == "purchase" else _("{provider} refused the revert as invalid; nothing was reverted.")
+                raise CsqRefused(what.format(provider=DISPLAY_NAME), result_code="",
+                                 provider_message=message[:300], operation=operation)
             raise _bad(_("no items"), operation, mutating=True)
         f = _Fields(item, mutating=True, operation=operation)
         code = f.optional_text("resultcode") or _code_text(item.get("resultcode"))

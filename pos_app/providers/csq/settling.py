@@ -100,6 +100,7 @@ _MEANINGS: dict[str, str] = {
     "992": N_("the operator had an internal error"),
     "998": N_("CSQ reports an unknown error"),
     "900": N_("CSQ has not indexed it yet"),
+    "404": N_("CSQ does not know this transaction"),
 }
 
 
