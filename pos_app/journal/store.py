@@ -689,7 +689,8 @@ class Journal:
                     op_id=op_id))
             order_id, state, result = row
             if state != OpState.NOT_DONE:
-                raise JournalError(f"operation {op_id} is {state}: only one decided 'not done' is sent again")
+                raise JournalError(_("operation {op_id} is {state}: only one decided 'not done' is sent again").format(
+                    op_id=op_id, state=state))
             tx.execute("UPDATE provider_ops SET state=?, before=?, before_at=?, settle_by=?, error=NULL,"
                        " ended_at=NULL, sent_at=? WHERE id=?",
                        (OpState.SENT, None if before is None else _json(before), before_at, settle_by, _now(), op_id))

@@ -884,7 +884,7 @@ class VoucherProvider(Protocol):
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
-                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult: ...
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER, *, refs: Refs | None = None) -> ValueResult: ...
 
     async def state_of(self, op: Operation) -> Snapshot: ...
 
@@ -946,7 +946,9 @@ class ProviderBase:
         raise self._unsupported(Capability.TOP_UP_UNDO if kind is ValueKind.TOP_UP else Capability.UNDO)
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
-                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER, *, refs: Refs | None = None) -> ValueResult:
+        """Take a value line back; ``refs`` are what its creation answered (a CSQ
+        revert names the purchase's reference and day)."""
         raise self._unsupported(Capability.TOP_UP_UNDO if kind is ValueKind.TOP_UP else Capability.UNDO)
 
     async def state_of(self, op: Operation) -> Snapshot:

@@ -373,7 +373,7 @@ class GiftDesk:
         kind = value_kind(line)
         number = self._number(order_id)
         call = Call(slot, OpKind.UNDO, code, line.total, order_id,
-                    send=lambda ctx: client.undo_value(code, ctx, reason, kind), line_id=line.id,
+                    send=lambda ctx: client.undo_value(code, ctx, reason, kind, refs=dict(line.refs)), line_id=line.id,
                     request={"reason": reason, "value": kind.value, "order_number": number},
                     refs=dict(line.refs))
         try:

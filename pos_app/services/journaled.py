@@ -297,6 +297,10 @@ async def run(session: Session, call: Call) -> Result:
     now = session.utcnow()
     settle_by = now + timedelta(seconds=slot.settings.settle_s + slot.settings.timeout_s)
     policy = slot.descriptor.policy
+    if call.kind in policy.deduplicated:
+        # A request the provider may get twice (replay) goes out with the time of the
+        # first send: CSQ keys a purchase by its reference and the day of that time.
+        call.request = {**call.request, "local_at": session.clock().isoformat(timespec="seconds")}
     op_id, reference, tender_id = journal.begin_op(
         provider=slot.name, operation=call.kind.value, code=call.code, currency=session.currency,
         reference=lambda sequence: policy.reference(journal.outlet, journal.till, sequence),
@@ -341,7 +345,8 @@ async def _send(session: Session, slot: ProviderSlot, op: OpRecord,
     number = None
     if op.order_id is not None:
         number = journal.load_order(op.order_id).number
-    ctx = OpContext(op.reference, number, session.clock())
+    first = op.request.get("local_at")
+    ctx = OpContext(op.reference, number, datetime.fromisoformat(first) if first else session.clock())
     try:
         answer = await send(ctx)
     except UnknownOutcome as exc:

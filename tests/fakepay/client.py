@@ -238,9 +238,10 @@ class FakePayClient(ProviderBase):
                          amount=amount, message=f.text("message", ""))
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
-                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Mapping[str, str] | None = None) -> ValueResult:
         if kind is not ValueKind.GIFT_VOUCHER:
-            return await super().undo_value(code, ctx, reason, kind)
+            return await super().undo_value(code, ctx, reason, kind, refs=refs)
         code = self.normalize_code(code)
         body: JsonObject = {"reference": self._reference(ctx)}
         if reason:

@@ -321,9 +321,10 @@ class EgumaClient(ProviderBase):
         )
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
-                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Mapping[str, str] | None = None) -> ValueResult:
         if kind is not ValueKind.GIFT_VOUCHER:
-            return await super().undo_value(code, ctx, reason, kind)
+            return await super().undo_value(code, ctx, reason, kind, refs=refs)
         body: JsonObject = {}
         if reason:
             body["deactivate_reason"] = reason[:MAX_TEXT]

@@ -436,10 +436,11 @@ class JtlClient(ProviderBase):
         return UndoCheck(code=voucher_id, can_undo=not message, amount=amount, message=message)
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
-                         kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueResult:
+                         kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Mapping[str, str] | None = None) -> ValueResult:
         """Gift voucher: deactivate it. A top-up cannot be taken back by the till (yet)."""
         if kind is not ValueKind.GIFT_VOUCHER:
-            return await super().undo_value(code, ctx, reason, kind)
+            return await super().undo_value(code, ctx, reason, kind, refs=refs)
         voucher_id = self.normalize_code(code)
         comment = reason or f"order {ctx.order_number or ctx.reference} cancelled"
         f = await self._set_status(voucher_id, "inactive", comment, "deactivate")
