@@ -71,6 +71,8 @@ __all__ = [
     "NotReady",
     "OpContext",
     "OpKind",
+    "Offer",
+    "OfferField",
     "Operation",
     "PermissionDenied",
     "ProviderBase",
@@ -519,6 +521,7 @@ class Capability(enum.Enum):
     UNDO = "undo"
     TOP_UP = "top_up"  # credit added to a voucher in use (a value line of kind TOP_UP)
     TOP_UP_UNDO = "top_up_undo"  # a top-up taken back (cancel or void of the sale)
+    DIGITAL = "digital"  # third parties' vouchers sold at the till (CSQ): offers, purchase at close
 
 
 class ValueKind(enum.StrEnum):
@@ -675,6 +678,40 @@ class ValueResult:
     code: str
     amount: Money
     refs: Refs = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A product a provider sells at the till (a digital voucher of a third party).
+
+    ``code`` names it for :meth:`VoucherProvider.create_value` (CSQ: ``"4101"``,
+    or ``"4201/17"`` for a dynamic product). It is sold for one of ``amounts``,
+    or for any amount from ``minimum`` to ``maximum``; a ``dynamic`` offer stands
+    for products the provider lists with their prices (``dynamic_offers``).
+    """
+
+    code: str
+    name: str
+    amounts: tuple[Money, ...] = ()
+    minimum: Money | None = None
+    maximum: Money | None = None
+    dynamic: bool = False
+
+    def allows(self, amount: Money) -> bool:
+        if self.dynamic:
+            return True
+        if self.minimum is not None and self.maximum is not None:
+            return self.minimum.minor <= amount.minor <= self.maximum.minor
+        return amount in self.amounts
+
+
+@dataclass(frozen=True, slots=True)
+class OfferField:
+    """A field the customer must fill for an offer: its name as the provider wants
+    it (``receiverEmail``) and the label the cashier reads."""
+
+    name: str
+    label: str
 
 
 Answer = Authorization | VoidResult | Captured | ValueResult
@@ -881,6 +918,12 @@ class VoucherProvider(Protocol):
 
     async def value_info(self, code: str, refs: Refs) -> Mapping[str, str]: ...
 
+    def offers(self) -> list[Offer]: ...
+
+    async def dynamic_offers(self, code: str) -> list[Offer]: ...
+
+    async def offer_fields(self, code: str) -> list[OfferField]: ...
+
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
@@ -927,7 +970,22 @@ class ProviderBase:
         raise self._unsupported(Capability.REFUND)
 
     def _value_capability(self, kind: ValueKind, default: Capability) -> Capability:
+        if kind is ValueKind.DIGITAL:
+            return Capability.DIGITAL
         return Capability.TOP_UP if kind is ValueKind.TOP_UP else default
+
+    def offers(self) -> list[Offer]:
+        """The products this provider sells at the till as configured by the shop
+        (CSQ's ``[[providers.csq.products]]``); none for a provider that sells none."""
+        return []
+
+    async def dynamic_offers(self, code: str) -> list[Offer]:
+        """The products behind a ``dynamic`` offer, with their prices, as the provider lists them now."""
+        raise self._unsupported(Capability.DIGITAL)
+
+    async def offer_fields(self, code: str) -> list[OfferField]:
+        """What the customer must give for an offer (an account, an e-mail address)."""
+        raise self._unsupported(Capability.DIGITAL)
 
     async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck:
         raise self._unsupported(self._value_capability(kind, Capability.CREATE))

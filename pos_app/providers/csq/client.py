@@ -52,16 +52,18 @@ from pos_app.domain.money import Money, MoneyError, exponent
 from pos_app.i18n import _
 from pos_app.providers.base import (
     AuthenticationError,
+    bad_response,
     BadResponse,
     Capability,
     NotFoundError,
     NotReady,
+    Offer,
+    OfferField,
     OpContext,
-    PermissionDenied,
     Operation,
     OpKind,
+    PermissionDenied,
     ProviderBase,
-    ProviderError,
     Refs,
     RefusedError,
     Snapshot,
@@ -70,8 +72,6 @@ from pos_app.providers.base import (
     ValueCheck,
     ValueKind,
     ValueResult,
-    bad_response,
-    redact,
 )
 from pos_app.providers.csq.descriptor import CsqProduct, normalize_code
 from pos_app.providers.csq.settling import (
@@ -197,7 +197,7 @@ class CsqClient(ProviderBase):
 
     name = PROVIDER
     display_name = DISPLAY_NAME
-    capabilities = frozenset({Capability.CREATE, Capability.UNDO})
+    capabilities = frozenset({Capability.CREATE, Capability.UNDO, Capability.DIGITAL})
 
     def __init__(
         self,
@@ -311,6 +311,30 @@ class CsqClient(ProviderBase):
                         break
             out.append((name, label or name))
         return out
+
+    # -- the port's offers (the till's "digital vouchers" screen) -----------------------
+    def offers(self) -> list[Offer]:
+        """The shop's configured products, in the order of the configuration."""
+        out = []
+        for product in self._products.values():
+            money = [Money(cents, self.currency) for cents in product.amounts_x100]
+            limits = product.range_x100
+            out.append(Offer(
+                code=str(product.operator_id), name=product.name, amounts=tuple(money),
+                minimum=None if limits is None else Money(limits[0], self.currency),
+                maximum=None if limits is None else Money(limits[1], self.currency),
+                dynamic=product.dynamic))
+        return out
+
+    async def dynamic_offers(self, code: str) -> list[Offer]:
+        """An operator's dynamic products, each an offer at its own price (``"4201/17"``)."""
+        operator = int(normalize_code(code).split("/")[0])
+        return [Offer(code=f"{operator}/{p.id}", name=p.description or p.id, amounts=(p.total or p.amount,))
+                for p in await self.products(operator)]
+
+    async def offer_fields(self, code: str) -> list[OfferField]:
+        operator = int(normalize_code(code).split("/")[0])
+        return [OfferField(name, label) for name, label in await self.parameters(operator)]
 
     # -- value lines -------------------------------------------------------------------
     async def check_value(self, code: str, kind: ValueKind = ValueKind.DIGITAL) -> ValueCheck:
