@@ -33,6 +33,7 @@ class LineKind(StrEnum):
     PRODUCT = "product"
     GIFT_VOUCHER = "gift_voucher"
     TOP_UP = "top_up"  # credit added to a voucher the customer has (created at close, like a gift voucher)
+    DIGITAL = "digital"  # a third party's voucher bought for the customer at close (CSQ)
 
     @property
     def is_value(self) -> bool:
@@ -91,6 +92,7 @@ class Line:
     undone: bool = False  # taken back at the provider since (E-GUMA deactivation)
     refs: dict[str, str] = field(default_factory=dict)  # the provider's references
     problem: str | None = None  # why the last activation failed
+    details: dict[str, str] = field(default_factory=dict)  # what the customer gave (a digital voucher's e-mail)
 
     @property
     def live(self) -> bool:

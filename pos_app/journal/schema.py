@@ -226,3 +226,12 @@ MIGRATIONS.append(
     CREATE INDEX receipts_last ON receipts (outlet, till, id)
     """
 )
+
+MIGRATIONS.append(
+    # 6: what the customer gave for a digital voucher bought at close (CSQ: the
+    # account or e-mail a product needs), kept with its line: the purchase sends it
+    # (and a replay sends it again), the receipt and a revert may need it.
+    """
+    ALTER TABLE lines ADD COLUMN details TEXT NOT NULL DEFAULT '{}'
+    """
+)

@@ -536,6 +536,7 @@ class Journal:
                     undone=r["undone_at"] is not None,
                     refs=json.loads(r["refs"]),
                     problem=r["problem"],
+                    details=json.loads(r["details"]),
                 )
             )
         for r in self._query("SELECT * FROM tenders WHERE order_id=? ORDER BY id", (order_id,)):
@@ -565,7 +566,7 @@ class Journal:
         with self._tx() as tx:
             line_id = tx.insert(
                 "INSERT INTO lines (order_id, kind, ean, name, quantity, unit_minor, vat_rate, code,"
-                " provider, free_amount, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " provider, free_amount, added_at, details) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     order_id,
                     line.kind.value,
@@ -578,6 +579,7 @@ class Journal:
                     line.provider,
                     int(line.free_amount),
                     _now(),
+                    _json(dict(line.details)),
                 ),
             )
             tx.event(order_id, "line_added", {"line": line_id, "ean": line.ean, "qty": line.quantity,
@@ -781,6 +783,12 @@ class Journal:
     def set_tender_problem(self, tender_id: int, problem: str | None) -> None:
         with self._tx() as tx:
             tx.execute("UPDATE tenders SET problem=? WHERE id=?", (problem, tender_id))
+
+    def add_line_refs(self, line_id: int, refs: dict[str, str]) -> None:
+        """What the provider told later about a created value line (CSQ's additional
+        data: instructions, expiry), merged into its references."""
+        with self._tx() as tx:
+            self._update_line(tx, line_id, {"refs": refs})
 
     def set_line_problem(self, line_id: int, problem: str | None) -> None:
         with self._tx() as tx:
