@@ -28,7 +28,7 @@ from drivers.printer.escpos_tools import dummy, quiet
 from pos_app.config import Config, ConfigError, read_toml
 from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money, sum_money
-from pos_app.domain.order import LineKind, Order, Tender, TenderKind
+from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.domain.vat import format_rate, vat_letters
 from pos_app import i18n
 from pos_app.i18n import N_, _
@@ -408,6 +408,26 @@ def _new_balance(r: Receipt, templates: Templates, values: dict[str, str], balan
         r.add(templates.line("voucher.toml", "new_balance", **values, new_balance=balance.shown()))
 
 
+def _digital_voucher(r: Receipt, line: Line) -> None:
+    """A third party's voucher bought for the customer: its code (also as a barcode),
+    how to redeem it and until when, as the provider gave them (its own words)."""
+    code = line.refs.get("voucher_code")
+    if not code:
+        return
+    r.rule()
+    r.add(line.name, "center", bold=True)
+    r.add(_("Code: {code}").format(code=code), "center", bold=True)
+    if len(code) <= 40 and code.isascii() and code.isprintable():
+        r.barcode(code)
+    for key in ("redeem_code", "redeem_account"):
+        if line.refs.get(key) and line.refs[key] != code:
+            r.add(line.refs[key], "center")
+    if line.refs.get("instructions"):
+        r.add(line.refs["instructions"])
+    if line.refs.get("expiration"):
+        r.add(_("Valid until: {date}").format(date=line.refs["expiration"]))
+
+
 def _valid_until(r: Receipt, templates: Templates, values: dict[str, str], when: str | None) -> None:
     """A voucher's last day (an RFC 3339 time from the provider), as a date in the outlet's format."""
     if not when:
@@ -441,6 +461,9 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         if line.kind is LineKind.GIFT_VOUCHER:
             r.pair(_("Gift voucher"), f"{line.total.shown()}  ")
             _valid_until(r, templates, values, line.refs.get("valid_until"))
+            continue
+        if line.kind is LineKind.DIGITAL:
+            r.pair(line.name, f"{line.total.shown()}  ")
             continue
         if line.kind is LineKind.TOP_UP:
             r.pair(templates.line("voucher.toml", "top_up", **values, code=mask_code(line.code or ""),
@@ -480,6 +503,9 @@ def sale_receipt(order: Order, number: str, config: Config, templates: Templates
         r.pair(_("VAT"), table[0])
         for v, amounts in zip(vat, table[1:], strict=True):
             r.pair(f"{letters[v.rate]} {format_rate(v.rate)}", amounts)
+    for line in order.gift_vouchers:
+        if line.kind is LineKind.DIGITAL:
+            _digital_voucher(r, line)
     for line in order.gift_vouchers:  # the sold voucher: code in full, to redeem it
         if line.kind is not LineKind.GIFT_VOUCHER:
             continue

@@ -34,6 +34,7 @@ from pos_app.receipts import (
     void_receipt,
 )
 from pos_app.services.closing import Closer
+from pos_app.services.digital import DigitalDesk
 from pos_app.services.gifts import GiftDesk
 from pos_app.services.inflight import provider_call
 from pos_app.services.providers import ProviderSlot, build_providers, close_providers
@@ -76,6 +77,7 @@ class Till:
         self.paper_low = False  # the last receipt's paper check said: near end
         self.session = Session(config, journal, providers or {}, clock)
         self.gifts = GiftDesk(self.session)
+        self.digital = DigitalDesk(self.session)
         self.closer = Closer(self.session, self.gifts, self._render_sale)
         self.vouchers = VoucherDesk(self.session, self.closer.close_if_settled)
         self.closer.renew = self.vouchers.renew

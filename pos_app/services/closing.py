@@ -78,6 +78,12 @@ class Closer:
                 return Outcome(Notice(_("Paid, but not closed — {problem}. Enter retries").format(problem=exc),
                                       Level.ERROR))
         failures, undecided = await self.gifts.create_all()  # 3
+        if self.gifts.removed:  # a digital voucher refused: off the order, its money given back as change
+            notice = Notice(_("{text} — {removed}").format(text=notice.text, removed="; ".join(self.gifts.removed)),
+                            Level.WARNING)
+            if not session.reload().active_lines:
+                return Outcome(Notice(_("{text} — nothing is left on the order: F9 cancels it and says what to "
+                                        "give back").format(text=notice.text), Level.WARNING))
         if failures:
             text = (_("Paid, but not closed — {problems}. The till checks again by itself; Enter closes "
                       "the order once it is decided") if undecided

@@ -10,6 +10,7 @@ answer is settled by the provider's state.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -17,7 +18,19 @@ from pos_app.domain.codes import mask_code, normalize_voucher_code
 from pos_app.domain.money import Money, MoneyError
 from pos_app.domain.order import Line, LineKind, Order
 from pos_app.i18n import _
-from pos_app.providers import Capability, OpKind, ProviderError, ValueCheck, ValueKind
+from pos_app.providers import (
+    AuthenticationError,
+    Capability,
+    NotReady,
+    OpContext,
+    OpKind,
+    ProviderError,
+    RefusedError,
+    ValueCheck,
+    ValueKind,
+    ValueResult,
+)
+from pos_app.journal import OpState
 from pos_app.services import journaled
 from pos_app.services.journaled import Call, Decision, NotSent
 from pos_app.services.providers import ProviderSlot
@@ -43,8 +56,18 @@ class GiftCheck:
         return mask_code(self.status.code)
 
 
+INFO_TRIES = 4  # asks for a purchase's additional data while the provider prepares it
+INFO_WAIT_S = 0.5  # then 1.0, 1.5: five seconds in all at most
+
+
+class Refused(CheckoutError):
+    """The provider refused to sell a digital voucher: its line leaves the order."""
+
+
 def value_kind(line: Line) -> ValueKind:
     """What a value line creates at the provider."""
+    if line.kind is LineKind.DIGITAL:
+        return ValueKind.DIGITAL
     return ValueKind.TOP_UP if line.kind is LineKind.TOP_UP else ValueKind.GIFT_VOUCHER
 
 
@@ -75,6 +98,7 @@ class TopUpCheck:
 class GiftDesk:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.removed: list[str] = []  # digital vouchers the last create_all took off the order, and why
 
     @property
     def providers(self) -> dict[str, ProviderSlot]:
@@ -222,10 +246,13 @@ class GiftDesk:
         """Create (activate) every value line of the order not yet created.
 
         The failures, one line each, and whether any of them is only undecided
-        (then the line must not be removed: it may be live at the provider)."""
+        (then the line must not be removed: it may be live at the provider).
+        A digital voucher the provider refuses to sell is not a failure: its line
+        leaves the order and its money is given back (``self.removed`` says so)."""
         session = self.session
         failures = []
         undecided = False
+        self.removed = []
         for line in session.order.gift_vouchers:
             if line.activated:
                 continue
@@ -233,8 +260,14 @@ class GiftDesk:
             word = value_word(slot, line)
             what = (_("voucher {code}") if line.kind is LineKind.TOP_UP else _("gift voucher {code}")).format(
                 code=mask_code(line.code or ""))
+            if line.kind is LineKind.DIGITAL:
+                what = line.name
             try:
                 await self._create(line)
+            except Refused as exc:
+                session.journal.void_line(session.order_id, line.id)
+                self.removed.append(_("{name} {amount} not bought — {problem}; it is taken off the order").format(
+                    name=line.name, amount=line.total.shown(), problem=exc))
             except Undecided as exc:
                 undecided = True
                 failures.append(_("{what}: {operation} not decided yet — {problem}").format(
@@ -265,16 +298,33 @@ class GiftDesk:
         amount = line.total
         send_amount = amount if line.free_amount else None
         kind = value_kind(line)
-        call = Call(slot, OpKind.CREATE, code, amount, session.order_id,
-                    send=lambda ctx: client.create_value(code, send_amount, ctx, kind), line_id=line.id,
-                    request={"free_amount": line.free_amount, "value": kind.value,
-                             "order_number": self._number(session.order_id)})
+        details = dict(line.details) or None
+
+        async def send(ctx: OpContext) -> ValueResult:
+            return await client.create_value(code, send_amount, ctx, kind, details=details)
+
+        request: dict[str, object] = {"free_amount": line.free_amount, "value": kind.value,
+                                      "order_number": self._number(session.order_id)}
+        if details:
+            request["details"] = details
+        call = Call(slot, OpKind.CREATE, code, amount, session.order_id, send=send, line_id=line.id,
+                    request=request)
+        earlier = session.journal.ops(line_id=line.id, operation=OpKind.CREATE.value)
+        assert slot.descriptor is not None
         try:
-            result = await journaled.run(session, call)
+            if earlier and earlier[-1].state == OpState.NOT_DONE and OpKind.CREATE in slot.descriptor.policy.deduplicated:
+                # It never arrived, or the provider says it did not do it: sent again under the
+                # same reference, so a first send still on its way cannot buy a second time.
+                result = await journaled.replay(session, slot, earlier[-1], send)
+            else:
+                result = await journaled.run(session, call)
         except NotSent as exc:
             message = describe(exc.error, slot.display_name, hint=False)
             session.journal.set_line_problem(line.id, message)
             raise CheckoutError(message) from None
+        if result.decision is Decision.FAILED and kind is ValueKind.DIGITAL and \
+                isinstance(result.error, RefusedError) and not isinstance(result.error, AuthenticationError):
+            raise Refused(describe(result.error, slot.display_name, hint=False))
         if result.decision is Decision.FAILED:
             raise CheckoutError(describe(result.error, slot.display_name, hint=False)
                                 if result.error is not None else result.reason)
@@ -282,6 +332,30 @@ class GiftDesk:
             raise Undecided(f"{result.reason}{waiting(result)}")
         if result.decision is Decision.NOT_DONE:
             raise CheckoutError(_("{provider} did not do it — Enter tries again").format(provider=slot.display_name))
+        if kind is ValueKind.DIGITAL:
+            await self._fetch_info(slot, line)
+
+    async def _fetch_info(self, slot: ProviderSlot, line: Line) -> None:
+        """What the provider prepares after a purchase (CSQ's additional data:
+        instructions, expiry), asked a few times while it is not ready, bounded:
+        the receipt prints what is known by then."""
+        assert slot.client is not None and line.code is not None
+        created = [op for op in self.session.journal.ops(line_id=line.id, operation=OpKind.CREATE.value)
+                   if op.state in (OpState.OK, OpState.DONE)]
+        refs = dict(created[-1].refs) if created else {}
+        if refs.get("has_additional_data") != "1":
+            return
+        for attempt in range(INFO_TRIES):
+            try:
+                info = await slot.client.value_info(line.code, refs)
+            except NotReady:
+                await asyncio.sleep(INFO_WAIT_S * (attempt + 1))
+                continue
+            except ProviderError as exc:
+                slot.mark(exc)
+                return
+            self.session.journal.add_line_refs(line.id, {k: v for k, v in info.items() if v})
+            return
 
     def _number(self, order_id: int) -> str | None:
         return self.session.journal.load_order(order_id).number
