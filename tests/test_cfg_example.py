@@ -21,6 +21,7 @@ from tests.conftest import MemoryKeyring
 EXAMPLE = PROJECT_ROOT / "config" / "example.toml"
 INTERNAL = {"source"}  # set by load_config, not by the file
 HEADER = re.compile(r"^\[([^\]]+)\]\s*(#.*)?$")
+TABLES = re.compile(r"^\[\[([^\]]+)\]\]\s*(#.*)?$")  # an array of tables: [[providers.csq.products]]
 SETTING = re.compile(r"^(#\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 
 
@@ -28,7 +29,14 @@ def settings_in_example() -> dict[str, dict[str, tuple[int, bool]]]:
     """section ("" = top level) -> key -> (line index, commented out)."""
     found: dict[str, dict[str, tuple[int, bool]]] = {"": {}}
     section = ""
+    repeated: set[str] = set()
     for index, line in enumerate(EXAMPLE.read_text(encoding="utf-8").splitlines()):
+        tables = TABLES.match(line)
+        if tables:  # each table of the array lists the same keys: the first one counts
+            section = tables.group(1)
+            found.setdefault(section, {})
+            repeated.add(section)
+            continue
         header = HEADER.match(line)
         if header:
             section = header.group(1)
@@ -38,6 +46,8 @@ def settings_in_example() -> dict[str, dict[str, tuple[int, bool]]]:
         setting = SETTING.match(line)
         if setting:
             key = setting.group(2)
+            if section in repeated and key in found[section]:
+                continue
             assert key not in found[section], f"[{section}] {key} twice"
             found[section][key] = (index, setting.group(1) is not None)
     return found
@@ -59,9 +69,17 @@ def expected() -> dict[str, dict[str, FieldInfo]]:
                 tables = [s for s in found if s.startswith(f"{name}.")]
                 assert tables, f"no [{name}.<name>] section in the example"
                 for table in tables:  # each provider's own settings model (JTL adds token_url)
+                    if table.count(".") > 1:
+                        continue  # a provider's own array of tables, added below
                     model = registry.descriptor(table.split(".", 1)[1]).settings_model \
                         if name == "providers" else value_type
                     wanted[table] = dict(model.model_fields)
+                    for key, sub_field in model.model_fields.items():  # [[providers.csq.products]]
+                        item = typing.get_args(sub_field.annotation)
+                        if f"{table}.{key}" in found and item and isinstance(item[0], type) \
+                                and issubclass(item[0], BaseModel):
+                            wanted[table].pop(key)
+                            wanted[f"{table}.{key}"] = dict(item[0].model_fields)
             else:  # [keys]: action = "key"
                 wanted[name] = {action: FieldInfo(annotation=str, default=key) for action, key in DEFAULT_KEYS.items()}
         else:

@@ -13,6 +13,7 @@ from pos_app.providers.base import ProviderDescriptor
 PACKAGES: dict[str, str] = {
     "eguma": "pos_app.providers.eguma.descriptor",
     "jtl": "pos_app.providers.jtl.descriptor",
+    "csq": "pos_app.providers.csq.descriptor",
 }
 
 
