@@ -43,6 +43,10 @@ class VoidPlan:
         parts = [_("Void sale {number} (total {total})?").format(
             number=self.number, total=self.order.total.shown_with_currency())]
         for line in self.deactivate:
+            if line.kind is LineKind.DIGITAL:
+                parts.append(_("{name} {amount} is {done}.").format(
+                    name=line.name, amount=line.total.shown(), done=self.undone_words.get(line.id) or _("taken back")))
+                continue
             if line.kind is LineKind.TOP_UP:
                 parts.append(_("The top-up of voucher {code} ({amount}) is taken back.").format(
                     code=mask_code(line.code or ""), amount=line.total.shown()))
@@ -82,7 +86,9 @@ class Storno:
                             if op.operation in (OpKind.VOID.value, OpKind.REFUND.value)
                             and op.state in (OpState.OK, OpState.DONE)}
         plan = VoidPlan(order, order.number)
-        plan.deactivate = GiftDesk.live_gift_vouchers(order)
+        # A digital voucher's revert may be refused when it is made (CSQ cannot be asked
+        # beforehand): those go first, so a refusal stops the void before anything else.
+        plan.deactivate = sorted(GiftDesk.live_gift_vouchers(order), key=lambda line: line.kind is not LineKind.DIGITAL)
         self.gifts.refuse_lost_top_ups(plan.deactivate)  # before the cashier is asked anything
         for line in plan.deactivate:
             slot = self.session.providers.get(line.provider or "")
