@@ -22,10 +22,19 @@ from tests.providers.kits import KITS, Kit
 CLIENT_TIMEOUT_S = 0.5
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tenders: a contract test about voucher payments (tenders); "
+                            "skipped for a provider that only sells value lines (Kit.tenders False: CSQ)")
+
+
 @pytest.fixture(params=KITS, ids=[k.name for k in KITS])
 def kit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Kit:
-    """Each provider in turn; a test-only provider is registered for the test."""
+    """Each provider in turn; a test-only provider is registered for the test. A test
+    marked ``tenders`` is skipped for a provider that takes no voucher payments."""
     found: Kit = request.param
+    if not found.tenders and request.node.get_closest_marker("tenders"):
+        pytest.skip(f"{found.display_name} takes no voucher payments (no tender: it only sells digital "
+                    "vouchers as value lines); this test is about paying with a voucher")
     if found.register:
         monkeypatch.setitem(registry.PACKAGES, found.name, found.descriptor_module)
     return found

@@ -68,6 +68,11 @@ class Kit:
     answer_balance: bool = True  # the provider's authorize answer carries the new balance
     lapse: Callable[[Any, float], None] | None = None
     builder: Callable[[], tuple[Any, Any]] | None = None
+    # False: the provider only sells value lines, it takes no voucher payments (CSQ):
+    # the tests about tenders are skipped for it (``voucher``, ``refusal`` unused).
+    tenders: bool = True
+    settings: tuple[tuple[str, Any], ...] = ()  # settings beyond base_url/timeouts (CSQ: terminal, products)
+    section_extra: str = ""  # the same, as TOML lines of the ``[providers.<name>]`` section
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -108,13 +113,14 @@ class Kit:
         """The provider's client, built the way the till builds it (its descriptor)."""
         desc = self.descriptor
         base_url += getattr(self.simulator, "API_ROOT", "")  # the API below the host (JTL: /v1), as the till does
-        settings = desc.settings_model(base_url=base_url, timeout_s=timeout_s, settle_s=timeout_s * 20)
+        settings = desc.settings_model(base_url=base_url, timeout_s=timeout_s, settle_s=timeout_s * 20,
+                                       **dict(self.settings))
         return desc.make_client(ClientSpec(settings, secrets, http, currency))
 
     def section(self, timeout_s: float, settle_s: float) -> str:
         """The ``[providers.<name>]`` section of a till on this provider's in-process simulator."""
         return (f'\n[providers.{self.name}]\nbase_url = "sim://{self.name}"\n'
-                f"timeout_s = {timeout_s}\nsettle_s = {settle_s}\n")
+                f"timeout_s = {timeout_s}\nsettle_s = {settle_s}\n{self.section_extra}")
 
     def money(self, minor: int) -> Money:
         return Money(minor, "CHF")
@@ -281,4 +287,58 @@ JTL = Kit(
     builder=build_jtl,
 )
 
-KITS = [EGUMA, FAKEPAY, JTL]
+
+# -- CSQ eVSB (digital vouchers: value lines only, no voucher payments) -------------------
+CSQ_TERMINAL = "173101"  # demo-till's terminal, CHF 1000.00 on its prepaid account
+CSQ_BALANCE = 100000
+
+
+def build_csq() -> tuple[Any, Any]:
+    """The CSQ simulator on its demo data, transaction info at once (no 900 "not
+    indexed yet" after a purchase: the wait for the index has its own tests)."""
+    from pos_app.providers.csq import simulator as csq
+
+    return csq.build_app(indexing_delay_s=0)
+
+
+def _csq_creations(sim: Any) -> Ledger:
+    """Purchases that sold a voucher: (operator, amount, our localReference)."""
+    return [(t.operator, t.amount_x100, t.local_reference) for t in sim.purchases() if t.resultcode == "10"]
+
+
+def _csq_undos(sim: Any) -> list[str]:
+    """Reverts that refunded a sale: the operator of the sale each names."""
+    return [sim.state.transactions[t.original].operator for t in sim.reverts() if t.resultcode == "20"]
+
+
+CSQ = Kit(
+    name="csq",
+    descriptor_module="pos_app.providers.csq.descriptor",
+    voucher="",  # CSQ takes no payments
+    voucher_balance=0,
+    value_code="4101",  # City Gift Card, configured with one amount: 20.00
+    value_amount=2000,
+    refusal="Rejected",  # 971, DummyPin with an account ending 001
+    secret="password",
+    leaky="csq-live-SECRET-0123456789",
+    pending=Verdict.PENDING,  # transaction info: 900 "not indexed yet" while it holds it
+    never_arrived=Verdict.NOT_APPLIED,  # transaction info: "404" never received
+    authorizations=lambda sim: [],
+    available=lambda sim, code: 0,
+    creations=_csq_creations,
+    undos=_csq_undos,
+    builder=build_csq,
+    tenders=False,
+    settings=(("terminal_id", CSQ_TERMINAL),
+              ("products", ({"operator_id": 4101, "name": "City Gift Card", "currency": "CHF",
+                             "amounts": ["20.00"]},
+                            {"operator_id": 9991, "name": "DummyPin", "currency": "CHF",
+                             "min": "1.00", "max": "1000.00"}))),
+    section_extra=(f'terminal_id = "{CSQ_TERMINAL}"\n'
+                   '[[providers.csq.products]]\noperator_id = 4101\nname = "City Gift Card"\n'
+                   'currency = "CHF"\namounts = ["20.00"]\n'
+                   '[[providers.csq.products]]\noperator_id = 9991\nname = "DummyPin"\n'
+                   'currency = "CHF"\nmin = "1.00"\nmax = "1000.00"\n'),
+)
+
+KITS = [EGUMA, FAKEPAY, JTL, CSQ]
