@@ -208,6 +208,7 @@ class CheckoutConfig(_Section):
 
 # Action name -> default key. Remap in [keys], e.g. cash = "f11".
 DEFAULT_KEYS: dict[str, str] = {
+    "digital": "f1",
     "voucher": "f2",
     "cash": "f3",
     "card": "f4",

@@ -29,6 +29,7 @@ from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Til
 from pos_app.services.results import Confirm
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
+from pos_app.ui.digital import DigitalVoucherDialog
 from pos_app.ui.footer import TillFooter
 from pos_app.ui.gifts import SellVoucherDialog, TopUpDialog
 from pos_app.ui.status import StatusScreen
@@ -50,6 +51,7 @@ NOT_YET = {
 def _bindings() -> list[Binding]:
     # Labels are marked here and translated where the footer shows them (TillFooter).
     spec = [
+        ("f1", "digital", N_("Digital")),
         ("f2", "voucher", N_("Voucher")),
         ("f3", "cash", N_("Cash")),
         ("f4", "card", N_("Card")),
@@ -564,7 +566,14 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         otherwise it is neither in the footer nor does it do anything."""
         if action == "top_up":
             return self.till.gifts.can_top_up
+        if action == "digital":  # F1: only where a provider sells digital vouchers (CSQ)
+            return self.till.digital.available
         return True
+
+    def action_digital(self) -> None:
+        if not self._idle():
+            return
+        self.app.push_screen(DigitalVoucherDialog(self.till), lambda outcome: self._after(outcome, select_last="line"))
 
     def action_top_up(self) -> None:
         if not self._idle():
