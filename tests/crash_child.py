@@ -51,6 +51,15 @@ def step(till: Till, url: str, kit: CrashKit, *kinds: str) -> None:
         hold_posts(kit, url)
 
 
+async def add_digital(till: Till, what: tuple[str, str, tuple[tuple[str, str], ...]] | None) -> None:
+    """A digital voucher on the order: (offer code, amount typed, details), as the screen adds it."""
+    assert what is not None
+    code, amount, given = what
+    item = next(i for i in till.digital.offers() if i.offer.code == code)
+    details = till.digital.check_details(await till.digital.fields(item), dict(given))
+    till.digital.add(item, till.digital.amount_for(item, amount), details)
+
+
 async def scenario(till: Till, name: str, url: str, kit: CrashKit) -> None:
     if name in ("redeem", "cancel"):
         till.scan("2*" + MERLOT)  # 76.00
@@ -89,6 +98,18 @@ async def scenario(till: Till, name: str, url: str, kit: CrashKit) -> None:
         till.gifts.add_top_up(await till.gifts.check_top_up(kit.top_up_value), "20")
         step(till, url, kit, "create")
         await till.pay_cash(till.order.remaining)
+    elif name in ("digital", "digital_storno"):  # a digital voucher paid in cash, bought at the close
+        await add_digital(till, kit.digital)
+        step(till, url, kit, "create")
+        await till.pay_cash(till.order.remaining)
+        if name == "digital_storno":  # the void of the sale reverts the purchase
+            step(till, url, kit, "undo")
+            await till.storno.run()
+    elif name == "digital_refused":  # one the provider refuses (bought first), then one it sells
+        await add_digital(till, kit.refused_digital)
+        await add_digital(till, kit.digital)
+        step(till, url, kit, "create")
+        await till.pay_cash(till.order.remaining)  # the refused one leaves the order, its money is change
     elif name == "close":
         till.scan(CROISSANT)
         await till.pay_card(till.parse_amount("2.50"))

@@ -34,7 +34,7 @@ from pos_app.journal import OpRecord, OpState
 from pos_app.providers import registry
 from pos_app.providers.base import ClientSpec
 from pos_app.services.checkout import CheckoutError, Till
-from pos_app.services.providers import close_providers, slot_for
+from pos_app.services.providers import ProviderSlot, close_providers, slot_for
 from pos_app.services.setup import open_till
 
 # The child's provider timeout. A step run "slow" answers after SLOW_S (applied
@@ -87,6 +87,10 @@ class Ledger:
     # Credit our till added to vouchers (top-ups): (code, amount, order number); None
     # for a provider the till cannot top up with.
     top_ups: list[tuple[str, int, str | None]] | None = None
+    # Value lines created, each with our reference, for a provider that keeps it (CSQ's
+    # purchases by localReference): :func:`consistency` then checks exactly one creation
+    # per value line the journal created, and none without one. None: not kept.
+    creations: list[tuple[str, str]] | None = None
 
     @property
     def taken(self) -> list[Taking]:
@@ -149,6 +153,14 @@ class CrashKit:
     auth_paths: tuple[str, ...] = ()  # credential fetches (JTL's token), not writes of the ledger
     api_root: str = ""  # the API's path below the simulator's URL (JTL: /v1)
     top_up_value: str | None = None  # an active voucher the till tops up (F11), for providers that can
+    # False: the provider takes no voucher payments, it only sells value lines (CSQ's
+    # digital vouchers): its scenarios are the ``digital*`` ones (voucher fields unused).
+    tenders: bool = True
+    settings: tuple[tuple[str, Any], ...] = ()  # settings beyond base_url and timeout (CSQ: terminal, products)
+    # Digital vouchers (offer code, amount typed, details): one the provider sells, and one
+    # it refuses to sell (taken off the order at close, its money given back).
+    digital: tuple[str, str, tuple[tuple[str, str], ...]] | None = None
+    refused_digital: tuple[str, str, tuple[tuple[str, str], ...]] | None = None
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -156,6 +168,8 @@ class CrashKit:
     @property
     def kinds(self) -> list[str]:
         """The core's operations this provider's scenarios run."""
+        if not self.tenders:
+            return ["create", "undo"]
         return ["authorize", *(["capture"] if self.captures else []), "void",
                 *(["refund"] if self.reversal == "refund" else []), "create", "undo"]
 
@@ -364,11 +378,73 @@ JTL = CrashKit(
     top_up_value="a1b2c3d4e5f600000001",  # active, CHF 100.00
 )
 
+# -- CSQ eVSB: digital vouchers (value lines only, no voucher payments) -------------------
+CSQ_TERMINAL = "173101"  # demo-till's terminal, CHF 1000.00 on its prepaid account
+
+
+def serve_csq(port: int) -> None:
+    """The CSQ simulator on its demo data over HTTP until killed (:data:`CSQ`'s command),
+    transaction info answering at once (no 900 "not indexed yet" for 5 s after a
+    purchase): the restart's settle clock runs ahead, the simulator's index does not.
+    A request held by ``apply_delay_s`` is still 900 while held (it has arrived)."""
+    from pos_app.providers import simkit
+    from pos_app.providers.csq import simulator as csq
+
+    app, _sim = csq.build_app(indexing_delay_s=0)
+    simkit.run(app, "127.0.0.1", port, name="CSQ simulator (crash tests)")
+
+
+def _csq_ledger(state: dict[str, Any]) -> Ledger:
+    """Our terminal's purchases that sold a voucher (10) and reverts that refunded one
+    (20), by operator; a refused purchase (971, 990...) sold nothing and is not there."""
+    purchases = [p for p in state["purchases"] if p["terminal"] == CSQ_TERMINAL and p["resultcode"] == "10"]
+    by_key = {f"{p['terminal']}/{p['local_reference']}/{p['date']}": p for p in state["purchases"]}
+    reverts = [r for r in state["reverts"] if r["terminal"] == CSQ_TERMINAL and r["resultcode"] == "20"]
+    return Ledger([], [p["operator"] for p in purchases],
+                  [by_key[r["original"]]["operator"] for r in reverts],
+                  creations=[(p["operator"], p["local_reference"]) for p in purchases])
+
+
+def _csq_elsewhere(url: str, code: str, secrets: dict[str, str]) -> httpx.Response:
+    raise AssertionError("CSQ sells any number of a product: no other shop can take one away")
+
+
+CSQ = CrashKit(
+    name="csq",
+    descriptor_module="pos_app.providers.csq.descriptor",
+    register=False,
+    command=lambda port: [sys.executable, "-c", "import sys; from tests.crashkit import serve_csq; "
+                          "serve_csq(int(sys.argv[1]))", str(port)],
+    secrets={"username": "demo-till", "password": "demo-csq-password"},
+    other_shop={"username": "other-shop", "password": "other-csq-password"},
+    voucher="",  # CSQ takes no payments
+    small_voucher="",
+    fixed_value="4101",  # City Gift Card, the operator a sold line's purchase names
+    fixed_amount=2000,
+    free_value="",
+    reversal="undo",
+    captures=False,
+    gate=False,
+    ledger=_csq_ledger,
+    create_elsewhere=_csq_elsewhere,
+    tenders=False,
+    settings=(("terminal_id", CSQ_TERMINAL),
+              ("products", ({"operator_id": 4101, "name": "City Gift Card", "currency": "CHF",
+                             "amounts": ["20.00", "50.00"]},
+                            {"operator_id": 9991, "name": "DummyPin", "currency": "CHF",
+                             "min": "1.00", "max": "1000.00"}))),
+    digital=("4101", "20", ()),
+    refused_digital=("9991", "10", (("account", "4711001"),)),  # 001: CSQ answers 971, nothing sold
+)
+
 KITS: dict[str, CrashKit] = {kit.name: kit for kit in (EGUMA, FAKEPAY, JTL)}
+"""The providers that take voucher payments (the soak runs their ``mixed`` scenario)."""
+ALL_KITS: dict[str, CrashKit] = {**KITS, CSQ.name: CSQ}
+"""Every provider the crash tests cover."""
 
 
 def kit_of(provider: str | CrashKit) -> CrashKit:
-    return provider if isinstance(provider, CrashKit) else KITS[provider]
+    return provider if isinstance(provider, CrashKit) else ALL_KITS[provider]
 
 
 # ---------------------------------------------------------------------------
@@ -487,9 +563,13 @@ def make_till(config_path: Path, url: str, provider: str | CrashKit = "eguma",
     desc = registry.descriptor(kit.name)
     config = load_config(config_path)
     http = httpx.AsyncClient()
-    settings = desc.settings_model(base_url=url + kit.api_root, timeout_s=timeout_s)
+    settings = desc.settings_model(base_url=url + kit.api_root, timeout_s=timeout_s, **dict(kit.settings))
     client = desc.make_client(ClientSpec(settings, dict(kit.secrets), http, config.outlet.currency))
-    return open_till(config, providers={kit.name: slot_for(config, kit.name, client, http=http)})
+    if kit.settings:  # slot_for's default settings (base_url only) are invalid for CSQ (terminal_id required)
+        slot = ProviderSlot(kit.name, desc.display_name, client, desc, settings, http=http)
+    else:
+        slot = slot_for(config, kit.name, client, http=http)
+    return open_till(config, providers={kit.name: slot})
 
 
 def run_child(config: Path, url: str, scenario: str, crash_at: str | None,
@@ -625,7 +705,7 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
         ops = db.execute("SELECT * FROM provider_ops ORDER BY id").fetchall()
         orders = {r["id"]: r for r in db.execute("SELECT * FROM orders")}
         tenders = db.execute("SELECT * FROM tenders WHERE kind='voucher'").fetchall()
-        lines = db.execute("SELECT * FROM lines WHERE kind='gift_voucher'").fetchall()
+        lines = db.execute("SELECT * FROM lines WHERE kind IN ('gift_voucher', 'digital')").fetchall()
         top_up_lines = db.execute("SELECT * FROM lines WHERE kind='top_up'").fetchall()
 
     def number(order_id: int) -> str | None:
@@ -727,6 +807,23 @@ def consistency(journal_path: Path, ledger: Ledger) -> list[str]:
         problems.append(f"a value line sold twice: {sorted(sold)}")
     if ledger.live != set(sold):
         problems.append(f"value lines differ: live at the provider {sorted(ledger.live)} journal {sorted(sold)}")
+
+    # -- value lines created exactly once each, under the reference of their create --------
+    if ledger.creations is not None:
+        bought = Counter(reference for _code, reference in ledger.creations)
+        created_lines = {line["id"]: line for line in lines if line["activated_at"] is not None}
+        creates: dict[int, list[str]] = {}
+        for op in ops:
+            if op["operation"] == "create" and op["line_id"] in created_lines:
+                creates.setdefault(op["line_id"], []).append(op["reference"])
+        for line_id, line in created_lines.items():
+            times = sum(bought[reference] for reference in creates.get(line_id, []))
+            if times != 1:
+                problems.append(f"value line {line['code']} (line {line_id}) created {times} times at the provider")
+        ours = {reference for references in creates.values() for reference in references}
+        stray = sorted(f"{code} ({reference})" for code, reference in ledger.creations if reference not in ours)
+        if stray:
+            problems.append(f"created at the provider without a created value line: {stray}")
 
     # -- top-ups: credited once, with the number of its closed order ------------------
     credited: Counter[tuple[str, int, str | None]] = Counter()
