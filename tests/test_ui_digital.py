@@ -4,6 +4,7 @@ printed; a refused one is taken off the order and its money given back."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from textual.widgets import Input
 
 from pos_app.config import load_config
-from pos_app.services.checkout import Till
+from pos_app.services.checkout import CheckoutError, Till
 from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.digital import DigitalVoucherDialog
@@ -221,3 +222,39 @@ async def test_f1_is_not_there_without_a_seller_of_digital_vouchers(
         assert "Digital" not in screen_text(pilot) and "F2 Voucher" in screen_text(pilot)
         await pilot.press("f1")
         assert isinstance(pilot.app.screen, CheckoutScreen)
+
+
+async def test_the_dialog_says_it_waits_for_the_provider_and_escape_lets_go(
+        csq_till: Till, monkeypatch: pytest.MonkeyPatch) -> None:
+    answer = asyncio.Event()
+    real = csq_till.digital.fields
+
+    async def slow(item: Any) -> Any:
+        await answer.wait()
+        return await real(item)
+
+    monkeypatch.setattr(csq_till.digital, "fields", slow)
+    async with PosApp(csq_till).run_test(size=SIZE) as pilot:
+        await pilot.press("f1", "3")
+        await pilot.pause()
+        assert "Asking CSQ what Prepaid PIN (test) needs…" in text(pilot, "#note")
+        await pilot.press("escape")  # the screen answers meanwhile: back to the list
+        assert dialog(pilot).step == "offers" and not dialog(pilot).busy
+        assert text(pilot, "#note") == ""
+        answer.set()
+        await settle(pilot)
+        assert dialog(pilot).step == "offers"  # the late answer changes nothing
+
+
+async def test_a_provider_that_cannot_answer_is_said_in_the_dialog(
+        csq_till: Till, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def refused(item: Any) -> Any:
+        raise CheckoutError("CSQ is not reachable — try again")
+
+    monkeypatch.setattr(csq_till.digital, "fields", refused)
+    async with PosApp(csq_till).run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await choose(pilot, "1")
+        assert "CSQ is not reachable" in text(pilot, "#error")
+        assert dialog(pilot).step == "offers" and not dialog(pilot).busy
+        assert "1  City Gift Card" in screen_text(pilot)
