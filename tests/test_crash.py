@@ -16,7 +16,17 @@ from typing import Any
 import pytest
 
 from pos_app.providers import registry
-from tests.crashkit import ALL_KITS, CrashKit, SimServer, consistency, recover_and_finish, recover_only, run_child
+from pos_app.services.providers import close_providers
+from tests.crashkit import (
+    ALL_KITS,
+    CrashKit,
+    SimServer,
+    consistency,
+    make_till,
+    recover_and_finish,
+    recover_only,
+    run_child,
+)
 
 POINTS = ["before_send", "after_send", "after_response"]
 # A provider without voucher payments (CSQ): a digital voucher sold in a cash sale, the
@@ -203,6 +213,9 @@ async def test_kill_at_crash_point_then_recover(
             assert ledger.top_ups == [(kit.top_up_value, 2000, "1-0001")]
         if scenario.startswith("digital"):
             check_digital(journal, ledger, kit, scenario, ops)
+        if scenario == "digital" and kind == "create":  # the purchase as the restart decided it: revertible
+            journal.close()
+            await void_and_check(config, sim, kit)
         if scenario == "close":
             last = journal.last_closed_order_id()
             assert last is not None and journal.load_order(last).number == "1-0001"
@@ -292,3 +305,18 @@ def check_digital(journal: Any, ledger: Any, kit: CrashKit, scenario: str, ops: 
         assert refused_ops[-1] == "failed", states  # CSQ's refusal (971), decided once
         references = {op.reference for op in ops if op.line_id == refused.id}
         assert len(references) == 1, states  # sent again (if at all) under its own reference
+
+
+async def void_and_check(config: Path, sim: SimServer, kit: CrashKit) -> None:
+    """The void of the sale whose purchase the restart decided (by transaction info, when
+    its answer was lost): the revert names it with the refs settling gave the line."""
+    till = make_till(config, sim.url, kit)
+    try:
+        out = await till.storno.run()
+        assert "voided" in out.notice.text, out.notice.text
+        ledger = sim.ledger()
+        assert ledger.undone == [kit.fixed_value], (ledger.undone, out.notice.text)
+        assert consistency(till.journal.path, ledger) == []
+    finally:
+        await close_providers(till.providers)
+        till.journal.close()
