@@ -145,7 +145,7 @@ async def test_reprint_last_receipt(till: Till) -> None:
 
 
 async def test_remapped_key(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> None:
-    config = load_config(write_config('\n[keys]\ncash = "f1"\n'))
+    config = load_config(write_config('\n[keys]\ncash = "f1"\ndigital = "f3"\n'))
     till = till_factory(config)
     async with PosApp(till).run_test(size=SIZE) as pilot:
         await scan(pilot, CROISSANT)

@@ -125,7 +125,9 @@ def slot_for(config: Config, name: str, client: VoucherProvider, *, simulator: A
     """A slot around a client built elsewhere (tests, tools), with the provider's
     descriptor and the configuration's settings (or the descriptor's defaults)."""
     desc = registry.descriptor(name)
-    settings = config.providers.get(name) or desc.settings_model(base_url="http://unused")
+    # Without a section, the provider's defaults (settle_s, timeout_s, code_pattern); a
+    # setting it requires (CSQ's terminal_id) belongs to the client built elsewhere.
+    settings = config.providers.get(name) or desc.settings_model.model_construct(base_url="http://unused")
     return ProviderSlot(name, desc.display_name, client, desc, settings, simulator=simulator, http=http)
 
 

@@ -997,11 +997,6 @@ async def test_core_digital_a_purchase_that_never_arrived_is_sent_again_under_it
     assert kit.creations(sim) == [(kit.value_code, kit.value_amount, first.reference)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pos_app/services/providers.py slot_for (line 128): without a [providers.csq] section it falls back "
-    "to desc.settings_model(base_url='http://unused'), which CsqSettings refuses (terminal_id is required): "
-    "a pydantic ValidationError instead of a slot around the client built elsewhere (tests, tools; the "
-    "crash kit builds CSQ's slot itself)"))
 async def test_a_slot_around_a_csq_client_built_elsewhere(write_config: Callable[..., Any]) -> None:
     from pos_app.services.providers import slot_for
 
