@@ -14,7 +14,7 @@ import pytest
 
 from pos_app.config import load_config
 from pos_app.journal import OpState
-from pos_app.providers import registry
+from pos_app.providers import RefusedError, registry
 from pos_app.services.checkout import Till
 
 CSQ = """
@@ -176,3 +176,37 @@ async def test_the_void_of_the_sale_reverts_the_purchase(csq_till: Till) -> None
     assert sim(till).balance("173101") == 100000
     ops = [(op.operation, op.state) for op in till.journal.ops()]
     assert ops == [("create", OpState.OK), ("undo", OpState.OK)]
+
+
+async def test_a_revert_that_does_not_happen_stops_the_void_before_the_voucher_payment_is_given_back(
+        monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., Path],
+        till_factory: Callable[..., Till]) -> None:
+    """The void reverts the digital voucher first: when CSQ does not revert it, the
+    E-GUMA payment of the same sale is not cancelled either; F9 again finishes."""
+    from tests.conftest import ESPRESSO, SIM_EGUMA, sim_of
+
+    monkeypatch.setitem(registry.PACKAGES, "csq", "pos_app.providers.csq.descriptor")
+    till = till_factory(load_config(write_config(CSQ + SIM_EGUMA.format(timeout=1))))
+    sim(till).indexing_delay_s = 0
+    await sell(till, "City Gift Card", "20")
+    till.scan(ESPRESSO)
+    check = await till.vouchers.check("L4FU-5LQT-KJR3")  # pays the espresso beans (products only)
+    await till.vouchers.pay(check)
+    out = await till.pay_cash(till.parse_amount("20"))
+    assert out.closed is not None, out.notice.text
+    redeemed = sim_of(till).state.vouchers["L4FU5LQTKJR3"].balance_in_cents
+    client = till.providers["csq"].client
+    real = client.undo_value
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:  # CSQ refuses the revert when it is made
+        raise RefusedError("CSQ refused the revert.", "csq", provider_message="Rejected", operation="revert")
+
+    monkeypatch.setattr(client, "undo_value", refused)
+    with pytest.raises(Exception, match="Void not finished"):
+        await till.storno.run()
+    assert sim(till).reverts() == []
+    assert sim_of(till).state.vouchers["L4FU5LQTKJR3"].balance_in_cents == redeemed  # not given back either
+    monkeypatch.setattr(client, "undo_value", real)
+    await till.storno.run()  # F9 again: the revert, then the payment
+    assert [r.resultcode for r in sim(till).reverts()] == ["20"]
+    assert sim_of(till).state.vouchers["L4FU5LQTKJR3"].balance_in_cents > redeemed
