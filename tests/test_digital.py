@@ -95,7 +95,10 @@ async def test_bought_at_close_with_the_reference_journaled_first(csq_till: Till
 async def test_instructions_prepared_later_are_asked_for_until_ready_and_printed(csq_till: Till) -> None:
     till = csq_till
     await sell(till, "DummyVoucherADFalse", "15", account="4711000")  # additional data after one 404
+    said: list[str] = []
+    till.session.progress = said.append
     out = await till.pay_cash(till.parse_amount("15"))
+    assert said == ["CSQ is still preparing DummyVoucherADFalse — asking again (1 of 4)…"]
     assert out.closed is not None, out.notice.text
     receipt = till.journal.receipt(out.closed.receipt_id).text
     assert "Redeem online with the code." in receipt  # CSQ's words, fetched once ready

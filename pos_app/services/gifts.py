@@ -349,6 +349,9 @@ class GiftDesk:
             try:
                 info = await slot.client.value_info(line.code, refs)
             except NotReady:
+                self.session.progress(_("{provider} is still preparing {name} — asking again ({attempt} of "
+                                        "{tries})…").format(provider=slot.display_name, name=line.name,
+                                                           attempt=attempt + 1, tries=INFO_TRIES))
                 await asyncio.sleep(INFO_WAIT_S * (attempt + 1))
                 continue
             except ProviderError as exc:

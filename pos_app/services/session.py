@@ -40,6 +40,8 @@ class Session:
         self.currency = config.outlet.currency
         self.provider_lock = asyncio.Lock()  # one provider conversation at a time (inflight.py)
         self.calls_in_flight = 0  # holders of the lock: 0 or 1
+        # What a long provider step is waiting for, for the screen (the checkout sets it).
+        self.progress: Callable[[str], None] = lambda text: None
         self.last_closed: Closed | None = None
         recovered = journal.open_order_id()
         self.recovered = recovered is not None

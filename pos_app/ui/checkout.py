@@ -181,6 +181,7 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         yield TillFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.till.session.progress = lambda text: self.say(Notice(text))  # a long provider step's wait
         for table in self.query(DataTable):
             table.can_focus = False
         self._lay_out(self.app.size.width)
