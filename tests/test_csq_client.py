@@ -462,3 +462,15 @@ async def test_the_password_and_its_hash_appear_nowhere(env: Env, caplog: pytest
     for secret in (PASSWORD, sha(PASSWORD)):
         assert secret not in joined
     assert PASSWORD not in repr(vars(env.client))
+
+
+def test_every_result_code_of_the_reference_has_the_tills_meaning() -> None:
+    from pos_app.providers.csq.settling import meaning
+
+    codes = ["10", "20", "11", "12", "13", "911", "14", "15", "16", "17", "18", "931", "971", "990", "991",
+             "992", "998", "900"]  # csq.md, "Transport and auth"
+    meanings = {code: meaning(code) for code in codes}
+    fallback = meaning("4242")
+    assert all(text and text != fallback and "4242" not in text for text in meanings.values()), meanings
+    assert meanings["13"] == meanings["911"]  # both: balance or credit limit
+    assert len(set(meanings.values())) == len(codes) - 1
