@@ -83,6 +83,12 @@ def chf(minor: int) -> Money:
     return Money(minor, "CHF")
 
 
+DIGITAL_NAME = "E-Gift Card (e-mail) of a very long brand name"
+DIGITAL_CODE = "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-1234567890"
+DIGITAL_INSTRUCTIONS = ("Redeem online at https://example.com/redeem/a-very-long-path-without-breaks-1234567890 "
+                        "or in any shop of the brand within three years; keep this receipt.")
+
+
 def busy_sale() -> Order:
     """Every line kind of a sale: long names, quantities, three VAT rates, a sold gift
     voucher, cash, card, a voucher with a long code, rounding and change."""
@@ -95,13 +101,9 @@ def busy_sale() -> Order:
                         kind=LineKind.GIFT_VOUCHER, code="EADSHD24AKS5", activated=True))
     o.lines.append(Line(6, LONG_CODE, "Gift voucher …EFGH", 1, chf(2000), Decimal(0),
                         kind=LineKind.GIFT_VOUCHER, code=LONG_CODE, activated=True))
-    o.lines.append(Line(7, "4102", "E-Gift Card (e-mail) of a very long brand name", 1, chf(1500), Decimal(0),
-                        kind=LineKind.DIGITAL, code="4102", activated=True,
-                        refs={"voucher_code": "ABCD-EFGH-IJKL-MNOP-QRST-UVWX-1234567890",
-                              "instructions": "Redeem online at https://example.com/redeem/a-very-long-path-"
-                                              "without-breaks-1234567890 or in any shop of the brand within "
-                                              "three years; keep this receipt.",
-                              "expiration": "2029-12-31"}))
+    o.lines.append(Line(7, "4102", DIGITAL_NAME, 1, chf(1500), Decimal(0), kind=LineKind.DIGITAL, code="4102",
+                        activated=True, refs={"voucher_code": DIGITAL_CODE, "instructions": DIGITAL_INSTRUCTIONS,
+                                              "expiration": "2029-12-31"}))
     o.tenders.append(Tender(1, TenderKind.VOUCHER, chf(1490), code="L4FU5LQTKJR3", balance_after=chf(3510)))
     o.tenders.append(Tender(2, TenderKind.VOUCHER, chf(9999), code=LONG_CODE, balance_after=chf(9876543)))
     o.tenders.append(Tender(3, TenderKind.CARD, chf(2000)))

@@ -217,12 +217,22 @@ def test_every_receipt_label_is_marked_for_translation(write_config: Callable[..
     """In the pseudo language every translated text comes back as ⟦text⟧: what is left
     outside the marks is data (names, codes, amounts, dates, the outlet). The longer
     texts still fit the paper: wrapped, never cut, never wider."""
-    from tests.test_receipt_width import LONG_CODE, LONG_NAME, LONG_WORD, assert_fits, every_receipt
+    from tests.test_receipt_width import (
+        DIGITAL_CODE,
+        DIGITAL_INSTRUCTIONS,
+        DIGITAL_NAME,
+        LONG_CODE,
+        LONG_NAME,
+        LONG_WORD,
+        assert_fits,
+        every_receipt,
+    )
 
     i18n.use(i18n.PSEUDO)
     config = load_config(write_config(printer=f'kind = "dummy"\nwidth = {width}'))
     data = ["Test Shop Zürich", LONG_NAME, LONG_WORD, "Croissant", "Hotel night “Zürich” — tourist tax…",
             LONG_CODE, "EADS-HD24-AKS5", "EADSHD24AKS5", "…KJR3", "…EFGH", "…AKS5", "CHF",
+            DIGITAL_NAME, DIGITAL_CODE, DIGITAL_INSTRUCTIONS, "2029-12-31",
             "E-GUMA Gutscheinsystem der Stadt Zürich",
             "Der Gutschein ist gültig bis 31.12.2027 in allen Filialen der Stadt Zürich und Umgebung."]
     for kind, receipt in every_receipt(config).items():
