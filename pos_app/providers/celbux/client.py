@@ -389,8 +389,14 @@ class CelbuxClient(ProviderBase):
         try:
             data = await self._call("payment", {"OldReference": reference, "StoreID": self._store_id,
                                                 "Metadata": "{}"}, operation="lookup", mutating=False)
-        except NotFoundError:
+        except NotFoundError:  # -3
             return {"found": False, "reference": reference}
+        except CelbuxRefused as exc:
+            if exc.status == "-8":  # no transaction under this reference (yet)
+                return {"found": False, "reference": reference}
+            if exc.status == "-10":  # it arrived and is not applied yet
+                return {"found": False, "reference": reference, "in_progress": True}
+            raise
         f = _Fields(data, mutating=False, operation="lookup")
         state: Snapshot = {"found": True, "reference": f.optional_text("Reference") or reference,
                            "type": f.optional_text("Type") or "", "amount": f.optional_cents("Amount"),
@@ -470,6 +476,13 @@ class CelbuxClient(ProviderBase):
             return UnknownOutcome(
                 _("{provider} says this reference was used before: the till looks it up to learn whether the "
                   "{operation} was made.").format(provider=who, operation=call),
+                PROVIDER, operation=operation)
+        if code == "-9" and call == "reverse":
+            # The original is reversed already: by this reversal (its answer lost
+            # on the way) or by another. The lookup decides (settling: the original's ReverseID).
+            return UnknownOutcome(
+                _("{provider} says the transaction was reversed already: the till looks it up.").format(
+                    provider=who),
                 PROVIDER, operation=operation)
         if code == "-3":
             return NotFoundError(_("{provider} does not know this voucher.").format(provider=who), PROVIDER,

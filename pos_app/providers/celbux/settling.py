@@ -30,7 +30,9 @@ the original was reversed.
   "not found" leaves the core to wait out the settle window
   (``settle_s`` + ``timeout_s`` after the send) and read again; only then
   is it "did not happen" (the core's rule for UNCHANGED);
-* ``{}`` (no reference yet: the read before the send): UNCHANGED.
+* Status ``-10`` (the simulator's "arrived, still in progress"): PENDING;
+* ``{}`` (no reference yet: the read before the send), or a state read for
+  another reference: UNCHANGED.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ _MEANINGS: dict[str, str] = {
     "-5": N_("this till's token is not allowed to do this"),
     "-6": N_("the phone number is not valid"),
     "-7": N_("the voucher is locked"),
+    "-8": N_("Celbux does not know this transaction"),
+    "-9": N_("the transaction was reversed already"),
+    "-10": N_("Celbux is still processing it"),
 }
 
 
@@ -138,6 +143,8 @@ class CelbuxSettling:
             # Nothing looked up (the read before the send), or a state read for
             # another reference (a later operation's read): it says nothing of this one.
             return Judgement(Verdict.UNCHANGED)
+        if now.get("in_progress"):
+            return Judgement(Verdict.PENDING, _("Celbux is still processing it"))
         if now.get("found") is not True:
             if op.kind in (OpKind.VOID, OpKind.UNDO) and _text(now.get("original_reverse_id")):
                 return Judgement(Verdict.APPLIED, _("Celbux shows the original reversed"),
