@@ -20,7 +20,8 @@ What it does, as the reference page and seed 002 say ([C]):
 * an unknown user is created and gets an SMS with voucher number, balance, username and password;
 * a user of another community is added to ``ns``; a known user gets an SMS with voucher number and balance;
 * ``createVoucher`` answers ``TID``, ``Reference``, ``Created`` (``YYYY/MM/DD HH:MM``), ``Amount``, ``VoucherNo``;
-* ``viewVoucher`` answers ``TID``, ``Owner``, ``VoucherNo``, ``VoucherType``, ``Title``, ``Amount`` (balance), ``Locked``;
+* ``viewVoucher`` answers ``TID``, ``Owner``, ``VoucherNo``, ``VoucherType``, ``Title``,
+  ``Amount`` (the balance; active if above 0), ``Locked``;
 * ``pay`` debits a voucher; ``reverse`` cancels a completed transaction;
 * ``payment`` looks a transaction up by ``TID`` or ``OldReference``.
 
@@ -38,7 +39,7 @@ Our choices where the page is silent (**[I]**), each one a line:
 * the funder's account (the store's balance) pays for ``createVoucher`` (``-4`` when short) and receives ``pay``;
 * every ``createVoucher`` creates a new voucher with its own number (``168-NNNNN-NNNNN``, seeded draws);
 * a ``Username`` that is a known user needs no MSISDN form; an unknown one must be ``27`` + 9 digits (``-6``);
-* the funder's own voucher sends no SMS; new users get a 6-digit password;
+* only a phone number gets an SMS (not the funder's own account); new users get a 6-digit password;
 * ``pay`` checks, in order: voucher known in ``ns`` (``-3``), not locked (``-7``), balance (``-4``);
 * ``reverse`` names its original by ``TID`` (wins when both are given) or ``OldReference``;
 * reversing a ``pay`` credits the voucher back, also when it is locked now;
@@ -78,7 +79,6 @@ from pos_app.providers import simkit
 from pos_app.providers.simkit import (
     ASGIApp,
     JsonObject,
-    Reply,
     RequestRecord,
     ServerThread,
     SimulatorBase,
@@ -624,7 +624,7 @@ class CelbuxSimulator(SimulatorBase[SimState]):
             self.state.vouchers[number] = voucher
             self.state.balances[store.id] -= amount
             row = self._book("createVoucher", ns, body, number, amount, username=user.username)
-            if username is not None:
+            if username is not None and MSISDN.match(user.username):
                 title = types[voucher.type]
                 text = f"You received a {title} voucher {number}, balance {_rands(amount)}."
                 if password is not None:
