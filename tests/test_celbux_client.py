@@ -345,3 +345,23 @@ async def test_the_token_is_never_in_a_message_a_log_line_or_a_repr(env: Env,
     texts += [record.getMessage() for record in caplog.records] + [repr(env.client)]
     for text in texts:
         assert TOKEN not in text and TOKEN[:12] not in text, text
+
+
+async def test_a_void_of_a_payment_reversed_elsewhere_is_looked_up_and_applied(env: Env) -> None:
+    paid = await env.client.authorize(VOUCHER, zar("20.00"), ctx("o-t-000110"))
+    await env.client.void(TenderRef(VOUCHER, paid.amount, paid.refs), paid.amount, ctx("o-t-000111"))  # "elsewhere"
+    with pytest.raises(UnknownOutcome):  # -9: reversed already
+        await env.client.void(TenderRef(VOUCHER, paid.amount, paid.refs), paid.amount, ctx("o-t-000112"))
+    void = op(OpKind.VOID, "o-t-000112", refs=paid.refs)
+    state = await env.client.state_of(void)
+    assert state["found"] is False and state["original_reverse_id"]
+    assert SETTLING.judge(void, None, state).verdict is Verdict.APPLIED
+    assert env.sim.voucher(VOUCHER).balance == 25000  # given back once
+
+
+async def test_an_issued_voucher_spent_from_cannot_be_reversed(env: Env) -> None:
+    issued = await env.client.create_value("celbux", zar("10.00"), ctx("o-t-000120"), details={"phone": KNOWN})
+    await env.client.authorize(issued.refs["voucher_no"], zar("1.00"), ctx("o-t-000121"))
+    with pytest.raises(CelbuxRefused) as caught:
+        await env.client.undo_value("celbux", ctx("o-t-000122"), None, refs=issued.refs)
+    assert caught.value.status == "-4" and "reversal" in caught.value.message
