@@ -30,6 +30,8 @@ the original was reversed.
   "not found" leaves the core to wait out the settle window
   (``settle_s`` + ``timeout_s`` after the send) and read again; only then
   is it "did not happen" (the core's rule for UNCHANGED);
+* a reversal refused with ``-9`` ("reversed already") is an unknown outcome
+  for the client; its lookup then shows the original's ReverseID: APPLIED;
 * Status ``-10`` (the simulator's "arrived, still in progress"): PENDING;
 * ``{}`` (no reference yet: the read before the send), or a state read for
   another reference: UNCHANGED.
@@ -155,12 +157,13 @@ class CelbuxSettling:
             return Judgement(Verdict.UNCHANGED, _("Celbux has no transaction under this reference yet"))
         kind = type_of(now.get("type"))
         if kind != expected:
-            return Judgement(Verdict.OTHER, _("Celbux shows a transaction of type {type!r} under this reference").format(
-                type=_text(now.get("type"))[:40]))
+            return Judgement(Verdict.OTHER, _("Celbux shows a transaction of type {type!r} under this reference"
+                                              ).format(type=_text(now.get("type"))[:40]))
         amount = _minor(now.get("amount"))
         if op.amount is not None and amount is not None and amount != op.amount.minor and expected != REVERSE:
-            return Judgement(Verdict.OTHER, _("Celbux shows {amount} under this reference, not the {asked} asked").format(
-                amount=Money(amount, op.amount.currency).shown(), asked=op.amount.shown()))
+            return Judgement(Verdict.OTHER, _("Celbux shows {amount} under this reference, not the {asked} asked"
+                                              ).format(amount=Money(amount, op.amount.currency).shown(),
+                                                       asked=op.amount.shown()))
         tid = _text(now.get("tid"))
         if expected == REVERSE:
             return Judgement(Verdict.APPLIED, refs={REVERSE_TID: tid, REVERSE_REFERENCE: op.reference})
@@ -183,7 +186,8 @@ class CelbuxSettling:
     def contradiction(self, op: Operation, before: Snapshot | None, answer: Answer) -> str | None:
         if isinstance(answer, Authorization):
             if answer.new_balance is not None and answer.new_balance.is_negative:
-                return _("Celbux answered a negative new balance ({balance})").format(balance=answer.new_balance.shown())
+                return _("Celbux answered a negative new balance ({balance})").format(
+                    balance=answer.new_balance.shown())
             said = answer.refs.get(REFERENCE)
             if said and op.reference and said != op.reference:
                 return _("Celbux answered for another reference ({reference})").format(reference=said[:40])
