@@ -40,7 +40,7 @@ CLI_MODULES = {"pos_app/cli.py", "pos_app/journal_cli.py", "pos_app/keys_cli.py"
 TRANSLATE = {"_", "ngettext", "pgettext"}
 # Not the till's words: the providers' simulators speak as the provider does.
 SKIPPED = {"pos_app/providers/eguma/simulator.py", "pos_app/providers/jtl/simulator.py",
-           "pos_app/providers/csq/simulator.py", "pos_app/providers/simkit.py"}
+           "pos_app/providers/csq/simulator.py", "pos_app/providers/celbux/simulator.py", "pos_app/providers/simkit.py"}
 
 
 def sources() -> list[Path]:
