@@ -2,6 +2,7 @@
 """Set-up and everyday commands for the till. Needs only Python 3.11+.
 
     python3 tasks.py demo     start the till in demo mode (built-in simulators)
+    python3 tasks.py demo-za  the South African demo (ZAR, Celbux)
     python3 tasks.py test     run the whole test suite
     python3 tasks.py soak     the slow randomized soak tests
     python3 tasks.py bench    benchmarks that print figures
@@ -65,6 +66,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "demo":
         return run("-m", "pos_app", "--config", str(ROOT / "config" / "demo.toml"), *rest)
+    if command == "demo-za":  # the South African demo: ZAR, Celbux
+        return run("-m", "pos_app", "--config", str(ROOT / "config" / "demo-za.toml"), *rest)
     if command == "pos":
         return run("-m", "pos_app", *rest)
     if command == "test":

@@ -270,6 +270,17 @@ class Config(BaseModel):
         return value
 
     @model_validator(mode="after")
+    def _provider_currencies(self) -> Config:
+        for name, settings in self.providers.items():
+            wanted = registry.descriptor(name).currencies
+            if settings.enabled and wanted and self.outlet.currency not in wanted:
+                raise ValueError(_("[providers.{name}]: {provider} takes {currencies} only, this outlet's currency is "
+                                   "{currency}: set [outlet] currency or disable [providers.{name}]").format(
+                    name=name, provider=registry.descriptor(name).display_name,
+                    currencies=", ".join(sorted(wanted)), currency=self.outlet.currency))
+        return self
+
+    @model_validator(mode="after")
     def _printer_parameters(self) -> Config:
         # These messages name their own section and key: explain() shows them as they are.
         p = self.printer
@@ -304,7 +315,10 @@ class Config(BaseModel):
         """Where this outlet's journal and receipts live; the demo has its own."""
         base = os.environ.get("POS_DATA_DIR")
         root = Path(base) if base else Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-        return root / ("demo" if self.demo else self.outlet.id)
+        if not self.demo:
+            return root / self.outlet.id
+        # The demos keep apart: "demo" (CHF), "demo-za" (the ZAR demo with Celbux).
+        return root / ("demo" if self.outlet.id == "demo" else f"demo-{self.outlet.id}")
 
     def journal_path(self) -> Path:
         return self.journal.path or self.data_dir() / f"journal-till-{self.outlet.till}.sqlite"

@@ -57,7 +57,7 @@ def test_demo_config_and_example_are_valid() -> None:
          r"\[checkout\] max_cash_given: the amount is too large for the till"),  # was a decimal.Overflow traceback
         ('[providers.eguma]\nbase_url = "sim://eguma"\ntimeout_s = 10\nsettle_s = 5\n', "",
          r"\[providers\] eguma: settle_s \(5\) must be longer than timeout_s \(10\)"),
-        ('[providers.celbux]\nbase_url = "https://x"\n', "", r"\[providers.celbux\]: unknown provider 'celbux' \(known: csq, eguma, jtl\)"),
+        ('[providers.paypal]\nbase_url = "https://x"\n', "", r"\[providers.paypal\]: unknown provider 'paypal' \(known: celbux, csq, eguma, jtl\)"),
         ('[providers.eguma]\nbase_url = "sim://eguma"\ntimout_s = 30\n', "",
          r"\[providers.eguma\] timout_s: unknown key"),
     ],

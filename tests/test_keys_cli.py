@@ -286,7 +286,8 @@ def test_list_shows_the_last_four_only(memory_keyring: MemoryKeyring, outlet_con
     assert lines[0] == "Keyring backend: tests.conftest.MemoryKeyring"
     assert lines[1].startswith("Outlet test-outlet (configuration ")
     rows = {tuple(line.split()[:2]): line for line in lines[2:]}
-    assert list(rows) == [("csq", "username"), ("csq", "password"), ("eguma", "api_key"), ("fakepay", "client_id"),
+    assert list(rows) == [("celbux", "token"), ("csq", "username"), ("csq", "password"), ("eguma", "api_key"),
+                          ("fakepay", "client_id"),
                           ("fakepay", "client_secret"), ("jtl", "client_id"), ("jtl", "client_secret")]
     assert "set …7f3a" in rows["eguma", "api_key"] and "(configured)" in rows["eguma", "api_key"]
     assert "set …5e5e" in rows["fakepay", "client_secret"]

@@ -99,7 +99,7 @@ def test_mask_shows_at_most_the_last_four() -> None:
 @pytest.mark.parametrize(("outlet", "provider", "field", "problem"), [
     ("shop/1", "eguma", "api_key", "outlet id"),
     ("", "eguma", "api_key", "outlet id"),
-    ("shop-1", "paypal", "api_key", "unknown provider 'paypal' (known: csq, eguma, fakepay, jtl)"),
+    ("shop-1", "paypal", "api_key", "unknown provider 'paypal' (known: celbux, csq, eguma, fakepay, jtl)"),
     ("shop-1", "fakepay", "api_key", "fakepay has no field 'api_key' (fields: client_id, client_secret)"),
 ])
 def test_names_are_checked(memory_keyring: MemoryKeyring, outlet: str, provider: str, field: str,

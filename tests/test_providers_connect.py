@@ -243,7 +243,7 @@ def test_unknown_provider_and_one_without_pins(memory_keyring: MemoryKeyring, wr
                                                capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config('[providers.eguma]\nbase_url = "https://example.invalid"\n')
     assert pos("--config", str(config), "providers", "connect", "nope", "--pin", "123456") == 2
-    assert "unknown provider 'nope' (known: csq, eguma, jtl)" in capsys.readouterr().err
+    assert "unknown provider 'nope' (known: celbux, csq, eguma, jtl)" in capsys.readouterr().err
     assert pos("--config", str(config), "providers", "connect", "eguma", "--pin", "123456") == 2
     err = capsys.readouterr().err
     assert "E-GUMA has no pin connection: set its keys with pos keys set" in err

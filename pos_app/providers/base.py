@@ -859,6 +859,8 @@ class ProviderDescriptor:
     # `pos providers connect <name> --pin PIN`: exchanges a one-time pin from the
     # provider's admin UI for the outlet's secrets (by field); None: keys are set by hand.
     connect: Callable[[ProviderSettings, str, Any], Awaitable[dict[str, str]]] | None = None
+    # The outlet currencies the provider serves (Celbux: ZAR only); empty: any.
+    currencies: frozenset[str] = frozenset()
 
     def simulator(self) -> ModuleType:
         return importlib.import_module(self.simulator_module)

@@ -14,6 +14,7 @@ PACKAGES: dict[str, str] = {
     "eguma": "pos_app.providers.eguma.descriptor",
     "jtl": "pos_app.providers.jtl.descriptor",
     "csq": "pos_app.providers.csq.descriptor",
+    "celbux": "pos_app.providers.celbux.descriptor",
 }
 
 

@@ -111,4 +111,5 @@ DESCRIPTOR = ProviderDescriptor(
     simulator_module="pos_app.providers.celbux.simulator",
     check_key=check_key,
     done_words={OpKind.CREATE: N_("issued"), OpKind.UNDO: N_("reversed")},
+    currencies=frozenset({CURRENCY}),
 )

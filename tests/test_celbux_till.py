@@ -1,0 +1,74 @@
+"""Celbux at the till (issue 16, the part built so far): an outlet in ZAR redeems
+168-NNNNN-NNNNN vouchers with F2 like any voucher (viewVoucher, pay with our
+reference journaled first, reverse on F8); an outlet in another currency cannot
+enable Celbux; the South African demo starts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pos_app.config import ConfigError, load_config
+from pos_app.journal import OpState
+from pos_app.services.checkout import Till
+from tests.conftest import PROJECT_ROOT
+
+CELBUX = """
+[providers.celbux]
+base_url = "sim://celbux"
+community = "demo-za"
+store_id = "Store1"
+timeout_s = 1
+settle_s = 3
+"""
+BILTONG = "6001000000031"  # 129.00, 15 %
+NORMAL = "168-78439-48310"  # R250.00
+
+
+def sim(till: Till) -> Any:
+    return till.providers["celbux"].simulator
+
+
+@pytest.fixture
+def za_till(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> Till:
+    catalog = PROJECT_ROOT / "config" / "demo_catalog_za.toml"
+    path = write_config(CELBUX, currency="ZAR")
+    text = path.read_text(encoding="utf-8")
+    start = text.index("[catalog]")
+    end = text.index("\n\n", start)
+    path.write_text(text[:start] + f'[catalog]\npath = "{catalog.as_posix()}"' + text[end:], encoding="utf-8")
+    return till_factory(load_config(path))
+
+
+async def test_a_celbux_voucher_pays_and_f8_reverses_it(za_till: Till) -> None:
+    till = za_till
+    till.scan(BILTONG)
+    till.scan(BILTONG)
+    check = await till.vouchers.check(NORMAL)
+    assert check.amount is not None and check.amount.minor == 25000  # min(258.00 due, 250.00 balance)
+    await till.vouchers.pay(check)
+    (op,) = till.journal.ops(operation="authorize")
+    assert op.state == OpState.OK
+    (payment,) = sim(till).transactions("pay")
+    assert (payment.reference, payment.amount) == (op.reference, 25000)  # our reference, journaled first
+    assert sim(till).voucher(NORMAL).balance == 0
+    tender = till.order.active_tenders[0]
+    await till.vouchers.void(tender.id)
+    assert sim(till).voucher(NORMAL).balance == 25000
+    assert len(sim(till).transactions("reverse")) == 1
+    assert [op.state for op in till.journal.ops(operation="void")] == [OpState.OK]
+
+
+def test_an_outlet_in_another_currency_cannot_enable_celbux(write_config: Callable[..., Path]) -> None:
+    with pytest.raises(ConfigError, match=r"Celbux takes ZAR only, this outlet's currency is CHF"):
+        load_config(write_config(CELBUX))
+
+
+def test_the_south_african_demo_configuration_loads() -> None:
+    config = load_config(PROJECT_ROOT / "config" / "demo-za.toml")
+    assert config.outlet.currency == "ZAR" and list(config.providers) == ["celbux"]
+    assert config.data_dir().name == "demo-za"
+    assert load_config(PROJECT_ROOT / "config" / "demo.toml").data_dir().name == "demo"
