@@ -422,6 +422,8 @@ def _digital_voucher(r: Receipt, line: Line) -> None:
     for key in ("redeem_code", "redeem_account"):
         if line.refs.get(key) and line.refs[key] != code:
             r.add(line.refs[key], "center")
+    if line.refs.get("sms_to"):
+        r.add(_("Sent by SMS to {phone}").format(phone=line.refs["sms_to"]), "center")
     if line.refs.get("instructions"):
         r.add(line.refs["instructions"])
     if line.refs.get("expiration"):

@@ -72,3 +72,24 @@ def test_the_south_african_demo_configuration_loads() -> None:
     assert config.outlet.currency == "ZAR" and list(config.providers) == ["celbux"]
     assert config.data_dir().name == "demo-za"
     assert load_config(PROJECT_ROOT / "config" / "demo.toml").data_dir().name == "demo"
+
+
+async def test_a_voucher_by_sms_is_issued_at_close_and_printed(za_till: Till) -> None:
+    till = za_till
+    (item,) = till.digital.offers()
+    assert item.label == "Voucher by SMS (10.00–5,000.00)"
+    fields = await till.digital.fields(item)
+    with pytest.raises(Exception, match="phone"):
+        till.digital.check_details(fields, {"phone": "12345"}, item)
+    details = till.digital.check_details(fields, {"phone": "082 123 4567"}, item)
+    assert details == {"phone": "27821234567"}
+    till.digital.add(item, till.digital.amount_for(item, "100"), details)
+    out = await till.pay_cash(till.parse_amount("100"))
+    assert out.closed is not None, out.notice.text
+    (issued,) = sim(till).transactions("createVoucher")
+    (op,) = till.journal.ops(operation="create")
+    assert issued.reference == op.reference and op.state == OpState.OK
+    voucher = op.refs["voucher_no"]
+    assert any(voucher in sms.text for sms in sim(till).sms_to("27821234567"))
+    receipt = till.journal.receipt(out.closed.receipt_id).text
+    assert f"Code: {voucher}" in receipt and "Sent by SMS to +27 82 123 4567" in receipt

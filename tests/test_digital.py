@@ -65,7 +65,7 @@ def offer(till: Till, name: str) -> Any:
 
 async def sell(till: Till, name: str, amount: str, **given: str) -> None:
     item = offer(till, name)
-    details = till.digital.check_details(await till.digital.fields(item), given)
+    details = till.digital.check_details(await till.digital.fields(item), given, item)
     till.digital.add(item, till.digital.amount_for(item, amount), details)
 
 

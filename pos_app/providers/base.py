@@ -926,6 +926,8 @@ class VoucherProvider(Protocol):
 
     async def offer_fields(self, code: str) -> list[OfferField]: ...
 
+    def check_detail(self, code: str, name: str, value: str) -> str: ...
+
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
@@ -988,6 +990,11 @@ class ProviderBase:
     async def offer_fields(self, code: str) -> list[OfferField]:
         """What the customer must give for an offer (an account, an e-mail address)."""
         raise self._unsupported(Capability.DIGITAL)
+
+    def check_detail(self, code: str, name: str, value: str) -> str:
+        """A field the customer gave, as the provider needs it (a phone number
+        normalised); ValueError with the cashier's words when it cannot be right."""
+        return value
 
     async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck:
         raise self._unsupported(self._value_capability(kind, Capability.CREATE))

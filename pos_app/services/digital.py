@@ -110,10 +110,11 @@ class DigitalDesk:
                 name=offer.name, low=offer.minimum.shown(), high=offer.maximum.shown()))
         return amount
 
-    @staticmethod
-    def check_details(fields: list[OfferField], given: Mapping[str, str]) -> dict[str, str]:
+    def check_details(self, fields: list[OfferField], given: Mapping[str, str],
+                      item: DigitalOffer | None = None) -> dict[str, str]:
         """The customer's answers, cleaned; CheckoutError naming the first that is
-        missing or cannot be right (an e-mail address without @)."""
+        missing or cannot be right (an e-mail address without @; what the provider
+        checks itself, such as a phone number, when ``item`` is given)."""
         details: dict[str, str] = {}
         for field in fields:
             value = " ".join((given.get(field.name) or "").split())
@@ -124,6 +125,13 @@ class DigitalDesk:
                     field=field.label, limit=MAX_FIELD))
             if "mail" in field.name.lower() and ("@" not in value or " " in value):
                 raise CheckoutError(_("{field}: not an e-mail address").format(field=field.label))
+            if item is not None:
+                client = self.session.slot(item.provider).client
+                assert client is not None
+                try:
+                    value = client.check_detail(item.offer.code, field.name, value)
+                except ValueError as exc:
+                    raise CheckoutError(_("{field}: {problem}").format(field=field.label, problem=exc)) from None
             details[field.name] = value
         return details
 

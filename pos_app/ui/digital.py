@@ -267,7 +267,7 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
                 self.till.digital.amount_for(self.item, widget.value)
             elif widget.id and widget.id.startswith("field-"):
                 field = self.fields[int(widget.id.removeprefix("field-"))]
-                self.till.digital.check_details([field], {field.name: widget.value})
+                self.till.digital.check_details([field], {field.name: widget.value}, self.item)
         except CheckoutError as exc:
             return str(exc)
         return None
@@ -310,7 +310,7 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         try:
             typed = self.query_one("#amount", Input).value if needs_amount(item) else None
             amount: Money = self.till.digital.amount_for(item, typed)
-            details = self.till.digital.check_details(self.fields, self._given())
+            details = self.till.digital.check_details(self.fields, self._given(), item)
             outcome = self.till.digital.add(item, amount, details)
         except JournalError as exc:  # e.g. the disk is full: nothing was added
             self._say(error=_("Not added — {error}").format(error=exc))

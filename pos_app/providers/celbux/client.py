@@ -45,9 +45,12 @@ from pos_app.i18n import _
 from pos_app.providers.base import (
     AuthenticationError,
     Authorization,
+    bad_response,
     BadResponse,
     Capability,
     NotFoundError,
+    Offer,
+    OfferField,
     OpContext,
     Operation,
     OpKind,
@@ -63,7 +66,6 @@ from pos_app.providers.base import (
     ValueResult,
     VoidResult,
     VoucherBalance,
-    bad_response,
 )
 from pos_app.providers.celbux.descriptor import CURRENCY, normalize_code, require_zar
 from pos_app.providers.celbux.settling import (
@@ -197,13 +199,18 @@ def _metadata(ctx: OpContext | None = None) -> str:
     return json.dumps({"Order": ctx.order_number}, separators=(",", ":"))
 
 
+SMS_OFFER = "sms"  # the one offer: a voucher sent to the customer's phone
+SMS_MIN_X100 = 1000  # R10.00
+SMS_MAX_X100 = 500000  # R5 000.00
+
+
 class CelbuxClient(ProviderBase):
     """The Celbux provider for one outlet's store in one community."""
 
     name = PROVIDER
     display_name = DISPLAY_NAME
     capabilities = frozenset({Capability.BALANCE, Capability.AUTHORIZE, Capability.VOID, Capability.CREATE,
-                              Capability.UNDO})
+                              Capability.UNDO, Capability.DIGITAL})
 
     def __init__(
         self,
@@ -311,6 +318,19 @@ class CelbuxClient(ProviderBase):
                           refs={REVERSE_TID: f.optional_text("TID") or "", REVERSE_REFERENCE: ctx.reference})
 
     # -- issue -----------------------------------------------------------------------------
+    # -- a voucher issued to a phone (the till's F1 list: "Voucher by SMS") -------------
+    def offers(self) -> list[Offer]:
+        return [Offer(code=SMS_OFFER, name=_("Voucher by SMS"), minimum=Money(SMS_MIN_X100, self.currency),
+                      maximum=Money(SMS_MAX_X100, self.currency))]
+
+    async def offer_fields(self, code: str) -> list[OfferField]:
+        return [OfferField(PHONE, _("Customer's phone number (27 and 9 digits)"))]
+
+    def check_detail(self, code: str, name: str, value: str) -> str:
+        if name == PHONE:
+            return normalize_msisdn(value)  # ValueError in the cashier's words
+        return value
+
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
                            kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
                            details: Mapping[str, str] | None = None) -> ValueResult:
@@ -337,6 +357,8 @@ class CelbuxClient(ProviderBase):
                 AMOUNT_X100: str(answered.minor)}
         if msisdn:
             refs[PHONE] = msisdn
+            refs["sms_to"] = format_msisdn(msisdn)  # the receipt says where the voucher went
+        refs["voucher_code"] = refs[VOUCHER_NO]  # the receipt prints it
         return ValueResult(code=code, amount=answered, refs=refs)
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
