@@ -84,6 +84,7 @@ async def test_a_voucher_by_sms_is_issued_at_close_and_printed(za_till: Till) ->
     details = till.digital.check_details(fields, {"phone": "082 123 4567"}, item)
     assert details == {"phone": "27821234567"}
     till.digital.add(item, till.digital.amount_for(item, "100"), details)
+    assert [line.name for line in till.order.active_lines] == ["Voucher by SMS +27 82 123 4567"]
     out = await till.pay_cash(till.parse_amount("100"))
     assert out.closed is not None, out.notice.text
     (issued,) = sim(till).transactions("createVoucher")

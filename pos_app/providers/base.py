@@ -928,6 +928,8 @@ class VoucherProvider(Protocol):
 
     def check_detail(self, code: str, name: str, value: str) -> str: ...
 
+    def shown_detail(self, code: str, name: str, value: str) -> str: ...
+
     async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
@@ -995,6 +997,11 @@ class ProviderBase:
         """A field the customer gave, as the provider needs it (a phone number
         normalised); ValueError with the cashier's words when it cannot be right."""
         return value
+
+    def shown_detail(self, code: str, name: str, value: str) -> str:
+        """A field to show on the order line and receipt (a phone number as people
+        write it); "" to show none."""
+        return ""
 
     async def check_value(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> ValueCheck:
         raise self._unsupported(self._value_capability(kind, Capability.CREATE))

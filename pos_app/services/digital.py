@@ -138,11 +138,15 @@ class DigitalDesk:
     def add(self, item: DigitalOffer, amount: Money, details: Mapping[str, str]) -> Outcome:
         """Put the digital voucher on the order (VAT 0); it is bought when the order is paid."""
         session = self.session
-        line = Line(0, item.offer.code, item.offer.name, 1, amount, Decimal(0), kind=LineKind.DIGITAL,
+        client = session.slot(item.provider).client
+        assert client is not None
+        shown = [client.shown_detail(item.offer.code, name, value) for name, value in details.items()]
+        name = " ".join([item.offer.name, *(text for text in shown if text)])  # "Voucher by SMS +27 82 123 4567"
+        line = Line(0, item.offer.code, name, 1, amount, Decimal(0), kind=LineKind.DIGITAL,
                     code=item.offer.code, provider=item.provider, free_amount=True, details=dict(details))
         session.guard(lambda: session.order.check_add_line(line))
         session.journal.add_line(session.order_id, line)
         session.reload()
         session.last_closed = None
         return Outcome(Notice(_("Added {name} {amount} — bought from {provider} when the order is paid").format(
-            name=item.offer.name, amount=amount.shown(), provider=item.display_name)))
+            name=name, amount=amount.shown(), provider=item.display_name)))

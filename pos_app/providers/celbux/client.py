@@ -331,6 +331,9 @@ class CelbuxClient(ProviderBase):
             return normalize_msisdn(value)  # ValueError in the cashier's words
         return value
 
+    def shown_detail(self, code: str, name: str, value: str) -> str:
+        return format_msisdn(value) if name == PHONE else ""
+
     async def create_value(self, code: str, amount: Money | None, ctx: OpContext,
                            kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
                            details: Mapping[str, str] | None = None) -> ValueResult:
