@@ -617,6 +617,9 @@ class VoucherBalance:
     currency: str
     message: str
     product_id: str | None
+    # Whether the provider knows the voucher: True/False when its answer says so; None
+    # when the till infers it (E-GUMA answers an unknown code with no balance and no total).
+    known: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

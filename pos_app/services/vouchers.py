@@ -138,7 +138,8 @@ class VoucherDesk:
             return VoucherCheck(amount=None, reason=reason, **made)
         self._refuse_if_unresolved(balance.code)
         if not balance.redeemable:
-            unknown = not balance.balance and not (balance.total and balance.total.is_positive)
+            unknown = balance.known is False or (
+                balance.known is None and not balance.balance and not (balance.total and balance.total.is_positive))
             explanation = _("{provider} does not know this voucher.") if unknown else \
                 _("{provider} does not accept this voucher for payment now.")
             reason = refusal_reason(slot.display_name, explanation.format(provider=slot.display_name),

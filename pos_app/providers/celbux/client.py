@@ -281,7 +281,8 @@ class CelbuxClient(ProviderBase):
             message = ""
         return VoucherBalance(code=f.optional_text("VoucherNo") or number, redeemable=cents > 0 and not locked,
                               balance=Money(cents, self.currency), total=None, currency=self.currency,
-                              message=message, product_id=f.optional_text("VoucherType") or None)
+                              message=message, product_id=f.optional_text("VoucherType") or None,
+                              known=True)  # an unknown voucher is -3 (NotFoundError), never an answer
 
     async def authorize(self, code: str, amount: Money, ctx: OpContext) -> Authorization:
         """``pay`` ``amount`` from the voucher, ``ctx.reference`` as Reference. The new
