@@ -5,6 +5,7 @@ enable Celbux; the South African demo starts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ async def test_a_celbux_voucher_pays_and_f8_reverses_it(za_till: Till) -> None:
     assert op.state == OpState.OK
     (payment,) = sim(till).transactions("pay")
     assert (payment.reference, payment.amount) == (op.reference, 25000)  # our reference, journaled first
+    # unique on the whole platform: another shop's outlet may share our outlet's name
+    assert re.fullmatch(rf"Store1-{till.journal.outlet}-{till.journal.till}-\d{{6}}", op.reference)
     assert sim(till).voucher(NORMAL).balance == 0
     tender = till.order.active_tenders[0]
     await till.vouchers.void(tender.id)

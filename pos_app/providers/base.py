@@ -765,6 +765,9 @@ class ProviderPolicy:
     * ``lookup_by_reference``: the provider can say "never happened" for our
       reference; without it, "did not happen" needs the settle window.
     * ``reference_max``/``reference``: how our references must look.
+    * ``reference_scope``: the setting whose value leads our references, for a
+      provider whose references must be unique across all its shops (Celbux:
+      ``store_id``), where two outlets of other shops may share our outlet name.
     * ``one_hold_per_voucher``: a voucher may carry only one tender per order.
     * ``captures``: tenders must be captured when the order closes.
     """
@@ -774,9 +777,12 @@ class ProviderPolicy:
     reference_max: int = 64
     one_hold_per_voucher: bool = False
     captures: bool = False
+    reference_scope: str | None = None
 
-    def reference(self, outlet: str, till: str, sequence: int) -> str:
+    def reference(self, outlet: str, till: str, sequence: int, scope: str = "") -> str:
         text = f"{outlet}-{till}-{sequence:06d}"
+        if scope:
+            text = f"{scope}-{text}"
         if len(text) > self.reference_max:
             raise ValueError(_("reference {text!r} longer than {limit} characters").format(
                 text=text, limit=self.reference_max))

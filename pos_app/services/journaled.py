@@ -301,9 +301,10 @@ async def run(session: Session, call: Call) -> Result:
         # A request the provider may get twice (replay) goes out with the time of the
         # first send: CSQ keys a purchase by its reference and the day of that time.
         call.request = {**call.request, "local_at": session.clock().isoformat(timespec="seconds")}
+    scope = str(getattr(slot.settings, policy.reference_scope)) if policy.reference_scope else ""
     op_id, reference, tender_id = journal.begin_op(
         provider=slot.name, operation=call.kind.value, code=call.code, currency=session.currency,
-        reference=lambda sequence: policy.reference(journal.outlet, journal.till, sequence),
+        reference=lambda sequence: policy.reference(journal.outlet, journal.till, sequence, scope),
         amount=call.amount, order_id=call.order_id, tender_id=call.tender_id, line_id=call.line_id,
         new_tender=call.new_tender, request=call.request, before=before, before_at=_iso(now),
         settle_by=_iso(settle_by), refs=dict(call.refs),

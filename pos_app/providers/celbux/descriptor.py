@@ -95,7 +95,10 @@ DESCRIPTOR = ProviderDescriptor(
     policy=ProviderPolicy(
         deduplicated=frozenset(),  # a duplicate Reference is an error (-2), never a replay
         lookup_by_reference=True,  # /payment by OldReference
-        reference_max=40,  # [I] Celbux names no limit; ours are "outlet-till-000042"
+        # [C] a Reference is unique on the whole platform, across every store: ours
+        # lead with the store id, "STORE1-outlet-till-000042" ([I] Celbux names no limit).
+        reference_scope="store_id",
+        reference_max=200,
         one_hold_per_voucher=False,
         captures=False,  # pay takes the money at once
     ),

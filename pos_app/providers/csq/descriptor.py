@@ -161,7 +161,7 @@ class CsqPolicy(ProviderPolicy):
     """CSQ's ``localReference`` is a number of at most 9 digits, unique per terminal per
     day: the journal's sequence, modulo 10⁹ (a till makes far fewer operations a day)."""
 
-    def reference(self, outlet: str, till: str, sequence: int) -> str:
+    def reference(self, outlet: str, till: str, sequence: int, scope: str = "") -> str:
         if sequence < 0:
             raise ValueError(_("reference sequence {sequence} is negative").format(sequence=sequence))
         return str(sequence % REFERENCE_LIMIT)
