@@ -529,8 +529,9 @@ def format_code(code: str) -> str:
 
 def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_back: Money | None,
                  config: Config, templates: Templates, when: datetime,
-                 balances: Mapping[int, Money] | None = None) -> Receipt:
-    """The receipt of a voided sale: what was reversed and what was given back.
+                 balances: Mapping[int, Money] | None = None, credit: Money | None = None) -> Receipt:
+    """The receipt of a voided sale: what was reversed and what was given back
+    (``credit``: the refund given as store credit instead of cash and card).
     ``balances``: tender id -> the voucher's balance after its payment was cancelled
     (the provider's answer to the cancellation), shown under the voucher's line."""
     values = _values(config, number, when, order.currency)
@@ -554,10 +555,13 @@ def void_receipt(*, order: Order, number: str, cash_back: Money | None, card_bac
             r.pair(_("Voucher {code} credited").format(code=mask_code(tender.code or "")),
                    tender.amount.shown())
             _new_balance(r, templates, values, (balances or {}).get(tender.id))
-    if card_back:
-        r.pair(_("Card refund"), card_back.shown())
-    if cash_back:
-        r.pair(_("Cash returned"), cash_back.shown(), bold=True)
+    if credit:
+        r.pair(_("Refunded as store credit"), credit.shown(), bold=True)
+    else:
+        if card_back:
+            r.pair(_("Card refund"), card_back.shown())
+        if cash_back:
+            r.pair(_("Cash returned"), cash_back.shown(), bold=True)
     for text in _fill(templates.lines("void.toml", "footer"), values):
         r.add(text, "center")
     _footer(r, templates, values)

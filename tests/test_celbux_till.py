@@ -6,6 +6,7 @@ enable Celbux; the South African demo starts."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from pos_app.config import ConfigError, load_config
 from pos_app.journal import OpState
 from pos_app.services.checkout import Till
+from pos_app.services.results import CheckoutError
 from tests.conftest import PROJECT_ROOT
 
 CELBUX = """
@@ -97,3 +99,45 @@ async def test_a_voucher_by_sms_is_issued_at_close_and_printed(za_till: Till) ->
     assert any(voucher in sms.text for sms in sim(till).sms_to("27821234567"))
     receipt = till.journal.receipt(out.closed.receipt_id).text
     assert f"Code: {voucher}" in receipt and "Sent by SMS to +27 82 123 4567" in receipt
+
+
+async def test_the_void_of_a_sale_refunded_as_store_credit_issues_a_voucher_by_sms(za_till: Till) -> None:
+    till = za_till
+    till.scan(BILTONG)
+    sold = await till.pay_cash(till.parse_amount("200"))
+    assert sold.closed is not None and sold.closed.change.minor == 7100
+    sale = till.journal.last_closed_order_id()
+    (item,) = till.digital.credit_offers()
+    assert till.check_store_credit(item).minor == 12900
+    out = await till.void_as_store_credit(item, {"phone": "27821234567"})
+    assert out.closed is not None, out.notice.text
+    assert not out.closed.cash  # nothing moves in the drawer: it stays shut
+    assert till.journal.order_voided_at(sale) is not None
+    (issued,) = sim(till).transactions("createVoucher")
+    assert issued.amount == 12900
+    (op,) = till.journal.ops(operation="create")
+    voucher = op.refs["voucher_no"]
+    assert any(voucher in sms.text for sms in sim(till).sms_to("27821234567"))
+    void_text = till.journal.receipt(out.print_first[0]).text
+    assert "Refunded as store credit" in void_text and "Cash returned" not in void_text
+    credit = till.journal.load_order(till.journal.last_closed_order_id())
+    assert [(t.kind.value, t.amount.minor, t.change.minor if t.change else 0) for t in credit.active_tenders] == \
+        [("cash", 12900, 0)]  # the refund pays for the voucher: the drawer nets to nothing
+    receipt = till.journal.receipt(out.closed.receipt_id).text
+    assert f"Code: {voucher}" in receipt and "Sent by SMS to +27 82 123 4567" in receipt
+    assert "store credit" in out.notice.text
+
+
+async def test_a_refund_outside_the_vouchers_range_is_refused_before_anything_is_voided(za_till: Till) -> None:
+    till = za_till
+    till.scan(BILTONG)
+    await till.pay_cash(till.parse_amount("129"))
+    sale = till.journal.last_closed_order_id()
+    (item,) = till.digital.credit_offers()
+    dearer = replace(item, offer=replace(item.offer, minimum=till.parse_amount("200")))
+    with pytest.raises(CheckoutError, match=r"A refund of ZAR 129.00 cannot be a Voucher by SMS \(200.00 to 5,000.00\)"):
+        await till.void_as_store_credit(dearer, {"phone": "27821234567"})
+    assert till.journal.order_voided_at(sale) is None and not sim(till).transactions("createVoucher")
+    till.scan(BILTONG)  # an open order: the void waits for it
+    with pytest.raises(CheckoutError, match="Finish or cancel the open order first"):
+        till.check_store_credit(item)

@@ -16,7 +16,7 @@ from pos_app.services.checkout import Till
 from pos_app.ui.app import PosApp
 from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.dialogs import AmountDialog
-from pos_app.ui.digital import DigitalVoucherDialog
+from pos_app.ui.digital import DigitalVoucherDialog, StoreCreditDialog
 from pos_app.ui.vouchers import VoucherDialog
 from tests.test_celbux_till import BILTONG, NORMAL, sim, za_till  # noqa: F401  (the fixture)
 from tests.uihelpers import rows, screen_text, settle, table_rows, text
@@ -190,3 +190,45 @@ async def test_f1_voucher_by_sms_checks_the_phone_and_is_issued_at_close(za_till
     shown = receipt(till)
     assert f"Code: {voucher}" in shown and "Sent by SMS to +27 82 123 4567" in shown
     assert "Voucher by SMS +27 82 123 4567" in shown and "100.00" in shown
+
+
+async def test_f9_voids_the_last_sale_as_store_credit_by_sms(za_till: Till) -> None:
+    till = za_till
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await scan(pilot, BILTONG)
+        await pay_cash(pilot, "200")
+        assert "Order 1-0001 closed" in text(pilot, "#status")
+        await pilot.press("f9")
+        await settle(pilot)
+        shown = screen_text(pilot)
+        assert "Give back cash ZAR 129.00" in shown
+        assert "F1 refund as store credit" in shown and "(Voucher by SMS) · Escape keep it" in shown
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, StoreCreditDialog)
+        shown = screen_text(pilot)
+        assert "Refund as store credit" in shown and "Refund ZAR 129.00 as store credit" in shown
+        assert not pilot.app.screen.query("#amount")  # the amount is the refund
+        await pilot.press("escape")  # changed her mind: nothing is voided
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, CheckoutScreen) and "Nothing voided" in text(pilot, "#status")
+        assert till.journal.order_voided_at(till.journal.last_closed_order_id()) is None
+        await pilot.press("f9")
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        await pilot.press(*"0821234567", "enter")
+        await settle(pilot)
+        deadline = time.monotonic() + 3
+        while "store credit order" not in text(pilot, "#status") and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+        status = text(pilot, "#status")
+        assert "Sale 1-0001 voided — ZAR 129.00 refunded as store credit — store credit order 1-0002 closed" \
+            in status, status
+    (issued,) = sim(till).transactions("createVoucher")
+    assert issued.amount == 129_00
+    assert till.journal.unprinted_receipts() == []  # the void receipt and the voucher's both printed
+    (op,) = till.journal.ops(operation="create")
+    assert any(op.refs["voucher_no"] in sms.text for sms in sim(till).sms_to("27821234567"))
+    shown = receipt(till)
+    assert f"Code: {op.refs['voucher_no']}" in shown and "Sent by SMS to +27 82 123 4567" in shown

@@ -691,6 +691,9 @@ class Offer:
     or ``"4201/17"`` for a dynamic product). It is sold for one of ``amounts``,
     or for any amount from ``minimum`` to ``maximum``; a ``dynamic`` offer stands
     for products the provider lists with their prices (``dynamic_offers``).
+    ``store_credit``: a voucher the shop issues itself (Celbux's voucher by SMS),
+    which the void of a sale may give as the refund instead of cash or card; a
+    third party's gift card (CSQ) is not.
     """
 
     code: str
@@ -699,6 +702,7 @@ class Offer:
     minimum: Money | None = None
     maximum: Money | None = None
     dynamic: bool = False
+    store_credit: bool = False
 
     def allows(self, amount: Money) -> bool:
         if self.dynamic:

@@ -11,6 +11,7 @@ restarted till would see.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from collections.abc import Callable
 from datetime import datetime
 
@@ -34,7 +35,7 @@ from pos_app.receipts import (
     void_receipt,
 )
 from pos_app.services.closing import Closer
-from pos_app.services.digital import DigitalDesk
+from pos_app.services.digital import DigitalDesk, DigitalOffer
 from pos_app.services.gifts import GiftDesk
 from pos_app.services.inflight import provider_call
 from pos_app.services.providers import ProviderSlot, build_providers, close_providers
@@ -271,6 +272,53 @@ class Till:
                                 if self.order.active_lines else _("Scan a product"))
         return await self.closer.close_if_settled(Notice(_("Closing the order again")))
 
+    def check_store_credit(self, item: DigitalOffer) -> Money:
+        """The refund of the last sale that ``item`` would be issued for, if it can be."""
+        if not self.order.is_empty:
+            raise CheckoutError(_("Finish or cancel the open order first"))
+        plan = self.storno.plan()
+        refund = plan.refund
+        if refund.minor <= 0:
+            raise CheckoutError(_("Sale {number} has no cash or card refund to give as store credit").format(
+                number=plan.number))
+        if not item.offer.allows(refund):
+            low, high = item.offer.minimum, item.offer.maximum
+            limits = (_("{low} to {high}").format(low=low.shown(), high=high.shown()) if low and high
+                      else ", ".join(a.shown() for a in item.offer.amounts))
+            raise CheckoutError(_("A refund of {amount} cannot be a {name} ({limits}) — give it back in cash or "
+                                  "on the card").format(amount=refund.shown_with_currency(),
+                                                        name=item.offer.name, limits=limits))
+        return refund
+
+    @provider_call
+    async def void_as_store_credit(self, item: DigitalOffer, details: dict[str, str]) -> Outcome:
+        """Void the last sale and give its cash and card refund as store credit: a
+        voucher (``item``, e.g. Celbux's voucher by SMS) on a new order, paid by
+        that refund (a cash and a card tender of the amounts not given back, so the
+        drawer and the card totals net to nothing), issued when the order closes."""
+        refund = self.check_store_credit(item)
+        plan = self.storno.plan()
+        voided = await self.storno.run(credit=True)
+        self.digital.add(item, refund, details)
+        if plan.card_back:
+            self.journal.add_tender(self.order_id, Tender(0, TenderKind.CARD, plan.card_back))
+            self.reload()
+        if plan.cash_back:
+            cash = self.guard(lambda: self.order.plan_cash(plan.cash_back))
+            self.journal.add_tender(self.order_id, Tender(0, TenderKind.CASH, cash.amount, given=cash.given,
+                                                          change=cash.change, rounding=cash.rounding))
+            self.reload()
+        outcome = await self.closer.close_if_settled(voided.notice)
+        first = (voided.receipt_id,) if voided.receipt_id is not None else ()
+        closed = outcome.closed
+        if closed is not None:
+            closed = replace(closed, cash=False)  # no cash moves: the drawer stays shut
+            number = closed.number
+            outcome = replace(outcome, closed=closed, notice=Notice(
+                _("{voided} — store credit order {number} closed").format(voided=voided.notice.text, number=number),
+                outcome.notice.level))
+        return replace(outcome, print_first=first)
+
     @provider_call
     async def void_tender(self, tender_id: int) -> Outcome:
         tender = self.guard(lambda: self.order.check_void_tender(tender_id))
@@ -438,7 +486,7 @@ class Till:
         """Mark the planned sale voided and keep its void receipt (one transaction)."""
         receipt = void_receipt(order=plan.order, number=plan.number, cash_back=plan.cash_back,
                                card_back=plan.card_back, config=self.config, templates=self.templates,
-                               when=self.clock(), balances=plan.balances)
+                               when=self.clock(), balances=plan.balances, credit=plan.credit)
         return self.journal.void_closed_order(plan.order.id, receipt.text(),
                                               self.paper(receipt))
 

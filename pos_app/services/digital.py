@@ -135,6 +135,10 @@ class DigitalDesk:
             details[field.name] = value
         return details
 
+    def credit_offers(self) -> list[DigitalOffer]:
+        """The vouchers a refund may be given as (store credit: ``Offer.store_credit``)."""
+        return [item for item in self.offers() if item.offer.store_credit]
+
     def add(self, item: DigitalOffer, amount: Money, details: Mapping[str, str]) -> Outcome:
         """Put the digital voucher on the order (VAT 0); it is bought when the order is paid."""
         session = self.session

@@ -60,6 +60,7 @@ class Outcome:
     voucher_code: str | None = None  # a scan that is a voucher code: open the voucher dialog
     receipt_id: int | None = None  # a receipt to print now (e.g. a void receipt)
     confirm: Confirm | None = None  # ask the cashier, then run its step
+    print_first: tuple[int, ...] = ()  # receipts to print before this one's (a void before the store credit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,15 @@ class VoidPlan:
     # tender id -> the voucher's balance after its payment was cancelled (the provider's
     # answer), for the void receipt; filled once the cancellations are done
     balances: dict[int, Money] = field(default_factory=dict)
+    # the refund given as store credit (a voucher issued to the customer) instead of
+    # cash and card back: set when the cashier chose it
+    credit: Money | None = None
+
+    @property
+    def refund(self) -> Money:
+        """What the customer gets back in cash and on the card (0 if nothing)."""
+        zero = Money.zero(self.order.currency)
+        return (self.cash_back or zero) + (self.card_back or zero)
 
     def summary(self) -> str:
         parts = [_("Void sale {number} (total {total})?").format(
@@ -134,7 +143,9 @@ class Storno:
         return balances
 
     @provider_call
-    async def run(self) -> Outcome:
+    async def run(self, *, credit: bool = False) -> Outcome:
+        """Void the last closed sale. ``credit``: its cash and card refund is given as
+        store credit (the caller issues the voucher on a new order, paid by that refund)."""
         plan = self.plan()
         try:
             await self._settle_reversals(plan.order)
@@ -178,6 +189,12 @@ class Storno:
                                       "continues the void").format(code=masked, problem=why))
         # 3. the void receipt, committed with the void
         plan.balances = self.balances_after(plan.order)
+        if credit and plan.refund.minor > 0:
+            plan.credit = plan.refund
+            receipt_id = self.store_void_receipt(plan)
+            self.session.last_closed = None
+            return Outcome(Notice(_("Sale {number} voided — {amount} refunded as store credit").format(
+                number=plan.number, amount=plan.credit.shown_with_currency()), Level.WARNING), receipt_id=receipt_id)
         receipt_id = self.store_void_receipt(plan)
         self.session.last_closed = None  # the pay pane no longer shows the voided sale as paid
         text = _("Sale {number} voided").format(number=plan.number)

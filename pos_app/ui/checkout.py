@@ -27,9 +27,10 @@ from pos_app.domain.vat import format_rate
 from pos_app.providers import OpKind
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
 from pos_app.services.results import Confirm
+from pos_app.services.digital import DigitalOffer
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
 from pos_app.ui.fields import ScanField
-from pos_app.ui.digital import DigitalVoucherDialog
+from pos_app.ui.digital import DigitalVoucherDialog, StoreCreditDialog
 from pos_app.ui.footer import TillFooter
 from pos_app.ui.gifts import SellVoucherDialog, TopUpDialog
 from pos_app.ui.status import StatusScreen
@@ -500,10 +501,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self.say(outcome.notice)
         self.schedule_reconcile()
         if outcome.closed is not None:
-            self.print_receipts([outcome.closed.receipt_id], closing=outcome.notice,
+            self.print_receipts([*outcome.print_first, outcome.closed.receipt_id], closing=outcome.notice,
                                 drawer=outcome.closed.number if outcome.closed.cash else None)
-        elif outcome.receipt_id is not None:
-            self.print_receipts([outcome.receipt_id], closing=outcome.notice)
+        elif outcome.receipt_id is not None or outcome.print_first:
+            ids = [*outcome.print_first, *([outcome.receipt_id] if outcome.receipt_id is not None else [])]
+            self.print_receipts(ids, closing=outcome.notice)
 
     def _ask(self, outcome: Outcome) -> None:
         """A step the till proposes (a lapsed hold taken again): shown, then asked.
@@ -733,7 +735,12 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             self.say(Notice(_("The order is empty — nothing to cancel. {reason}").format(reason=exc), Level.WARNING))
             return
 
-        def done(confirmed: bool | None) -> None:
+        credit = self.till.digital.credit_offers()[:1] if plan.refund.minor > 0 else []
+
+        def done(confirmed: bool | str | None) -> None:
+            if confirmed == "f1" and credit:
+                self._offer_store_credit(credit[0])
+                return
             if not confirmed:
                 self.say(Notice(_("Sale {number} kept").format(number=plan.number)))
                 return
@@ -742,7 +749,30 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
             self.say(Notice(_("Voiding sale {number}…").format(number=plan.number)))
             self._step(self.till.storno.run())
 
-        self.app.push_screen(ConfirmDialog(_("Void last sale"), plan.summary(), _("void the sale"), _("keep it")), done)
+        other = ("f1", _("refund as store credit ({name})").format(name=credit[0].offer.name)) if credit else None
+        self.app.push_screen(ConfirmDialog(_("Void last sale"), plan.summary(), _("void the sale"), _("keep it"),
+                                           other=other), done)
+
+    def _offer_store_credit(self, item: DigitalOffer) -> None:
+        """F1 in the void question: the customer's details for the store credit
+        voucher (Celbux: the phone), then the void and the voucher's issue."""
+        try:
+            refund = self.till.check_store_credit(item)
+        except CheckoutError as exc:
+            self.say(Notice(str(exc), Level.WARNING))
+            return
+
+        def done(details: dict[str, str] | None) -> None:
+            if details is None:
+                self.say(Notice(_("Nothing voided")))
+                return
+            if not self._idle():
+                return
+            self.say(Notice(_("Voiding the sale; {name} {amount} as store credit…").format(
+                name=item.offer.name, amount=refund.shown_with_currency())))
+            self._step(self.till.void_as_store_credit(item, details))
+
+        self.app.push_screen(StoreCreditDialog(self.till, item, refund), done)
 
     def action_reprint(self) -> None:
         receipts = self.till.receipts_to_reprint()

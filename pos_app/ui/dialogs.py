@@ -89,17 +89,31 @@ class AmountDialog(ReportsWorkerErrors, ModalScreen[bool]):
         self.app.bell()
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(ModalScreen["bool | str"]):
+    """Enter: yes (True), Escape: no (False); ``other`` = (key, what it does): a third
+    answer, that key's name (the void of a sale: F1 refunds it as store credit)."""
+
     BINDINGS = [
         Binding("escape", "dismiss(False)", N_("No")),
         Binding("enter", "dismiss(True)", N_("Yes")),
     ]
 
-    def __init__(self, title: str, question: str, yes: str, no: str) -> None:
+    def __init__(self, title: str, question: str, yes: str, no: str, *,
+                 other: tuple[str, str] | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self._title = title
         self._question = question
-        self._keys = _("Enter {yes} · Escape {no}").format(yes=yes, no=no)
+        self._other = other
+        if other is None:
+            self._keys = _("Enter {yes} · Escape {no}").format(yes=yes, no=no)
+        else:
+            self._keys = _("Enter {yes} · {key} {other} · Escape {no}").format(
+                yes=yes, key=other[0].upper(), other=other[1], no=no)
+
+    def on_key(self, event: events.Key) -> None:
+        if self._other is not None and event.key == self._other[0]:
+            event.stop()
+            self.dismiss(self._other[0])
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:

@@ -127,7 +127,7 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         self.fields = fields
         info = Text(_("{name} from {provider}").format(name=item.offer.name, provider=item.display_name),
                     style="bold")
-        info.append("\n" + amount_hint(item), style="")
+        info.append("\n" + self._amount_hint(item), style="")
         show(self.query_one("#info", Plain), info)
         form = self.query_one("#form")
         form.remove_children()
@@ -135,7 +135,7 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         for index, field in enumerate(fields):
             widgets.append(PlainLabel(field.label))
             widgets.append(DetailField(id=f"field-{index}", max_length=MAX_FIELD))
-        if needs_amount(item):
+        if self._wants_amount(item):
             widgets.append(PlainLabel(_("Amount")))
             widgets.append(AmountField(id="amount", restrict=r"[0-9.,'’ \u00a0\u202f]*", max_length=10))
         form.mount_all(widgets)
@@ -144,6 +144,12 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             self.call_after_refresh(inputs[0].focus)
         self._say()
         self._keys(_("Enter adds it to the order · Escape back"))
+
+    def _wants_amount(self, item: DigitalOffer) -> bool:
+        return needs_amount(item)
+
+    def _amount_hint(self, item: DigitalOffer) -> str:
+        return amount_hint(item)
 
     def _inputs(self) -> list[Input]:
         return list(self.query_one("#form").query(Input))
@@ -308,10 +314,8 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
                 self._refuse(widget, problem)
                 return
         try:
-            typed = self.query_one("#amount", Input).value if needs_amount(item) else None
-            amount: Money = self.till.digital.amount_for(item, typed)
             details = self.till.digital.check_details(self.fields, self._given(), item)
-            outcome = self.till.digital.add(item, amount, details)
+            self._done(item, details)
         except JournalError as exc:  # e.g. the disk is full: nothing was added
             self._say(error=_("Not added — {error}").format(error=exc))
             self.app.bell()
@@ -320,4 +324,47 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
             self._say(error=str(exc))
             self.app.bell()
             return
-        self.dismiss(outcome)
+
+    def _done(self, item: DigitalOffer, details: dict[str, str]) -> None:
+        """Put it on the order (CheckoutError, JournalError: not added) and close."""
+        typed = self.query_one("#amount", Input).value if self._wants_amount(item) else None
+        amount: Money = self.till.digital.amount_for(item, typed)
+        self.dismiss(self.till.digital.add(item, amount, details))
+
+
+class StoreCreditDialog(DigitalVoucherDialog):
+    """The void of a sale refunded as store credit (F1 in the void question): only
+    the customer's details for the voucher (Celbux: the phone); the amount is the
+    refund. Enter answers them (the checkout then voids and issues), Escape: nothing."""
+
+    def __init__(self, till: Till, item: DigitalOffer, refund: Money) -> None:
+        super().__init__(till)
+        self.credit_item = item
+        self.refund = refund
+
+    def on_mount(self) -> None:
+        self.query_one("#form").styles.height = "auto"
+        self.query_one(".dialog").border_title = _("Refund as store credit")
+        self._say()
+        self._choose(self.credit_item)
+
+    def _wants_amount(self, item: DigitalOffer) -> bool:
+        return False
+
+    def _amount_hint(self, item: DigitalOffer) -> str:
+        return _("Refund {amount} as store credit").format(amount=self.refund.shown_with_currency())
+
+    def _refused(self, error: str) -> None:  # the provider could not say what it needs
+        self.busy = False
+        self._asked = None
+        self._say(error=error)
+        self._keys(_("Escape back"))
+        self.app.bell()
+
+    def _done(self, item: DigitalOffer, details: dict[str, str]) -> None:
+        self.dismiss(details)  # type: ignore[arg-type]  # the checkout voids and issues
+
+    def action_back(self) -> None:
+        if self.busy:
+            self.workers.cancel_group(self, "digital")
+        self.dismiss(None)

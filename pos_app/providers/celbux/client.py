@@ -322,7 +322,7 @@ class CelbuxClient(ProviderBase):
     # -- a voucher issued to a phone (the till's F1 list: "Voucher by SMS") -------------
     def offers(self) -> list[Offer]:
         return [Offer(code=SMS_OFFER, name=_("Voucher by SMS"), minimum=Money(SMS_MIN_X100, self.currency),
-                      maximum=Money(SMS_MAX_X100, self.currency))]
+                      maximum=Money(SMS_MAX_X100, self.currency), store_credit=True)]
 
     async def offer_fields(self, code: str) -> list[OfferField]:
         return [OfferField(PHONE, _("Customer's phone number (27 and 9 digits)"))]
