@@ -155,3 +155,25 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+# -- a South African till on the Celbux simulator (issue 16) ----------------------------
+CELBUX_SECTION = """
+[providers.celbux]
+base_url = "sim://celbux"
+community = "demo-za"
+store_id = "Store1"
+timeout_s = 1
+settle_s = 3
+"""
+
+
+@pytest.fixture
+def za_till(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> Till:
+    catalog = PROJECT_ROOT / "config" / "demo_catalog_za.toml"
+    path = write_config(CELBUX_SECTION, currency="ZAR")
+    text = path.read_text(encoding="utf-8")
+    start = text.index("[catalog]")
+    end = text.index("\n\n", start)
+    path.write_text(text[:start] + f'[catalog]\npath = "{catalog.as_posix()}"' + text[end:], encoding="utf-8")
+    return till_factory(load_config(path))

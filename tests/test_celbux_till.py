@@ -6,6 +6,7 @@ enable Celbux; the South African demo starts."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from dataclasses import replace
 from collections.abc import Callable
 from pathlib import Path
@@ -15,35 +16,18 @@ import pytest
 
 from pos_app.config import ConfigError, load_config
 from pos_app.journal import OpState
+from pos_app.providers.base import OpContext
 from pos_app.services.checkout import Till
 from pos_app.services.results import CheckoutError
+from tests.conftest import CELBUX_SECTION as CELBUX
 from tests.conftest import PROJECT_ROOT
 
-CELBUX = """
-[providers.celbux]
-base_url = "sim://celbux"
-community = "demo-za"
-store_id = "Store1"
-timeout_s = 1
-settle_s = 3
-"""
 BILTONG = "6001000000031"  # 129.00, 15 %
 NORMAL = "168-78439-48310"  # R250.00
 
 
 def sim(till: Till) -> Any:
     return till.providers["celbux"].simulator
-
-
-@pytest.fixture
-def za_till(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> Till:
-    catalog = PROJECT_ROOT / "config" / "demo_catalog_za.toml"
-    path = write_config(CELBUX, currency="ZAR")
-    text = path.read_text(encoding="utf-8")
-    start = text.index("[catalog]")
-    end = text.index("\n\n", start)
-    path.write_text(text[:start] + f'[catalog]\npath = "{catalog.as_posix()}"' + text[end:], encoding="utf-8")
-    return till_factory(load_config(path))
 
 
 async def test_a_celbux_voucher_pays_and_f8_reverses_it(za_till: Till) -> None:
@@ -141,3 +125,29 @@ async def test_a_refund_outside_the_vouchers_range_is_refused_before_anything_is
     till.scan(BILTONG)  # an open order: the void waits for it
     with pytest.raises(CheckoutError, match="Finish or cancel the open order first"):
         till.check_store_credit(item)
+
+
+async def test_the_void_of_a_voucher_by_sms_the_customer_spent_is_refused_before_anything(za_till: Till) -> None:
+    till = za_till
+    (item,) = till.digital.offers()
+    till.digital.add(item, till.digital.amount_for(item, "50"), {"phone": "27821234567"})
+    out = await till.pay_cash(till.parse_amount("50"))
+    assert out.closed is not None, out.notice.text
+    (op,) = till.journal.ops(operation="create")
+    voucher = op.refs["voucher_no"]
+    client = till.providers["celbux"].client
+    assert client is not None  # the customer spends 10.00 of it in another shop of the community
+    await client.authorize(voucher, till.parse_amount("10"), OpContext("elsewhere-1", None, datetime.now()))
+    reverses = len(sim(till).transactions("reverse"))
+    with pytest.raises(CheckoutError, match=r"Void refused — Celbux cannot take Voucher by SMS \+27 82 123 4567 back "
+                       r"now.\nCelbux says: «Voucher 168-\d{5}-\d{5} was issued for 50.00; 40.00 is left on it, so "
+                       r"Celbux cannot take it back whole.». Nothing was changed"):
+        await till.storno.run()
+    assert len(sim(till).transactions("reverse")) == reverses  # nothing was sent
+    assert sim(till).voucher(voucher).balance == 4000 and till.journal.order_voided_at(out_id(till)) is None
+
+
+def out_id(till: Till) -> int:
+    found = till.journal.last_closed_order_id()
+    assert found is not None
+    return found

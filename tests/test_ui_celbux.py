@@ -18,7 +18,7 @@ from pos_app.ui.checkout import CheckoutScreen
 from pos_app.ui.dialogs import AmountDialog
 from pos_app.ui.digital import DigitalVoucherDialog, StoreCreditDialog
 from pos_app.ui.vouchers import VoucherDialog
-from tests.test_celbux_till import BILTONG, NORMAL, sim, za_till  # noqa: F401  (the fixture)
+from tests.test_celbux_till import BILTONG, NORMAL, sim
 from tests.uihelpers import rows, screen_text, settle, table_rows, text
 from tests.uihelpers import scan as typed_scan
 

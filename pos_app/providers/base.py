@@ -943,7 +943,8 @@ class VoucherProvider(Protocol):
 
     def shown_detail(self, code: str, name: str, value: str) -> str: ...
 
-    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck: ...
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Refs | None = None) -> UndoCheck: ...
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
                          kind: ValueKind = ValueKind.GIFT_VOUCHER, *, refs: Refs | None = None) -> ValueResult: ...
@@ -1029,7 +1030,8 @@ class ProviderBase:
         instructions, expiry), once the provider has it: :class:`NotReady` until then."""
         raise self._unsupported(Capability.CREATE)
 
-    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Refs | None = None) -> UndoCheck:
         raise self._unsupported(Capability.TOP_UP_UNDO if kind is ValueKind.TOP_UP else Capability.UNDO)
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,

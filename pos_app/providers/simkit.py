@@ -250,6 +250,11 @@ class SimulatorBase(Generic[StateT]):
         ``apply_delay_s`` holds it: a provider with a lookup by reference can show
         the request as pending from here on. Does nothing by default."""
 
+    def writes(self, method: str, path: str) -> bool:
+        """Whether this request may change the ledger: held by ``apply_delay_s``,
+        droppable. A provider that POSTs its reads too (Celbux) narrows it."""
+        return writes(method)
+
     def set_apply_delay(self, seconds: float) -> None:
         """Hold every API POST ``seconds`` *before* applying it, and apply it
         even when the client has given up meanwhile (a provider still working
@@ -560,7 +565,8 @@ class FaultMiddleware:
     ) -> None:
         method, path = scope["method"], scope["path"]
         failure = self.sim._take_failure()
-        if writes(method):
+        write = self.sim.writes(method, path)
+        if write:
             if failure is None:
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
                 self.sim.on_arrival(path, headers, body)
@@ -576,7 +582,7 @@ class FaultMiddleware:
             _log.info("%s %s %s (client gone, answer not delivered)", method, path, record.status)
             return
         # An injected failure applied nothing, so it is never "dropped after commit".
-        if writes(method) and failure is None and self.sim._take_drop():
+        if write and failure is None and self.sim._take_drop():
             _log.info("%s %s %s (answer dropped)", method, path, record.status)
             if not await _close_connection(send, gone):
                 raise ResponseDropped(f"{method} {path}")
@@ -618,7 +624,8 @@ class FaultMiddleware:
         record.status = next(
             (m["status"] for m in messages if m["type"] == "http.response.start"), None
         )
-        if failure is None and writes(scope["method"]) and record.status is not None and record.status < 300:
+        if failure is None and self.sim.writes(scope["method"], scope["path"]) and record.status is not None \
+                and record.status < 300:
             self.sim._save()
         return messages
 

@@ -409,7 +409,7 @@ class GiftDesk:
             kind = value_kind(line)
             self.refuse_lost_top_ups([line])
             try:
-                status = await slot.client.check_undo(line.code, kind)
+                status = await slot.client.check_undo(line.code, kind, refs=line.refs)
             except ProviderError as exc:
                 slot.mark(exc)
                 raise CheckoutError(describe(exc, slot.display_name, hint=False)) from None
@@ -420,10 +420,12 @@ class GiftDesk:
                     provider=slot.display_name, code=mask_code(line.code), balance=status.amount.shown(),
                     amount=line.total.shown()))
             if not status.can_undo:
-                reason = refusal_reason(slot.display_name, _("{provider} cannot take gift voucher {code} back "
-                                                             "now.").format(provider=slot.display_name,
-                                                                            code=mask_code(line.code)),
-                                        status.message)
+                what = (_("{provider} cannot take {name} back now.").format(provider=slot.display_name,
+                                                                           name=line.name)
+                        if kind is ValueKind.DIGITAL else
+                        _("{provider} cannot take gift voucher {code} back now.").format(
+                            provider=slot.display_name, code=mask_code(line.code)))
+                reason = refusal_reason(slot.display_name, what, status.message)
                 raise CheckoutError(reason)
 
     async def undo_open_order(self) -> list[str]:

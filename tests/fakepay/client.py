@@ -42,6 +42,7 @@ from pos_app.providers.base import (
     ProviderBase,
     ProviderError,
     RefusedError,
+    Refs,
     Snapshot,
     TenderRef,
     UndoCheck,
@@ -229,7 +230,8 @@ class FakePayClient(ProviderBase):
         f = self._fields(data, True, "issue")
         return ValueResult(code=code, amount=f.money("amount"), refs={"issue_id": f.text("issue_id")})
 
-    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Refs | None = None) -> UndoCheck:
         if kind is not ValueKind.GIFT_VOUCHER:
             return await super().check_undo(code, kind)
         f = await self._card(code, "card_status")

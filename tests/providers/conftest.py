@@ -17,7 +17,7 @@ from pos_app.providers.base import VoucherProvider
 from pos_app.providers.simkit import ServerThread
 from pos_app.services.checkout import Till
 from tests.fakepay.fixtures import fakepay  # noqa: F401 - a fixture, for tests that use FakePay alone
-from tests.providers.kits import KITS, Kit
+from tests.providers.kits import ACTIVE, KITS, Kit
 
 CLIENT_TIMEOUT_S = 0.5
 
@@ -37,6 +37,7 @@ def kit(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Kit:
                     "vouchers as value lines); this test is about paying with a voucher")
     if found.register:
         monkeypatch.setitem(registry.PACKAGES, found.name, found.descriptor_module)
+    monkeypatch.setitem(ACTIVE, "currency", found.currency)  # the suite's amounts (Celbux: ZAR)
     return found
 
 
@@ -105,6 +106,6 @@ def provider_till(kit: Kit, write_config: Callable[..., Path],
     """A till whose only provider is the kit's in-process simulator (``sim://<name>``)."""
 
     def make(timeout_s: float = CLIENT_TIMEOUT_S, settle_s: float = 10.0) -> Till:
-        return till_factory(load_config(write_config(kit.section(timeout_s, settle_s))))
+        return till_factory(load_config(write_config(kit.section(timeout_s, settle_s), currency=kit.currency)))
 
     return make

@@ -22,6 +22,8 @@ from pos_app.providers.base import (
 )
 
 Ledger = list[tuple[str, int, str | None]]  # (code, amount in minor units, our reference)
+# The currency of the kit under test, for the suite's amounts (set by the ``kit`` fixture).
+ACTIVE = {"currency": "CHF"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,16 @@ class Kit:
     tenders: bool = True
     settings: tuple[tuple[str, Any], ...] = ()  # settings beyond base_url/timeouts (CSQ: terminal, products)
     section_extra: str = ""  # the same, as TOML lines of the ``[providers.<name>]`` section
+    currency: str = "CHF"  # the outlet's: Celbux takes ZAR only
+    # the provider sells gift vouchers as value lines by code (E-GUMA, JTL, FakePay);
+    # False: its value lines are issued to a customer instead (Celbux: by SMS)
+    gift_values: bool = True
+    # what a lookup by our reference gives back for the one authorization on the
+    # ledger (a provider with ``lookup_by_reference``): the refs its answer would have had
+    lookup_refs: Callable[[Any], dict[str, str]] | None = None
+    # the paths of the calls that write the ledger, for a provider that POSTs its reads
+    # too (Celbux's viewVoucher and payment lookup); empty: every POST writes
+    write_paths: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -109,13 +121,13 @@ class Kit:
         return {**self.secrets(sim), self.secret: self.leaky}
 
     def client(self, http: httpx.AsyncClient, base_url: str, secrets: dict[str, str],
-               timeout_s: float = 0.5, currency: str = "CHF") -> VoucherProvider:
+               timeout_s: float = 0.5, currency: str | None = None) -> VoucherProvider:
         """The provider's client, built the way the till builds it (its descriptor)."""
         desc = self.descriptor
         base_url += getattr(self.simulator, "API_ROOT", "")  # the API below the host (JTL: /v1), as the till does
         settings = desc.settings_model(base_url=base_url, timeout_s=timeout_s, settle_s=timeout_s * 20,
                                        **dict(self.settings))
-        return desc.make_client(ClientSpec(settings, secrets, http, currency))
+        return desc.make_client(ClientSpec(settings, secrets, http, currency or self.currency))
 
     def section(self, timeout_s: float, settle_s: float) -> str:
         """The ``[providers.<name>]`` section of a till on this provider's in-process simulator."""
@@ -123,7 +135,7 @@ class Kit:
                 f"timeout_s = {timeout_s}\nsettle_s = {settle_s}\n{self.section_extra}")
 
     def money(self, minor: int) -> Money:
-        return Money(minor, "CHF")
+        return Money(minor, self.currency)
 
     def held(self, code: str, amount: int, reference: str | None) -> tuple[str, int, str | None]:
         """A row of :attr:`authorizations` as this provider's ledger shows it."""
@@ -131,6 +143,8 @@ class Kit:
 
     def is_write(self, request: httpx.Request) -> bool:
         """Whether a request may change the provider's ledger (not a read, not a token)."""
+        if self.write_paths:
+            return any(request.url.path.endswith(path) for path in self.write_paths)
         return request.method not in ("GET", "HEAD", "OPTIONS") and not any(
             request.url.path.endswith(path) for path in self.auth_paths)
 
@@ -182,6 +196,7 @@ FAKEPAY = Kit(
     creations=lambda sim: [(e.code, e.amount, e.reference) for e in sim.state.cards if e.kind == "issue"],
     undos=lambda sim: [e.code for e in sim.state.cards if e.kind == "cancel"],
     register=True,
+    lookup_refs=lambda sim: {"hold_id": next(iter(sim.state.holds.values())).hold_id},
 )
 
 # -- JTL-Voucher Cloud ------------------------------------------------------------------
@@ -341,4 +356,43 @@ CSQ = Kit(
                    'currency = "CHF"\nmin = "1.00"\nmax = "1000.00"\n'),
 )
 
-KITS = [EGUMA, FAKEPAY, JTL, CSQ]
+# -- Celbux (ZAR: voucher payments, and vouchers issued by SMS) ---------------------------
+def _celbux_live(sim: Any, kind: str) -> list[Any]:
+    return [t for t in sim.transactions(kind) if t.reversed_by is None]
+
+
+def _celbux_lookup_refs(sim: Any) -> dict[str, str]:
+    [pay] = sim.transactions("pay")
+    return {"tid": pay.tid, "reference": pay.reference}
+
+
+CELBUX_PHONE = "27821234567"
+
+CELBUX = Kit(
+    name="celbux",
+    descriptor_module="pos_app.providers.celbux.descriptor",
+    voucher="168-78439-48310",  # R250.00
+    voucher_balance=25000,
+    value_code="sms",  # the voucher by SMS (issued to a phone: details)
+    value_amount=10000,
+    refusal="Transaction Failed - Insufficient Balance",
+    secret="token",
+    leaky="celbux-live-SECRET-0123456789",
+    pending=Verdict.PENDING,  # payment: arrived, still being applied (in progress)
+    never_arrived=Verdict.UNCHANGED,  # "not found" is "did not happen" only after the settle window
+    authorizations=lambda sim: [(t.voucher_no, t.amount, t.reference) for t in _celbux_live(sim, "pay")],
+    available=lambda sim, code: sim.voucher(code).balance,
+    creations=lambda sim: [(t.username or "", t.amount, t.reference) for t in _celbux_live(sim, "createVoucher")],
+    undos=lambda sim: [sim.state.transactions[t.original].voucher_no for t in sim.transactions("reverse")
+                       if sim.state.transactions[t.original].type == "createVoucher"],
+    answer_balance=False,
+    requests_per_round=4,
+    write_paths=("/pay", "/reverse", "/createVoucher"),  # viewVoucher, pay, reverse, viewVoucher (no value line read)
+    currency="ZAR",
+    gift_values=False,
+    lookup_refs=_celbux_lookup_refs,
+    settings=(("community", "demo-za"), ("store_id", "Store1")),
+    section_extra='community = "demo-za"\nstore_id = "Store1"\n',
+)
+
+KITS = [EGUMA, FAKEPAY, JTL, CSQ, CELBUX]

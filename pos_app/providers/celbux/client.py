@@ -58,6 +58,7 @@ from pos_app.providers.base import (
     ProviderBase,
     ProviderError,
     Refs,
+    UndoCheck,
     RefusedError,
     Snapshot,
     TenderRef,
@@ -364,6 +365,32 @@ class CelbuxClient(ProviderBase):
             refs["sms_to"] = format_msisdn(msisdn)  # the receipt says where the voucher went
         refs["voucher_code"] = refs[VOUCHER_NO]  # the receipt prints it
         return ValueResult(code=code, amount=answered, refs=refs)
+
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Refs | None = None) -> UndoCheck:
+        """Can an issued voucher be reversed? Celbux reverses an issue whole, so only
+        while the customer has spent none of it: ``viewVoucher`` of the number in
+        ``refs`` (the issue's answer). Without the number (a lost answer decided by the
+        lookup) the reverse itself decides."""
+        if kind is ValueKind.TOP_UP:
+            return await super().check_undo(code, kind, refs=refs)
+        refs = refs or {}
+        number = refs.get(VOUCHER_NO, "")
+        cents = refs.get(AMOUNT_X100, "")
+        issued = int(cents) if cents.isascii() and cents.isdigit() else None
+        if not number or issued is None:
+            return UndoCheck(code=code, can_undo=True, amount=Money(issued or 0, self.currency), message="")
+        try:
+            balance = await self.balance(number)
+        except NotFoundError:
+            return UndoCheck(code=code, can_undo=False, amount=Money(0, self.currency),
+                             message=_("Celbux does not know voucher {code} any more.").format(code=number))
+        if balance.balance.minor < issued:
+            return UndoCheck(code=code, can_undo=False, amount=balance.balance, message=_(
+                "Voucher {code} was issued for {issued}; {balance} is left on it, so Celbux cannot take it "
+                "back whole.").format(code=number, issued=Money(issued, self.currency).shown(),
+                                      balance=balance.balance.shown()))
+        return UndoCheck(code=code, can_undo=True, amount=balance.balance, message="")
 
     async def undo_value(self, code: str, ctx: OpContext, reason: str | None = None,
                          kind: ValueKind = ValueKind.GIFT_VOUCHER, *, refs: Refs | None = None) -> ValueResult:

@@ -111,6 +111,7 @@ DEFAULT_PORT = 8768
 DEFAULT_DATA = "demo_vouchers.toml"
 CURRENCY = "ZAR"
 CALLS = ("createVoucher", "viewVoucher", "pay", "reverse", "payment")
+WRITES = frozenset({"createVoucher", "pay", "reverse"})
 SAST = timezone(timedelta(hours=2), "SAST")
 
 SUCCESS = "1"
@@ -477,6 +478,11 @@ class CelbuxSimulator(SimulatorBase[SimState]):
         self.state = state
 
     # -- test helpers ---------------------------------------------------------------------
+    def writes(self, method: str, path: str) -> bool:
+        """Every call is a POST; only these change the ledger (the reads are not
+        held by ``apply_delay_s`` nor dropped)."""
+        return method.upper() == "POST" and path.rsplit("/", 1)[-1] in WRITES
+
     def voucher(self, number: str) -> SimVoucher:
         """The ledger row of a voucher (tests: ``sim.voucher(no).balance``)."""
         with self._lock:

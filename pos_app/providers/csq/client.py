@@ -455,7 +455,8 @@ class CsqClient(ProviderBase):
             info.setdefault(f"extra:{key}", value)
         return info
 
-    async def check_undo(self, code: str, kind: ValueKind = ValueKind.DIGITAL) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.DIGITAL, *,
+                         refs: Refs | None = None) -> UndoCheck:
         """CSQ has no "can it be reverted" query (the product's rules and time window
         decide when the revert is sent): this checks that CSQ answers for the
         operator now, so an order's reverts are not started against a CSQ that

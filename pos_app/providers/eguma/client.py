@@ -52,6 +52,7 @@ from pos_app.providers.base import (
     ProviderBase,
     ProviderError,
     RefusedError,
+    Refs,
     Snapshot,
     TenderRef,
     UndoCheck,
@@ -305,7 +306,8 @@ class EgumaClient(ProviderBase):
         return ValueResult(code=self._answer_code(f, code),
                            amount=f.money("amount_in_cents", self.currency))
 
-    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Refs | None = None) -> UndoCheck:
         if kind is not ValueKind.GIFT_VOUCHER:
             return await super().check_undo(code, kind)
         """Deactivate status: can a sold depot voucher be taken back now?"""

@@ -62,6 +62,7 @@ from pos_app.providers.base import (
     ProviderBase,
     ProviderError,
     RefusedError,
+    Refs,
     Snapshot,
     TenderRef,
     UndoCheck,
@@ -413,7 +414,8 @@ class JtlClient(ProviderBase):
         return ValueResult(code=voucher_id, amount=f.money("amount"),
                            refs={VALID_UNTIL: "" if valid_until is None else valid_until.isoformat()})
 
-    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER) -> UndoCheck:
+    async def check_undo(self, code: str, kind: ValueKind = ValueKind.GIFT_VOUCHER, *,
+                         refs: Refs | None = None) -> UndoCheck:
         """Gift voucher: can be deactivated while active and unused. Top-up: the
         voucher's remaining balance (the caller checks it covers the top-up)."""
         voucher_id = self.normalize_code(code)
