@@ -161,6 +161,12 @@ class CrashKit:
     # it refuses to sell (taken off the order at close, its money given back).
     digital: tuple[str, str, tuple[tuple[str, str], ...]] | None = None
     refused_digital: tuple[str, str, tuple[tuple[str, str], ...]] | None = None
+    # The provider sells gift vouchers by code (activate, deactivate, order_cancel);
+    # False: its value lines are issued to a customer (Celbux by SMS: ``digital``).
+    gift_values: bool = True
+    currency: str = "CHF"  # the outlet's (Celbux takes ZAR only)
+    # the paths of the calls that write the ledger, where reads are POSTs too (Celbux)
+    write_paths: tuple[str, ...] = ()
 
     def __repr__(self) -> str:  # parametrize ids
         return self.name
@@ -172,6 +178,13 @@ class CrashKit:
             return ["create", "undo"]
         return ["authorize", *(["capture"] if self.captures else []), "void",
                 *(["refund"] if self.reversal == "refund" else []), "create", "undo"]
+
+    def writes(self, request: httpx.Request) -> bool:
+        """Whether a request writes the provider's ledger (not a read, not a credentials fetch)."""
+        if self.write_paths:
+            return any(request.url.path.endswith(path) for path in self.write_paths)
+        return request.method not in ("GET", "HEAD", "OPTIONS") and not any(
+            request.url.path.endswith(path) for path in self.auth_paths)
 
     def register_in(self, packages: dict[str, str]) -> None:
         if self.register:
@@ -437,9 +450,78 @@ CSQ = CrashKit(
     refused_digital=("9991", "10", (("account", "4711001"),)),  # 001: CSQ answers 971, nothing sold
 )
 
+# -- Celbux: voucher payments (pay, reverse) and vouchers issued by SMS (createVoucher) -------
+CELBUX_VOUCHER = "168-50000-00050"  # R50.00, for the crash scenarios (the demo's have 250.00 and 3.50)
+CELBUX_SMALL = "168-11111-22222"  # R3.50
+CELBUX_PHONE = "27821234567"
+
+
+def celbux_crash_data() -> Any:
+    """The demo data plus a voucher of exactly 50.00 in the demo community."""
+    from pos_app.providers.celbux import simulator as celbux
+
+    raw = tomllib.loads(resources.files("pos_app.providers.celbux").joinpath("demo_vouchers.toml")
+                        .read_text(encoding="utf-8"))
+    raw["vouchers"].append({"number": CELBUX_VOUCHER, "community": "demo-za", "owner": "27648302057",
+                            "type": "168Cash", "balance": 5000})
+    return celbux.parse_data(raw)
+
+
+def serve_celbux(port: int) -> None:
+    """The Celbux simulator on :func:`celbux_crash_data` over HTTP until killed."""
+    from pos_app.providers import simkit
+    from pos_app.providers.celbux import simulator as celbux
+
+    app, _sim = celbux.build_app(data=celbux_crash_data())
+    simkit.run(app, "127.0.0.1", port, name="Celbux simulator (crash tests)")
+
+
+def _celbux_ledger(state: dict[str, Any]) -> Ledger:
+    """Store1's transactions: each pay a taking (given back when reversed), each
+    createVoucher a voucher by SMS issued under our Reference, each reverse of one undone."""
+    ours = [t for t in state["transactions"] if t["store_id"] == "Store1"]
+    by_tid = {t["tid"]: t for t in ours}
+    takings = [Taking(t["reference"], t["voucher_no"], t["amount"], 0 if t["reversed_by"] else t["amount"], "-",
+                      {"tid": t["tid"], "reference": t["reference"]}) for t in ours if t["type"] == "pay"]
+    issues = [t for t in ours if t["type"] == "createVoucher"]
+    undone = [t for t in ours if t["type"] == "reverse" and by_tid.get(t["original"] or "", {}).get("type")
+              == "createVoucher"]
+    return Ledger(takings, ["sms"] * len(issues), ["sms"] * len(undone), stages=False,
+                  creations=[("sms", t["reference"]) for t in issues])
+
+
+def _celbux_elsewhere(url: str, code: str, secrets: dict[str, str]) -> httpx.Response:
+    raise AssertionError("Celbux issues vouchers to customers: no gift voucher another shop could take")
+
+
+CELBUX = CrashKit(
+    name="celbux",
+    descriptor_module="pos_app.providers.celbux.descriptor",
+    register=False,
+    command=lambda port: [sys.executable, "-c", "import sys; from tests.crashkit import serve_celbux; "
+                          "serve_celbux(int(sys.argv[1]))", str(port)],
+    secrets={"token": "demo-celbux-token-till"},
+    other_shop={},
+    voucher=CELBUX_VOUCHER,
+    small_voucher=CELBUX_SMALL,
+    fixed_value="sms",  # the voucher by SMS, the offer code its line keeps
+    fixed_amount=10000,
+    free_value="",
+    reversal="void",  # a pay is final: the void of a closed sale reverses it
+    captures=False,
+    gate=False,
+    ledger=_celbux_ledger,
+    create_elsewhere=_celbux_elsewhere,
+    settings=(("community", "demo-za"), ("store_id", "Store1")),
+    digital=("sms", "100", (("phone", CELBUX_PHONE),)),
+    gift_values=False,
+    currency="ZAR",
+    write_paths=("/pay", "/reverse", "/createVoucher"),
+)
+
 KITS: dict[str, CrashKit] = {kit.name: kit for kit in (EGUMA, FAKEPAY, JTL)}
 """The providers that take voucher payments (the soak runs their ``mixed`` scenario)."""
-ALL_KITS: dict[str, CrashKit] = {**KITS, CSQ.name: CSQ}
+ALL_KITS: dict[str, CrashKit] = {**KITS, CSQ.name: CSQ, CELBUX.name: CELBUX}
 """Every provider the crash tests cover."""
 
 
@@ -476,8 +558,7 @@ def on_next_write(kit: CrashKit, http: httpx.AsyncClient, fault: Callable[[], No
     hooks = http.event_hooks["request"]
 
     async def hook(request: httpx.Request) -> None:
-        if request.method not in ("GET", "HEAD", "OPTIONS") and not any(
-                request.url.path.endswith(path) for path in kit.auth_paths):
+        if kit.writes(request):
             hooks.remove(hook)
             fault()
 
