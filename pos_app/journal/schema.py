@@ -235,3 +235,31 @@ MIGRATIONS.append(
     ALTER TABLE lines ADD COLUMN details TEXT NOT NULL DEFAULT '{}'
     """
 )
+
+MIGRATIONS.append(
+    # 7: day close (issue 17). Every X and Z report is kept with its figures (JSON, minor
+    # units), so a reprint shows the same numbers whatever the templates say later. A
+    # report covers the journal's events after ``from_event`` up to ``to_event``; a Z
+    # is numbered per till without gaps (sequence 'z_report') and no two Z reports of a
+    # till start at the same event: a period is closed once. The events index lets the
+    # reports find the orders closed, voided and cancelled in a period without a scan.
+    """
+    CREATE TABLE reports (
+        id          INTEGER PRIMARY KEY,
+        outlet      TEXT NOT NULL,
+        till        TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('X', 'Z')),
+        number      INTEGER NOT NULL,
+        from_event  INTEGER NOT NULL,
+        to_event    INTEGER NOT NULL,
+        period_from TEXT,
+        period_to   TEXT NOT NULL,
+        figures     TEXT NOT NULL,
+        receipt_id  INTEGER REFERENCES receipts (id),
+        created_at  TEXT NOT NULL,
+        UNIQUE (outlet, till, kind, number)
+    );
+    CREATE UNIQUE INDEX reports_z_period ON reports (outlet, till, from_event) WHERE kind = 'Z';
+    CREATE INDEX events_kind ON events (outlet, till, kind, id, order_id)
+    """
+)
