@@ -99,9 +99,19 @@ async def test_x_report_figures_of_a_day(shop: Till) -> None:
     assert max(len(line) for line in text.splitlines()) <= till.config.printer.width
 
 
+def same_rows(journal: Journal) -> None:
+    """The running totals since the last Z are the sums of the orders' own rows."""
+    from pos_app.journal.reporting import Period
+
+    last = journal.last_z()
+    period = Period(after=last.to_event if last else 0, upto=journal.last_event_id())
+    assert journal.running_totals() == journal.report_data(period)
+
+
 async def test_payments_tie_out_with_sales_vouchers_and_third_parties(shop: Till) -> None:
     till = shop
     await a_day(till)
+    same_rows(till.journal)
     f = till.reports.x_report().figures
     for block in (f["sales"], f["stornos"]):
         paid = sum(a for _c, a in block["tenders"].values())
@@ -121,7 +131,10 @@ async def test_z_closes_the_day_numbered_without_gaps(shop: Till) -> None:
     till = shop
     till.scan(ESPRESSO)
     await till.pay_cash(till.parse_amount("15"))
+    same_rows(till.journal)
     z1 = till.reports.z_report()
+    same_rows(till.journal)
+    assert till.journal.running_totals()["sales"]["orders"] == 0
     assert (z1.record.kind, z1.record.number, z1.figures["sales"]["orders"]) == ("Z", 1, 1)
     x = till.reports.x_report()
     assert x.figures["sales"]["orders"] == 0  # the next day starts after the Z

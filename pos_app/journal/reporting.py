@@ -20,12 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-# The VAT of each order and rate, computed exactly as the receipt does
-# (pos_app.domain.vat.vat_of: gross * rate / (100 + rate), half up, away from
-# zero), in integers: the rate in ten-thousandths of a percent point.
-_RBP = "CAST(ROUND(CAST(g.rate AS REAL) * 10000) AS INTEGER)"
-_VAT = (f"(CASE WHEN g.gross >= 0 THEN (2 * g.gross * {_RBP} + 1000000 + {_RBP}) / (2 * (1000000 + {_RBP}))"
-        f" ELSE -((2 * (-g.gross) * {_RBP} + 1000000 + {_RBP}) / (2 * (1000000 + {_RBP}))) END)")
+from pos_app.journal.schema import VAT_SQL as _VAT
 
 OPEN_OP_STATES = ("sent", "unknown")
 
@@ -54,14 +49,14 @@ def _set(kind: str, period: Period, outlet: str, till: str) -> tuple[str, tuple[
 
 def block(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: str) -> dict[str, Any]:
     """The sums of the orders with event ``kind`` in ``period``: orders, VAT by rate
-    (gross, VAT, orders), value lines and tenders by kind and provider, lines voided."""
+    (gross, VAT, lines), value lines and tenders by kind and provider, lines voided."""
     cte, args = _set(kind, period, outlet, till)
     orders = db.execute(f"WITH {cte} SELECT COUNT(*) FROM s", args).fetchone()[0]
     vat = db.execute(
-        f"WITH {cte}, g AS (SELECT l.order_id, l.vat_rate AS rate, SUM(l.quantity * l.unit_minor) AS gross"
+        f"WITH {cte}, g AS (SELECT l.order_id, l.vat_rate AS rate, SUM(l.quantity * l.unit_minor) AS gross, COUNT(*) AS n"
         f" FROM s JOIN lines l ON l.order_id = s.order_id WHERE l.voided_at IS NULL AND l.kind = 'product'"
         f" GROUP BY l.order_id, l.vat_rate)"
-        f" SELECT g.rate, SUM(g.gross), SUM({_VAT}), COUNT(*) FROM g GROUP BY g.rate", args).fetchall()
+        f" SELECT g.rate, SUM(g.gross), SUM({_VAT}), SUM(g.n) FROM g GROUP BY g.rate", args).fetchall()
     lines = db.execute(
         f"WITH {cte} SELECT l.kind, COALESCE(l.provider, ''), l.voided_at IS NOT NULL, COUNT(*),"
         f" SUM(l.quantity * l.unit_minor) FROM s JOIN lines l ON l.order_id = s.order_id"
@@ -137,3 +132,44 @@ def csv_rows(db: sqlite3.Connection, kind: str, period: Period, outlet: str, til
         f" JOIN tenders t ON t.order_id = s.order_id WHERE t.voided_at IS NULL"
         f" AND t.state IN ('captured', 'authorized') ORDER BY s.at, o.number, t.id", args).fetchall()
     return {"lines": [list(r) for r in lines], "tenders": [list(r) for r in tenders]}
+
+
+def totals(db: sqlite3.Connection, outlet: str, till: str) -> dict[str, Any]:
+    """The same rows as :func:`raw_figures` for the period since the last Z, read from
+    the running totals the journal's triggers keep (schema migration 7): a few rows,
+    however many orders the day had."""
+    blocks: dict[str, dict[str, Any]] = {
+        name: {"orders": 0, "vat": [], "lines": [], "tenders": []} for name in ("sales", "stornos")}
+    cancels, no_sales = [0, 0], 0
+    rows = db.execute("SELECT section, kind, provider, rate, voided, count, amount, vat, rounding"
+                      " FROM report_totals WHERE outlet=? AND till=? ORDER BY section, kind, provider, rate, voided",
+                      (outlet, till)).fetchall()
+    for section, kind, provider, rate, voided, count, amount, vat, rounding in rows:
+        if section == "cancels":
+            cancels = [count, amount]
+        elif section == "no_sales":
+            no_sales = count
+        elif section in blocks:
+            block = blocks[section]
+            if kind == "orders":
+                block["orders"] = count
+            elif kind.startswith("tender:"):
+                block["tenders"].append([kind.removeprefix("tender:"), provider, count, amount, rounding])
+            elif kind == "product" and not voided:
+                block["vat"].append([rate, amount, vat, count])
+            else:
+                block["lines"].append([kind, provider, bool(voided), count, amount])
+    for block in blocks.values():  # product lines voided of several rates: one row, as raw_figures has it
+        merged: dict[tuple[str, str, bool], list[int]] = {}
+        for kind, provider, voided, count, amount in block["lines"]:
+            slot = merged.setdefault((kind, provider, voided), [0, 0])
+            slot[0] += count
+            slot[1] += amount
+        block["lines"] = [[k, p, v, c, a] for (k, p, v), (c, a) in sorted(merged.items())]
+    return {"sales": blocks["sales"], "stornos": blocks["stornos"], "cancels": cancels, "no_sales": no_sales,
+            **now_state(db, outlet, till)}
+
+
+def reset_totals(db: sqlite3.Connection, outlet: str, till: str) -> None:
+    """The day is closed: the running totals start again from zero."""
+    db.execute("DELETE FROM report_totals WHERE outlet=? AND till=?", (outlet, till))

@@ -999,7 +999,8 @@ class Journal:
 
     # -- reports (X, Z; issue 17) -----------------------------------------------
     def report_data(self, period: Period) -> dict[str, Any]:
-        """The rows of a report over ``period`` (see :mod:`pos_app.journal.reporting`)."""
+        """The rows of a report over ``period``, summed from the orders' own rows (see
+        :mod:`pos_app.journal.reporting`): dates, and the cross-check of the totals."""
         with self._lock:
             return reporting.raw_figures(self._db, period, *self._scope)
 
@@ -1008,6 +1009,11 @@ class Journal:
         with self._lock:
             return {"sales": reporting.csv_rows(self._db, "order_closed", period, *self._scope),
                     "stornos": reporting.csv_rows(self._db, "order_voided", period, *self._scope)}
+
+    def running_totals(self) -> dict[str, Any]:
+        """The rows of a report since the last Z, from the running totals."""
+        with self._lock:
+            return reporting.totals(self._db, *self._scope)
 
     def open_state(self) -> dict[str, int]:
         """What stands open now: receipts not printed, undecided provider operations,
@@ -1059,11 +1065,13 @@ class Journal:
             tx.event(None, "z_report" if kind == "Z" else "x_report", {"number": number})
             upto = int(tx.one("SELECT MAX(id) FROM events WHERE outlet=? AND till=?", self._scope))
             if period_from is None:
-                first = db.execute("SELECT MIN(at) FROM events WHERE outlet=? AND till=?", self._scope).fetchone()
-                period_from = first[0]
+                first = db.execute("SELECT at FROM events WHERE outlet=? AND till=? ORDER BY id LIMIT 1",
+                                   self._scope).fetchone()
+                period_from = first[0] if first else None
             period = Period(after=after, upto=upto)
-            figures, text, data = build(number, period, period_from, now,
-                                        reporting.raw_figures(db, period, *self._scope))
+            figures, text, data = build(number, period, period_from, now, reporting.totals(db, *self._scope))
+            if kind == "Z":
+                reporting.reset_totals(db, *self._scope)
             receipt_id = tx.insert_receipt(None, "report", text, data)
             report_id = tx.insert(
                 "INSERT INTO reports (outlet, till, kind, number, from_event, to_event, period_from, period_to,"
@@ -1169,10 +1177,17 @@ class _Tx:
         )
 
     def executescript_in_tx(self, script: str) -> None:
-        # executescript() would COMMIT first; run statement by statement instead.
-        for statement in script.split(";"):
-            if statement.strip():
-                self._db.execute(statement)
+        # executescript() would COMMIT first; run statement by statement instead. A
+        # statement ends at a ";" that ends it for SQLite (a trigger's body holds several).
+        statement = ""
+        for piece in script.split(";"):
+            statement += piece + ";"
+            if sqlite3.complete_statement(statement):
+                if statement.strip(" \n;"):
+                    self._db.execute(statement)
+                statement = ""
+        if statement.strip(" \n;"):
+            self._db.execute(statement)
 
     def event(self, order_id: int | None, kind: str, detail: dict[str, Any]) -> None:
         self._db.execute(
