@@ -139,7 +139,7 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
         print(desk.journal.receipt(made.record.receipt_id).text, end="")
         return EXIT_OK
     if command == "z" and args.number is not None:
-        record = desk.journal.report("Z", args.number)  # type: ignore[attr-defined]
+        record = desk.journal.report("Z", args.number)
         if record is None:
             return _say(_("there is no Z report number {number} at this till").format(number=args.number),
                         EXIT_FAILED)
@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
         if refusal is not None:
             return _say(refusal, EXIT_FAILED)
         if not args.yes:
-            last = desk.journal.last_z()  # type: ignore[attr-defined]
+            last = desk.journal.last_z()
             number = (last.number if last else 0) + 1
             question = _("Close the day with Z report {number}? The next report starts after it. [y/N] ").format(
                 number=number)

@@ -235,7 +235,15 @@ class ReportDesk:
         self.templates = templates
         self.paper = paper
         self.clock = clock
-        self.issuer_names = issuers() if issuer_names is None else issuer_names
+        self._issuers = issuer_names
+
+    @property
+    def issuer_names(self) -> frozenset[str]:
+        """Read from the registry at the first report, not at the till's start (which
+        would import every provider package)."""
+        if self._issuers is None:
+            self._issuers = issuers()
+        return self._issuers
 
     @property
     def currency(self) -> str:
@@ -256,7 +264,7 @@ class ReportDesk:
             text, data = self.render(figures)
             return json.dumps(figures, sort_keys=True), text, data
 
-        record = self.journal.save_report(kind, build)  # type: ignore[attr-defined]
+        record = self.journal.save_report(kind, build)
         return Made(record, made["figures"])
 
     def x_report(self) -> Made:
@@ -265,7 +273,7 @@ class ReportDesk:
 
     def refusal(self) -> str | None:
         """Why a Z cannot be made now, or None."""
-        state = self.journal.open_state()  # type: ignore[attr-defined]
+        state = self.journal.open_state()
         return refusal_text(state["undecided"], state["open_orders"])
 
     def z_report(self) -> Made:
@@ -281,14 +289,14 @@ class ReportDesk:
         return self.render(load(record))
 
     def z_csv(self, number: int) -> str:
-        record = self.journal.report("Z", number)  # type: ignore[attr-defined]
+        record = self.journal.report("Z", number)
         if record is None:
             raise ReportInputError(_("there is no Z report number {number} at this till").format(number=number))
-        rows = self.journal.csv_data(Period(after=record.from_event, upto=record.to_event))  # type: ignore[attr-defined]
+        rows = self.journal.csv_data(Period(after=record.from_event, upto=record.to_event))
         return csv_text(csv_records(rows, self._number, str(number)))
 
     def sales_csv(self, start: date, end: date) -> str:
-        rows = self.journal.csv_data(day_period(start, end))  # type: ignore[attr-defined]
+        rows = self.journal.csv_data(day_period(start, end))
         return csv_text(csv_records(rows, self._number))
 
     def _number(self, number: int | None) -> str:
@@ -298,7 +306,7 @@ class ReportDesk:
         """Per provider, from this outlet's own operations in the days ``start``..``end``:
         vouchers sold or issued (less those taken back by a storno), redeemed here (less
         those given back), and the net outstanding (sold - redeemed)."""
-        raw = self.journal.report_data(day_period(start, end))  # type: ignore[attr-defined]
+        raw = self.journal.report_data(day_period(start, end))
         figures = build_figures(raw, currency=self.currency, kind="L", number=0, period_from=start.isoformat(),
                                 period_to=end.isoformat(), issuer_names=self.issuer_names)
         return liability_rows(figures)

@@ -42,7 +42,7 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
             yield Plain(_("x X report (print) · z Z report: close the day · Escape back"), classes="keys")
 
     def _intro(self) -> str:
-        last = self.till.journal.last_z()  # type: ignore[attr-defined]
+        last = self.till.journal.last_z()
         lines = [_("X report: the figures since the last Z report; it is printed and changes nothing."),
                  _("Z report: closes the day; the next report starts after it.")]
         if last is not None:
@@ -60,7 +60,8 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
         show(self.query_one("#note", Plain), Text(text))
 
     def _show(self, made: Made) -> None:
-        text = self.till.journal.receipt(made.record.receipt_id).text  # type: ignore[arg-type]
+        assert made.record.receipt_id is not None
+        text = self.till.journal.receipt(made.record.receipt_id).text
         show(self.query_one("#report", Plain), Text(text))
         self.query_one("#report-scroll", VerticalScroll).scroll_home(animate=False)
 
@@ -85,7 +86,7 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
             self._error(refusal)
             self.app.bell()
             return
-        last = self.till.journal.last_z()  # type: ignore[attr-defined]
+        last = self.till.journal.last_z()
         number = (last.number if last else 0) + 1
 
         def done(confirmed: bool | None) -> None:
