@@ -741,7 +741,7 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
     r.rule()
     voided = sales["lines_voided"]
     r.pair(_("Lines voided ({count})").format(count=voided[0]), m(voided[1]))
-    r.pair(_("Stornos ({count})").format(count=stornos["orders"]), m(stornos["total"]))
+    r.pair(_("Sales voided, in all ({count})").format(count=stornos["orders"]), m(stornos["total"]))
     r.pair(_("Orders cancelled ({count})").format(count=f["cancels"][0]), m(f["cancels"][1]))
     r.pair(_("No-sales (drawer opened)"), str(f["no_sales"]))
     r.pair(_("Receipts not printed"), str(f["unprinted"]))

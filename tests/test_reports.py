@@ -281,5 +281,6 @@ def test_migration_7_from_a_schema_6_journal(tmp_path: Path) -> None:
 
         data = journal.report_data(Period(after=0, upto=journal.last_event_id()))
         assert data["sales"]["orders"] == 1 and data["sales"]["vat"] == [["8.1", 3800, 285, 1]]
+        assert journal.running_totals() == data  # the upgrade filled the running totals from the history
     finally:
         journal.close()

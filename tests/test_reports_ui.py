@@ -71,6 +71,12 @@ async def test_z_report_asks_first_then_closes_the_day(till: Till) -> None:
         await pilot.press("z", "enter")
         await settle(pilot)
         assert "Z REPORT 2" in text(pilot, "#report")
+        printed = len(till.printer.output)
+        await pilot.press("r")  # the last Z again, marked as a copy
+        await settle(pilot)
+        assert "Z report 2 printed again" in text(pilot, "#note")
+        again = till.printer.output[printed:]
+        assert b"Z REPORT 2" in again and b"COPY" in again
     assert rows(till.journal.path, "SELECT kind, number FROM reports WHERE kind='Z' ORDER BY number") == [
         ("Z", 1), ("Z", 2)]
 

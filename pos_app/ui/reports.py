@@ -25,6 +25,7 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
         Binding("escape", "dismiss(None)", N_("Back")),
         Binding("x", "x_report", N_("X report")),
         Binding("z", "z_report", N_("Z report")),
+        Binding("r", "reprint", N_("Reprint the last Z report")),
     ]
 
     def __init__(self, till: Till) -> None:
@@ -39,7 +40,8 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
                 yield Plain(self._intro(), id="report")
             yield Plain("", id="note")
             yield Plain("", id="error", classes="error")
-            yield Plain(_("x X report (print) · z Z report: close the day · Escape back"), classes="keys")
+            yield Plain(_("x X report (print) · z Z report: close the day · r reprint the last Z · Escape back"),
+                        classes="keys")
 
     def _intro(self) -> str:
         last = self.till.journal.last_z()
@@ -106,6 +108,19 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
         question = _("Close the day with Z report {number}? The figures since the last Z report are printed "
                      "and the next report starts after it.").format(number=number)
         self.app.push_screen(ConfirmDialog(_("Close the day"), question, _("close the day"), _("back")), done)
+
+    def action_reprint(self) -> None:
+        """The last Z report again: its journaled receipt (marked COPY once printed), the
+        same numbers as on the day it was made."""
+        if self.busy:
+            return
+        self._error("")
+        last = self.till.journal.last_z()
+        if last is None or last.receipt_id is None:
+            self._error(_("No Z report yet at this till."))
+            return
+        show(self.query_one("#report", Plain), Text(self.till.journal.receipt(last.receipt_id).text))
+        self.print_report(last.receipt_id, _("Z report {number} printed again").format(number=last.number))
 
     @work(exclusive=True, group="report-print", exit_on_error=False)
     async def print_report(self, receipt_id: int, printed: str) -> None:
