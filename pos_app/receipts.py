@@ -741,6 +741,8 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
     r.rule()
     voided = sales["lines_voided"]
     r.pair(_("Lines voided ({count})").format(count=voided[0]), m(voided[1]))
+    payments_voided = sales.get("payments_voided", [0, 0])
+    r.pair(_("Payments voided ({count})").format(count=payments_voided[0]), m(payments_voided[1]))
     r.pair(_("Sales voided, in all ({count})").format(count=stornos["orders"]), m(stornos["total"]))
     r.pair(_("Orders cancelled ({count})").format(count=f["cancels"][0]), m(f["cancels"][1]))
     r.pair(_("No-sales (drawer opened)"), str(f["no_sales"]))

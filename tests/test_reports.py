@@ -41,7 +41,7 @@ def shop(monkeypatch: pytest.MonkeyPatch, write_config: Callable[..., Path],
 async def a_day(till: Till) -> None:
     """Five sales, a storno, a cancel, a no-sale-worthy day:
     1: espresso + 3 croissants + merlot (60.40), cash 70 -> change 9.60
-    2: espresso (14.90), card 1.02 + cash: 13.88 due, 13.90 rounded (rounding 0.02)
+    2: espresso (14.90), card 1.00 voided, card 1.02 + cash: 13.88 due, 13.90 rounded (rounding 0.02)
     3: gift voucher E-GUMA 50.00 + chocolate 3.95, paid by voucher 3.95 and cash 50
     4: City Gift Card (CSQ) 20.00, cash
     5: merlot 38.00, card -> voided (storno) afterwards
@@ -53,6 +53,8 @@ async def a_day(till: Till) -> None:
     till.scan(MERLOT)
     assert (await till.pay_cash(till.parse_amount("70"))).closed
     till.scan(ESPRESSO)
+    await till.pay_card(till.parse_amount("1.00"))
+    await till.void_tender(till.order.active_tenders[0].id)  # a payment voided before the close
     await till.pay_card(till.parse_amount("1.02"))
     assert (await till.pay_cash(till.parse_amount("13.90"))).closed
     till.gifts.add(await till.gifts.check(FIXED))
@@ -87,14 +89,14 @@ async def test_x_report_figures_of_a_day(shop: Till) -> None:
                                 "voucher:eguma": [1, 395]}
     assert stornos["tenders"] == {"card:": [1, 3800]}
     assert sales["rounding"] == 2
-    assert sales["lines_voided"] == [1, 395]
+    assert sales["lines_voided"] == [1, 395] and sales["payments_voided"] == [1, 100]
     assert f["cancels"] == [1, 250] and f["no_sales"] == 1
     assert f["undecided"] == 0 and f["open_orders"] == 0
     # journaled with its figures and its receipt
     assert json.loads(made.record.figures) == f
     text = till.journal.receipt(made.record.receipt_id).text
     for expected in ("X REPORT 1", "Sales closed (5)", "Stornos (1)", "E-GUMA sold (1)",
-                     "Voucher E-GUMA (1)", "Cash rounding", "Orders cancelled (1)", "CSQ (1)"):
+                     "Voucher E-GUMA (1)", "Cash rounding", "Payments voided (1)", "Orders cancelled (1)", "CSQ (1)"):
         assert expected in text, expected
     assert max(len(line) for line in text.splitlines()) <= till.config.printer.width
 

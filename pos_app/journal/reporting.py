@@ -49,7 +49,8 @@ def _set(kind: str, period: Period, outlet: str, till: str) -> tuple[str, tuple[
 
 def block(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: str) -> dict[str, Any]:
     """The sums of the orders with event ``kind`` in ``period``: orders, VAT by rate
-    (gross, VAT, lines), value lines and tenders by kind and provider, lines voided."""
+    (gross, VAT, lines), value lines and tenders by kind and provider, lines and payments
+    voided before the close."""
     cte, args = _set(kind, period, outlet, till)
     orders = db.execute(f"WITH {cte} SELECT COUNT(*) FROM s", args).fetchone()[0]
     vat = db.execute(
@@ -65,8 +66,12 @@ def block(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: 
         f"WITH {cte} SELECT t.kind, COALESCE(t.provider, ''), COUNT(*), SUM(t.amount_minor),"
         f" SUM(COALESCE(t.rounding_minor, 0)) FROM s JOIN tenders t ON t.order_id = s.order_id"
         f" WHERE t.voided_at IS NULL AND t.state IN ('captured', 'authorized') GROUP BY 1, 2", args).fetchall()
+    voided = db.execute(
+        f"WITH {cte} SELECT COUNT(*), COALESCE(SUM(t.amount_minor), 0) FROM s JOIN tenders t"
+        f" ON t.order_id = s.order_id WHERE t.voided_at IS NOT NULL", args).fetchone()
     return {
         "orders": orders,
+        "tenders_voided": [voided[0], voided[1]],
         "vat": [[rate, gross, vat, count] for rate, gross, vat, count in vat],
         "lines": [[k, p, bool(v), n, a] for k, p, v, n, a in lines],
         "tenders": [[k, p, n, a, r] for k, p, n, a, r in tenders],
@@ -139,7 +144,8 @@ def totals(db: sqlite3.Connection, outlet: str, till: str) -> dict[str, Any]:
     the running totals the journal's triggers keep (schema migration 7): a few rows,
     however many orders the day had."""
     blocks: dict[str, dict[str, Any]] = {
-        name: {"orders": 0, "vat": [], "lines": [], "tenders": []} for name in ("sales", "stornos")}
+        name: {"orders": 0, "tenders_voided": [0, 0], "vat": [], "lines": [], "tenders": []}
+        for name in ("sales", "stornos")}
     cancels, no_sales = [0, 0], 0
     rows = db.execute("SELECT section, kind, provider, rate, voided, count, amount, vat, rounding"
                       " FROM report_totals WHERE outlet=? AND till=? ORDER BY section, kind, provider, rate, voided",
@@ -153,6 +159,9 @@ def totals(db: sqlite3.Connection, outlet: str, till: str) -> dict[str, Any]:
             block = blocks[section]
             if kind == "orders":
                 block["orders"] = count
+            elif kind.startswith("tender:") and voided:
+                block["tenders_voided"][0] += count
+                block["tenders_voided"][1] += amount
             elif kind.startswith("tender:"):
                 block["tenders"].append([kind.removeprefix("tender:"), provider, count, amount, rounding])
             elif kind == "product" and not voided:

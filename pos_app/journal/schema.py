@@ -258,7 +258,8 @@ _COLUMNS = "INSERT INTO report_totals (outlet, till, section, kind, provider, ra
 
 def totals_sql(section: str, source: str) -> list[str]:
     """The statements that add the orders of ``source`` (rows of outlet, till, order_id)
-    to the running totals of ``section`` (sales: closed; stornos: voided)."""
+    to the running totals of ``section`` (sales: closed; stornos: voided): their lines
+    and payments, counting and voided before the close, and the orders."""
     lines = (
         f"{_COLUMNS} SELECT g.outlet, g.till, '{section}', g.kind, g.provider, g.rate, g.voided, SUM(g.n),"
         f" SUM(g.gross), SUM(CASE WHEN g.kind = 'product' AND g.voided = 0 THEN {VAT_SQL} ELSE 0 END), 0"
@@ -269,11 +270,11 @@ def totals_sql(section: str, source: str) -> list[str]:
         f" (l.voided_at IS NOT NULL)) AS g WHERE 1"
         f" GROUP BY g.outlet, g.till, g.kind, g.provider, g.rate, g.voided{_ADD}")
     tenders = (
-        f"{_COLUMNS} SELECT e.outlet, e.till, '{section}', 'tender:' || t.kind, COALESCE(t.provider, ''), '', 0,"
-        f" COUNT(*), SUM(t.amount_minor), 0, SUM(COALESCE(t.rounding_minor, 0))"
+        f"{_COLUMNS} SELECT e.outlet, e.till, '{section}', 'tender:' || t.kind, COALESCE(t.provider, ''), '',"
+        f" (t.voided_at IS NOT NULL), COUNT(*), SUM(t.amount_minor), 0, SUM(COALESCE(t.rounding_minor, 0))"
         f" FROM {source} AS e JOIN tenders t ON t.order_id = e.order_id"
-        f" WHERE t.voided_at IS NULL AND t.state IN ('captured', 'authorized')"
-        f" GROUP BY e.outlet, e.till, t.kind, COALESCE(t.provider, ''){_ADD}")
+        f" WHERE t.voided_at IS NOT NULL OR t.state IN ('captured', 'authorized')"
+        f" GROUP BY e.outlet, e.till, t.kind, COALESCE(t.provider, ''), (t.voided_at IS NOT NULL){_ADD}")
     orders = (
         f"{_COLUMNS} SELECT e.outlet, e.till, '{section}', 'orders', '', '', 0, COUNT(*), 0, 0, 0"
         f" FROM {source} AS e WHERE 1 GROUP BY e.outlet, e.till{_ADD}")

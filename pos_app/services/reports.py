@@ -85,6 +85,7 @@ def _block(raw: dict[str, Any], issuer_names: frozenset[str]) -> dict[str, Any]:
         "paid_back": paid - goods - value,  # a gift voucher removed after payment: handed back
         "total": goods + value,
         "lines_voided": voided,
+        "payments_voided": list(raw["tenders_voided"]),
     }
 
 
