@@ -692,19 +692,22 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
             r.pair(format_rate(Decimal(rate)), amounts)
     net_gross = sum(g for _n, _v, g in f["net_vat"].values())
     net_vat = sum(v for _n, v, _g in f["net_vat"].values())
-    r.pair(_("Sales (gross)"), m(net_gross), bold=True)
-    r.pair(_("of which VAT"), m(net_vat))
     r.pair(_("Sales closed ({count})").format(count=sales["orders"]), m(sales["gross"]))
     r.pair(_("Stornos ({count})").format(count=stornos["orders"]), m(-stornos["gross"]))
+    r.pair(_("Sales (gross)"), m(net_gross), bold=True)
+    r.pair(_("of which VAT"), m(net_vat))
     r.rule()
     r.add(_("PAYMENTS"), bold=True)
     keys = sorted(set(sales["tenders"]) | set(stornos["tenders"]))
     total = 0
-    for key in keys:
-        count, amount = sales["tenders"].get(key, [0, 0])
-        back = stornos["tenders"].get(key, [0, 0])[1]
-        total += amount - back
-        r.pair(_("{label} ({count})").format(label=_tender_label(key), count=count), m(amount - back))
+    for key in sorted(sales["tenders"]):  # taken
+        count, amount = sales["tenders"][key]
+        total += amount
+        r.pair(_("{label} ({count})").format(label=_tender_label(key), count=count), m(amount))
+    for key in sorted(stornos["tenders"]):  # given back by a storno
+        count, amount = stornos["tenders"][key]
+        total -= amount
+        r.pair(_("Storno {label} ({count})").format(label=_tender_label(key), count=count), m(-amount))
     r.pair(_("Payments total"), m(total), bold=True)
     if sales["rounding"] or stornos["rounding"]:
         r.pair(_("Cash rounding"), m(sales["rounding"] - stornos["rounding"]))
@@ -727,17 +730,24 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
     if not redeemed:
         r.add(_("  none"))
     for key in redeemed:
-        count, amount = sales["tenders"].get(key, [0, 0])
-        back = stornos["tenders"].get(key, [0, 0])[1]
-        r.pair(_("{provider} ({count})").format(provider=provider_name(key.partition(":")[2]), count=count),
-               m(amount - back))
+        name = provider_name(key.partition(":")[2])
+        if key in sales["tenders"]:
+            count, amount = sales["tenders"][key]
+            r.pair(_("{provider} ({count})").format(provider=name, count=count), m(amount))
+        if key in stornos["tenders"]:
+            count, amount = stornos["tenders"][key]
+            r.pair(_("{provider} taken back ({count})").format(provider=name, count=count), m(-amount))
     digital = sorted(set(sales["digital"]) | set(stornos["digital"]))
     if digital:
         r.add(_("DIGITAL VOUCHERS OF THIRD PARTIES"), bold=True)
         for provider in digital:
-            count, amount = sales["digital"].get(provider, [0, 0])
-            back = stornos["digital"].get(provider, [0, 0])[1]
-            r.pair(_("{provider} ({count})").format(provider=provider_name(provider), count=count), m(amount - back))
+            name = provider_name(provider)
+            if provider in sales["digital"]:
+                count, amount = sales["digital"][provider]
+                r.pair(_("{provider} ({count})").format(provider=name, count=count), m(amount))
+            if provider in stornos["digital"]:
+                count, amount = stornos["digital"][provider]
+                r.pair(_("{provider} taken back ({count})").format(provider=name, count=count), m(-amount))
     r.rule()
     voided = sales["lines_voided"]
     r.pair(_("Lines voided ({count})").format(count=voided[0]), m(voided[1]))
