@@ -286,3 +286,21 @@ def test_migration_7_from_a_schema_6_journal(tmp_path: Path) -> None:
         assert journal.running_totals() == data  # the upgrade filled the running totals from the history
     finally:
         journal.close()
+
+
+def test_a_voucher_a_provider_issues_is_a_liability_a_third_partys_is_not() -> None:
+    from pos_app.services.reports import build_figures, issuers
+
+    assert {"eguma", "jtl", "celbux"} <= issuers() and "csq" not in issuers()
+    empty = {"orders": 0, "tenders_voided": [0, 0], "vat": [], "lines": [], "tenders": []}
+    raw = {"sales": {"orders": 2, "tenders_voided": [0, 0], "vat": [],
+                     "lines": [["digital", "celbux", False, 1, 10000], ["digital", "csq", False, 1, 2000],
+                               ["top_up", "jtl", False, 1, 3000]],
+                     "tenders": [["cash", "", 2, 15000, 0]]},
+           "stornos": empty, "cancels": [0, 0], "no_sales": 0, "unprinted": 0, "undecided": 0, "open_orders": 0}
+    f = build_figures(raw, currency="ZAR", kind="X", number=1, period_from=None, period_to="t",
+                      issuer_names=issuers())
+    assert f["sales"]["liability"] == {"celbux": {"issued": [1, 10000]}, "jtl": {"topped_up": [1, 3000]}}
+    assert f["sales"]["digital"] == {"csq": [1, 2000]}
+    assert liability_rows(f)["providers"]["celbux"] == {"sold": 10000, "redeemed": 0, "count": 1,
+                                                        "outstanding": 10000}
