@@ -39,6 +39,10 @@ async def test_x_report_is_shown_and_printed_and_changes_nothing(till: Till) -> 
         paper = till.printer.output[printed:]
         assert b"X REPORT 1" in paper and b"40.50" in paper and b"Cash (2)" in paper
         assert "X REPORT 1" in screen_text(pilot)
+        assert "Operations undecided" not in screen_text(pilot)  # longer than the screen: it scrolls
+        await pilot.press("end")
+        await pilot.pause()
+        assert "Operations undecided" in screen_text(pilot)
         await pilot.press("escape")
         assert isinstance(pilot.app.screen, CheckoutScreen)
     db = till.journal.path
