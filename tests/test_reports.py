@@ -304,3 +304,13 @@ def test_a_voucher_a_provider_issues_is_a_liability_a_third_partys_is_not() -> N
     assert f["sales"]["digital"] == {"csq": [1, 2000]}
     assert liability_rows(f)["providers"]["celbux"] == {"sold": 10000, "redeemed": 0, "count": 1,
                                                         "outstanding": 10000}
+
+
+def test_a_name_that_looks_like_a_formula_stays_text_in_the_csv() -> None:
+    data = {"sales": {"lines": [[1, "t", "CHF", 1, "product", "", "=1+1", '=HYPERLINK("http://x","y")', 1, 100,
+                                 "2.6"], [1, "t", "CHF", 2, "product", "", "761", "-5% Rabatt", 1, 100, "2.6"]],
+                      "tenders": []},
+            "stornos": {"lines": [], "tenders": []}}
+    out = list(csv.DictReader(io.StringIO(csv_text(csv_records(data, str)))))
+    assert [(r["ean"], r["name"], r["amount"]) for r in out] == [
+        ("'=1+1", "'=HYPERLINK(\"http://x\",\"y\")", "1.00"), ("761", "'-5% Rabatt", "1.00")]

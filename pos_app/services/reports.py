@@ -165,6 +165,13 @@ CSV_COLUMNS = ["z_number", "order", "time", "type", "kind", "provider", "ean", "
                "unit_price", "amount", "vat_rate", "vat", "net", "currency"]
 
 
+def _cell(text: str) -> str:
+    """A text from the catalog or a provider as a CSV cell a spreadsheet shows as text:
+    one that starts like a formula (=, +, -, @, a tab or a carriage return) gets a
+    leading apostrophe, so importing the file never runs it."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _dec(minor: int, currency: str) -> str:
     """A decimal string in the currency's minor unit, "12.50" (never a float, no grouping)."""
     return str(Money(minor, currency).decimal)
@@ -175,7 +182,8 @@ def csv_records(rows: dict[str, Any], number_of: Callable[[int | None], str],
     """One record per receipt line (products, vouchers sold, digital vouchers) and per
     payment, of the sales closed (type ``sale``/``payment``) and voided (``storno``/
     ``storno_payment``, negative amounts). The VAT of a line is its share of its
-    order's VAT at that rate, so the lines of an order add up to its receipt exactly."""
+    order's VAT at that rate, so the lines of an order add up to its receipt exactly.
+    Texts that would start a spreadsheet formula are quoted (:func:`_cell`)."""
     records: list[dict[str, str]] = []
     for section, sign, line_type, pay_type in (("sales", 1, "sale", "payment"),
                                                ("stornos", -1, "storno", "storno_payment")):
@@ -191,7 +199,7 @@ def csv_records(rows: dict[str, Any], number_of: Callable[[int | None], str],
                        - vat_of(Money(before, currency), Decimal(rate)).minor)
             records.append({
                 "z_number": z_number, "order": number_of(number), "time": at, "type": line_type,
-                "kind": kind, "provider": provider, "ean": ean, "name": name,
+                "kind": kind, "provider": _cell(provider), "ean": _cell(ean), "name": _cell(name),
                 "quantity": str(sign * quantity), "unit_price": _dec(unit, currency),
                 "amount": _dec(sign * gross, currency), "vat_rate": rate if kind == "product" else "0",
                 "vat": _dec(sign * vat, currency), "net": _dec(sign * (gross - vat), currency),
