@@ -114,3 +114,24 @@ async def test_text_from_the_configuration_is_shown_as_text(write_config, till_f
         await settle(pilot)
         assert isinstance(pilot.app.screen, ReportsScreen)
         assert "Shop [b]bold[/b] [/]" in text(pilot, "#report") and "X REPORT 1" in text(pilot, "#report")
+
+
+async def test_a_scan_into_the_reports_does_not_close_the_day(write_config, till_factory) -> None:  # type: ignore[no-untyped-def]
+    """A wedge scanner typing a code with z, x or r (and Enter) into F10 is ignored as a
+    scan: no report is made, the day is not closed."""
+    from pos_app.config import load_config
+    from tests.test_ui_scanning import GAP_MS, burst, slowly
+
+    path = write_config()
+    path.write_text(path.read_text().replace("max_gap_ms = 0", f'max_gap_ms = {GAP_MS}\nprefix = "#"'))
+    till = till_factory(load_config(path))
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await pilot.press("f10")
+        assert isinstance(pilot.app.screen, ReportsScreen)
+        await burst(pilot, *"#zxrz", "enter")
+        assert isinstance(pilot.app.screen, ReportsScreen)  # no question asked, nothing made
+        assert "No Z report yet" in text(pilot, "#report")
+        await slowly(pilot, "z")  # the same key typed by a person asks
+        assert isinstance(pilot.app.screen, ConfirmDialog)
+        await pilot.press("escape")
+    assert rows(till.journal.path, "SELECT COUNT(*) FROM reports") == [(0,)]
