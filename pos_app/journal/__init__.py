@@ -14,5 +14,5 @@ from pos_app.journal.records import (
 )
 from pos_app.journal.store import Journal
 
-__all__ = ["ClosedOrder", "DayCloseRefused", "ReportRecord", "Journal", "JournalBehindError", "JournalError", "JournalStore", "JournalWriteError", "OpRecord",
-           "OpState", "ReceiptRecord"]
+__all__ = ["ClosedOrder", "DayCloseRefused", "Journal", "JournalBehindError", "JournalError", "JournalStore",
+           "JournalWriteError", "OpRecord", "OpState", "ReceiptRecord", "ReportRecord"]

@@ -35,6 +35,7 @@ from pos_app.files import make_private_dir, open_private, tighten, write_private
 from pos_app.i18n import _
 from pos_app.journal.records import (
     ClosedOrder,
+    DayCloseRefused,
     JournalBehindError,
     JournalError,
     JournalWriteError,
@@ -42,7 +43,6 @@ from pos_app.journal.records import (
     OpState,
     ReceiptRecord,
     ReportRecord,
-    DayCloseRefused,
 )
 from pos_app.journal import reporting
 from pos_app.journal.reporting import Period
@@ -995,7 +995,6 @@ class Journal:
              "detail": json.loads(r["detail"])}
             for r in rows
         ]
-
 
     # -- reports (X, Z; issue 17) -----------------------------------------------
     def report_data(self, period: Period) -> dict[str, Any]:
