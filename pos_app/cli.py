@@ -1,7 +1,7 @@
 """Command line: ``pos`` starts the till; ``pos --config PATH`` picks an outlet.
 
 Starting the till imports only what it needs to draw the checkout: ``pos
-keys``, ``pos journal`` and ``pos providers`` (their modules, the keyring
+keys``, ``pos journal``, ``pos providers`` and ``pos report`` (their modules, the keyring
 tools) are imported only for those commands, ``--version`` reads the package metadata only when
 asked, and httpx's own command line client is kept out (see
 :func:`without_httpx_cli`).
@@ -30,7 +30,7 @@ EXIT_CONFIG = 2
 
 
 # Commands whose modules the till's start does not need (imported when one is named).
-TOOLS = ("keys", "journal", "providers")
+TOOLS = ("keys", "journal", "providers", "report")
 
 
 class _Version(argparse.Action):
@@ -79,10 +79,12 @@ def build_parser(tools: bool = True) -> argparse.ArgumentParser:
         from pos_app.journal_cli import add_journal_parser
         from pos_app.keys_cli import add_keys_parser
         from pos_app.providers_cli import add_providers_parser
+        from pos_app.report_cli import add_report_parser
 
         add_keys_parser(commands)
         add_journal_parser(commands)
         add_providers_parser(commands)
+        add_report_parser(commands)
     else:
         for name in TOOLS:  # so that a mistyped command still lists them
             commands.add_parser(name, add_help=False)
@@ -279,6 +281,10 @@ def _run(args: argparse.Namespace) -> int:
         from pos_app.journal_cli import run_journal
 
         return run_journal(args)
+    if args.command == "report":
+        from pos_app.report_cli import run_report
+
+        return run_report(args)
     if args.command == "providers":
         from pos_app.providers_cli import run_providers
 

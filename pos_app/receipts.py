@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from drivers.printer.barcodes import add_barcode
 from drivers.printer.codepage import DEFAULT_CODEPAGE, page_encoder, page_text, printable, select_codepage
@@ -223,6 +223,13 @@ SCHEMA: dict[str, dict[str, tuple[bool, frozenset[str]]]] = {
         "title": (False, frozenset()),
         "footer": (True, frozenset()),
     },
+    "report.toml": {
+        "x_title": (False, frozenset()),
+        "z_title": (False, frozenset()),
+        "liability_title": (False, frozenset()),
+        "liability_note": (True, frozenset()),
+        "footer": (True, frozenset()),
+    },
 }
 
 # Used where a file (other than sale.toml) or a key is missing (the same texts as
@@ -243,6 +250,13 @@ DEFAULTS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "footer": (),
     },
     "void.toml": {"title": N_("VOID OF SALE {number}"), "footer": ()},
+    "report.toml": {
+        "x_title": N_("X REPORT {number}"),
+        "z_title": N_("Z REPORT {number}"),
+        "liability_title": N_("VOUCHER LIABILITY"),
+        "liability_note": (),
+        "footer": (),
+    },
 }
 
 
@@ -613,4 +627,183 @@ def balance_slip(*, provider: str, code: str, redeemable: bool, balance: Money,
     for text in _fill(templates.lines("balance_slip.toml", "footer"), values):
         r.add(text, "center")
     _footer(r, templates, values)
+    return r
+
+
+# -- reports (issue 17) ----------------------------------------------------------
+def provider_name(name: str) -> str:
+    """A provider's name as the shop owner knows it ("E-GUMA"); an unknown one as journaled."""
+    from pos_app.providers import registry
+
+    try:
+        return registry.descriptor(name).display_name
+    except KeyError:
+        return name or "?"
+
+
+def _moment(text: str | None) -> str:
+    """A journaled UTC time as the till's local date and time."""
+    if not text:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(text).astimezone()
+    except ValueError:
+        return text
+    return f"{i18n.date(moment.date())} {moment.strftime('%H:%M')}"
+
+
+def _value_word(what: str) -> str:
+    return {"sold": _("sold"), "topped_up": _("topped up"), "issued": _("issued")}.get(what, what)
+
+
+def _tender_label(key: str) -> str:
+    kind, _sep, provider = key.partition(":")
+    if kind == "voucher":
+        return _("Voucher {provider}").format(provider=provider_name(provider))
+    try:
+        return TenderKind(kind).label
+    except ValueError:
+        return kind
+
+
+def report_receipt(figures: Mapping[str, object], config: Config, templates: Templates,
+                   when: datetime) -> Receipt:
+    """An X or Z report from its journaled figures (minor units): sales by VAT rate,
+    stornos, payments, vouchers as a liability apart from revenue, third parties'
+    digital vouchers, voids, cancels, no-sales and what is still open."""
+    f: dict[str, Any] = dict(figures)
+    currency = str(f["currency"])
+
+    def m(minor: int) -> str:
+        return Money(int(minor), currency).shown()
+
+    values = _values(config, str(f["number"]), when, currency)
+    r = Receipt(config.printer.width)
+    _header(r, templates, values)
+    title = "z_title" if f["kind"] == "Z" else "x_title"
+    r.add(templates.line("report.toml", title, **values), "center", bold=True)
+    _dated(r, values)
+    r.pair(_("From"), _moment(f.get("period_from")))
+    r.pair(_("To"), _moment(f.get("period_to")))
+    sales, stornos = f["sales"], f["stornos"]
+    r.rule()
+    r.add(_("SALES BY VAT RATE ({currency})").format(currency=currency), bold=True)
+    if f["net_vat"]:
+        table = _columns([(_("net"), _("VAT"), _("gross")),
+                          *((m(n), m(v), m(g)) for n, v, g in f["net_vat"].values())])
+        r.pair(_("VAT"), table[0])
+        for rate, amounts in zip(f["net_vat"], table[1:], strict=True):
+            r.pair(format_rate(Decimal(rate)), amounts)
+    net_gross = sum(g for _n, _v, g in f["net_vat"].values())
+    net_vat = sum(v for _n, v, _g in f["net_vat"].values())
+    r.pair(_("Sales closed ({count})").format(count=sales["orders"]), m(sales["gross"]))
+    r.pair(_("Stornos ({count})").format(count=stornos["orders"]), m(-stornos["gross"]))
+    r.pair(_("Sales (gross)"), m(net_gross), bold=True)
+    r.pair(_("of which VAT"), m(net_vat))
+    r.rule()
+    r.add(_("PAYMENTS"), bold=True)
+    keys = sorted(set(sales["tenders"]) | set(stornos["tenders"]))
+    total = 0
+    for key in sorted(sales["tenders"]):  # taken
+        count, amount = sales["tenders"][key]
+        total += amount
+        r.pair(_("{label} ({count})").format(label=_tender_label(key), count=count), m(amount))
+    for key in sorted(stornos["tenders"]):  # given back by a storno
+        count, amount = stornos["tenders"][key]
+        total -= amount
+        r.pair(_("Storno {label} ({count})").format(label=_tender_label(key), count=count), m(-amount))
+    r.pair(_("Payments total"), m(total), bold=True)
+    if sales["rounding"] or stornos["rounding"]:
+        r.pair(_("Cash rounding"), m(sales["rounding"] - stornos["rounding"]))
+    if sales["paid_back"] or stornos["paid_back"]:
+        r.pair(_("Overpayment handed back"), m(-(sales["paid_back"] - stornos["paid_back"])))
+    r.rule()
+    r.add(_("VOUCHERS: LIABILITY, NOT REVENUE"), bold=True)
+    providers = sorted(set(sales["liability"]) | set(stornos["liability"]))
+    if not providers:
+        r.add(_("  none"))
+    for provider in providers:
+        for what, (count, amount) in sorted(sales["liability"].get(provider, {}).items()):
+            r.pair(_("{provider} {what} ({count})").format(provider=provider_name(provider),
+                                                         what=_value_word(what), count=count), m(amount))
+        for what, (count, amount) in sorted(stornos["liability"].get(provider, {}).items()):
+            r.pair(_("{provider} taken back ({count})").format(provider=provider_name(provider), count=count),
+                   m(-amount))
+    r.add(_("VOUCHER REDEMPTIONS"), bold=True)
+    redeemed = [k for k in keys if k.startswith("voucher:")]
+    if not redeemed:
+        r.add(_("  none"))
+    for key in redeemed:
+        name = provider_name(key.partition(":")[2])
+        if key in sales["tenders"]:
+            count, amount = sales["tenders"][key]
+            r.pair(_("{provider} ({count})").format(provider=name, count=count), m(amount))
+        if key in stornos["tenders"]:
+            count, amount = stornos["tenders"][key]
+            r.pair(_("{provider} taken back ({count})").format(provider=name, count=count), m(-amount))
+    digital = sorted(set(sales["digital"]) | set(stornos["digital"]))
+    if digital:
+        r.add(_("DIGITAL VOUCHERS OF THIRD PARTIES"), bold=True)
+        for provider in digital:
+            name = provider_name(provider)
+            if provider in sales["digital"]:
+                count, amount = sales["digital"][provider]
+                r.pair(_("{provider} ({count})").format(provider=name, count=count), m(amount))
+            if provider in stornos["digital"]:
+                count, amount = stornos["digital"][provider]
+                r.pair(_("{provider} taken back ({count})").format(provider=name, count=count), m(-amount))
+    r.rule()
+    voided = sales["lines_voided"]
+    r.pair(_("Lines voided ({count})").format(count=voided[0]), m(voided[1]))
+    payments_voided = sales.get("payments_voided", [0, 0])
+    r.pair(_("Payments voided ({count})").format(count=payments_voided[0]), m(payments_voided[1]))
+    r.pair(_("Sales voided, in all ({count})").format(count=stornos["orders"]), m(stornos["total"]))
+    r.pair(_("Orders cancelled ({count})").format(count=f["cancels"][0]), m(f["cancels"][1]))
+    r.pair(_("No-sales (drawer opened)"), str(f["no_sales"]))
+    r.pair(_("Receipts not printed"), str(f["unprinted"]))
+    r.pair(_("Operations undecided"), str(f["undecided"]))
+    if f["kind"] == "X" and f.get("open_orders"):
+        r.pair(_("Orders open"), str(f["open_orders"]))
+    footer = _fill(templates.lines("report.toml", "footer"), values)
+    if footer:
+        r.rule()
+        for line in footer:
+            r.add(line, "center")
+    _footer(r, templates, values)
+    return r
+
+
+def liability_receipt(rows: Mapping[str, Any], start: str, end: str, config: Config, templates: Templates,
+                      when: datetime) -> Receipt:
+    """The voucher liability per provider from this outlet's own operations, with the
+    note that the provider's own figure is authoritative."""
+    currency = str(rows["currency"])
+
+    def m(minor: int) -> str:
+        return Money(int(minor), currency).shown()
+
+    values = _values(config, "", when, currency)
+    r = Receipt(config.printer.width)
+    r.add(templates.line("report.toml", "liability_title", **values), "center", bold=True)
+    r.pair(config.outlet.name, _("Till {till}").format(till=config.outlet.till))
+    r.pair(_("From"), start)
+    r.pair(_("To"), end)
+    r.rule()
+    if not rows["providers"]:
+        r.add(_("No vouchers sold or redeemed in this period."))
+    for provider, row in rows["providers"].items():
+        r.add(provider_name(provider), bold=True)
+        r.pair(_("  sold or issued ({count})").format(count=row["count"]), m(row["sold"]))
+        r.pair(_("  redeemed here"), m(-row["redeemed"]))
+        r.pair(_("  net outstanding {currency}").format(currency=currency), m(row["outstanding"]), bold=True)
+    if rows["digital"]:
+        r.rule()
+        r.add(_("Digital vouchers of third parties (their goods, not vouchers of this outlet):"))
+        for provider, amount in rows["digital"].items():
+            r.pair(f"  {provider_name(provider)}", m(amount))
+    r.rule()
+    r.add(_("Only this outlet's own sales and redemptions are counted here. The provider's own figure is "
+            "authoritative."))
+    for line in _fill(templates.lines("report.toml", "liability_note"), values):
+        r.add(line)
     return r

@@ -56,3 +56,19 @@ def test_jtl_bench_quick_run_prints_its_rows() -> None:
         assert label in rows, f"row {label!r} missing from:\n{proc.stdout}"
         assert re.search(r"\d", rows[label][1]), f"{label}: no number in {rows[label][1]!r}"
     assert rows[JTL_ROWS[0]][1] == "1 in 10 payments"  # one token, reused
+
+
+def test_reports_bench_quick_run_prints_its_rows() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_reports.py"), "--quick"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = table(proc.stdout)
+    from tests.bench.bench_reports import ROWS as REPORT_ROWS
+
+    for label in REPORT_ROWS:
+        assert label in rows, f"row {label!r} missing from:\n{proc.stdout}"
+        measure, figure, target, met = rows[label]
+        assert re.search(r"\d+ ms", figure) and target == "300 ms" and met in ("yes", "NO")
+    assert "re-derived from the orders' own rows (the cross-check): the same" in proc.stdout

@@ -22,7 +22,7 @@ from tests.keyring_backend import FILE_ENV
 
 # Not needed to draw the checkout of a real outlet.
 NOT_AT_START = ["starlette", "uvicorn", "escpos", "click", "pygments", "httpx._main",
-                "pos_app.keys_cli", "pos_app.journal_cli", "pos_app.providers_cli",
+                "pos_app.keys_cli", "pos_app.journal_cli", "pos_app.providers_cli", "pos_app.report_cli",
                 "pos_app.providers.eguma.simulator", "pos_app.providers.jtl"]
 
 CHILD = """

@@ -3,14 +3,16 @@
 from pos_app.journal.api import JournalStore
 from pos_app.journal.records import (
     ClosedOrder,
+    DayCloseRefused,
     JournalBehindError,
     JournalError,
     JournalWriteError,
     OpRecord,
     OpState,
     ReceiptRecord,
+    ReportRecord,
 )
 from pos_app.journal.store import Journal
 
-__all__ = ["ClosedOrder", "Journal", "JournalBehindError", "JournalError", "JournalStore", "JournalWriteError", "OpRecord",
-           "OpState", "ReceiptRecord"]
+__all__ = ["ClosedOrder", "DayCloseRefused", "Journal", "JournalBehindError", "JournalError", "JournalStore",
+           "JournalWriteError", "OpRecord", "OpState", "ReceiptRecord", "ReportRecord"]

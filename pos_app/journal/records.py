@@ -103,3 +103,31 @@ class ClosedOrder:
     number: int
     receipt_id: int
     next_order_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """An X or Z report as journaled: its period (events ``from_event < id <= to_event``,
+    times ``period_from`` .. ``period_to``) and its figures (JSON text), as computed
+    when it was made."""
+
+    id: int
+    kind: str  # "X" or "Z"
+    number: int
+    from_event: int
+    to_event: int
+    period_from: str | None
+    period_to: str
+    figures: str
+    receipt_id: int | None
+    created_at: str
+
+
+class DayCloseRefused(JournalError):
+    """A Z report cannot be made now: ``undecided`` provider operations are open or
+    ``open_orders`` orders have something on them."""
+
+    def __init__(self, undecided: int, open_orders: int) -> None:
+        super().__init__(f"day close refused: {undecided} undecided, {open_orders} open")
+        self.undecided = undecided
+        self.open_orders = open_orders

@@ -235,3 +235,126 @@ MIGRATIONS.append(
     ALTER TABLE lines ADD COLUMN details TEXT NOT NULL DEFAULT '{}'
     """
 )
+
+# -- migration 7: day close (issue 17) -------------------------------------------
+# The running totals of the day (since the last Z) are kept by triggers on the event
+# log: when an order is closed, voided (storno) or cancelled, or the drawer opened
+# for a no-sale, its sums are added in the same transaction. An X or Z report then
+# reads a few rows instead of every order of the day (a Z over 100,000 orders in
+# milliseconds), and the Z empties them. The same figures are re-derived from the
+# rows of the period (pos_app.journal.reporting.raw_figures), in the tests.
+#
+# The VAT of an order and rate is computed as the receipt does (domain.vat.vat_of:
+# gross * rate / (100 + rate), half up, away from zero), in integers: the rate in
+# ten-thousandths of a percent point.
+_RBP = "CAST(ROUND(CAST(g.rate AS REAL) * 10000) AS INTEGER)"
+VAT_SQL = (f"(CASE WHEN g.gross >= 0 THEN (2 * g.gross * {_RBP} + 1000000 + {_RBP}) / (2 * (1000000 + {_RBP}))"
+           f" ELSE -((2 * (-g.gross) * {_RBP} + 1000000 + {_RBP}) / (2 * (1000000 + {_RBP}))) END)")
+_ADD = (" ON CONFLICT (outlet, till, section, kind, provider, rate, voided) DO UPDATE SET"
+        " count = count + excluded.count, amount = amount + excluded.amount, vat = vat + excluded.vat,"
+        " rounding = rounding + excluded.rounding")
+_COLUMNS = "INSERT INTO report_totals (outlet, till, section, kind, provider, rate, voided, count, amount, vat, rounding)"
+
+
+def totals_sql(section: str, source: str) -> list[str]:
+    """The statements that add the orders of ``source`` (rows of outlet, till, order_id)
+    to the running totals of ``section`` (sales: closed; stornos: voided): their lines
+    and payments, counting and voided before the close, and the orders."""
+    lines = (
+        f"{_COLUMNS} SELECT g.outlet, g.till, '{section}', g.kind, g.provider, g.rate, g.voided, SUM(g.n),"
+        f" SUM(g.gross), SUM(CASE WHEN g.kind = 'product' AND g.voided = 0 THEN {VAT_SQL} ELSE 0 END), 0"
+        f" FROM (SELECT e.outlet, e.till, l.order_id, l.kind, COALESCE(l.provider, '') AS provider,"
+        f" l.vat_rate AS rate, (l.voided_at IS NOT NULL) AS voided, COUNT(*) AS n,"
+        f" SUM(l.quantity * l.unit_minor) AS gross FROM {source} AS e JOIN lines l ON l.order_id = e.order_id"
+        f" GROUP BY e.outlet, e.till, l.order_id, l.kind, COALESCE(l.provider, ''), l.vat_rate,"
+        f" (l.voided_at IS NOT NULL)) AS g WHERE 1"
+        f" GROUP BY g.outlet, g.till, g.kind, g.provider, g.rate, g.voided{_ADD}")
+    tenders = (
+        f"{_COLUMNS} SELECT e.outlet, e.till, '{section}', 'tender:' || t.kind, COALESCE(t.provider, ''), '',"
+        f" (t.voided_at IS NOT NULL), COUNT(*), SUM(t.amount_minor), 0, SUM(COALESCE(t.rounding_minor, 0))"
+        f" FROM {source} AS e JOIN tenders t ON t.order_id = e.order_id"
+        f" WHERE t.voided_at IS NOT NULL OR t.state IN ('captured', 'authorized')"
+        f" GROUP BY e.outlet, e.till, t.kind, COALESCE(t.provider, ''), (t.voided_at IS NOT NULL){_ADD}")
+    orders = (
+        f"{_COLUMNS} SELECT e.outlet, e.till, '{section}', 'orders', '', '', 0, COUNT(*), 0, 0, 0"
+        f" FROM {source} AS e WHERE 1 GROUP BY e.outlet, e.till{_ADD}")
+    return [lines, tenders, orders]
+
+
+def cancels_sql(source: str) -> str:
+    return (f"{_COLUMNS} SELECT e.outlet, e.till, 'cancels', 'orders', '', '', 0, COUNT(DISTINCT e.order_id),"
+            f" COALESCE(SUM(l.quantity * l.unit_minor), 0), 0, 0 FROM {source} AS e"
+            f" LEFT JOIN lines l ON l.order_id = e.order_id AND l.voided_at IS NULL WHERE 1"
+            f" GROUP BY e.outlet, e.till{_ADD}")
+
+
+def no_sales_sql(source: str) -> str:
+    return (f"{_COLUMNS} SELECT e.outlet, e.till, 'no_sales', 'events', '', '', 0, COUNT(*), 0, 0, 0"
+            f" FROM {source} AS e WHERE 1 GROUP BY e.outlet, e.till{_ADD}")
+
+
+def _new(kind: str) -> str:
+    return "(SELECT NEW.outlet AS outlet, NEW.till AS till, NEW.order_id AS order_id)"
+
+
+def _all(kind: str) -> str:
+    return f"(SELECT outlet, till, order_id FROM events WHERE kind = '{kind}' AND outlet IS NOT NULL)"
+
+
+def _trigger(name: str, kind: str, statements: list[str]) -> str:
+    body = "; ".join(statements)
+    return f"CREATE TRIGGER {name} AFTER INSERT ON events WHEN NEW.kind = '{kind}' BEGIN {body}; END"
+
+
+_SECTIONS = (("sales", "order_closed"), ("stornos", "order_voided"))
+
+MIGRATIONS.append(
+    # 7: day close (issue 17). Every X and Z report is kept with its figures (JSON, minor
+    # units), so a reprint shows the same numbers whatever the templates say later. A
+    # report covers the journal's events after ``from_event`` up to ``to_event``; a Z
+    # is numbered per till without gaps (sequence 'z_report') and no two Z reports of a
+    # till start at the same event: a period is closed once. The events index lets the
+    # reports find the orders closed, voided and cancelled in a period without a scan.
+    # report_totals: the running totals since the last Z (see above), filled from the
+    # journal's history at this upgrade (the first Z covers everything before it).
+    """
+    CREATE TABLE reports (
+        id          INTEGER PRIMARY KEY,
+        outlet      TEXT NOT NULL,
+        till        TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('X', 'Z')),
+        number      INTEGER NOT NULL,
+        from_event  INTEGER NOT NULL,
+        to_event    INTEGER NOT NULL,
+        period_from TEXT,
+        period_to   TEXT NOT NULL,
+        figures     TEXT NOT NULL,
+        receipt_id  INTEGER REFERENCES receipts (id),
+        created_at  TEXT NOT NULL,
+        UNIQUE (outlet, till, kind, number)
+    );
+    CREATE UNIQUE INDEX reports_z_period ON reports (outlet, till, from_event) WHERE kind = 'Z';
+    CREATE INDEX events_kind ON events (outlet, till, kind, id, order_id);
+    CREATE TABLE report_totals (
+        outlet    TEXT NOT NULL,
+        till      TEXT NOT NULL,
+        section   TEXT NOT NULL,
+        kind      TEXT NOT NULL,
+        provider  TEXT NOT NULL,
+        rate      TEXT NOT NULL,
+        voided    INTEGER NOT NULL,
+        count     INTEGER NOT NULL,
+        amount    INTEGER NOT NULL,
+        vat       INTEGER NOT NULL,
+        rounding  INTEGER NOT NULL,
+        PRIMARY KEY (outlet, till, section, kind, provider, rate, voided)
+    );
+    """
+    + ";\n".join(
+        [*(sql for section, kind in _SECTIONS for sql in totals_sql(section, _all(kind))),
+         cancels_sql(_all("order_cancelled")), no_sales_sql(_all("no_sale")),
+         *(_trigger(f"report_totals_{section}", kind, totals_sql(section, _new(kind))) for section, kind in _SECTIONS),
+         _trigger("report_totals_cancels", "order_cancelled", [cancels_sql(_new("order_cancelled"))]),
+         _trigger("report_totals_no_sales", "no_sale", [no_sales_sql(_new("no_sale"))])]
+    )
+)

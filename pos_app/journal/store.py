@@ -35,13 +35,17 @@ from pos_app.files import make_private_dir, open_private, tighten, write_private
 from pos_app.i18n import _
 from pos_app.journal.records import (
     ClosedOrder,
+    DayCloseRefused,
     JournalBehindError,
     JournalError,
     JournalWriteError,
     OpRecord,
     OpState,
     ReceiptRecord,
+    ReportRecord,
 )
+from pos_app.journal import reporting
+from pos_app.journal.reporting import Period
 from pos_app.journal.schema import MIGRATIONS
 
 _log = logging.getLogger(__name__)
@@ -992,6 +996,88 @@ class Journal:
             for r in rows
         ]
 
+    # -- reports (X, Z; issue 17) -----------------------------------------------
+    def report_data(self, period: Period) -> dict[str, Any]:
+        """The rows of a report over ``period``, summed from the orders' own rows (see
+        :mod:`pos_app.journal.reporting`): dates, and the cross-check of the totals."""
+        with self._lock:
+            return reporting.raw_figures(self._db, period, *self._scope)
+
+    def csv_data(self, period: Period) -> dict[str, Any]:
+        """The lines and payments of the sales closed and voided in ``period``."""
+        with self._lock:
+            return {"sales": reporting.csv_rows(self._db, "order_closed", period, *self._scope),
+                    "stornos": reporting.csv_rows(self._db, "order_voided", period, *self._scope)}
+
+    def running_totals(self) -> dict[str, Any]:
+        """The rows of a report since the last Z, from the running totals."""
+        with self._lock:
+            return reporting.totals(self._db, *self._scope)
+
+    def open_state(self) -> dict[str, int]:
+        """What stands open now: receipts not printed, undecided provider operations,
+        open orders with something on them (a Z is refused while either of the last two)."""
+        with self._lock:
+            return reporting.now_state(self._db, *self._scope)
+
+    def last_event_id(self) -> int:
+        rows = self._query("SELECT MAX(id) FROM events WHERE outlet=? AND till=?", self._scope)
+        return int(rows[0][0] or 0)
+
+    def last_z(self) -> ReportRecord | None:
+        rows = self._query("SELECT * FROM reports WHERE outlet=? AND till=? AND kind='Z'"
+                           " ORDER BY number DESC LIMIT 1", self._scope)
+        return _report(rows[0]) if rows else None
+
+    def report(self, kind: str, number: int) -> ReportRecord | None:
+        rows = self._query("SELECT * FROM reports WHERE outlet=? AND till=? AND kind=? AND number=?",
+                           (*self._scope, kind, number))
+        return _report(rows[0]) if rows else None
+
+    def reports(self, kind: str = "Z") -> list[ReportRecord]:
+        rows = self._query("SELECT * FROM reports WHERE outlet=? AND till=? AND kind=? ORDER BY number",
+                           (*self._scope, kind))
+        return [_report(r) for r in rows]
+
+    def save_report(self, kind: str,
+                    build: Callable[[int, Period, str | None, str, dict[str, Any]], tuple[str, str, bytes]]
+                    ) -> ReportRecord:
+        """Make an X or Z report in one transaction: its period runs from the last Z's
+        end to this moment; ``build(number, period, period_from, period_to, rows)``
+        returns (figures JSON, receipt text, printer bytes), stored with it.
+
+        A Z takes the next number of the till's gap-free 'z_report' sequence and ends
+        the day: the next X or Z starts after it. It is refused
+        (:class:`DayCloseRefused`, nothing written) while a provider operation is
+        undecided or an open order has something on it."""
+        with self._tx() as tx:
+            db = self._db
+            if kind == "Z":
+                state = reporting.now_state(db, *self._scope)
+                if state["undecided"] or state["open_orders"]:
+                    raise DayCloseRefused(state["undecided"], state["open_orders"])
+            last = db.execute("SELECT to_event, period_to FROM reports WHERE outlet=? AND till=? AND kind='Z'"
+                              " ORDER BY number DESC LIMIT 1", self._scope).fetchone()
+            after, period_from = (int(last[0]), last[1]) if last else (0, None)
+            now = _now()
+            number = tx.next("z_report" if kind == "Z" else "x_report")
+            tx.event(None, "z_report" if kind == "Z" else "x_report", {"number": number})
+            upto = int(tx.one("SELECT MAX(id) FROM events WHERE outlet=? AND till=?", self._scope))
+            if period_from is None:
+                first = db.execute("SELECT at FROM events WHERE outlet=? AND till=? ORDER BY id LIMIT 1",
+                                   self._scope).fetchone()
+                period_from = first[0] if first else None
+            period = Period(after=after, upto=upto)
+            figures, text, data = build(number, period, period_from, now, reporting.totals(db, *self._scope))
+            if kind == "Z":
+                reporting.reset_totals(db, *self._scope)
+            receipt_id = tx.insert_receipt(None, "report", text, data)
+            report_id = tx.insert(
+                "INSERT INTO reports (outlet, till, kind, number, from_event, to_event, period_from, period_to,"
+                " figures, receipt_id, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (*self._scope, kind, number, after, upto, period_from, now, figures, receipt_id, now))
+        return ReportRecord(report_id, kind, number, after, upto, period_from, now, figures, receipt_id, now)
+
 
 def _json(value: dict[str, Any]) -> str:
     return json.dumps(value, sort_keys=True)
@@ -1024,6 +1110,14 @@ def _op(row: sqlite3.Row) -> OpRecord:
         checked_at=row["checked_at"],
         sent_at=row["sent_at"],
         ended_at=row["ended_at"],
+    )
+
+
+def _report(row: sqlite3.Row) -> ReportRecord:
+    return ReportRecord(
+        id=row["id"], kind=row["kind"], number=row["number"], from_event=row["from_event"],
+        to_event=row["to_event"], period_from=row["period_from"], period_to=row["period_to"],
+        figures=row["figures"], receipt_id=row["receipt_id"], created_at=row["created_at"],
     )
 
 
@@ -1082,10 +1176,17 @@ class _Tx:
         )
 
     def executescript_in_tx(self, script: str) -> None:
-        # executescript() would COMMIT first; run statement by statement instead.
-        for statement in script.split(";"):
-            if statement.strip():
-                self._db.execute(statement)
+        # executescript() would COMMIT first; run statement by statement instead. A
+        # statement ends at a ";" that ends it for SQLite (a trigger's body holds several).
+        statement = ""
+        for piece in script.split(";"):
+            statement += piece + ";"
+            if sqlite3.complete_statement(statement):
+                if statement.strip(" \n;"):
+                    self._db.execute(statement)
+                statement = ""
+        if statement.strip(" \n;"):
+            self._db.execute(statement)
 
     def event(self, order_id: int | None, kind: str, detail: dict[str, Any]) -> None:
         self._db.execute(

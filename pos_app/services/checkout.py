@@ -40,6 +40,7 @@ from pos_app.services.gifts import GiftDesk
 from pos_app.services.inflight import provider_call
 from pos_app.services.providers import ProviderSlot, build_providers, close_providers
 from pos_app.services.reconcile import Recovery
+from pos_app.services.reports import ReportDesk
 from pos_app.services.results import (
     CheckoutError,
     Closed,
@@ -84,6 +85,7 @@ class Till:
         self.closer.renew = self.vouchers.renew
         self.storno = Storno(self.session, self.vouchers, self.gifts, self.store_void_receipt)
         self.recovery = Recovery(self.session)
+        self.reports = ReportDesk(config, journal, templates, self.paper, clock)
 
     # -- the session, as the screens and tests see it ---------------------------
     @property

@@ -33,6 +33,7 @@ from pos_app.ui.fields import ScanField
 from pos_app.ui.digital import DigitalVoucherDialog, StoreCreditDialog
 from pos_app.ui.footer import TillFooter
 from pos_app.ui.gifts import SellVoucherDialog, TopUpDialog
+from pos_app.ui.reports import ReportsScreen
 from pos_app.ui.status import StatusScreen
 from pos_app.ui.textual_caches import release_discarded_styles
 from pos_app.ui.vouchers import BalanceScreen, VoucherDialog
@@ -43,9 +44,7 @@ def now() -> datetime:
 
 
 # Keys of DESIGN.md whose screens come in later versions: pressing one says so.
-NOT_YET = {
-    "reports": N_("Reports are not available in this version yet"),
-}
+NOT_YET: dict[str, str] = {}
 
 
 
@@ -587,7 +586,9 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         self.app.push_screen(BalanceScreen(self.till), lambda _: self.refresh_order())
 
     def action_reports(self) -> None:
-        self._not_yet("reports")
+        if not self._idle():
+            return
+        self.app.push_screen(ReportsScreen(self.till), lambda _: self.refresh_order())
 
     def action_status(self) -> None:
         def back(_: object) -> None:

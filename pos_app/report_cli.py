@@ -1,0 +1,184 @@
+"""``pos report ...``: the day close and the figures for the accountant, from the journal.
+
+* ``pos report x``: the X report (the figures since the last Z); journaled, nothing else changes.
+* ``pos report z``: close the day with a Z report (asks first; ``--yes`` for scripts);
+  refused while a provider operation is undecided or an order is open.
+* ``pos report z --number N [--csv FILE]``: a Z report again, from its journaled
+  figures; ``--csv`` writes its receipt lines and payments.
+* ``pos report sales --from YYYY-MM-DD --to YYYY-MM-DD [--csv FILE]``: the lines and
+  payments of the sales of those days (both included).
+* ``pos report liability --from ... --to ...``: vouchers sold or issued, redeemed
+  here and net outstanding, per provider, from this outlet's own operations.
+
+Exit codes: 0 done; 1 refused or failed (said why); 2 usage, configuration or a bad date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from pos_app.config import Config, ConfigError, default_config_path, load_config, use_outlet_language
+from pos_app.files import PRIVATE_UMASK
+from pos_app.i18n import _
+from pos_app.journal import Journal, JournalError
+from pos_app.receipts import Receipt, liability_receipt, load_templates
+from pos_app.services.reports import ReportDesk, ReportInputError, parse_day
+from pos_app.services.results import CheckoutError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``report`` (x, z, sales, liability) on ``pos``'s subparsers."""
+    report = subparsers.add_parser(
+        "report", help=_("X and Z reports (day close), sales CSV, voucher liability"),
+        description=_("Reports from the outlet's journal: the X report, the Z report that closes the "
+                      "day, the sales of a period as CSV for the accountant and the voucher liability."),
+    )
+    actions = report.add_subparsers(dest="report_command", metavar="ACTION", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", type=Path, metavar="PATH", default=argparse.SUPPRESS,
+                        help=_("outlet configuration (default: $POS_CONFIG, else the demo)"))
+    actions.add_parser("x", parents=[common], help=_("the figures since the last Z report (changes nothing)"))
+    z = actions.add_parser(
+        "z", parents=[common], help=_("close the day with a Z report, or show Z report N again"),
+        description=_("Without --number: close the day (asks first). With --number: show that Z report "
+                      "again from its journaled figures; --csv writes its lines and payments."))
+    z.add_argument("--yes", action="store_true", help=_("close the day without asking (for scripts)"))
+    z.add_argument("--number", type=int, metavar="N", help=_("show Z report N again instead of closing the day"))
+    z.add_argument("--csv", metavar="FILE", help=_("with --number: write its lines and payments as CSV ('-': "
+                                                   "standard output)"))
+    for name, text in (("sales", _("the lines and payments of the sales of a period, as CSV")),
+                       ("liability", _("vouchers sold, redeemed here and outstanding, per provider"))):
+        action = actions.add_parser(name, parents=[common], help=text)
+        action.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD",
+                            help=_("the first day (included)"))
+        action.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD",
+                            help=_("the last day (included)"))
+        if name == "sales":
+            action.add_argument("--csv", metavar="FILE", default="-",
+                                help=_("the CSV file to write (default '-': standard output)"))
+    return report
+
+
+def _say(message: str, code: int) -> int:
+    print(_("pos report: {message}").format(message=message), file=sys.stderr)
+    return code
+
+
+def _paper(config: Config) -> Any:
+    def paper(receipt: Receipt) -> bytes:
+        return receipt.escpos(config.printer.profile, config.printer.codepage)
+    return paper
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run a parsed ``pos report ...`` command; the exit code."""
+    os.umask(PRIVATE_UMASK)
+    try:
+        config = load_config(getattr(args, "config", None) or default_config_path())
+        templates = load_templates(config.receipts, config.printer.width, config.printer.codepage)
+    except ConfigError as exc:
+        return _say(str(exc), EXIT_USAGE)
+    use_outlet_language(config)
+    try:
+        start = end = None
+        if args.report_command in ("sales", "liability"):
+            start, end = parse_day(args.start), parse_day(args.end)
+            if end < start:
+                raise ReportInputError(_("the period ends ({end}) before it starts ({start})").format(
+                    start=start.isoformat(), end=end.isoformat()))
+        if args.report_command == "z" and args.number is not None and args.number < 1:
+            raise ReportInputError(_("a Z report number is 1 or more"))
+        if args.report_command == "z" and args.csv and args.number is None:
+            raise ReportInputError(_("--csv needs --number N: the CSV of a Z report already made"))
+    except ReportInputError as exc:
+        return _say(str(exc), EXIT_USAGE)
+    path = config.journal_path()
+    if not path.exists():
+        return _say(_("there is no journal at {path} yet: nothing was sold at this till").format(path=path),
+                    EXIT_FAILED)
+    try:
+        journal = Journal(path, config.outlet.id, config.outlet.till)
+    except JournalError as exc:
+        return _say(str(exc), EXIT_FAILED)
+    try:
+        desk = ReportDesk(config, journal, templates, _paper(config))
+        return _run(args, config, desk, start, end)
+    except (JournalError, CheckoutError) as exc:
+        return _say(str(exc), EXIT_FAILED)
+    except ReportInputError as exc:
+        return _say(str(exc), EXIT_USAGE)
+    except OSError as exc:
+        return _say(_("cannot write {file}: {problem}").format(file=exc.filename, problem=exc.strerror or exc),
+                    EXIT_FAILED)
+    finally:
+        journal.close()
+
+
+def _write(target: str, text: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    with open(target, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+
+
+def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date | None,
+         end: date | None) -> int:
+    command = args.report_command
+    if command == "x":
+        made = desk.x_report()
+        print(desk.journal.receipt(made.record.receipt_id).text, end="")
+        return EXIT_OK
+    if command == "z" and args.number is not None:
+        record = desk.journal.report("Z", args.number)
+        if record is None:
+            return _say(_("there is no Z report number {number} at this till").format(number=args.number),
+                        EXIT_FAILED)
+        if args.csv:
+            _write(args.csv, desk.z_csv(args.number))
+            if args.csv != "-":
+                print(_("Z report {number}: lines and payments written to {file}").format(
+                    number=args.number, file=args.csv))
+            return EXIT_OK
+        print(desk.reprint_text(record)[0], end="")
+        return EXIT_OK
+    if command == "z":
+        refusal = desk.refusal()
+        if refusal is not None:
+            return _say(refusal, EXIT_FAILED)
+        if not args.yes:
+            last = desk.journal.last_z()
+            number = (last.number if last else 0) + 1
+            question = _("Close the day with Z report {number}? The next report starts after it. [y/N] ").format(
+                number=number)
+            try:
+                answer = input(question)
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in (_("y"), _("yes"), "y", "yes"):
+                print(_("Day not closed."))
+                return EXIT_FAILED
+        made = desk.z_report()
+        print(desk.journal.receipt(made.record.receipt_id).text, end="")
+        return EXIT_OK
+    assert start is not None and end is not None
+    if command == "sales":
+        text = desk.sales_csv(start, end)
+        _write(args.csv, text)
+        if args.csv != "-":
+            print(_("Sales {start} to {end}: {count} rows written to {file}").format(
+                start=start.isoformat(), end=end.isoformat(), count=text.count("\n") - 1, file=args.csv))
+        return EXIT_OK
+    rows = desk.liability(start, end)
+    receipt = liability_receipt(rows, start.isoformat(), end.isoformat(), config, desk.templates, datetime.now())
+    print(receipt.text(), end="")
+    return EXIT_OK

@@ -1,0 +1,140 @@
+"""``pos report ...`` (issue 17): the X report, the Z report (asks first, --yes,
+refused while an order is open), a Z again by number and as CSV, the sales of a
+period as CSV, the liability; bad input is said with exit code 2, never a traceback;
+the reports in German within a 32-column printer."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pos_app.cli import main
+from pos_app.config import load_config
+from pos_app.services.checkout import Till
+from tests.conftest import CROISSANT, MERLOT
+
+
+@pytest.fixture
+def sold(write_config: Callable[..., Path], till_factory: Callable[..., Till]) -> tuple[Path, Till]:
+    path = write_config()
+    till = till_factory(load_config(path))
+    till.scan(MERLOT)
+    asyncio.run(till.pay_cash(till.parse_amount("40")))
+    till.scan(f"2*{CROISSANT}")
+    asyncio.run(till.pay_card(till.parse_amount("5")))
+    return path, till
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_x_then_z_with_yes_then_z_again_by_number(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str]) -> None:
+    path, _till = sold
+    code, out, _ = run(capsys, "--config", str(path), "report", "x")
+    assert code == 0 and "X REPORT 1" in out and "Sales closed (2)" in out and "43.00" in out
+    code, out, _ = run(capsys, "--config", str(path), "report", "z", "--yes")
+    assert code == 0 and "Z REPORT 1" in out and "43.00" in out
+    code, out, _ = run(capsys, "--config", str(path), "report", "x")
+    assert "X REPORT 2" in out and "Sales closed (0)" in out  # the next day started
+    code, again, _ = run(capsys, "report", "z", "--number", "1", "--config", str(path))
+    assert code == 0 and "Z REPORT 1" in again and "43.00" in again
+
+
+def test_z_asks_first(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str],
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path, till = sold
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, out, _ = run(capsys, "--config", str(path), "report", "z")
+    assert code == 1 and "Close the day with Z report 1?" in out and "Day not closed." in out
+    assert till.journal.reports("Z") == []
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no answer (a script without --yes): not closed
+    assert run(capsys, "--config", str(path), "report", "z")[0] == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    code, out, _ = run(capsys, "--config", str(path), "report", "z")
+    assert code == 0 and "Z REPORT 1" in out
+    assert [z.number for z in till.journal.reports("Z")] == [1]
+
+
+def test_z_is_refused_while_an_order_is_open(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str]) -> None:
+    path, till = sold
+    till.scan(CROISSANT)
+    code, _out, err = run(capsys, "--config", str(path), "report", "z", "--yes")
+    assert code == 1 and "an order is open" in err
+    assert till.journal.reports("Z") == []
+
+
+def test_csv_of_a_z_and_of_the_sales_by_date(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    path, _till = sold
+    run(capsys, "--config", str(path), "report", "z", "--yes")
+    target = tmp_path / "z-1.csv"
+    code, out, _ = run(capsys, "--config", str(path), "report", "z", "--number", "1", "--csv", str(target))
+    assert code == 0 and str(target) in out
+    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    assert [(r["type"], r["kind"], r["quantity"], r["amount"], r["vat_rate"], r["vat"]) for r in rows] == [
+        ("sale", "product", "1", "38.00", "8.1", "2.85"), ("sale", "product", "2", "5.00", "2.6", "0.13"),
+        ("payment", "cash", "", "38.00", "", ""), ("payment", "card", "", "5.00", "", "")]
+    assert {r["z_number"] for r in rows} == {"1"} and rows[0]["order"] == "1-0001"
+    today = date.today().isoformat()
+    code, out, _ = run(capsys, "--config", str(path), "report", "sales", "--from", today, "--to", today)
+    assert code == 0 and [r["amount"] for r in csv.DictReader(io.StringIO(out))] == ["38.00", "5.00", "38.00", "5.00"]
+    code, out, _ = run(capsys, "--config", str(path), "report", "sales", "--from", "2020-01-01", "--to", "2020-01-31")
+    assert code == 0 and out.count("\n") == 1  # the header only
+
+
+def test_liability_says_the_provider_is_authoritative(sold: tuple[Path, Till],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    path, _till = sold
+    today = date.today().isoformat()
+    code, out, _ = run(capsys, "--config", str(path), "report", "liability", "--from", today, "--to", today)
+    assert code == 0 and "VOUCHER LIABILITY" in out and "authoritative" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["sales", "--from", "2026-02-30", "--to", "2026-03-01"], "'2026-02-30' is not a date"),
+    (["sales", "--from", "1.12.2026", "--to", "2026-12-31"], "write it as YYYY-MM-DD"),
+    (["liability", "--from", "2026-12-31", "--to", "2026-12-01"], "ends (2026-12-01) before it starts"),
+    (["z", "--number", "0"], "1 or more"),
+    (["z", "--csv", "x.csv"], "--csv needs --number"),
+])
+def test_bad_input_is_said_with_exit_code_2(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str],
+                                            args: list[str], message: str) -> None:
+    path, _till = sold
+    code, _out, err = run(capsys, "--config", str(path), "report", *args)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_a_z_number_not_made_and_a_file_not_writable(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str],
+                                                     tmp_path: Path) -> None:
+    path, _till = sold
+    code, _out, err = run(capsys, "--config", str(path), "report", "z", "--number", "7")
+    assert code == 1 and "no Z report number 7" in err
+    run(capsys, "--config", str(path), "report", "z", "--yes")
+    code, _out, err = run(capsys, "--config", str(path), "report", "z", "--number", "1", "--csv",
+                          str(tmp_path / "missing" / "z.csv"))
+    assert code == 1 and "cannot write" in err and "Traceback" not in err
+
+
+def test_german_report_within_a_32_column_printer(write_config: Callable[..., Path],
+                                                 till_factory: Callable[..., Till]) -> None:
+    path = write_config(printer='kind = "dummy"\nwidth = 32')
+    path.write_text(path.read_text(encoding="utf-8").replace('currency = "CHF"', 'currency = "CHF"\nlanguage = "de"'),
+                    encoding="utf-8")
+    till = till_factory(load_config(path))  # the till speaks the outlet's language
+    till.scan(MERLOT)
+    asyncio.run(till.pay_cash(till.parse_amount("40")))
+    made = till.reports.x_report()
+    text = till.journal.receipt(made.record.receipt_id).text
+    assert "X-BERICHT 1" in text and "UMSATZ NACH MWST-SATZ (CHF)" in text and "GUTSCHEINE: VERBINDLICHKEIT" in text
+    assert max(len(line) for line in text.splitlines()) <= 32
+    data = till.journal.receipt(made.record.receipt_id).escpos
+    assert b"X-BERICHT 1" in data and b"38.00" in data
