@@ -208,6 +208,7 @@ async def test_f9_voids_the_last_sale_as_store_credit_by_sms(za_till: Till) -> N
         assert isinstance(pilot.app.screen, StoreCreditDialog)
         shown = screen_text(pilot)
         assert "Refund as store credit" in shown and "Refund ZAR 129.00 as store credit" in shown
+        assert "Enter voids the sale and issues the" in shown  # (wrapped)
         assert not pilot.app.screen.query("#amount")  # the amount is the refund
         await pilot.press("escape")  # changed her mind: nothing is voided
         await settle(pilot)

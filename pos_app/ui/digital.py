@@ -143,10 +143,13 @@ class DigitalVoucherDialog(ReportsWorkerErrors, ModalScreen[Outcome | None]):
         if inputs:
             self.call_after_refresh(inputs[0].focus)
         self._say()
-        self._keys(_("Enter adds it to the order · Escape back"))
+        self._keys(self._enter_keys())
 
     def _wants_amount(self, item: DigitalOffer) -> bool:
         return needs_amount(item)
+
+    def _enter_keys(self) -> str:
+        return _("Enter adds it to the order · Escape back")
 
     def _amount_hint(self, item: DigitalOffer) -> str:
         return amount_hint(item)
@@ -350,6 +353,9 @@ class StoreCreditDialog(DigitalVoucherDialog):
 
     def _wants_amount(self, item: DigitalOffer) -> bool:
         return False
+
+    def _enter_keys(self) -> str:
+        return _("Enter voids the sale and issues the voucher · Escape back")
 
     def _amount_hint(self, item: DigitalOffer) -> str:
         return _("Refund {amount} as store credit").format(amount=self.refund.shown_with_currency())
