@@ -16,6 +16,8 @@ Exit codes: 0 done; 1 refused or failed (said why); 2 usage, configuration or a 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import sys
 from datetime import date, datetime
@@ -33,6 +35,7 @@ from pos_app.services.results import CheckoutError
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+SQLITE_MAX = 2**63 - 1  # the largest INTEGER SQLite holds
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -116,8 +119,9 @@ def run_report(args: argparse.Namespace) -> int:
         return _say(str(exc), EXIT_FAILED)
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
-    except OSError as exc:
-        return _say(_("cannot write {file}: {problem}").format(file=exc.filename, problem=exc.strerror or exc),
+    except OSError as exc:  # a write error (disk full, a closed pipe) names no file: the one being written
+        target = exc.filename if exc.filename is not None else getattr(args, "csv", None) or "-"
+        return _say(_("cannot write {file}: {problem}").format(file=target, problem=exc.strerror or exc),
                     EXIT_FAILED)
     finally:
         journal.close()
@@ -131,6 +135,11 @@ def _write(target: str, text: str) -> None:
         handle.write(text)
 
 
+def _rows(text: str) -> int:
+    """The records of a CSV text, its header not counted (a name may hold a line break)."""
+    return sum(1 for _row in csv.reader(io.StringIO(text))) - 1
+
+
 def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date | None,
          end: date | None) -> int:
     command = args.report_command
@@ -139,7 +148,8 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
         print(desk.journal.receipt(made.record.receipt_id).text, end="")
         return EXIT_OK
     if command == "z" and args.number is not None:
-        record = desk.journal.report("Z", args.number)
+        # a number SQLite cannot hold is no Z report either (not an OverflowError)
+        record = desk.journal.report("Z", args.number) if args.number <= SQLITE_MAX else None
         if record is None:
             return _say(_("there is no Z report number {number} at this till").format(number=args.number),
                         EXIT_FAILED)
@@ -176,7 +186,7 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
         _write(args.csv, text)
         if args.csv != "-":
             print(_("Sales {start} to {end}: {count} rows written to {file}").format(
-                start=start.isoformat(), end=end.isoformat(), count=text.count("\n") - 1, file=args.csv))
+                start=start.isoformat(), end=end.isoformat(), count=_rows(text), file=args.csv))
         return EXIT_OK
     rows = desk.liability(start, end)
     receipt = liability_receipt(rows, start.isoformat(), end.isoformat(), config, desk.templates, datetime.now())

@@ -138,3 +138,54 @@ def test_german_report_within_a_32_column_printer(write_config: Callable[..., Pa
     assert max(len(line) for line in text.splitlines()) <= 32
     data = till.journal.receipt(made.record.receipt_id).escpos
     assert b"X-BERICHT 1" in data and b"38.00" in data
+
+
+@pytest.mark.parametrize("start, end", [("0001-01-01", "0001-01-02"), ("9999-12-31", "9999-12-31"),
+                                        ("0001-01-01", "9999-12-31")])
+@pytest.mark.parametrize("action", ["sales", "liability"])
+def test_a_day_outside_the_dates_the_till_can_use_is_said_not_a_traceback(
+        sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str], action: str, start: str, end: str) -> None:
+    path, _till = sold
+    code, _out, err = run(capsys, "--config", str(path), "report", action, "--from", start, "--to", end)
+    assert code == 2 and "outside the dates this till can use" in err and "Traceback" not in err
+
+
+def test_a_z_number_too_big_for_the_journal_is_no_z_report(sold: tuple[Path, Till],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    path, _till = sold
+    for number in ("9223372036854775808", "99999999999999999999999"):
+        for extra in ([], ["--csv", "-"]):
+            code, _out, err = run(capsys, "--config", str(path), "report", "z", "--number", number, *extra)
+            assert code == 1 and f"no Z report number {number}" in err
+
+
+def test_a_write_that_fails_names_the_file(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path, _till = sold
+    today = date.today().isoformat()
+    target = tmp_path / "full.csv"
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")  # as a write to /dev/full: no filename
+
+    monkeypatch.setattr("builtins.open", lambda *a, **k: Full())
+    code, _out, err = run(capsys, "--config", str(path), "report", "sales", "--from", today, "--to", today,
+                          "--csv", str(target))
+    assert code == 1 and f"cannot write {target}: No space left on device" in err and "None" not in err
+
+
+def test_the_rows_said_are_the_csv_records_even_with_a_line_break_in_a_name(
+        sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    import sqlite3
+
+    path, till = sold
+    with sqlite3.connect(till.journal.path) as db:  # a catalog name with a line break (TOML "a\nb")
+        db.execute("UPDATE lines SET name = 'Merlot\n75 cl' WHERE ean = ?", (MERLOT,))
+    today = date.today().isoformat()
+    target = tmp_path / "sales.csv"
+    code, out, _ = run(capsys, "--config", str(path), "report", "sales", "--from", today, "--to", today,
+                       "--csv", str(target))
+    records = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
+    assert code == 0 and len(records) == 4 and records[0]["name"] == "Merlot\n75 cl"
+    assert ": 4 rows written to" in out

@@ -157,7 +157,11 @@ def day_period(start: date, end: date) -> Period:
         local = datetime.combine(day, time()).astimezone()
         return local.astimezone(UTC).isoformat(timespec="milliseconds")
 
-    return Period(start=utc(start), end=utc(end + timedelta(days=1)))
+    try:
+        return Period(start=utc(start), end=utc(end + timedelta(days=1)))
+    except (ValueError, OverflowError):  # 0001-01-01 or 9999-12-31: no UTC time or no next day
+        raise ReportInputError(_("the period {start} to {end} is outside the dates this till can use").format(
+            start=start.isoformat(), end=end.isoformat())) from None
 
 
 # -- CSV -----------------------------------------------------------------------
