@@ -314,3 +314,23 @@ def test_a_name_that_looks_like_a_formula_stays_text_in_the_csv() -> None:
     out = list(csv.DictReader(io.StringIO(csv_text(csv_records(data, str)))))
     assert [(r["ean"], r["name"], r["amount"]) for r in out] == [
         ("'=1+1", "'=HYPERLINK(\"http://x\",\"y\")", "1.00"), ("761", "'-5% Rabatt", "1.00")]
+
+
+def test_the_csv_shows_a_sold_or_topped_up_vouchers_code_by_its_last_characters() -> None:
+    """A gift voucher's code spends its value: the accountant's file holds …AKS5, like the
+    line's name; a product's barcode and a third party's product code stay whole."""
+    data = {"sales": {"lines": [[1, "t", "CHF", 1, "gift_voucher", "eguma", "EADSHD24AKS5", "Gift voucher …AKS5", 1,
+                                 5000, "0"],
+                                [1, "t", "CHF", 2, "top_up", "jtl", "a1b2c3d4e5f600000001", "Top-up …0001", 1, 2000,
+                                 "0"],
+                                [1, "t", "CHF", 3, "digital", "csq", "4101", "City Gift Card", 1, 2000, "0"],
+                                [1, "t", "CHF", 4, "product", "", "7610000000035", "Merlot", 1, 3800, "8.1"]],
+                      "tenders": []},
+            "stornos": {"lines": [[1, "u", "CHF", 1, "gift_voucher", "eguma", "EADSHD24AKS5", "Gift voucher …AKS5",
+                                   1, 5000, "0"]], "tenders": []}}
+    text = csv_text(csv_records(data, str))
+    assert "EADSHD24AKS5" not in text and "a1b2c3d4e5f600000001" not in text
+    out = list(csv.DictReader(io.StringIO(text)))
+    assert [r["ean"] for r in out] == ["…AKS5", "…0001", "4101", "7610000000035", "…AKS5"]
+
+

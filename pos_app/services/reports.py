@@ -24,7 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from pos_app.config import Config
+from pos_app.domain.codes import mask_code
 from pos_app.domain.money import Money
+from pos_app.domain.order import LineKind
 from pos_app.domain.vat import vat_of
 from pos_app.i18n import _, ngettext
 from pos_app.journal import DayCloseRefused, JournalStore, ReportRecord
@@ -176,6 +178,13 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _ean(kind: str, ean: str) -> str:
+    """The barcode as the CSV shows it: a gift voucher's or a topped-up voucher's is its
+    code, which spends its value, so only its last characters (``…KJR3``, as on the line's
+    name and in the log); the file goes to the accountant, the journal keeps the code."""
+    return mask_code(ean) if kind in (LineKind.GIFT_VOUCHER, LineKind.TOP_UP) and ean else ean
+
+
 def _dec(minor: int, currency: str) -> str:
     """A decimal string in the currency's minor unit, "12.50" (never a float, no grouping)."""
     return str(Money(minor, currency).decimal)
@@ -203,7 +212,7 @@ def csv_records(rows: dict[str, Any], number_of: Callable[[int | None], str],
                        - vat_of(Money(before, currency), Decimal(rate)).minor)
             records.append({
                 "z_number": z_number, "order": number_of(number), "time": at, "type": line_type,
-                "kind": kind, "provider": _cell(provider), "ean": _cell(ean), "name": _cell(name),
+                "kind": kind, "provider": _cell(provider), "ean": _cell(_ean(kind, ean)), "name": _cell(name),
                 "quantity": str(sign * quantity), "unit_price": _dec(unit, currency),
                 "amount": _dec(sign * gross, currency), "vat_rate": rate if kind == "product" else "0",
                 "vat": _dec(sign * vat, currency), "net": _dec(sign * (gross - vat), currency),
