@@ -334,3 +334,18 @@ def test_the_csv_shows_a_sold_or_topped_up_vouchers_code_by_its_last_characters(
     assert [r["ean"] for r in out] == ["…AKS5", "…0001", "4101", "7610000000035", "…AKS5"]
 
 
+async def test_a_z_report_shown_again_is_dated_when_it_was_made(shop: Till) -> None:
+    from datetime import datetime, timedelta
+
+    from pos_app import i18n
+
+    till = shop
+    till.scan(MERLOT)
+    await till.pay_cash(till.parse_amount("40"))
+    made = till.reports.z_report()
+    later = datetime.now() + timedelta(days=40)
+    till.reports.clock = lambda: later  # shown again forty days on
+    text, _data = till.reports.reprint_text(made.record)
+    assert i18n.date(later.date()) not in text
+    at = datetime.fromisoformat(made.record.created_at).astimezone()
+    assert text.splitlines()[5].startswith(f"{i18n.date(at.date())} {at:%H:%M} ")  # when it was made

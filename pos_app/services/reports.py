@@ -270,8 +270,8 @@ class ReportDesk:
     def currency(self) -> str:
         return self.config.outlet.currency
 
-    def render(self, figures: Figures) -> tuple[str, bytes]:
-        receipt = report_receipt(figures, self.config, self.templates, self.clock())
+    def render(self, figures: Figures, when: datetime | None = None) -> tuple[str, bytes]:
+        receipt = report_receipt(figures, self.config, self.templates, self.clock() if when is None else when)
         return receipt.text(), self.paper(receipt)
 
     def _make(self, kind: str) -> Made:
@@ -306,8 +306,9 @@ class ReportDesk:
             raise CheckoutError(refusal_text(exc.undecided, exc.open_orders) or str(exc)) from None
 
     def reprint_text(self, record: ReportRecord) -> tuple[str, bytes]:
-        """A journaled report rendered again from its own figures (same numbers)."""
-        return self.render(load(record))
+        """A journaled report rendered again from its own figures (same numbers), dated
+        when it was made (the till's local time), not when it is shown again."""
+        return self.render(load(record), _made_at(record))
 
     def z_csv(self, number: int) -> str:
         record = self.journal.report("Z", number)
@@ -331,6 +332,14 @@ class ReportDesk:
         figures = build_figures(raw, currency=self.currency, kind="L", number=0, period_from=start.isoformat(),
                                 period_to=end.isoformat(), issuer_names=self.issuer_names)
         return liability_rows(figures)
+
+
+def _made_at(record: ReportRecord) -> datetime | None:
+    """When a report was made, as the till's local time (None: unreadable, then now)."""
+    try:
+        return datetime.fromisoformat(record.created_at).astimezone()
+    except (TypeError, ValueError):
+        return None
 
 
 def liability_rows(figures: Figures) -> dict[str, Any]:
