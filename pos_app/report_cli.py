@@ -170,12 +170,14 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
             number = (last.number if last else 0) + 1
             question = _("Close the day with Z report {number}? The next report starts after it. [y/N] ").format(
                 number=number)
+            # asked on stderr: with `report z > z.txt` the question is seen, and only the report is in the file
+            print(question, end="", file=sys.stderr, flush=True)
             try:
-                answer = input(question)
+                answer = input()
             except EOFError:
                 answer = ""
             if answer.strip().lower() not in (_("y"), _("yes"), "y", "yes"):
-                print(_("Day not closed."))
+                print(_("Day not closed."), file=sys.stderr)
                 return EXIT_FAILED
         made = desk.z_report()
         print(desk.journal.receipt(made.record.receipt_id).text, end="")

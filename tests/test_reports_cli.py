@@ -53,14 +53,15 @@ def test_z_asks_first(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str
                       monkeypatch: pytest.MonkeyPatch) -> None:
     path, till = sold
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
-    code, out, _ = run(capsys, "--config", str(path), "report", "z")
-    assert code == 1 and "Close the day with Z report 1?" in out and "Day not closed." in out
+    code, out, err = run(capsys, "--config", str(path), "report", "z")
+    assert code == 1 and "Close the day with Z report 1?" in err and "Day not closed." in err
+    assert out == ""  # `report z > z.txt`: the question is seen, the file holds the report only
     assert till.journal.reports("Z") == []
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # no answer (a script without --yes): not closed
     assert run(capsys, "--config", str(path), "report", "z")[0] == 1
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
-    code, out, _ = run(capsys, "--config", str(path), "report", "z")
-    assert code == 0 and "Z REPORT 1" in out
+    code, out, err = run(capsys, "--config", str(path), "report", "z")
+    assert code == 0 and "Z REPORT 1" in out and "Close the day" in err and "Close the day" not in out
     assert [z.number for z in till.journal.reports("Z")] == [1]
 
 
