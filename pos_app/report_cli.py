@@ -26,6 +26,7 @@ from typing import Any
 
 from pos_app.config import Config, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK
+from pos_app import i18n
 from pos_app.i18n import _
 from pos_app.journal import Journal, JournalError
 from pos_app.receipts import Receipt, liability_receipt, load_templates
@@ -191,6 +192,7 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
                 start=start.isoformat(), end=end.isoformat(), count=_rows(text), file=args.csv))
         return EXIT_OK
     rows = desk.liability(start, end)
-    receipt = liability_receipt(rows, start.isoformat(), end.isoformat(), config, desk.templates, datetime.now())
+    # the days as the outlet writes a date, like the From and To of the X and Z reports (02.12.2026)
+    receipt = liability_receipt(rows, i18n.date(start), i18n.date(end), config, desk.templates, datetime.now())
     print(receipt.text(), end="")
     return EXIT_OK

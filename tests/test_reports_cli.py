@@ -190,3 +190,17 @@ def test_the_rows_said_are_the_csv_records_even_with_a_line_break_in_a_name(
     records = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
     assert code == 0 and len(records) == 4 and records[0]["name"] == "Merlot\n75 cl"
     assert ": 4 rows written to" in out
+
+
+def test_the_liability_writes_its_days_as_the_outlet_writes_a_date(write_config: Callable[..., Path],
+                                                                   till_factory: Callable[..., Till],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config()
+    path.write_text(path.read_text(encoding="utf-8").replace('currency = "CHF"', 'currency = "CHF"\nlanguage = "de"'),
+                    encoding="utf-8")
+    till = till_factory(load_config(path))
+    till.scan(MERLOT)
+    asyncio.run(till.pay_cash(till.parse_amount("40")))
+    code, out, _ = run(capsys, "--config", str(path), "report", "liability", "--from", "2026-12-01", "--to",
+                       "2026-12-31")
+    assert code == 0 and "01.12.2026" in out and "31.12.2026" in out and "2026-12-01" not in out
