@@ -135,3 +135,27 @@ async def test_a_scan_into_the_reports_does_not_close_the_day(write_config, till
         assert isinstance(pilot.app.screen, ConfirmDialog)
         await pilot.press("escape")
     assert rows(till.journal.path, "SELECT COUNT(*) FROM reports") == [(0,)]
+
+
+async def test_a_journal_that_cannot_be_written_is_said_and_the_till_keeps_running(till: Till, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A full disk (or a read-only journal) while x or z is pressed: the reason on the
+    reports screen, nothing made, the till still running (not an unhandled error)."""
+    from pos_app.journal import JournalWriteError
+
+    def full(*_args: object) -> None:
+        raise JournalWriteError("the disk is full: free some space, then try again", "full")
+
+    async with PosApp(till).run_test(size=SIZE) as pilot:
+        await sale(pilot, MERLOT, "40")
+        monkeypatch.setattr(till.journal, "save_report", full)
+        await pilot.press("f10", "x")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ReportsScreen) and pilot.app.is_running
+        assert "The disk is full" in text(pilot, "#error")
+        await pilot.press("z", "enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ReportsScreen) and pilot.app.is_running
+        assert "The disk is full" in text(pilot, "#error")
+        await pilot.press("escape")
+        assert isinstance(pilot.app.screen, CheckoutScreen)
+    assert rows(till.journal.path, "SELECT COUNT(*) FROM reports") == [(0,)]

@@ -13,6 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 
 from pos_app.i18n import N_, _
+from pos_app.journal import JournalError
 from pos_app.services.checkout import CheckoutError, Till
 from pos_app.services.reports import Made
 from pos_app.ui.dialogs import ConfirmDialog
@@ -76,6 +77,10 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
         except CheckoutError as exc:
             self._error(str(exc))
             return
+        except JournalError as exc:  # e.g. the disk is full: nothing was made, the till runs on
+            self._error(explain(exc))
+            self.app.bell()
+            return
         self._show(made)
         self.print_report(made.record.receipt_id, _("X report {number} printed").format(number=made.record.number))
 
@@ -99,6 +104,10 @@ class ReportsScreen(ReportsWorkerErrors, ModalScreen[None]):
                 made = self.till.reports.z_report()
             except CheckoutError as exc:  # something opened meanwhile
                 self._error(str(exc))
+                self.app.bell()
+                return
+            except JournalError as exc:  # e.g. the disk is full: the day is not closed, the till runs on
+                self._error(explain(exc))
                 self.app.bell()
                 return
             self._show(made)
