@@ -103,6 +103,8 @@ def test_liability_says_the_provider_is_authoritative(sold: tuple[Path, Till],
 @pytest.mark.parametrize("args, message", [
     (["sales", "--from", "2026-02-30", "--to", "2026-03-01"], "'2026-02-30' is not a date"),
     (["sales", "--from", "1.12.2026", "--to", "2026-12-31"], "write it as YYYY-MM-DD"),
+    (["sales", "--from", "20261201", "--to", "2026-12-31"], "'20261201' is not a date"),  # Python reads these
+    (["liability", "--from", "2026-12-01", "--to", "2026-W53-1"], "'2026-W53-1' is not a date"),
     (["liability", "--from", "2026-12-31", "--to", "2026-12-01"], "ends (2026-12-01) before it starts"),
     (["z", "--number", "0"], "1 or more"),
     (["z", "--csv", "x.csv"], "--csv needs --number"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -142,7 +143,11 @@ class ReportInputError(ValueError):
 
 
 def parse_day(text: str) -> date:
+    """``YYYY-MM-DD`` only: Python also reads ``20261201`` and ISO weeks (``2026-W49-1``),
+    which the README and the message do not promise."""
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text.strip()):
+            raise ValueError(text)
         return date.fromisoformat(text.strip())
     except ValueError:
         raise ReportInputError(_("{text!r} is not a date: write it as YYYY-MM-DD (2026-12-31)").format(
