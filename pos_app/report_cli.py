@@ -106,6 +106,10 @@ def run_report(args: argparse.Namespace) -> int:
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
     path = config.journal_path()
+    target = getattr(args, "csv", None)
+    if target and target != "-" and _journal_file(Path(target), path):
+        return _say(_("{file} is one of the till's journal files: the CSV would destroy the record of every "
+                      "sale. Name another file.").format(file=target), EXIT_USAGE)
     if not path.exists():
         return _say(_("there is no journal at {path} yet: nothing was sold at this till").format(path=path),
                     EXIT_FAILED)
@@ -126,6 +130,21 @@ def run_report(args: argparse.Namespace) -> int:
                     EXIT_FAILED)
     finally:
         journal.close()
+
+
+def _journal_file(target: Path, journal: Path) -> bool:
+    """Whether ``target`` is the journal or a file the journal keeps next to it (-wal,
+    -shm, the last-number file, the lock), also through a link or another spelling."""
+    names = [journal, *(journal.with_name(journal.name + tail) for tail in ("-wal", "-shm", "-journal",
+                                                                            ".last-number", ".lock"))]
+    for name in names:
+        try:
+            if target.resolve() == name.resolve() or (target.exists() and name.exists()
+                                                      and os.path.samefile(target, name)):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _write(target: str, text: str) -> None:

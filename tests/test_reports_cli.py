@@ -206,3 +206,26 @@ def test_the_liability_writes_its_days_as_the_outlet_writes_a_date(write_config:
     code, out, _ = run(capsys, "--config", str(path), "report", "liability", "--from", "2026-12-01", "--to",
                        "2026-12-31")
     assert code == 0 and "01.12.2026" in out and "31.12.2026" in out and "2026-12-01" not in out
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal", ".last-number"])
+def test_a_csv_is_never_written_over_the_journal(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path, suffix: str) -> None:
+    """`--csv` naming the journal (a slip of tab completion) would replace every sale
+    with a CSV: refused, the journal untouched, also through a link to it."""
+    path, till = sold
+    journal = till.journal.path
+    run(capsys, "--config", str(path), "report", "z", "--yes")
+    name = journal.with_name(journal.name + suffix)
+    name.touch(exist_ok=True)
+    before = name.read_bytes()
+    link = tmp_path / "link.csv"
+    link.symlink_to(name)
+    today = date.today().isoformat()
+    for target in (str(name), str(link)):
+        for args in (["sales", "--from", today, "--to", today, "--csv", target],
+                     ["z", "--number", "1", "--csv", target]):
+            code, _out, err = run(capsys, "--config", str(path), "report", *args)
+            assert code == 2 and "one of the till's journal files" in err
+    assert name.read_bytes() == before
+    assert till.journal.pragma("integrity_check") == "ok"
