@@ -24,9 +24,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from pos_app import i18n
 from pos_app.config import Config, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK
-from pos_app import i18n
 from pos_app.i18n import _
 from pos_app.journal import Journal, JournalError
 from pos_app.receipts import Receipt, liability_receipt, load_templates
@@ -106,10 +106,10 @@ def run_report(args: argparse.Namespace) -> int:
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
     path = config.journal_path()
-    target = getattr(args, "csv", None)
-    if target and target != "-" and _journal_file(Path(target), path):
+    csv_file = getattr(args, "csv", None)
+    if csv_file and csv_file != "-" and _journal_file(Path(csv_file), path):
         return _say(_("{file} is one of the till's journal files: the CSV would destroy the record of every "
-                      "sale. Name another file.").format(file=target), EXIT_USAGE)
+                      "sale. Name another file.").format(file=csv_file), EXIT_USAGE)
     if not path.exists():
         return _say(_("there is no journal at {path} yet: nothing was sold at this till").format(path=path),
                     EXIT_FAILED)
@@ -125,8 +125,8 @@ def run_report(args: argparse.Namespace) -> int:
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
     except OSError as exc:  # a write error (disk full, a closed pipe) names no file: the one being written
-        target = exc.filename if exc.filename is not None else getattr(args, "csv", None) or "-"
-        return _say(_("cannot write {file}: {problem}").format(file=target, problem=exc.strerror or exc),
+        written = exc.filename if exc.filename is not None else csv_file or "-"
+        return _say(_("cannot write {file}: {problem}").format(file=written, problem=exc.strerror or exc),
                     EXIT_FAILED)
     finally:
         journal.close()
