@@ -53,11 +53,11 @@ def flaky_deactivation_status(till: Till, monkeypatch: pytest.MonkeyPatch) -> No
     real = client.check_undo
     calls = {"n": 0}
 
-    async def flaky(code: str, *kind: Any) -> Any:
+    async def flaky(code: str, *kind: Any, **refs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise UnavailableError("E-GUMA did not answer", "eguma")
-        return await real(code, *kind)
+        return await real(code, *kind, **refs)
 
     monkeypatch.setattr(client, "check_undo", flaky)
 
