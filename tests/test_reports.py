@@ -334,6 +334,23 @@ def test_the_csv_shows_a_sold_or_topped_up_vouchers_code_by_its_last_characters(
     assert [r["ean"] for r in out] == ["…AKS5", "…0001", "4101", "7610000000035", "…AKS5"]
 
 
+def test_the_csv_keeps_no_customers_phone_or_e_mail() -> None:
+    """What a customer gave for a digital voucher is in its line's name (the receipt
+    needs it); the accountant's file keeps the last 4 digits and an e-mail's domain."""
+    data = {"sales": {"lines": [[1, "t", "ZAR", 1, "digital", "celbux", "sms", "Voucher by SMS +27 82 123 4567", 1,
+                                 10000, "0"],
+                                [1, "t", "CHF", 2, "digital", "csq", "4102", "E-Gift Card anna.muster@example.com",
+                                 1, 2000, "0"],
+                                [1, "t", "CHF", 3, "product", "", "7610000000035", "Merlot 2019 0.75 l", 1, 3800,
+                                 "8.1"]],
+                      "tenders": []},
+            "stornos": {"lines": [], "tenders": []}}
+    text = csv_text(csv_records(data, str))
+    assert "123 4567" not in text and "anna.muster" not in text
+    out = list(csv.DictReader(io.StringIO(text)))
+    assert [r["name"] for r in out] == ["Voucher by SMS …4567", "E-Gift Card …@example.com", "Merlot 2019 0.75 l"]
+
+
 async def test_a_z_report_shown_again_is_dated_when_it_was_made(shop: Till) -> None:
     from datetime import datetime, timedelta
 

@@ -190,6 +190,21 @@ def _ean(kind: str, ean: str) -> str:
     return mask_code(ean) if kind in (LineKind.GIFT_VOUCHER, LineKind.TOP_UP) and ean else ean
 
 
+_PHONE_OR_ACCOUNT = re.compile(r"\+?\d[\d \-]{5,}\d")  # 7 digits or more, with spaces or dashes
+_EMAIL = re.compile(r"[^\s@]+@([^\s@]+)")
+
+
+def _name(kind: str, name: str) -> str:
+    """A line's name as the CSV shows it: a digital voucher's name carries what the
+    customer gave (Celbux: the phone, "Voucher by SMS +27 82 123 4567"; CSQ: an
+    account or e-mail address), personal data the accountant does not need: only its
+    last 4 digits (``…4567``), an e-mail only its domain (``…@example.com``)."""
+    if kind != LineKind.DIGITAL:
+        return name
+    name = _EMAIL.sub(lambda m: "…@" + m.group(1), name)
+    return _PHONE_OR_ACCOUNT.sub(lambda m: "…" + re.sub(r"\D", "", m.group())[-4:], name)
+
+
 def _dec(minor: int, currency: str) -> str:
     """A decimal string in the currency's minor unit, "12.50" (never a float, no grouping)."""
     return str(Money(minor, currency).decimal)
@@ -217,7 +232,7 @@ def csv_records(rows: dict[str, Any], number_of: Callable[[int | None], str],
                        - vat_of(Money(before, currency), Decimal(rate)).minor)
             records.append({
                 "z_number": z_number, "order": number_of(number), "time": at, "type": line_type,
-                "kind": kind, "provider": _cell(provider), "ean": _cell(_ean(kind, ean)), "name": _cell(name),
+                "kind": kind, "provider": _cell(provider), "ean": _cell(_ean(kind, ean)), "name": _cell(_name(kind, name)),
                 "quantity": str(sign * quantity), "unit_price": _dec(unit, currency),
                 "amount": _dec(sign * gross, currency), "vat_rate": rate if kind == "product" else "0",
                 "vat": _dec(sign * vat, currency), "net": _dec(sign * (gross - vat), currency),
