@@ -155,3 +155,23 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+
+
+# -- a real PostgreSQL server (tests/pgserver.py), for the server journal -------------
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One PostgreSQL server for the whole run, started from the machine's binaries
+    (skipped, naming the package to install, where there are none)."""
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[test]'")
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> str:
+    """A new, empty database on the test server: its URL."""
+    return str(pg_server.create_db())

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from drivers.printer import ReceiptPrinter
 from drivers.printer.codepage import codepage_number
 from drivers.printer.factory import open_printer
 from pos_app.config import Config, ConfigError, load_catalog, use_outlet_language
 from pos_app.i18n import _
-from pos_app.journal import Journal
+from pos_app.journal import Journal, JournalStore
 from pos_app.receipts import load_templates
 from pos_app.services.checkout import Till
 from pos_app.services.providers import ProviderSlot, build_providers
+
+_log = logging.getLogger(__name__)
 
 
 def make_printer(config: Config) -> ReceiptPrinter:
@@ -29,6 +33,31 @@ def make_printer(config: Config) -> ReceiptPrinter:
         raise ConfigError(_("{file}: [printer] {problem}").format(file=config.source, problem=exc)) from None
 
 
+def open_journal(config: Config) -> JournalStore:
+    """The outlet's journal: SQLite (the default, one till), or the shop's PostgreSQL
+    server with ``[journal] url`` (its password, if any, from the keyring)."""
+    if not config.journal.url:
+        return Journal(config.journal_path(), config.outlet.id, config.outlet.till)
+    from pos_app.journal.postgres import PgJournal  # psycopg only where a server is configured
+
+    return PgJournal(config.journal.url, config.outlet.id, config.outlet.till,
+                     password=journal_password(config),
+                     connect_timeout_s=config.journal.connect_timeout_s,
+                     statement_timeout_s=config.journal.statement_timeout_s)
+
+
+def journal_password(config: Config) -> str | None:
+    """The journal server's password from the keyring (None: none stored, or no
+    keyring: the server may trust the till, else it says the password is missing)."""
+    from pos_app.secrets import JOURNAL, JOURNAL_FIELD, SecretsError, get_secret
+
+    try:
+        return get_secret(config.outlet.id, JOURNAL, JOURNAL_FIELD, allow_insecure=config.keyring.allow_insecure)
+    except SecretsError as exc:
+        _log.warning("the journal server's password cannot be read from the keyring: %s", exc)
+        return None
+
+
 def open_till(
     config: Config,
     printer: ReceiptPrinter | None = None,
@@ -43,6 +72,6 @@ def open_till(
     catalog = load_catalog(config.catalog.path, config.outlet.currency)
     templates = load_templates(config.receipts, config.printer.width, config.printer.codepage)
     printer = printer or make_printer(config)
-    journal = Journal(config.journal_path(), config.outlet.id, config.outlet.till)
+    journal = open_journal(config)
     slots = providers if providers is not None else build_providers(config)
     return Till(config, catalog, journal, printer, templates, slots)

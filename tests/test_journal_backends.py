@@ -1,0 +1,374 @@
+"""The journal suite on both backends: SQLite (one till, the default) and PostgreSQL
+(every till of a shop on one server, issue 18), through the same store interface.
+
+The PostgreSQL cases run against a real server the tests start themselves
+(tests/pgserver.py); without the server binaries they are skipped, naming
+Debian's ``postgresql`` package.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pos_app.config import load_config
+from pos_app.domain.money import Money
+from pos_app.domain.order import Line, LineKind, OrderStatus, Tender, TenderKind, TenderState
+from pos_app.journal import Journal, JournalError, JournalWriteError, OpState
+from pos_app.journal.schema import MIGRATIONS
+from pos_app.journal.store import _tables
+from pos_app.services.setup import open_till
+from tests.conftest import CROISSANT, MERLOT
+
+CHF = "CHF"
+BACKENDS = ["sqlite", "postgres"]
+
+
+def chf(minor: int) -> Money:
+    return Money(minor, CHF)
+
+
+def product(minor: int = 250, qty: int = 1, name: str = "Croissant") -> Line:
+    return Line(id=0, ean="7610000000028", name=name, quantity=qty, unit_price=chf(minor), vat_rate=Decimal("2.6"))
+
+
+def cash(minor: int) -> Tender:
+    return Tender(id=0, kind=TenderKind.CASH, amount=chf(minor), given=chf(minor), change=chf(0))
+
+
+def render(number: str) -> tuple[str, bytes]:
+    return f"Receipt {number}", b"\x1b@\x00" + number.encode() + b"\xff\x1dV\x00"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Opens the journal of a till (outlet, till) on the backend under test: one
+    SQLite file or one server database shared by every till the test opens."""
+    opened: list[Any] = []
+    if backend == "postgres":
+        url = request.getfixturevalue("pg_url")
+
+        def make(outlet: str = "o", till: str = "1") -> Any:
+            from pos_app.journal.postgres import PgJournal
+
+            opened.append(PgJournal(url, outlet, till))
+            return opened[-1]
+    else:
+        def make(outlet: str = "o", till: str = "1") -> Any:
+            opened.append(Journal(tmp_path / "journal.sqlite", outlet, till))
+            return opened[-1]
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., Any]) -> Any:
+    return make_store()
+
+
+def sell(store: Any, lines: int = 1) -> tuple[int, Any]:
+    """One cash sale (open, lines, close with the payment and the next order)."""
+    order_id = store.open_order_id() or store.start_order(CHF)
+    for index in range(lines):
+        store.add_line(order_id, product(100 + index))
+    total = sum(100 + index for index in range(lines))
+    return order_id, store.close_order(order_id, render, tender=cash(total), next_order=CHF)
+
+
+# -- schema -------------------------------------------------------------------
+def test_a_new_journal_has_the_latest_schema(store: Any) -> None:
+    assert store.pragma("user_version") == len(MIGRATIONS)
+    assert set(_tables(len(MIGRATIONS))) >= {"orders", "lines", "tenders", "events", "receipts", "provider_ops",
+                                              "sequences"}
+    assert store.highest_number() == 0 and store.next_number() == 1 and store.open_order_id() is None
+
+
+def test_it_opens_again_as_it_is(make_store: Callable[..., Any]) -> None:
+    first = make_store()
+    order_id, closed = sell(first)
+    first.close()
+    again = make_store()
+    assert again.highest_number() == closed.number == 1
+    assert again.load_order(order_id).status is OrderStatus.CLOSED
+    assert again.open_order_id() == closed.next_order_id
+
+
+# -- orders and numbers ---------------------------------------------------------
+def test_a_sale_is_read_back_exactly(store: Any) -> None:
+    order_id = store.start_order(CHF)
+    first = store.add_line(order_id, product(250, 2))
+    voided = store.add_line(order_id, product(990, name="Merlot"))
+    store.void_line(order_id, voided)
+    gift = Line(id=0, ean="", name="Gift voucher", quantity=1, unit_price=chf(5000), vat_rate=Decimal("0"),
+                kind=LineKind.GIFT_VOUCHER, code="V-1", provider="eguma", free_amount=True,
+                details={"email": "a@b.ch"})
+    gift_id = store.add_line(order_id, gift)
+    store.set_line_problem(gift_id, "not yet")
+    card = store.add_tender(order_id, Tender(id=0, kind=TenderKind.CARD, amount=chf(1000),
+                                             state=TenderState.AUTHORIZED))
+    store.set_tender_problem(card, "slow")
+    closed = store.close_order(order_id, render, tender=cash(4500), next_order=CHF)
+
+    order = store.load_order(order_id)
+    assert order.status is OrderStatus.CLOSED and order.number == "1-0001"
+    assert [(ln.id, ln.quantity, ln.unit_price.minor, ln.voided, ln.kind) for ln in order.lines] == [
+        (first, 2, 250, False, LineKind.PRODUCT), (voided, 1, 990, True, LineKind.PRODUCT),
+        (gift_id, 1, 5000, False, LineKind.GIFT_VOUCHER)]
+    assert order.lines[2].free_amount and order.lines[2].details == {"email": "a@b.ch"}
+    assert order.lines[2].problem == "not yet" and order.lines[0].vat_rate == Decimal("2.6")
+    assert [(t.kind, t.amount.minor, t.state, t.problem) for t in order.tenders] == [
+        (TenderKind.CARD, 1000, TenderState.CAPTURED, "slow"), (TenderKind.CASH, 4500, TenderState.CAPTURED, None)]
+    receipt = store.receipt(closed.receipt_id)
+    assert (receipt.kind, receipt.text, receipt.escpos) == ("sale", "Receipt 1-0001", render("1-0001")[1])
+    kinds = [e["kind"] for e in store.events(order_id)]
+    assert kinds[0] == "order_started" and kinds[-1] == "order_closed" and "order_numbered" in kinds
+    assert store.open_order_id() == closed.next_order_id != order_id
+
+
+def test_order_numbers_have_no_gaps_and_cancelled_orders_keep_theirs(store: Any) -> None:
+    numbers = [sell(store)[1].number for _ in range(3)]
+    order_id = store.open_order_id()
+    assert store.allocate_number(order_id) == 4 == store.allocate_number(order_id)  # given once
+    receipt_id = store.cancel_order(order_id, ("cancelled", b"\x00"))
+    assert store.load_order(order_id).status is OrderStatus.CANCELLED and receipt_id is not None
+    numbers.append(sell(store)[1].number)
+    assert numbers == [1, 2, 3, 5] and store.highest_number() == 5 and store.next_number() == 6
+    assert store.number_for(store.open_order_id()) == 6
+    with pytest.raises(JournalError):
+        store.cancel_order(order_id)  # not open any more
+
+
+def test_a_failed_step_is_rolled_back_as_a_whole_and_gives_its_number_back(store: Any) -> None:
+    order_id = store.start_order(CHF)
+    store.add_line(order_id, product())
+
+    with pytest.raises(RuntimeError), store._tx() as tx:  # noqa: SLF001 - a step failing half-way
+        assert tx.next("order_number") == 1
+        tx.execute("UPDATE orders SET status='cancelled' WHERE id=?", (order_id,))
+        raise RuntimeError("the step fails after its number was drawn")
+    with pytest.raises(JournalError):
+        store.close_order(order_id + 1000, render)  # not this till's order: nothing written
+    assert store.next_number() == 1 and store.load_order(order_id).status is OrderStatus.OPEN
+    closed = store.close_order(order_id, render, tender=cash(250))
+    assert closed.number == 1 and store.next_number() == 2
+
+
+def test_voiding_a_closed_sale(store: Any) -> None:
+    order_id, _closed = sell(store)
+    assert store.last_closed_order_id() == order_id and store.order_voided_at(order_id) is None
+    receipt_id = store.void_closed_order(order_id, "VOID", b"\x1b@void")
+    assert store.order_voided_at(order_id) is not None
+    assert store.last_receipt().id == receipt_id and store.receipt(receipt_id).kind == "void"
+    with pytest.raises(JournalError):
+        store.void_closed_order(order_id, "VOID", b"")
+
+
+# -- provider operations ------------------------------------------------------------
+def test_a_provider_operation_from_intent_to_outcome(store: Any) -> None:
+    order_id = store.start_order(CHF)
+    store.add_line(order_id, product(5000))
+    pending = Tender(id=0, kind=TenderKind.VOUCHER, amount=chf(3000), state=TenderState.PENDING, code="ABC",
+                     provider="eguma")
+    op_id, ref, tender_id = store.begin_op(
+        provider="eguma", operation="authorize", code="ABC", currency=CHF, amount=chf(3000), order_id=order_id,
+        new_tender=pending, request={"amount": 3000}, before={"balance": 5000}, before_at="t0", settle_by="t9",
+        reference=lambda n: f"R{n:04d}")
+    assert ref == "R0001" and tender_id is not None
+    op = store.op(op_id)
+    assert (op.state, op.amount, op.before, op.request, op.settle_by) == (
+        OpState.SENT, chf(3000), {"balance": 5000}, {"amount": 3000}, "t9")
+    assert [o.id for o in store.ops(open_only=True)] == [op_id]
+
+    store.finish_op(op_id, OpState.UNKNOWN, error="timeout")
+    op = store.op(op_id)
+    assert op.state == OpState.UNKNOWN and op.ended_at is None and op.checks == 1 and op.error == "timeout"
+    store.finish_op(op_id, OpState.DONE, refs={"redeem_token": "T1"}, result={"balance": 2000}, clear_error=True,
+                    tender={"state": TenderState.AUTHORIZED, "balance_after": chf(2000), "refs": {"redeem_token": "T1"}})
+    op = store.op(op_id)
+    assert (op.state, op.refs, op.result, op.error) == (OpState.DONE, {"redeem_token": "T1"}, {"balance": 2000},
+                                                        None)
+    assert op.ended_at is not None and store.ops(open_only=True) == []
+    tender = store.load_order(order_id).tenders[0]
+    assert (tender.state, tender.balance_after, tender.refs) == (TenderState.AUTHORIZED, chf(2000),
+                                                                 {"redeem_token": "T1"})
+    assert [o.id for o in store.ops(tender_id=tender_id, code="ABC", operation="authorize")] == [op_id]
+
+    store.flag_op(op_id, "contradiction")
+    assert [o.flag for o in store.ops(flagged=True)] == ["contradiction"]
+    second, ref2, _none = store.begin_op(provider="eguma", operation="void", code="ABC", currency=CHF,
+                                         order_id=order_id, tender_id=tender_id)
+    assert ref2 == "o-1-000002"
+    store.finish_op(second, OpState.NOT_DONE, error="refused", void_tender=True)
+    store.reopen_op(second, before=None, before_at="t1", settle_by="t2")
+    assert store.op(second).state == OpState.SENT
+    assert store.load_order(order_id).tenders[0].state is TenderState.VOIDED
+    with pytest.raises(JournalError):
+        store.reopen_op(op_id, before=None, before_at="t", settle_by="t")  # done: never sent again
+
+
+# -- receipts and events --------------------------------------------------------------
+def test_receipts_printed_or_not(store: Any) -> None:
+    _order, first = sell(store)
+    _order, second = sell(store)
+    slip = store.store_receipt("balance", "Balance", b"\x00\x01")
+    assert [r.id for r in store.unprinted_receipts()] == [first.receipt_id, second.receipt_id]
+    store.mark_printed(first.receipt_id)
+    store.mark_print_failed(second.receipt_id, "paper out")
+    assert [(r.id, r.print_error) for r in store.unprinted_receipts()] == [(second.receipt_id, "paper out")]
+    assert store.last_receipt().id == second.receipt_id and store.receipt(slip).escpos == b"\x00\x01"
+    store.record("drawer_opened", {"why": "no sale", "amount": 0, "nested": {"a": [1, 2]}})
+    assert store.events()[-1]["detail"] == {"why": "no sale", "amount": 0, "nested": {"a": [1, 2]}}
+
+
+def test_a_till_reads_and_settles_only_its_own_rows(make_store: Callable[..., Any]) -> None:
+    one, two, other_outlet = make_store("o", "1"), make_store("o", "2"), make_store("p", "1")
+    op_one, _ref, _t = one.begin_op(provider="eguma", operation="authorize", code="X", currency=CHF)
+    op_two, _ref, _t = two.begin_op(provider="eguma", operation="authorize", code="X", currency=CHF)
+    assert [o.id for o in one.ops(open_only=True)] == [op_one]
+    assert [o.id for o in two.ops(open_only=True)] == [op_two]
+    assert other_outlet.ops(open_only=True) == []
+    with pytest.raises(JournalError):
+        one.finish_op(op_two, OpState.NOT_DONE)  # another till's call in flight is never touched
+    with pytest.raises(JournalError):
+        one.op(op_two)
+    assert two.op(op_two).state == OpState.SENT
+    orders = {till: sell(store)[1].number for till, store in (("1", one), ("2", two), ("p", other_outlet))}
+    assert orders == {"1": 1, "2": 1, "p": 1}  # numbered per till
+    sell(two)
+    assert (one.highest_number(), two.highest_number(), other_outlet.highest_number()) == (1, 2, 1)
+    assert one.last_receipt().text == "Receipt 1-0001" and two.last_receipt().text == "Receipt 2-0002"
+    assert {e["kind"] for e in one.events()} >= {"order_closed"}
+    with pytest.raises(JournalError):
+        one.load_order(two.last_closed_order_id())
+
+
+# -- the whole till on each backend ---------------------------------------------------------
+@pytest.fixture
+def till_on(backend: str, request: pytest.FixtureRequest, write_config: Callable[..., Path]) -> Iterator[Any]:
+    body = ""
+    if backend == "postgres":
+        body = f'\n[journal]\nurl = "{request.getfixturevalue("pg_url")}"\n'
+    till = open_till(load_config(write_config(body)))
+    yield till
+    till.journal.close()
+
+
+async def test_a_till_sells_on_each_backend(till_on: Any, backend: str) -> None:
+    till = till_on
+    assert type(till.journal).__name__ == ("PgJournal" if backend == "postgres" else "Journal")
+    for expected in ("1-0001", "1-0002"):
+        till.scan(CROISSANT)
+        till.scan(MERLOT)
+        outcome = await till.pay_cash(till.order.cash_due)
+        assert outcome.closed is not None and outcome.closed.number == expected
+        assert (await till.print_receipt(outcome.closed.receipt_id)).ok
+    closed = till.journal.load_order(till.journal.last_closed_order_id())
+    assert closed.number == "1-0002" and sum(ln.unit_price.minor for ln in closed.lines) == 4050
+    assert till.journal.unprinted_receipts() == []
+
+
+# -- PostgreSQL only --------------------------------------------------------------------------
+def test_the_configuration_never_holds_the_journal_password(write_config: Callable[..., Path]) -> None:
+    from pos_app.config import ConfigError
+
+    with pytest.raises(ConfigError, match="password"):
+        load_config(write_config('\n[journal]\nurl = "postgresql://pos:secret@db/pos"\n'))
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        load_config(write_config('\n[journal]\nurl = "mysql://pos@db/pos"\n'))
+    config = load_config(write_config('\n[journal]\nurl = "postgresql://pos@db:5432/pos"\n'))
+    assert config.journal.url == "postgresql://pos@db:5432/pos" and config.journal.statement_timeout_s == 5.0
+
+
+def test_tills_starting_at_once_migrate_the_server_once(pg_url: str) -> None:
+    from pos_app.journal.postgres import PgJournal
+
+    stores: list[Any] = []
+    errors: list[BaseException] = []
+
+    def start(till: str) -> None:
+        try:
+            stores.append(PgJournal(pg_url, "o", till))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(str(n),)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(stores) == 4
+    assert {store.schema_version() for store in stores} == {len(MIGRATIONS)}
+    for store in stores:
+        store.close()
+
+
+def test_a_server_journal_of_a_newer_till_is_refused(pg_url: str) -> None:
+    import psycopg
+
+    from pos_app.journal.postgres import PgJournal
+
+    PgJournal(pg_url, "o", "1").close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE schema_version SET version = version + 1")
+    with pytest.raises(JournalError, match="newer version"):
+        PgJournal(pg_url, "o", "1")
+
+
+def test_an_unreachable_server_is_said_so_within_the_timeout(pg_server: Any) -> None:
+    from tests.pgserver import free_port
+
+    from pos_app.journal.postgres import PgJournal
+
+    started = time.monotonic()
+    with pytest.raises(JournalWriteError) as caught:
+        PgJournal(f"postgresql://pos@127.0.0.1:{free_port()}/nothing", "o", "1", connect_timeout_s=1,
+                  pool_timeout_s=1)
+    assert caught.value.reason == "offline" and "cannot be reached" in str(caught.value)
+    assert time.monotonic() - started < 5
+
+
+def test_a_hung_statement_is_cut_by_the_statement_timeout(pg_url: str) -> None:
+    """A lock held elsewhere (a hung transaction) does not hold the till: the write fails
+    within the timeout, nothing is changed, and the next write goes through."""
+    import psycopg
+
+    from pos_app.journal.postgres import PgJournal
+
+    store = PgJournal(pg_url, "o", "1", statement_timeout_s=0.5)
+    order_id = store.start_order(CHF)
+    with psycopg.connect(pg_url) as blocker:
+        blocker.execute("SELECT * FROM orders WHERE id = %s FOR UPDATE", (order_id,))
+        started = time.monotonic()
+        with pytest.raises(JournalWriteError) as caught:
+            store.cancel_order(order_id)
+        assert caught.value.reason == "offline" and time.monotonic() - started < 3
+    assert store.load_order(order_id).status is OrderStatus.OPEN
+    store.cancel_order(order_id)
+    assert store.load_order(order_id).status is OrderStatus.CANCELLED
+    store.close()
+
+
+@pytest.mark.parametrize("index", range(len(MIGRATIONS)))
+def test_every_migration_is_translated_for_the_server(index: int) -> None:
+    """Each migration, written once, becomes statements PostgreSQL takes (here: the
+    text; the fixture's servers run them)."""
+    from pos_app.journal.postgres import pg_ddl, pg_sql
+
+    statements = pg_ddl(MIGRATIONS[index])
+    assert statements and not any("json_object(" in s or " BLOB" in s for s in statements)
+    assert all("INTEGER" not in s for s in statements)
+    assert pg_sql("SELECT * FROM receipts INDEXED BY receipts_unprinted WHERE a=? AND b LIKE '5%'") == \
+        "SELECT * FROM receipts WHERE a=%s AND b LIKE '5%%'"
