@@ -372,3 +372,47 @@ def test_every_migration_is_translated_for_the_server(index: int) -> None:
     assert all("INTEGER" not in s for s in statements)
     assert pg_sql("SELECT * FROM receipts INDEXED BY receipts_unprinted WHERE a=? AND b LIKE '5%'") == \
         "SELECT * FROM receipts WHERE a=%s AND b LIKE '5%%'"
+
+
+def test_tills_in_separate_processes_sell_at_once_on_one_server(pg_url: str) -> None:
+    """Three processes sell at once: tills 1 and 2, and a second writer on till 2 (the
+    row lock on its counter is what keeps the numbers apart). Per till the order
+    numbers are unique and gap-free, and every sale is there with its receipt."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from pos_app.journal.postgres import PgJournal
+
+    PgJournal(pg_url, "o", "0").close()  # the schema, before the race
+    sales = 40
+    start_at = time.time() + 2.0
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    children = [subprocess.Popen([sys.executable, "-m", "tests.pg_seller", pg_url, "o", till, str(sales),
+                                  str(start_at)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                 cwd=Path(__file__).resolve().parents[1])
+                for till in ("1", "2", "2")]
+    results = []
+    for child in children:
+        out, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    by_till: dict[str, list[int]] = {"1": [], "2": []}
+    refs: dict[str, list[str]] = {"1": [], "2": []}
+    for result in results:
+        by_till[result["till"]] += result["numbers"]
+        refs[result["till"]] += result["references"]
+    assert sorted(by_till["1"]) == list(range(1, sales + 1))
+    assert sorted(by_till["2"]) == list(range(1, 2 * sales + 1))  # two writers, no gap, no duplicate
+    assert len(set(refs["2"])) == 2 * sales and len(set(refs["1"])) == sales
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT o.till, o.number, r.text, (SELECT SUM(amount_minor) FROM tenders t WHERE t.order_id = o.id),"
+            " (SELECT COUNT(*) FROM lines l WHERE l.order_id = o.id) FROM orders o"
+            " JOIN receipts r ON r.order_id = o.id AND r.kind = 'sale' WHERE o.status = 'closed'"
+            " ORDER BY o.till, o.number").fetchall()
+    assert len(rows) == 3 * sales
+    assert all(text == f"Receipt {till}-{number:04d}" and lines == 2 for till, number, text, _t, lines in rows)
