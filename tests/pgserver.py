@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+PASSWORD_ROLE = "pos_pw"
 SKIP_REASON = ("no PostgreSQL server binaries (initdb, pg_ctl) found: install Debian's `postgresql` package "
                "(apt install postgresql) or set POS_PG_BINDIR to run the PostgreSQL journal tests")
 
@@ -76,6 +77,19 @@ class PgServer:
     def init(self) -> None:
         self.run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "pos", "--auth=trust", "-E", "UTF8",
                  "--no-sync", "--locale=C")
+        # Trust, except for the role PASSWORD_ROLE, which must give its password (the keyring tests).
+        hba = self.data / "pg_hba.conf"
+        hba.write_text(f"local all all trust\nhost all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+                       "host all all 127.0.0.1/32 trust\n", encoding="utf-8")
+
+    def password_url(self, db: str, password: str) -> str:
+        """The URL of the role PASSWORD_ROLE (created with ``password``) for database ``db``."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {PASSWORD_ROLE}")
+            conn.execute(f"CREATE ROLE {PASSWORD_ROLE} LOGIN SUPERUSER PASSWORD '{password}'")
+        return f"postgresql://{PASSWORD_ROLE}@127.0.0.1:{self.port}/{db}"
 
     def start(self) -> None:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "

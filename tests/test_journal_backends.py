@@ -416,3 +416,44 @@ def test_tills_in_separate_processes_sell_at_once_on_one_server(pg_url: str) -> 
             " ORDER BY o.till, o.number").fetchall()
     assert len(rows) == 3 * sales
     assert all(text == f"Receipt {till}-{number:04d}" and lines == 2 for till, number, text, _t, lines in rows)
+
+
+# -- the password in the keyring, `pos journal init` --------------------------------------------
+def test_the_server_password_is_kept_in_the_keyring_and_the_till_uses_it(
+        pg_server: Any, write_config: Callable[..., Path], memory_keyring: Any,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+    import sys
+
+    from pos_app import journal_cli, keys_cli
+
+    url = pg_server.password_url(pg_server.create_db().rsplit("/", 1)[1], "s3cret-pass")
+    path = write_config(f'\n[journal]\nurl = "{url}"\n')
+
+    def keys(*argv: str, stdin: str = "") -> int:
+        sys.stdin = io.StringIO(stdin)
+        try:
+            return keys_cli.main([*argv, "--config", str(path)])
+        finally:
+            sys.stdin = sys.__stdin__
+
+    assert keys("set", "--journal", stdin="wrong-password\n") == 1
+    assert "refused the password" in capsys.readouterr().err
+    with pytest.raises(JournalError, match="keys set --journal"):
+        open_till(load_config(path))  # no password in the keyring: the server says no, and how to fix it
+    assert keys("set", "--journal", stdin="s3cret-pass\n") == 0
+    out = capsys.readouterr().out
+    assert "Stored the journal server password" in out and "s3cret" not in out and "accepted" in out
+    assert memory_keyring.get_password("pos-app", "test-outlet/journal/password") == "s3cret-pass"
+    assert "s3cret" not in path.read_text()
+
+    parser = journal_cli.argparse.ArgumentParser()
+    journal_cli.add_journal_parser(parser.add_subparsers(dest="command"))
+    assert journal_cli.run_journal(parser.parse_args(["journal", "init", "--config", str(path)])) == 0
+    assert f"tables created (schema {len(MIGRATIONS)})" in capsys.readouterr().out
+    assert journal_cli.run_journal(parser.parse_args(["journal", "init", "--config", str(path)])) == 0
+    assert "already up to date" in capsys.readouterr().out
+    till = open_till(load_config(path))
+    assert type(till.journal).__name__ == "PgJournal" and till.journal.highest_number() == 0
+    assert "s3cret" not in str(till.journal.path)
+    till.journal.close()

@@ -187,11 +187,13 @@ class PgJournal(Journal):
                                     timeout=pool_timeout_s, check=ConnectionPool.check_connection,
                                     name=f"journal-{outlet}-{till}")
         try:
-            self._pool.open(wait=True, timeout=max(pool_timeout_s, connect_timeout_s))
-            with self._pool.connection() as conn:
+            # One connection first: it says why the server cannot be used (refused login, no such
+            # database, unreachable), where the pool would only time out retrying in the background.
+            with psycopg.connect(url, **kwargs) as conn:
                 migrate(conn, url)
                 present = {r[0] for r in conn.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+            self._pool.open(wait=True, timeout=max(pool_timeout_s, connect_timeout_s))
             missing = [name for name in _tables(len(MIGRATIONS)) if name not in present]
             if missing:
                 raise JournalError(_("the journal on {url} is damaged: its table {table!r} is missing").format(
@@ -224,6 +226,10 @@ class PgJournal(Journal):
 
     def _failed(self, exc: BaseException) -> JournalError:  # type: ignore[override]
         _log.error("journal server write failed: %s", exc)
+        if "authentication failed" in str(exc) or "no password supplied" in str(exc):
+            return JournalError(_("the journal server {url} refused the till's login: the password is missing or "
+                                  "wrong. Store it with `pos keys set --journal` (never in the configuration), "
+                                  "then start the till again.").format(url=self.path))
         return JournalWriteError(
             _("the journal server {url} cannot be reached or did not answer in time ({problem}). The last step "
               "was not saved; everything saved before it is kept. Check the network and the server, then do "
@@ -247,3 +253,21 @@ class PgJournal(Journal):
     def schema_version(self) -> int:
         with self._lock, self._pool.connection() as conn:
             return schema_version(conn)
+
+
+def init_server(url: str, password: str | None = None, connect_timeout_s: float = 5.0) -> tuple[int, int]:
+    """``pos journal init``: create or upgrade the journal's tables on the server at
+    ``url``. (version before, version after). JournalError (JournalWriteError
+    ``offline`` when it cannot be reached)."""
+    _require_driver()
+    try:
+        with psycopg.connect(url, password=password, autocommit=True,
+                             connect_timeout=max(1, round(connect_timeout_s))) as conn:
+            return migrate(conn, url)
+    except psycopg.OperationalError as exc:
+        raise JournalWriteError(
+            _("the journal server {url} cannot be reached ({problem}). Nothing was changed. Check the url in "
+              "[journal], the network, the server, and the password (`pos keys set --journal`).").format(
+                  url=shown_url(url), problem=str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__),
+            "offline") from None
+
