@@ -457,3 +457,29 @@ def test_the_server_password_is_kept_in_the_keyring_and_the_till_uses_it(
     assert type(till.journal).__name__ == "PgJournal" and till.journal.highest_number() == 0
     assert "s3cret" not in str(till.journal.path)
     till.journal.close()
+
+
+def test_the_server_killed_mid_sale_and_restarted(pg_server: Any) -> None:
+    """The server dies (SIGKILL) with a sale open: the next step fails at once as
+    'offline' and changes nothing; once it is back, the pool reconnects by itself, the
+    sale goes on where it was and closes with the next number, nothing lost."""
+    from pos_app.journal.postgres import PgJournal
+    from tests.pgserver import running_server
+
+    with running_server() as server:
+        url = server.create_db()
+        store = PgJournal(url, "o", "1", connect_timeout_s=1, pool_timeout_s=2, statement_timeout_s=2)
+        sell(store)
+        order_id = store.open_order_id()
+        store.add_line(order_id, product(250))
+        server.kill()
+        started = time.monotonic()
+        with pytest.raises(JournalWriteError) as caught:
+            store.add_line(order_id, product(990))
+        assert caught.value.reason == "offline" and time.monotonic() - started < 6
+        server.start()
+        store.add_line(order_id, product(990))
+        closed = store.close_order(order_id, render, tender=cash(1240))
+        assert closed.number == 2 and [ln.unit_price.minor for ln in store.load_order(order_id).lines] == [250, 990]
+        assert store.highest_number() == 2
+        store.close()
