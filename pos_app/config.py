@@ -198,6 +198,9 @@ class JournalConfig(_Section):
     # Every till of the shop on one PostgreSQL server: "postgresql://user@host:5432/db".
     # The password is never written here: `pos keys set --journal` keeps it in the keyring.
     url: str | None = None
+    # "forward": the till journals locally first and forwards every change to the server
+    # (it keeps selling while the server is away); "direct": every write goes to the server.
+    mode: Literal["forward", "direct"] = "forward"
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
     statement_timeout_s: float = Field(default=5.0, gt=0, le=300)
 

@@ -256,19 +256,22 @@ def test_a_till_reads_and_settles_only_its_own_rows(make_store: Callable[..., An
 
 
 # -- the whole till on each backend ---------------------------------------------------------
-@pytest.fixture
-def till_on(backend: str, request: pytest.FixtureRequest, write_config: Callable[..., Path]) -> Iterator[Any]:
+@pytest.fixture(params=["sqlite", "direct", "forward"])
+def till_on(request: pytest.FixtureRequest, write_config: Callable[..., Path]) -> Iterator[Any]:
+    """A till on SQLite, on the server ("direct"), or on SQLite forwarding to the server."""
     body = ""
-    if backend == "postgres":
-        body = f'\n[journal]\nurl = "{request.getfixturevalue("pg_url")}"\n'
+    if request.param != "sqlite":
+        body = f'\n[journal]\nurl = "{request.getfixturevalue("pg_url")}"\nmode = "{request.param}"\n'
     till = open_till(load_config(write_config(body)))
     yield till
     till.journal.close()
 
 
-async def test_a_till_sells_on_each_backend(till_on: Any, backend: str) -> None:
+async def test_a_till_sells_on_each_backend(till_on: Any) -> None:
     till = till_on
-    assert type(till.journal).__name__ == ("PgJournal" if backend == "postgres" else "Journal")
+    mode = till.config.journal.mode if till.config.journal.url else "sqlite"
+    assert type(till.journal).__name__ == {"sqlite": "Journal", "direct": "PgJournal",
+                                           "forward": "ForwardingJournal"}[mode]
     for expected in ("1-0001", "1-0002"):
         till.scan(CROISSANT)
         till.scan(MERLOT)
@@ -278,6 +281,17 @@ async def test_a_till_sells_on_each_backend(till_on: Any, backend: str) -> None:
     closed = till.journal.load_order(till.journal.last_closed_order_id())
     assert closed.number == "1-0002" and sum(ln.unit_price.minor for ln in closed.lines) == 4050
     assert till.journal.unprinted_receipts() == []
+    if mode == "forward":  # and the server gets the same sales
+        till.journal.forwarder.wake()
+        deadline = time.monotonic() + 15
+        while till.journal.backlog():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        import psycopg
+
+        with psycopg.connect(till.config.journal.url) as conn:
+            got = conn.execute("SELECT number, status FROM orders ORDER BY id").fetchall()
+        assert got == [(1, "closed"), (2, "closed"), (None, "open")]
 
 
 # -- PostgreSQL only --------------------------------------------------------------------------
@@ -428,7 +442,7 @@ def test_the_server_password_is_kept_in_the_keyring_and_the_till_uses_it(
     from pos_app import journal_cli, keys_cli
 
     url = pg_server.password_url(pg_server.create_db().rsplit("/", 1)[1], "s3cret-pass")
-    path = write_config(f'\n[journal]\nurl = "{url}"\n')
+    path = write_config(f'\n[journal]\nurl = "{url}"\nmode = "direct"\n')
 
     def keys(*argv: str, stdin: str = "") -> int:
         sys.stdin = io.StringIO(stdin)

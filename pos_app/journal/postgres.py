@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pos_app.i18n import _
 from pos_app.journal.records import JournalError, JournalWriteError
 from pos_app.journal.schema import MIGRATIONS
-from pos_app.journal.store import Journal, _tables, _Tx
+from pos_app.journal.store import Journal, _inserted_table, _tables, _Tx
 
 try:  # an optional extra: `pip install 'pos-app[postgres]'`
     import psycopg
@@ -104,7 +104,9 @@ class _PgTx(_Tx):
         return self._db.execute(pg_sql(sql), args)
 
     def insert(self, sql: str, args: tuple[Any, ...]) -> int:
-        return int(self._run(sql + " RETURNING id", args).fetchone()[0])
+        new_id = int(self._run(sql + " RETURNING id", args).fetchone()[0])
+        self.created.append((_inserted_table(sql), new_id))
+        return new_id
 
     def next(self, name: str) -> int:
         """As SQLite's, in two statements: the UPDATE ... RETURNING holds the row lock."""

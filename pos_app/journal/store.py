@@ -1040,6 +1040,11 @@ def _receipt(row: sqlite3.Row) -> ReceiptRecord:
     )
 
 
+def _inserted_table(sql: str) -> str:
+    match = re.match(r"\s*INSERT INTO (\w+)", sql)
+    return match.group(1) if match else ""
+
+
 class _Tx:
     """The statements of one open transaction, for one till.
 
@@ -1051,6 +1056,7 @@ class _Tx:
         self._db = db
         self._outlet = outlet
         self._till = till
+        self.created: list[tuple[str, int]] = []  # (table, id) of each row inserted, in order
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         """Run one statement; its cursor."""
@@ -1062,6 +1068,7 @@ class _Tx:
     def insert(self, sql: str, args: tuple[Any, ...]) -> int:
         cur = self._run(sql, args)
         assert cur.lastrowid is not None
+        self.created.append((_inserted_table(sql), cur.lastrowid))
         return cur.lastrowid
 
     def row(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:

@@ -40,10 +40,21 @@ def open_journal(config: Config) -> JournalStore:
         return Journal(config.journal_path(), config.outlet.id, config.outlet.till)
     from pos_app.journal.postgres import PgJournal  # psycopg only where a server is configured
 
-    return PgJournal(config.journal.url, config.outlet.id, config.outlet.till,
-                     password=journal_password(config),
-                     connect_timeout_s=config.journal.connect_timeout_s,
-                     statement_timeout_s=config.journal.statement_timeout_s)
+    j = config.journal
+    outlet, till = config.outlet.id, config.outlet.till
+    password = journal_password(config)
+    if j.mode == "direct":
+        return PgJournal(j.url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
+                         statement_timeout_s=j.statement_timeout_s)
+    from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
+
+    url = j.url
+    local = ForwardingJournal(config.journal_path(), outlet, till)
+    local.forwarder = Forwarder(local, lambda: replay_store(
+        url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
+        statement_timeout_s=j.statement_timeout_s))
+    local.forwarder.start()
+    return local
 
 
 def journal_password(config: Config) -> str | None:

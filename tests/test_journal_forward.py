@@ -1,0 +1,162 @@
+"""A till with a journal server journals locally first and forwards every change
+(issue 18, "the server goes away"): exactly once, in order, idempotent by the
+call's UUID; it keeps selling while the server is away and says so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pos_app.config import load_config
+from pos_app.journal import JournalWriteError
+from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
+from pos_app.services.journal_server import server_state
+from pos_app.services.setup import open_till
+from tests.conftest import CROISSANT, MERLOT
+from tests.test_journal_backends import CHF, sell
+
+# What must be the same at the till and on the server, row by row, ids aside.
+DUMP = {
+    "orders": "SELECT number, status, currency, voided_at IS NOT NULL AS voided FROM orders"
+              " WHERE outlet=? AND till=? ORDER BY id",
+    "lines": "SELECT o.number, l.ean, l.quantity, l.unit_minor, l.voided_at IS NOT NULL AS voided FROM lines l"
+             " JOIN orders o ON o.id = l.order_id WHERE o.outlet=? AND o.till=? ORDER BY l.id",
+    "tenders": "SELECT o.number, t.kind, t.amount_minor, t.state, t.refs FROM tenders t"
+               " JOIN orders o ON o.id = t.order_id WHERE o.outlet=? AND o.till=? ORDER BY t.id",
+    "receipts": "SELECT kind, text, escpos, printed_at IS NOT NULL AS printed FROM receipts"
+                " WHERE outlet=? AND till=? ORDER BY id",
+    "ops": "SELECT reference, operation, state, refs, result, error FROM provider_ops WHERE outlet=? AND till=?"
+           " ORDER BY id",
+    "events": "SELECT kind FROM events WHERE outlet=? AND till=? ORDER BY id",
+}
+
+
+def dump(store: Any) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row.values())
+                   if isinstance(row, dict) else tuple(row) for row in store._query(sql, store._scope)]  # noqa: SLF001
+            for name, sql in DUMP.items()}
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Any:
+    store = ForwardingJournal(tmp_path / "till.sqlite", "o", "1")
+    yield store
+    store.close()
+
+
+def work(store: Any, sales: int = 3) -> None:
+    """Sales, a provider call from intent to outcome, a printed receipt, a void, an event."""
+    for _ in range(sales):
+        sell(store, 2)
+    order_id = store.open_order_id()
+    op_id, _ref, tender_id = store.begin_op(provider="eguma", operation="authorize", code="V1", currency=CHF,
+                                            order_id=order_id, new_tender=None)
+    store.finish_op(op_id, "ok", refs={"redeem_token": "T1"}, result={"balance": 100})
+    store.mark_printed(store.last_receipt().id)
+    store.void_closed_order(store.last_closed_order_id(), "VOID", b"\x1b@void")
+    store.record("drawer_opened", {"why": "no sale"})
+
+
+def test_every_change_is_forwarded_once_in_order(local: Any, pg_url: str) -> None:
+    work(local)
+    waiting = local.backlog()
+    assert waiting > 10
+    forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
+    assert forwarder.forward() == waiting and local.backlog() == 0
+    server = forwarder._server  # noqa: SLF001
+    assert dump(server) == dump(local)
+    assert forwarder.forward() == 0
+    # The till killed after the server's commit, before it noted it: all sent again, none applied twice.
+    local._db.execute("UPDATE outbox SET sent_at = NULL")  # noqa: SLF001
+    assert forwarder.forward() == 0 and local.backlog() == 0 and dump(server) == dump(local)
+    work(local, sales=1)  # and what comes after goes on where it was
+    assert forwarder.forward() > 0 and dump(server) == dump(local)
+    assert [o["number"] for o in server._query("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY id")] \
+        == [1, 2, 3, 4]  # noqa: SLF001
+    forwarder.stop()
+
+
+def test_an_outage_of_10000_journaled_operations_is_forwarded_without_duplicates(local: Any, pg_url: str) -> None:
+    reachable = False
+
+    def connect() -> Any:
+        if not reachable:
+            raise JournalWriteError("the server cannot be reached", "offline")
+        return replay_store(pg_url, "o", "1")
+
+    forwarder = Forwarder(local, connect, batch=1000)
+    sell(local)
+    for index in range(10_000 - 5):
+        local.record("no_sale", {"index": index})
+    sell(local)
+    assert local.backlog() == 10_000
+    with pytest.raises(JournalWriteError):
+        forwarder.forward()
+    reachable = True
+    started = time.monotonic()
+    assert forwarder.forward() == 10_000
+    took = time.monotonic() - started
+    server = forwarder._server  # noqa: SLF001
+    assert dump(server) == dump(local) and local.backlog() == 0
+    rows = server._query("SELECT COUNT(*) AS n, COUNT(DISTINCT uuid) AS u FROM forwarded")  # noqa: SLF001
+    assert rows[0]["n"] == rows[0]["u"] == 10_000
+    indexes = [e["detail"]["index"] for e in server.events() if e["kind"] == "no_sale"]
+    assert indexes == list(range(10_000 - 5))  # in order, none twice, none lost
+    local._db.execute("UPDATE outbox SET sent_at = NULL WHERE seq > 9000")  # noqa: SLF001
+    assert forwarder.forward() == 0 and len(server.events()) == len(local.events())
+    print(f"forwarded 10,000 operations in {took:.1f} s")
+    forwarder.stop()
+
+
+async def test_the_till_keeps_selling_while_the_server_is_down(write_config: Callable[..., Path]) -> None:
+    """A real till ([journal] url, forwarding): the server is killed with a sale open; the
+    sale closes, more follow, the till says it is offline; the server comes back and
+    gets every sale, numbered as at the till, once."""
+    from tests.pgserver import find_bindir, running_server, SKIP_REASON
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = open_till(load_config(write_config(f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 1\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s, forwarder.max_backoff_s = 0.05, 0.2
+        try:
+            till.scan(CROISSANT)
+            assert (await till.pay_cash(till.order.cash_due)).closed is not None
+            wait_for(lambda: till.journal.backlog() == 0)
+            assert server_state(till.journal, url).online is True
+            till.scan(MERLOT)
+            server.kill()
+            started = time.monotonic()
+            numbers = []
+            for code in (CROISSANT, MERLOT, CROISSANT):
+                outcome = await till.pay_cash(till.order.cash_due)
+                numbers.append(outcome.closed.number)
+                till.scan(code)
+            assert time.monotonic() - started < 2  # the till never waits on the server
+            assert numbers == ["1-0002", "1-0003", "1-0004"]
+            wait_for(lambda: server_state(till.journal, url).online is False)
+            state = server_state(till.journal, url, count=True)
+            assert state.backlog and state.backlog > 0 and state.error
+            server.start()
+            wait_for(lambda: till.journal.backlog() == 0, timeout=30)
+            assert server_state(till.journal, url).online is True
+            import psycopg
+
+            with psycopg.connect(url) as conn:
+                got = conn.execute("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY number").fetchall()
+            assert [n for (n,) in got] == [1, 2, 3, 4]
+        finally:
+            till.journal.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
