@@ -160,3 +160,36 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+async def test_a_new_till_goes_on_from_its_numbers_on_the_server(
+        pg_url: str, write_config: Callable[..., Path], data_dir: Path) -> None:
+    """A till that sold on the server ("direct") and is switched to "forward" (or set up
+    again on a new machine) starts its new local journal from its counters there, and
+    its first start needs the server for that."""
+    direct = open_till(load_config(write_config(f'\n[journal]\nurl = "{pg_url}"\nmode = "direct"\n')))
+    for _ in range(2):
+        direct.scan(CROISSANT)
+        await direct.pay_cash(direct.order.cash_due)
+    direct.journal.close()
+    offline = write_config('\n[journal]\nurl = "postgresql://pos@127.0.0.1:1/none"\nconnect_timeout_s = 1\n',
+                           name="offline.toml")
+    from pos_app.journal import JournalError
+
+    with pytest.raises(JournalError, match="needs the server once"):
+        open_till(load_config(offline))
+    till = open_till(load_config(write_config(f'\n[journal]\nurl = "{pg_url}"\n', name="forward.toml")))
+    try:
+        till.scan(MERLOT)
+        outcome = await till.pay_cash(till.order.cash_due)
+        assert outcome.closed is not None and outcome.closed.number == "1-0003"
+        till.journal.forwarder.wake()
+        wait_for(lambda: till.journal.backlog() == 0)
+        assert till.journal.forwarder.conflict is None
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            got = conn.execute("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY number").fetchall()
+        assert [n for (n,) in got] == [1, 2, 3]
+    finally:
+        till.journal.close()

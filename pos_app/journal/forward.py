@@ -189,6 +189,27 @@ class ForwardingJournal(Journal):
             self.forwarder.stop()
         super().close()
 
+    def is_new(self) -> bool:
+        """Nothing journaled here yet (no counter, no change): its counters may be taken over."""
+        return not self._query("SELECT 1 AS x FROM sequences LIMIT 1") and \
+            not self._query("SELECT 1 AS x FROM outbox LIMIT 1")
+
+    def take_over_counters(self, server: Any) -> dict[str, int]:
+        """A new local journal goes on from the till's counters on the server (order
+        numbers, references), so a till set up again, or moved from "direct" to
+        "forward", does not number from 1 again. The counters it took."""
+        counters = {"order_number": 0, "reference": 0}  # kept even at 0: taken over once
+        counters.update({r["name"]: int(r["value"]) for r in server._query(
+            "SELECT name, value FROM sequences WHERE outlet=? AND till=?", (self.outlet, self.till))})
+        with self._lock:
+            if not self.is_new():
+                raise JournalError("the local journal is not new: its counters are its own")
+            with self._tx() as tx:
+                for name, value in counters.items():
+                    tx.execute("INSERT INTO sequences (outlet, till, name, value) VALUES (?,?,?,?)",
+                               (self.outlet, self.till, name, value))
+        return counters
+
     def backlog(self) -> int:
         """How many changes are not on the server yet."""
         rows = self._query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")

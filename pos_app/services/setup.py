@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from drivers.printer import ReceiptPrinter
 from drivers.printer.codepage import codepage_number
 from drivers.printer.factory import open_printer
 from pos_app.config import Config, ConfigError, load_catalog, use_outlet_language
 from pos_app.i18n import _
-from pos_app.journal import Journal, JournalStore
+from pos_app.journal import Journal, JournalError, JournalStore
 from pos_app.receipts import load_templates
 from pos_app.services.checkout import Till
 from pos_app.services.providers import ProviderSlot, build_providers
@@ -49,10 +50,28 @@ def open_journal(config: Config) -> JournalStore:
     from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
 
     url = j.url
+
+    def connect() -> Any:
+        return replay_store(url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
+                            statement_timeout_s=j.statement_timeout_s)
+
     local = ForwardingJournal(config.journal_path(), outlet, till)
-    local.forwarder = Forwarder(local, lambda: replay_store(
-        url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
-        statement_timeout_s=j.statement_timeout_s))
+    try:
+        if local.is_new():  # the first start here: go on from the till's numbers on the server
+            try:
+                server = connect()
+            except JournalError as exc:
+                raise JournalError(_("this till starts a new local journal for the journal server, and needs the "
+                                     "server once for that (to go on from this till's order numbers there): "
+                                     "{problem}").format(problem=exc)) from None
+            try:
+                local.take_over_counters(server)
+            finally:
+                server.close()
+    except BaseException:
+        local.close()
+        raise
+    local.forwarder = Forwarder(local, connect)
     local.forwarder.start()
     return local
 
