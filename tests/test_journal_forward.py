@@ -193,3 +193,41 @@ async def test_a_new_till_goes_on_from_its_numbers_on_the_server(
         assert [n for (n,) in got] == [1, 2, 3]
     finally:
         till.journal.close()
+
+
+async def test_the_screen_says_offline_and_f12_what_waits(write_config: Callable[..., Path]) -> None:
+    """The real app: the health line shows the server; killed, it turns to a red
+    'Offline' dot while the cashier sells on; F12 says how many changes wait; back, it
+    forwards them and the line shows the server again."""
+    from pos_app.ui.app import PosApp
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+    from tests.uihelpers import scan, screen_text, settle, text, wait_until
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = open_till(load_config(write_config(f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 1\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s, forwarder.max_backoff_s = 0.05, 0.2
+        try:
+            app = PosApp(till)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await scan(pilot, CROISSANT)
+                await wait_until(pilot, lambda: forwarder.online is True, 10)
+                await wait_until(pilot, lambda: "Server ●" in text(pilot, "#health"), 5)
+                server.kill()
+                await pilot.press("f3", "enter")  # cash, the amount due: the sale closes offline
+                await settle(pilot)
+                assert "Order 1-0001 closed" in text(pilot, "#status")
+                await wait_until(pilot, lambda: "Offline ●" in text(pilot, "#health"), 10)
+                await pilot.press("f12")
+                await settle(pilot)
+                shown = screen_text(pilot)
+                assert "OFFLINE" in shown and "forwarded when the server is back" in shown
+                await pilot.press("escape")
+                server.start()
+                await wait_until(pilot, lambda: till.journal.backlog() == 0, 30)
+                await wait_until(pilot, lambda: "Server ●" in text(pilot, "#health"), 10)
+        finally:
+            till.journal.close()

@@ -1,4 +1,13 @@
-"""Schema migrations, applied in order; ``PRAGMA user_version`` is the index."""
+"""Schema migrations, applied in order; ``PRAGMA user_version`` is the index.
+
+The same list builds the PostgreSQL journal (``pos_app.journal.postgres``,
+where a ``schema_version`` table is the index): write a migration once, in
+the SQL both speak. ``postgres.pg_ddl`` translates only ``INTEGER PRIMARY
+KEY`` (an identity column), ``INTEGER`` (BIGINT), ``BLOB`` (BYTEA) and
+``json_object(`` (``json_build_object(``); anything else SQLite-only (PRAGMA,
+``strftime``, ``INDEXED BY`` in a migration) must not appear. The tests run
+every migration on a real server (tests/test_journal_backends.py).
+"""
 
 MIGRATIONS: list[str] = [
     # 1: orders, lines, tenders, an append-only event log, receipts
