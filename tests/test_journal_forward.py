@@ -231,3 +231,18 @@ async def test_the_screen_says_offline_and_f12_what_waits(write_config: Callable
                 await wait_until(pilot, lambda: "Server ●" in text(pilot, "#health"), 10)
         finally:
             till.journal.close()
+
+
+def test_forwarded_changes_leave_the_outbox_after_a_week(local: Any, pg_url: str) -> None:
+    work(local, sales=2)
+    forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
+    forwarder.forward()
+    total = local._query("SELECT COUNT(*) AS n, MAX(seq) AS top FROM outbox")[0]  # noqa: SLF001
+    local._db.execute("UPDATE outbox SET sent_at = '2020-01-01T00:00:00.000+00:00'")  # noqa: SLF001
+    sell(local)
+    forwarder.forward()
+    left = local._query("SELECT seq FROM outbox ORDER BY seq")  # noqa: SLF001
+    assert [r["seq"] for r in left] == [total["top"] + 1, total["top"] + 2]  # the old ones gone, the new kept
+    local.record("no_sale", {})
+    assert forwarder.forward() == 1  # and the next gets a sequence never given before
+    forwarder.stop()

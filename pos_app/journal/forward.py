@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -93,6 +93,9 @@ SERVER_DDL = [
         PRIMARY KEY (origin, tbl, local_id)
     )""",
 ]
+
+
+KEEP_SENT_DAYS = 7  # a forwarded change stays in the outbox this long (to look into), then goes
 
 
 class ForwardConflict(JournalError):
@@ -223,8 +226,14 @@ class ForwardingJournal(Journal):
                  [tuple(c) for c in json.loads(r["created"])]) for r in rows]
 
     def mark_sent(self, up_to: int) -> None:
+        """The changes up to ``up_to`` are on the server. Those sent more than KEEP_SENT_DAYS
+        ago are dropped from the outbox (the journal keeps the sales; the last entry stays,
+        so its sequence is never given again)."""
+        cutoff = (datetime.now(UTC) - timedelta(days=KEEP_SENT_DAYS)).isoformat(timespec="milliseconds")
         with self._lock, self._tx() as tx:  # no call recorded: no outbox row for this one
             tx.execute("UPDATE outbox SET sent_at=? WHERE seq<=? AND sent_at IS NULL", (_now(), up_to))
+            tx.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?"
+                       " AND seq < (SELECT MAX(seq) FROM outbox)", (cutoff,))
 
 
 def _recorded(name: str) -> Callable[..., Any]:
