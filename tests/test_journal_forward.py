@@ -246,3 +246,16 @@ def test_forwarded_changes_leave_the_outbox_after_a_week(local: Any, pg_url: str
     local.record("no_sale", {})
     assert forwarder.forward() == 1  # and the next gets a sequence never given before
     forwarder.stop()
+
+
+def test_every_store_method_that_writes_is_forwarded() -> None:
+    """A new writing method of the store (a Z report's, say) must be forwarded too:
+    add it to forward.FORWARDED (and its id arguments to ID_ARGS)."""
+    import inspect
+
+    from pos_app.journal import Journal
+    from pos_app.journal.forward import FORWARDED
+
+    writing = {name for name, member in inspect.getmembers(Journal, inspect.isfunction)
+               if not name.startswith("_") and "self._tx()" in inspect.getsource(member)}
+    assert writing == set(FORWARDED)
