@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,7 +81,13 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def config(write_config: Callable[..., Path]) -> Config:
+def config(write_config: Callable[..., Path], request: pytest.FixtureRequest) -> Config:
+    """The outlet's configuration. POS_TEST_JOURNAL=direct or =forward runs the tests that
+    use it with the journal on a PostgreSQL server (a new database each; issue 18)."""
+    mode = os.environ.get("POS_TEST_JOURNAL", "sqlite")
+    if mode in ("direct", "forward"):
+        url = request.getfixturevalue("pg_url")
+        return load_config(write_config(f'\n[journal]\nurl = "{url}"\nmode = "{mode}"\n'))
     return load_config(write_config())
 
 
