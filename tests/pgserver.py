@@ -17,6 +17,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -108,6 +109,20 @@ class PgServer:
         os.kill(pid, 9)
         with contextlib.suppress(FileNotFoundError):
             (self.data / "postmaster.pid").unlink()
+
+    def _pids(self) -> list[int]:
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        return [pid, *map(int, children)]
+
+    def pause(self) -> None:
+        """The server hangs (SIGSTOP): connected, its kernel acknowledging, nothing answered."""
+        for pid in self._pids():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._pids():
+            os.kill(pid, signal.SIGCONT)
 
     def create_db(self) -> str:
         """A new, empty database; its URL."""

@@ -497,3 +497,29 @@ def test_the_server_killed_mid_sale_and_restarted(pg_server: Any) -> None:
         assert closed.number == 2 and [ln.unit_price.minor for ln in store.load_order(order_id).lines] == [250, 990]
         assert store.highest_number() == 2
         store.close()
+
+
+def test_a_hung_server_does_not_hold_a_write_for_ever(pg_server: Any) -> None:
+    """A server that stops answering (SIGSTOP: still connected, its kernel still
+    acknowledging) cannot be cut by its own timeouts: the store's watchdog cuts the
+    connection, the write fails as 'offline' within the timeouts and changes nothing,
+    and once the server answers again the next write goes through."""
+    from pos_app.journal.postgres import PgJournal
+    from tests.pgserver import running_server
+
+    with running_server() as server:
+        store = PgJournal(server.create_db(), "o", "1", statement_timeout_s=1, connect_timeout_s=1,
+                          pool_timeout_s=2)
+        order_id = store.start_order(CHF)
+        server.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(JournalWriteError) as caught:
+                store.add_line(order_id, product())
+            took = time.monotonic() - started
+        finally:
+            server.resume()
+        assert caught.value.reason == "offline" and took < 1 + 2 + 2 + 1.5  # statement + grace + pool + slack
+        store.add_line(order_id, product(990))
+        assert [ln.unit_price.minor for ln in store.load_order(order_id).lines] == [990]
+        store.close()

@@ -298,9 +298,10 @@ def replay_store(url: str, outlet: str, till: str, **kwargs: Any) -> Any:
                     conn.execute(statement)
 
         @contextmanager
-        def batch(self) -> Iterator[Any]:
-            """One server transaction for several calls (each in its own savepoint)."""
-            with self._lock, self._pool.connection() as conn, conn.transaction():
+        def batch(self, size: int = 1) -> Iterator[Any]:
+            """One server transaction for ``size`` calls (each in its own savepoint)."""
+            with self._lock, self._pool.connection() as conn, \
+                    self.watch(conn, self.cut_after_s + 0.05 * size), conn.transaction():
                 self._conn = conn
                 try:
                     yield conn
@@ -404,7 +405,7 @@ class Forwarder:
             if self._server is None:
                 self._server = self._connect()
             try:
-                with self._server.batch():
+                with self._server.batch(len(entries)):
                     for entry in entries:
                         done += apply(self._server, self.local.origin, entry)
             except ForwardConflict:

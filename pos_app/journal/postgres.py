@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -116,6 +117,23 @@ class _PgTx(_Tx):
                              " RETURNING value", (self._outlet, self._till, name)).fetchone()[0])
 
 
+WATCHDOG_GRACE_S = 2.0
+
+
+def _cut(conn: Any) -> None:
+    """Shut the connection's socket down: a call blocked on it returns with an error."""
+    _log.error("the journal server did not answer in time: its connection is cut")
+    try:
+        fd = conn.pgconn.socket
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        finally:
+            sock.close()
+    except Exception as exc:  # noqa: BLE001 - already closed: nothing to cut
+        _log.debug("cutting the journal connection: %s", exc)
+
+
 def schema_version(conn: Any) -> int:
     """The server's schema version (0: no journal tables yet)."""
     exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]
@@ -167,12 +185,15 @@ class PgJournal(Journal):
                  pool_timeout_s: float = 5.0, pool_size: int = 2) -> None:
         _require_driver()
         self.url = url
-        self.path = Path(shown_url(url))  # only shown: the status screen and messages
+        self.path = shown_url(url)  # type: ignore[assignment]  # only shown: the status screen, messages
         self.outlet = outlet
         self.till = till
         self.checked = False
         self._known = 0  # no last-number file: the server is not copied file by file
         self._lock = threading.RLock()
+        # A server that does not answer at all (stopped, not gone: its kernel still acknowledges)
+        # is not cut by any server-side timeout: the watchdog closes the socket after this long.
+        self.cut_after_s = statement_timeout_s + WATCHDOG_GRACE_S
         ms = int(statement_timeout_s * 1000)
         kwargs: dict[str, Any] = {
             "autocommit": True,
@@ -186,7 +207,7 @@ class PgJournal(Journal):
         if password:
             kwargs["password"] = password
         self._pool = ConnectionPool(url, kwargs=kwargs, min_size=1, max_size=max(1, pool_size), open=False,
-                                    timeout=pool_timeout_s, check=ConnectionPool.check_connection,
+                                    timeout=pool_timeout_s, check=self._check,
                                     name=f"journal-{outlet}-{till}")
         try:
             # One connection first: it says why the server cannot be used (refused login, no such
@@ -208,6 +229,26 @@ class PgJournal(Journal):
             raise
 
     # -- the plumbing that differs from SQLite --------------------------------------
+    def _check(self, conn: Any) -> None:
+        """The pool's check of a connection it hands out (a dead one is replaced), watched."""
+        with self.watch(conn):
+            ConnectionPool.check_connection(conn)
+
+    @contextmanager
+    def watch(self, conn: Any, limit_s: float | None = None) -> Iterator[None]:
+        """Cut ``conn`` (shut its socket down) if the block takes longer than ``limit_s``:
+        the waiting call then fails at once (``offline``) instead of hanging on a server
+        that stopped answering. A cut transaction is rolled back by the server, unless
+        its COMMIT had reached it: then it was saved (as with any answer lost)."""
+        timer = threading.Timer(self.cut_after_s if limit_s is None else limit_s, _cut, (conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+
     def close(self) -> None:
         with self._lock:
             self._pool.close()
@@ -221,7 +262,7 @@ class PgJournal(Journal):
         answer within the timeouts, rolls the step back and raises JournalWriteError."""
         with self._lock:
             try:
-                with self._pool.connection() as conn, conn.transaction():
+                with self._pool.connection() as conn, self.watch(conn), conn.transaction():
                     yield _PgTx(conn, self.outlet, self.till)
             except (PoolTimeout, psycopg.OperationalError) as exc:
                 raise self._failed(exc) from None
@@ -241,7 +282,7 @@ class PgJournal(Journal):
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:  # type: ignore[override]
         with self._lock:
             try:
-                with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+                with self._pool.connection() as conn, self.watch(conn), conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(pg_sql(sql), args)
                     return cur.fetchall()
             except (PoolTimeout, psycopg.OperationalError) as exc:
