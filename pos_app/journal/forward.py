@@ -386,6 +386,8 @@ class Forwarder:
         self.batch = batch
         self.interval_s = interval_s
         self.max_backoff_s = max_backoff_s
+        self.ping_s = 10.0  # idle: a look at the server this often
+        self._contact = 0.0
         self.online: bool | None = None  # None: not tried yet
         self.error: str | None = None
         self.conflict: str | None = None
@@ -398,12 +400,16 @@ class Forwarder:
         """Send every unsent call, in order; how many the server applied now. Raises
         JournalWriteError (offline) or ForwardConflict; what was sent before stays sent."""
         done = 0
+        if self._server is None:  # also with nothing to send: the status says what is known
+            self._server = self._connect()
+            self._contact = time.monotonic()
         while True:
             entries = self.local.unsent(self.batch)
             if not entries:
+                if time.monotonic() - self._contact > self.ping_s:  # idle: is it still there?
+                    self._server._query("SELECT 1 AS one")
+                    self._contact = time.monotonic()
                 return done
-            if self._server is None:
-                self._server = self._connect()
             try:
                 with self._server.batch(len(entries)):
                     for entry in entries:
@@ -420,6 +426,7 @@ class Forwarder:
                 raise
             self.local.mark_sent(entries[-1][0])
             self.forwarded += len(entries)
+            self._contact = time.monotonic()
 
     def status(self) -> dict[str, Any]:
         return {"online": self.online, "backlog": self.local.backlog(), "error": self.error,
