@@ -296,7 +296,7 @@ def _set_journal(args: argparse.Namespace, config: Config, outlet: str, allow: b
         raise _Stop(_("{detail} The password was NOT stored.").format(detail=detail), EXIT_FAILED)
     previous = get_secret(outlet, provider, field, allow_insecure=allow)
     set_secret(outlet, provider, field, secret, allow_insecure=allow)
-    words = dict(new=mask(secret), old=mask(previous), outlet=outlet, backend=backend_name())
+    words = {"new": mask(secret), "old": mask(previous), "outlet": outlet, "backend": backend_name()}
     if previous:
         print(_("Replaced the journal server password {old} with {new} for outlet {outlet} in {backend}.").format(
             **words))

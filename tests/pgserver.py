@@ -112,7 +112,8 @@ class PgServer:
 
     def _pids(self) -> list[int]:
         pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True,
+                                  check=False).stdout.split()
         return [pid, *map(int, children)]
 
     def pause(self) -> None:

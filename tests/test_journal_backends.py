@@ -8,6 +8,7 @@ Debian's ``postgresql`` package.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,14 @@ import pytest
 
 from pos_app.config import load_config
 from pos_app.domain.money import Money
-from pos_app.domain.order import Line, LineKind, OrderStatus, Tender, TenderKind, TenderState
+from pos_app.domain.order import (
+    Line,
+    LineKind,
+    OrderStatus,
+    Tender,
+    TenderKind,
+    TenderState,
+)
 from pos_app.journal import Journal, JournalError, JournalWriteError, OpState
 from pos_app.journal.schema import MIGRATIONS
 from pos_app.journal.store import _tables
@@ -112,7 +120,7 @@ def test_a_sale_is_read_back_exactly(store: Any) -> None:
     first = store.add_line(order_id, product(250, 2))
     voided = store.add_line(order_id, product(990, name="Merlot"))
     store.void_line(order_id, voided)
-    gift = Line(id=0, ean="", name="Gift voucher", quantity=1, unit_price=chf(5000), vat_rate=Decimal("0"),
+    gift = Line(id=0, ean="", name="Gift voucher", quantity=1, unit_price=chf(5000), vat_rate=Decimal(0),
                 kind=LineKind.GIFT_VOUCHER, code="V-1", provider="eguma", free_amount=True,
                 details={"email": "a@b.ch"})
     gift_id = store.add_line(order_id, gift)
@@ -155,7 +163,7 @@ def test_a_failed_step_is_rolled_back_as_a_whole_and_gives_its_number_back(store
     order_id = store.start_order(CHF)
     store.add_line(order_id, product())
 
-    with pytest.raises(RuntimeError), store._tx() as tx:  # noqa: SLF001 - a step failing half-way
+    with pytest.raises(RuntimeError), store._tx() as tx:
         assert tx.next("order_number") == 1
         tx.execute("UPDATE orders SET status='cancelled' WHERE id=?", (order_id,))
         raise RuntimeError("the step fails after its number was drawn")
@@ -286,7 +294,7 @@ async def test_a_till_sells_on_each_backend(till_on: Any) -> None:
         deadline = time.monotonic() + 15
         while till.journal.backlog():
             assert time.monotonic() < deadline
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
         import psycopg
 
         with psycopg.connect(till.config.journal.url) as conn:
@@ -342,9 +350,8 @@ def test_a_server_journal_of_a_newer_till_is_refused(pg_url: str) -> None:
 
 
 def test_an_unreachable_server_is_said_so_within_the_timeout(pg_server: Any) -> None:
-    from tests.pgserver import free_port
-
     from pos_app.journal.postgres import PgJournal
+    from tests.pgserver import free_port
 
     started = time.monotonic()
     with pytest.raises(JournalWriteError) as caught:

@@ -37,7 +37,7 @@ DUMP = {
 
 def dump(store: Any) -> dict[str, list[tuple[Any, ...]]]:
     return {name: [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row.values())
-                   if isinstance(row, dict) else tuple(row) for row in store._query(sql, store._scope)]  # noqa: SLF001
+                   if isinstance(row, dict) else tuple(row) for row in store._query(sql, store._scope)]
             for name, sql in DUMP.items()}
 
 
@@ -53,7 +53,7 @@ def work(store: Any, sales: int = 3) -> None:
     for _ in range(sales):
         sell(store, 2)
     order_id = store.open_order_id()
-    op_id, _ref, tender_id = store.begin_op(provider="eguma", operation="authorize", code="V1", currency=CHF,
+    op_id, _ref, _tender = store.begin_op(provider="eguma", operation="authorize", code="V1", currency=CHF,
                                             order_id=order_id, new_tender=None)
     store.finish_op(op_id, "ok", refs={"redeem_token": "T1"}, result={"balance": 100})
     store.mark_printed(store.last_receipt().id)
@@ -67,16 +67,16 @@ def test_every_change_is_forwarded_once_in_order(local: Any, pg_url: str) -> Non
     assert waiting > 10
     forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
     assert forwarder.forward() == waiting and local.backlog() == 0
-    server = forwarder._server  # noqa: SLF001
+    server = forwarder._server
     assert dump(server) == dump(local)
     assert forwarder.forward() == 0
     # The till killed after the server's commit, before it noted it: all sent again, none applied twice.
-    local._db.execute("UPDATE outbox SET sent_at = NULL")  # noqa: SLF001
+    local._db.execute("UPDATE outbox SET sent_at = NULL")
     assert forwarder.forward() == 0 and local.backlog() == 0 and dump(server) == dump(local)
     work(local, sales=1)  # and what comes after goes on where it was
     assert forwarder.forward() > 0 and dump(server) == dump(local)
     assert [o["number"] for o in server._query("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY id")] \
-        == [1, 2, 3, 4]  # noqa: SLF001
+        == [1, 2, 3, 4]
     forwarder.stop()
 
 
@@ -100,13 +100,13 @@ def test_an_outage_of_10000_journaled_operations_is_forwarded_without_duplicates
     started = time.monotonic()
     assert forwarder.forward() == 10_000
     took = time.monotonic() - started
-    server = forwarder._server  # noqa: SLF001
+    server = forwarder._server
     assert dump(server) == dump(local) and local.backlog() == 0
-    rows = server._query("SELECT COUNT(*) AS n, COUNT(DISTINCT uuid) AS u FROM forwarded")  # noqa: SLF001
+    rows = server._query("SELECT COUNT(*) AS n, COUNT(DISTINCT uuid) AS u FROM forwarded")
     assert rows[0]["n"] == rows[0]["u"] == 10_000
     indexes = [e["detail"]["index"] for e in server.events() if e["kind"] == "no_sale"]
     assert indexes == list(range(10_000 - 5))  # in order, none twice, none lost
-    local._db.execute("UPDATE outbox SET sent_at = NULL WHERE seq > 9000")  # noqa: SLF001
+    local._db.execute("UPDATE outbox SET sent_at = NULL WHERE seq > 9000")
     assert forwarder.forward() == 0 and len(server.events()) == len(local.events())
     print(f"forwarded 10,000 operations in {took:.1f} s")
     forwarder.stop()
@@ -116,7 +116,7 @@ async def test_the_till_keeps_selling_while_the_server_is_down(write_config: Cal
     """A real till ([journal] url, forwarding): the server is killed with a sale open; the
     sale closes, more follow, the till says it is offline; the server comes back and
     gets every sale, numbered as at the till, once."""
-    from tests.pgserver import find_bindir, running_server, SKIP_REASON
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
 
     if find_bindir() is None:
         pytest.skip(SKIP_REASON)
@@ -237,11 +237,11 @@ def test_forwarded_changes_leave_the_outbox_after_a_week(local: Any, pg_url: str
     work(local, sales=2)
     forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
     forwarder.forward()
-    total = local._query("SELECT COUNT(*) AS n, MAX(seq) AS top FROM outbox")[0]  # noqa: SLF001
-    local._db.execute("UPDATE outbox SET sent_at = '2020-01-01T00:00:00.000+00:00'")  # noqa: SLF001
+    total = local._query("SELECT COUNT(*) AS n, MAX(seq) AS top FROM outbox")[0]
+    local._db.execute("UPDATE outbox SET sent_at = '2020-01-01T00:00:00.000+00:00'")
     sell(local)
     forwarder.forward()
-    left = local._query("SELECT seq FROM outbox ORDER BY seq")  # noqa: SLF001
+    left = local._query("SELECT seq FROM outbox ORDER BY seq")
     assert [r["seq"] for r in left] == [total["top"] + 1, total["top"] + 2]  # the old ones gone, the new kept
     local.record("no_sale", {})
     assert forwarder.forward() == 1  # and the next gets a sequence never given before

@@ -122,7 +122,7 @@ def forwarded_as_journaled(journal: Any) -> list[str]:
         time.sleep(0.05)
     if journal.backlog():
         return [f"{journal.backlog()} changes not forwarded: {forwarder.error or forwarder.conflict}"]
-    server = forwarder._connect()  # noqa: SLF001 - a connection of its own, as the forwarder makes it
+    server = forwarder._connect()
     try:
         theirs = dump(server)
     finally:

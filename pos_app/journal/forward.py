@@ -463,8 +463,8 @@ class Forwarder:
                 if self._server is not None:
                     try:
                         self._server.close()
-                    except Exception:  # noqa: BLE001
-                        pass
+                    except Exception as close_error:  # noqa: BLE001 - it is gone anyway
+                        _log.debug("closing the journal server's pool: %s", close_error)
                     self._server = None
                 backoff = min(backoff * 2, self.max_backoff_s)
             self._wake.wait(backoff if not self.online else self.interval_s)

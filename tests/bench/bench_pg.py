@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pos_app.domain.money import Money  # noqa: E402
-from pos_app.domain.order import Line, Tender, TenderKind  # noqa: E402
-from pos_app.journal import Journal  # noqa: E402
+from pos_app.domain.money import Money
+from pos_app.domain.order import Line, Tender, TenderKind
+from pos_app.journal import Journal
 
 FORWARD = "Forwarding {n} journaled operations after an outage"
 CLOSE = "One 3-line cash sale's close, PostgreSQL (direct) / SQLite"
