@@ -259,3 +259,38 @@ def test_every_store_method_that_writes_is_forwarded() -> None:
     writing = {name for name, member in inspect.getmembers(Journal, inspect.isfunction)
                if not name.startswith("_") and "self._tx()" in inspect.getsource(member)}
     assert writing == set(FORWARDED)
+
+
+async def test_voucher_payments_work_while_the_server_is_away(
+        write_config: Callable[..., Path], till_factory: Callable[..., Any]) -> None:
+    """Voucher payments need the provider, not the journal server: with the server
+    killed, a sale is paid by an E-GUMA voucher (intent journaled before the request,
+    locally), and the provider call and its outcome reach the server once it is back."""
+    from tests.conftest import ESPRESSO, SIM_EGUMA, sim_of
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = till_factory(load_config(write_config(
+            SIM_EGUMA.format(timeout=2) + f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 1\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s, forwarder.max_backoff_s = 0.05, 0.2
+        wait_for(lambda: forwarder.online is True)
+        server.kill()
+        till.scan(ESPRESSO)  # 14.90
+        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 50.00 -> 35.10: the sale closes
+        assert till.last_closed is not None
+        assert int(sim_of(till).voucher("L4FU5LQTKJR3").balance_in_cents) == 35_10
+        wait_for(lambda: forwarder.online is False)
+        server.start()
+        wait_for(lambda: till.journal.backlog() == 0, timeout=30)
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            ops = conn.execute("SELECT operation, state, amount_minor FROM provider_ops").fetchall()
+            closed = conn.execute("SELECT number FROM orders WHERE status = 'closed'").fetchall()
+        assert [(op, amount) for op, _state, amount in ops] == [(o.operation, o.amount.minor)
+                                                                for o in till.journal.ops()]
+        assert [state for _op, state, _a in ops] == [o.state for o in till.journal.ops()] and closed == [(1,)]
