@@ -44,6 +44,7 @@ from typing import Any
 
 from pos_app.domain.money import Money
 from pos_app.domain.order import Line, LineKind, Tender, TenderKind, TenderState
+from pos_app.i18n import _
 from pos_app.journal.records import JournalError, JournalWriteError
 from pos_app.journal.store import Journal, _Tx
 
@@ -206,7 +207,7 @@ class ForwardingJournal(Journal):
             "SELECT name, value FROM sequences WHERE outlet=? AND till=?", (self.outlet, self.till))})
         with self._lock:
             if not self.is_new():
-                raise JournalError("the local journal is not new: its counters are its own")
+                raise RuntimeError("the local journal is not new: its counters are its own")
             with self._tx() as tx:
                 for name, value in counters.items():
                     tx.execute("INSERT INTO sequences (outlet, till, name, value) VALUES (?,?,?,?)",
@@ -322,7 +323,9 @@ def replay_store(url: str, outlet: str, till: str, **kwargs: Any) -> Any:
                     raise _AlreadyForwarded
                 yield tx
                 if [t for t, _ in local] != [t for t, _ in tx.created]:
-                    raise ForwardConflict(f"{method} (outbox {seq}) created {tx.created} on the server, {local} here")
+                    raise ForwardConflict(_("change {seq} of this till ({method}) would make other rows on the server "
+                                            "than here ({theirs} against {ours})").format(
+                                                seq=seq, method=method, theirs=tx.created, ours=local))
                 for (table, local_id), (_t, server_id) in zip(local, tx.created, strict=True):
                     self._conn.execute("INSERT INTO forward_ids (origin, tbl, local_id, server_id)"
                                        " VALUES (%s,%s,%s,%s)", (origin, table, local_id, server_id))
@@ -342,7 +345,8 @@ def replay_store(url: str, outlet: str, till: str, **kwargs: Any) -> Any:
             row = self._conn.execute("SELECT server_id FROM forward_ids WHERE origin=%s AND tbl=%s AND local_id=%s",
                                      (origin, table, local_id)).fetchone()
             if row is None:
-                raise ForwardConflict(f"{table} {local_id} of this till is not on the server")
+                raise ForwardConflict(_("{table} {local_id} of this till is not on the server").format(
+                    table=table, local_id=local_id))
             return int(row[0])
 
     return ReplayJournal()
@@ -371,7 +375,8 @@ def apply(server: Any, origin: str, entry: tuple[int, str, str, Any, list[tuple[
     finally:
         server._entry = None
     if number is not None and server.format_number(result.number) != number:
-        raise ForwardConflict(f"order numbered {number} at the till would be {result.number} on the server")
+        raise ForwardConflict(_("order {number} of this till would get number {other} on the server").format(
+            number=number, other=server.format_number(result.number)))
     return True
 
 

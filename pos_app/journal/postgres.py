@@ -291,7 +291,7 @@ class PgJournal(Journal):
     def pragma(self, name: str) -> Any:
         if name == "user_version":
             return self.schema_version()
-        raise JournalError(f"no PRAGMA {name} on a server journal")
+        raise ValueError(f"no PRAGMA {name} on a server journal")
 
     def schema_version(self) -> int:
         with self._lock, self._pool.connection() as conn:
