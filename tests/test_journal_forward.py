@@ -294,3 +294,45 @@ async def test_voucher_payments_work_while_the_server_is_away(
         assert [(op, amount) for op, _state, amount in ops] == [(o.operation, o.amount.minor)
                                                                 for o in till.journal.ops()]
         assert [state for _op, state, _a in ops] == [o.state for o in till.journal.ops()] and closed == [(1,)]
+
+
+def test_tills_in_separate_processes_forward_at_once(pg_url: str, tmp_path: Path) -> None:
+    """Three tills (processes) sell on their own journals and forward to one server at
+    the same time: on the server each till's orders are numbered 1..n without a gap,
+    each change applied once, each sale with its receipt."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from pos_app.journal.postgres import PgJournal
+
+    PgJournal(pg_url, "o", "0").close()
+    sales, tills = 30, ("1", "2", "3")
+    root = Path(__file__).resolve().parents[1]
+    start_at = time.time() + 2.0
+    children = [subprocess.Popen([sys.executable, "-m", "tests.pg_seller", pg_url, "o", till, str(sales),
+                                  str(start_at), str(tmp_path / f"till-{till}.sqlite")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
+                                 env={**os.environ, "PYTHONPATH": str(root)})
+                for till in tills]
+    for child in children:
+        out, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["numbers"] == list(range(1, sales + 1))
+    with psycopg.connect(pg_url) as conn:
+        got = conn.execute("SELECT till, array_agg(number ORDER BY number) FROM orders WHERE status = 'closed'"
+                           " GROUP BY till ORDER BY till").fetchall()
+        receipts = conn.execute("SELECT COUNT(*) FROM receipts WHERE kind = 'sale'").fetchone()[0]
+        applied = conn.execute("SELECT till, COUNT(*), COUNT(DISTINCT uuid) FROM forwarded GROUP BY till"
+                               " ORDER BY till").fetchall()
+    assert got == [(till, list(range(1, sales + 1))) for till in tills] and receipts == 3 * sales
+    import sqlite3
+
+    made = []
+    for till in tills:
+        with sqlite3.connect(tmp_path / f"till-{till}.sqlite") as db:
+            made.append((till, *db.execute("SELECT COUNT(*), COUNT(*) FROM outbox").fetchone()))
+    assert applied == made  # every change of every till once (6 per sale)
