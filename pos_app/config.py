@@ -192,7 +192,33 @@ class DrawerConfig(_Section):
 
 
 class JournalConfig(_Section):
+    # SQLite (the default, one till): the file; with ``url`` the local journal the
+    # till keeps while the server cannot be reached.
     path: Path | None = None
+    # Every till of the shop on one PostgreSQL server: "postgresql://user@host:5432/db".
+    # The password is never written here: `pos keys set --journal` keeps it in the keyring.
+    url: str | None = None
+    # "forward": the till journals locally first and forwards every change to the server
+    # (it keeps selling while the server is away); "direct": every write goes to the server.
+    mode: Literal["forward", "direct"] = "forward"
+    connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    statement_timeout_s: float = Field(default=5.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+            raise ValueError(_('url: {url!r} is not a PostgreSQL address; write e.g. '
+                               'url = "postgresql://pos@db.shop.lan:5432/pos"').format(url=url))
+        if parts.password is not None or "password=" in parts.query:
+            raise ValueError(_("url: the password must not be written in the configuration: remove it from "
+                               "the url and store it in the keyring with `pos keys set --journal`"))
+        return url.strip()
 
 
 class KeyringConfig(_Section):
@@ -537,7 +563,7 @@ def load_config(path: Path) -> Config:
         "receipts": receipts,
     }
     if config.journal.path is not None:
-        updates["journal"] = JournalConfig(path=_resolve(base, config.journal.path))
+        updates["journal"] = config.journal.model_copy(update={"path": _resolve(base, config.journal.path)})
     if config.printer.path is not None:
         updates["printer"] = config.printer.model_copy(
             update={"path": _resolve(base, config.printer.path)}

@@ -1,4 +1,8 @@
-"""``pos journal backup DEST`` and ``pos journal check``: the journal, safely copied and checked.
+"""``pos journal init``, ``backup DEST`` and ``check``: the journal created, safely copied and checked.
+
+* ``pos [--config PATH] journal init`` creates the journal or upgrades its
+  schema: the SQLite file, or with ``[journal] url`` the tables on the shop's
+  PostgreSQL server (issue 18). Safe to run again.
 
 * ``pos [--config PATH] journal backup DEST`` copies the outlet's journal
   through SQLite's online backup API, also while the till runs: the copy
@@ -55,6 +59,12 @@ def add_journal_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help=_("a new file, or a folder (one that exists or a name ending in /): the copy "
                                "is then named after the journal and the time"))
     actions.add_parser(
+        "init", parents=[common], help=_("create or upgrade the journal's tables (a PostgreSQL server's too)"),
+        description=_("Create the journal, or upgrade its schema, without selling: the SQLite file of this "
+                      "till, or with [journal] url the tables on the shop's PostgreSQL server (its password "
+                      "from the keyring: `pos keys set --journal`). Safe to run again."),
+    )
+    actions.add_parser(
         "check", parents=[common], help=_("check the journal (integrity, orders, last order number)"),
         description=_("Read the journal without changing it: SQLite's integrity check, the orders, the "
                       "last order number (also against the one the till keeps outside the journal), "
@@ -73,6 +83,14 @@ def run_journal(args: argparse.Namespace) -> int:
         return _say(str(exc), EXIT_SETUP)
     use_outlet_language(config)
     path, outlet, till = config.journal_path(), config.outlet.id, config.outlet.till
+    if args.journal_command == "init":
+        return _init(config)
+    if config.journal.url and config.journal.mode == "direct":
+        from pos_app.journal.postgres import shown_url
+
+        return _say(_("the journal is on the PostgreSQL server {url}: back it up and check it with the server's "
+                      "own tools (pg_dump, pg_amcheck); `pos journal init` creates or upgrades its tables.").format(
+                          url=shown_url(config.journal.url)), EXIT_SETUP)
     if args.journal_command == "backup":
         try:
             result = backup_journal(path, args.dest, outlet, till)
@@ -88,6 +106,38 @@ def run_journal(args: argparse.Namespace) -> int:
     report = inspect_journal(path, outlet, till)
     print("\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _init(config: Any) -> int:
+    """``pos journal init``: the journal created or its schema upgraded."""
+    from pos_app.journal import Journal
+    from pos_app.journal.schema import MIGRATIONS
+
+    if not config.journal.url:
+        path = config.journal_path()
+        try:
+            journal = Journal(path, config.outlet.id, config.outlet.till)
+        except JournalError as exc:
+            return _say(str(exc), EXIT_FAILED)
+        journal.close()
+        print(_("Journal {path}: schema {version}, ready.").format(path=path, version=len(MIGRATIONS)))
+        return EXIT_OK
+    from pos_app.journal.postgres import init_server, shown_url
+    from pos_app.services.setup import journal_password
+
+    try:
+        before, after = init_server(config.journal.url, journal_password(config), config.journal.connect_timeout_s)
+    except JournalError as exc:
+        return _say(str(exc), EXIT_FAILED)
+    url = shown_url(config.journal.url)
+    if before == after:
+        print(_("Journal on {url}: schema {version}, already up to date.").format(url=url, version=after))
+    elif before == 0:
+        print(_("Journal on {url}: tables created (schema {version}).").format(url=url, version=after))
+    else:
+        print(_("Journal on {url}: schema upgraded from {before} to {after}.").format(url=url, before=before,
+                                                                                   after=after))
+    return EXIT_OK
 
 
 def _say(message: str, code: int) -> int:

@@ -55,6 +55,8 @@ from pos_app.providers import (
 )
 from pos_app.secrets import (
     FIELDS,
+    JOURNAL,
+    JOURNAL_FIELD,
     MAX_SECRET_LENGTH,
     NoBackendError,
     SecretsError,
@@ -123,7 +125,10 @@ def add_keys_parser(subparsers: Any) -> argparse.ArgumentParser:
                       "provider first; a rejected key is not stored."),
         epilog=_("Fields: {fields}.").format(fields=fields),
     )
-    set_.add_argument("--provider", required=True, choices=list(FIELDS))
+    which = set_.add_mutually_exclusive_group(required=True)
+    which.add_argument("--provider", choices=list(FIELDS))
+    which.add_argument("--journal", action="store_true",
+                       help=_("the password of the journal server ([journal] url), checked by connecting"))
     set_.add_argument("--field", help=_("which secret (default: the provider's only field)"))
     set_.add_argument("--no-check", action="store_true",
                       help=_("store the secret even when the provider cannot be reached to check it"))
@@ -135,7 +140,9 @@ def add_keys_parser(subparsers: Any) -> argparse.ArgumentParser:
     delete = actions.add_parser("delete", parents=[common], help=_("remove a secret"),
                                 description=_("Remove one provider secret of the outlet."),
                                 epilog=_("Fields: {fields}.").format(fields=fields))
-    delete.add_argument("--provider", required=True, choices=list(FIELDS))
+    which = delete.add_mutually_exclusive_group(required=True)
+    which.add_argument("--provider", choices=list(FIELDS))
+    which.add_argument("--journal", action="store_true", help=_("the password of the journal server"))
     delete.add_argument("--field", help=_("which secret (default: the provider's only field)"))
     return keys
 
@@ -148,6 +155,8 @@ def run_keys(args: argparse.Namespace) -> int:
         use_outlet_language(config)
         outlet = args.outlet or config.outlet.id
         allow = allow_insecure(config)
+        if args.keys_command == "set" and getattr(args, "journal", False):
+            return _set_journal(args, config, outlet, allow)
         if args.keys_command == "set":
             chosen = getattr(args, "config", None) is not None or bool(os.environ.get("POS_CONFIG"))
             return _set(args, config, outlet, allow, chosen)
@@ -189,6 +198,14 @@ def _field(provider: str, given: str | None) -> str:
 
 
 def _names(args: argparse.Namespace, outlet: str) -> tuple[str, str]:
+    if getattr(args, "journal", False):
+        if args.field not in (None, JOURNAL_FIELD):
+            raise _Stop(_("the journal server has one secret, its {field}").format(field=JOURNAL_FIELD), EXIT_SETUP)
+        try:
+            check_outlet(outlet)
+        except ValueError as exc:
+            raise _Stop(str(exc), EXIT_SETUP) from None
+        return JOURNAL, JOURNAL_FIELD
     field = _field(args.provider, args.field)
     try:
         check_names(outlet, args.provider, field)
@@ -261,12 +278,66 @@ def _set(args: argparse.Namespace, config: Config, outlet: str, allow: bool, cho
     return EXIT_OK
 
 
+def _set_journal(args: argparse.Namespace, config: Config, outlet: str, allow: bool) -> int:
+    """``pos keys set --journal``: the journal server's password, checked by connecting
+    to ``[journal] url`` (unless --no-check), then kept in the keyring."""
+    provider, field = _names(args, outlet)
+    check_backend(allow_insecure=allow)
+    unlock(_("to store the journal server's password of outlet {outlet}").format(outlet=outlet), create=True,
+           allow_insecure=allow)
+    secret = read_secret(_("journal server password for outlet {outlet} (input hidden): ").format(outlet=outlet),
+                         sys.stdin)
+    try:
+        check_secret_text(secret)
+    except ValueError as exc:
+        raise _Stop(_("{problem}; nothing stored").format(problem=exc), EXIT_FAILED) from None
+    verdict, detail = check_journal_password(config, secret)
+    if verdict is Verdict.REJECTED or (verdict is Verdict.UNREACHABLE and not args.no_check):
+        raise _Stop(_("{detail} The password was NOT stored.").format(detail=detail), EXIT_FAILED)
+    previous = get_secret(outlet, provider, field, allow_insecure=allow)
+    set_secret(outlet, provider, field, secret, allow_insecure=allow)
+    words = {"new": mask(secret), "old": mask(previous), "outlet": outlet, "backend": backend_name()}
+    if previous:
+        print(_("Replaced the journal server password {old} with {new} for outlet {outlet} in {backend}.").format(
+            **words))
+    else:
+        print(_("Stored the journal server password {new} for outlet {outlet} in {backend}.").format(**words))
+    print((_("Checked: {detail}") if verdict is Verdict.ACCEPTED else _("Not checked: {detail}")).format(
+        detail=detail))
+    return EXIT_OK
+
+
+def check_journal_password(config: Config, secret: str) -> tuple[Verdict, str]:
+    """Connect to ``[journal] url`` with ``secret``; never raises for it."""
+    url = config.journal.url
+    if not url:
+        return Verdict.UNCHECKABLE, _("{source} has no [journal] url to check it against.").format(
+            source=config.source)
+    try:
+        import psycopg
+    except ImportError:
+        return Verdict.UNCHECKABLE, _("the PostgreSQL driver is not installed (the `postgres` extra).")
+    from pos_app.journal.postgres import shown_url
+
+    try:
+        with psycopg.connect(url, password=secret, connect_timeout=max(1, round(config.journal.connect_timeout_s))):
+            pass
+    except psycopg.OperationalError as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        if "password authentication failed" in text or "authentication failed" in text:
+            return Verdict.REJECTED, _("the server {url} refused the password.").format(url=shown_url(url))
+        return Verdict.UNREACHABLE, _("the server {url} cannot be reached ({problem}).").format(
+            url=shown_url(url), problem=text)
+    return Verdict.ACCEPTED, _("the server {url} accepted it.").format(url=shown_url(url))
+
+
 def _list(config: Config, outlet: str, allow: bool) -> int:
     try:
         check_outlet(outlet)
     except ValueError as exc:
         raise _Stop(str(exc), EXIT_SETUP) from None
-    rows = list_secrets(outlet, FIELDS, allow_insecure=allow)
+    providers = [*FIELDS, JOURNAL] if config.journal.url else list(FIELDS)
+    rows = list_secrets(outlet, providers, allow_insecure=allow)
     print(_("Keyring backend: {backend}").format(backend=backend_name()))
     warning = insecure_backend_warning()
     if warning:

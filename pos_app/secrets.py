@@ -171,8 +171,16 @@ def set_key_command(config: Config, provider: str, field: str, outlet: str | Non
     return " ".join(words)
 
 
+# The journal server's password ([journal] url) is kept like a provider's key:
+# user "<outlet>/journal/password" of the service.
+JOURNAL = "journal"
+JOURNAL_FIELD = "password"
+
+
 def fields_of(provider: str) -> tuple[str, ...]:
     """The secret fields of ``provider``; ValueError naming the known providers."""
+    if provider == JOURNAL:
+        return (JOURNAL_FIELD,)
     try:
         return FIELDS[provider]
     except KeyError:

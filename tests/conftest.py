@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,7 +81,13 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def config(write_config: Callable[..., Path]) -> Config:
+def config(write_config: Callable[..., Path], request: pytest.FixtureRequest) -> Config:
+    """The outlet's configuration. POS_TEST_JOURNAL=direct or =forward runs the tests that
+    use it with the journal on a PostgreSQL server (a new database each; issue 18)."""
+    mode = os.environ.get("POS_TEST_JOURNAL", "sqlite")
+    if mode in ("direct", "forward"):
+        url = request.getfixturevalue("pg_url")
+        return load_config(write_config(f'\n[journal]\nurl = "{url}"\nmode = "{mode}"\n'))
     return load_config(write_config())
 
 
@@ -177,3 +184,23 @@ def za_till(write_config: Callable[..., Path], till_factory: Callable[..., Till]
     end = text.index("\n\n", start)
     path.write_text(text[:start] + f'[catalog]\npath = "{catalog.as_posix()}"' + text[end:], encoding="utf-8")
     return till_factory(load_config(path))
+
+
+# -- a real PostgreSQL server (tests/pgserver.py), for the server journal -------------
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One PostgreSQL server for the whole run, started from the machine's binaries
+    (skipped, naming the package to install, where there are none)."""
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[test]'")
+    with running_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> str:
+    """A new, empty database on the test server: its URL."""
+    return str(pg_server.create_db())

@@ -72,3 +72,23 @@ def test_reports_bench_quick_run_prints_its_rows() -> None:
         measure, figure, target, met = rows[label]
         assert re.search(r"\d+ ms", figure) and target == "300 ms" and met in ("yes", "NO")
     assert "re-derived from the orders' own rows (the cross-check): the same" in proc.stdout
+
+
+def test_pg_bench_quick_run_prints_its_rows() -> None:
+    """The PostgreSQL journal's benchmark (it starts its own server; skipped without one)."""
+    from tests.bench.bench_pg import CLOSE, FORWARD, ZREPORT
+    from tests.pgserver import SKIP_REASON, find_bindir
+
+    if find_bindir() is None:
+        import pytest
+
+        pytest.skip(SKIP_REASON)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "bench" / "bench_pg.py"), "--quick"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = table(proc.stdout)
+    for label in (FORWARD.format(n="500"), CLOSE, ZREPORT.format(n="1,000")):
+        assert label in rows, f"row {label!r} missing from:\n{proc.stdout}"
+        assert re.search(r"\d", rows[label][1]), f"{label}: no number in {rows[label][1]!r}"

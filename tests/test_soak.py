@@ -4,6 +4,9 @@ Slow (several minutes per provider): `python3 tasks.py soak`. Prints the counts.
 SOAK_RUNS (default 200, per provider) and SOAK_SEED choose the size and the
 randomness; SOAK_PROVIDER chooses the providers (comma-separated names from
 tests/crashkit.py ``KITS``, or ``all``; default all: eguma and fakepay).
+SOAK_JOURNAL=postgres runs it with the journal server too ([journal] url, forward
+mode, a database per run on the test server): after each run every change the
+till journaled must be on the server once, as at the till (issue 18).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +43,7 @@ def points(kit: CrashKit) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kit", providers(), ids=lambda kit: kit.name)
 async def test_random_kills(kit: CrashKit, write_config: Callable[..., Path], tmp_path: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+                            monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Each run: a mixed sale killed at a crash point or a random moment; a restart that
     reconciles at once (while the provider may still apply what it holds: nothing may be
     decided "did not happen" wrongly); then, once the provider has applied everything,
@@ -53,6 +57,8 @@ async def test_random_kills(kit: CrashKit, write_config: Callable[..., Path], tm
     crash_points = points(kit)
     if kit.register:
         monkeypatch.setitem(registry.PACKAGES, kit.name, kit.descriptor_module)
+    on_server = os.environ.get("SOAK_JOURNAL", "sqlite") == "postgres"
+    pg = request.getfixturevalue("pg_server") if on_server else None
     sim = SimServer(kit)
     counts: Counter[str] = Counter()
     mismatches: list[str] = []
@@ -60,7 +66,8 @@ async def test_random_kills(kit: CrashKit, write_config: Callable[..., Path], tm
         for run in range(runs):
             sim.reset()
             journal = tmp_path / f"journal-{run}.sqlite"
-            config = write_config(f'\n[journal]\npath = "{journal.as_posix()}"\n', name=f"soak-{run}.toml")
+            server = f'url = "{pg.create_db()}"\n' if pg is not None else ""
+            config = write_config(f'\n[journal]\npath = "{journal.as_posix()}"\n{server}', name=f"soak-{run}.toml")
             mode = rng.choice(["quick"] * 3 + ["late_answer", "late_apply"])
             if mode == "quick":
                 latency = rng.choice([0.0, 0.0, 0.05, 0.2, 0.6])
@@ -89,6 +96,8 @@ async def test_random_kills(kit: CrashKit, write_config: Callable[..., Path], tm
             sim.faults(clear=True)
             till = await recover_and_finish(config, sim.url, kit)
             problems = consistency(till.journal.path, sim.ledger())
+            if pg is not None:
+                problems += forwarded_as_journaled(till.journal)
             till.journal.close()
             counts["decided late"] += early.count("unknown") + early.count("sent")
             if problems:
@@ -98,3 +107,25 @@ async def test_random_kills(kit: CrashKit, write_config: Callable[..., Path], tm
     counts["mismatches"] = len(mismatches)
     print(f"\nsoak {kit.name} (seed {seed}): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     assert not mismatches, "\n".join(mismatches[:10])
+
+
+def forwarded_as_journaled(journal: Any) -> list[str]:
+    """Every change of the till on the server, once, as at the till (forward mode)."""
+    import time
+
+    from tests.test_journal_forward import dump
+
+    forwarder = journal.forwarder
+    forwarder.wake()
+    deadline = time.monotonic() + 30
+    while journal.backlog() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if journal.backlog():
+        return [f"{journal.backlog()} changes not forwarded: {forwarder.error or forwarder.conflict}"]
+    server = forwarder._connect()
+    try:
+        theirs = dump(server)
+    finally:
+        server.close()
+    mine = dump(journal)
+    return [f"{table} differs on the server" for table in mine if mine[table] != theirs[table]]

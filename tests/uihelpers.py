@@ -43,7 +43,14 @@ async def settle(pilot: Pilot) -> None:
 
 
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Rows straight from a journal file, as a shop owner's SQLite tool would see them."""
+    """Rows straight from a journal file, as a shop owner's SQLite tool would see them
+    (or from the journal server, where the till writes there: POS_TEST_JOURNAL=direct)."""
+    if str(db).startswith(("postgresql:", "postgres:")):
+        import psycopg
+
+        scheme, rest = str(db).split(":", 1)
+        with psycopg.connect(f"{scheme}://{rest.lstrip('/')}") as conn:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
     with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchall()
 

@@ -1,4 +1,6 @@
-"""The journal of every money movement: one store interface (``api``), SQLite for one till."""
+"""The journal of every money movement: one store interface (``api``), SQLite for one till
+(``store``); every till of a shop on one PostgreSQL server (``postgres``), directly or
+forwarded from the till's own SQLite journal (``forward``)."""
 
 from pos_app.journal.api import JournalStore
 from pos_app.journal.records import (

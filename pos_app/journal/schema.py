@@ -1,4 +1,17 @@
-"""Schema migrations, applied in order; ``PRAGMA user_version`` is the index."""
+"""Schema migrations, applied in order; ``PRAGMA user_version`` is the index.
+
+The same list builds the PostgreSQL journal (``pos_app.journal.postgres``,
+where a ``schema_version`` table is the index): write a migration once, in
+the SQL both speak. ``postgres.pg_ddl`` translates only ``INTEGER PRIMARY
+KEY`` (an identity column), ``INTEGER`` (BIGINT), ``BLOB`` (BYTEA) and
+``json_object(`` (``json_build_object(``); anything else SQLite-only (PRAGMA,
+``strftime``, ``INDEXED BY`` in a migration) must not appear. The tests run
+every migration on a real server (tests/test_journal_backends.py).
+"""
+
+# What follows this line in a migration runs on SQLite only (issue 17's running
+# totals: triggers, and their backfill); ``postgres.pg_ddl`` leaves it out.
+SQLITE_ONLY = "-- sqlite only --"
 
 MIGRATIONS: list[str] = [
     # 1: orders, lines, tenders, an append-only event log, receipts
@@ -350,6 +363,7 @@ MIGRATIONS.append(
         PRIMARY KEY (outlet, till, section, kind, provider, rate, voided)
     );
     """
+    + SQLITE_ONLY + "\n"
     + ";\n".join(
         [*(sql for section, kind in _SECTIONS for sql in totals_sql(section, _all(kind))),
          cancels_sql(_all("order_cancelled")), no_sales_sql(_all("no_sale")),

@@ -379,11 +379,11 @@ class Journal:
     def highest_number(self) -> int:
         """The highest order number this journal has given (0: none yet)."""
         with self._lock:
-            seq = self._db.execute(
-                "SELECT MAX(value) FROM sequences WHERE outlet=? AND till=? AND name='order_number'",
-                self._scope).fetchone()[0]
-            top = self._db.execute("SELECT MAX(number) FROM orders WHERE outlet=? AND till=?",
-                                   self._scope).fetchone()[0]
+            seq = self._query(
+                "SELECT MAX(value) AS top FROM sequences WHERE outlet=? AND till=? AND name='order_number'",
+                self._scope)[0]["top"]
+            top = self._query("SELECT MAX(number) AS top FROM orders WHERE outlet=? AND till=?",
+                              self._scope)[0]["top"]
         return max(seq or 0, top or 0)
 
     def known_number(self) -> int:
@@ -1134,37 +1134,56 @@ def _receipt(row: sqlite3.Row) -> ReceiptRecord:
     )
 
 
-class _Tx:
-    """The statements of one open transaction, for one till."""
+def _inserted_table(sql: str) -> str:
+    match = re.match(r"\s*INSERT INTO (\w+)", sql)
+    return match.group(1) if match else ""
 
-    def __init__(self, db: sqlite3.Connection, outlet: str = "", till: str = "") -> None:
+
+class _Tx:
+    """The statements of one open transaction, for one till.
+
+    The store's SQL is written once, with ``?`` placeholders; a backend that
+    speaks another dialect (``pos_app.journal.postgres``) overrides ``_run``
+    (and ``insert``, which needs the new row's id)."""
+
+    def __init__(self, db: Any, outlet: str = "", till: str = "") -> None:
         self._db = db
         self._outlet = outlet
         self._till = till
+        self.created: list[tuple[str, int]] = []  # (table, id) of each row inserted, in order
+
+    def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        """Run one statement; its cursor."""
+        return self._db.execute(sql, args)
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> int:
-        return self._db.execute(sql, args).rowcount
+        return self._run(sql, args).rowcount
 
     def insert(self, sql: str, args: tuple[Any, ...]) -> int:
-        cur = self._db.execute(sql, args)
+        cur = self._run(sql, args)
         assert cur.lastrowid is not None
+        self.created.append((_inserted_table(sql), cur.lastrowid))
         return cur.lastrowid
 
     def row(self, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-        return self._db.execute(sql, args).fetchone()
+        return self._run(sql, args).fetchone()
 
     def one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return self._db.execute(sql, args).fetchone()[0]
+        return self._run(sql, args).fetchone()[0]
 
     def next(self, name: str) -> int:
-        """The next value of this till's counter ``name`` (in this transaction)."""
-        self._db.execute(
+        """The next value of this till's counter ``name`` (in this transaction).
+
+        The UPDATE locks the counter's row until the transaction ends (on a server,
+        a second writer of the same till waits for it), and a rollback gives the
+        value back: the numbers have no gaps and no duplicates."""
+        self._run(
             "INSERT INTO sequences (outlet, till, name, value) VALUES (?,?,?,0)"
             " ON CONFLICT (outlet, till, name) DO NOTHING",
             (self._outlet, self._till, name),
         )
-        self._db.execute("UPDATE sequences SET value = value + 1 WHERE outlet=? AND till=? AND name=?",
-                         (self._outlet, self._till, name))
+        self._run("UPDATE sequences SET value = value + 1 WHERE outlet=? AND till=? AND name=?",
+                  (self._outlet, self._till, name))
         return int(self.one("SELECT value FROM sequences WHERE outlet=? AND till=? AND name=?",
                             (self._outlet, self._till, name)))
 
@@ -1189,7 +1208,7 @@ class _Tx:
             self._db.execute(statement)
 
     def event(self, order_id: int | None, kind: str, detail: dict[str, Any]) -> None:
-        self._db.execute(
+        self._run(
             "INSERT INTO events (outlet, till, at, order_id, kind, detail) VALUES (?,?,?,?,?,?)",
             (self._outlet, self._till, _now(), order_id, kind, json.dumps(detail, sort_keys=True)),
         )

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from drivers.printer import ReceiptPrinter
 from drivers.printer.codepage import codepage_number
 from drivers.printer.factory import open_printer
 from pos_app.config import Config, ConfigError, load_catalog, use_outlet_language
 from pos_app.i18n import _
-from pos_app.journal import Journal
+from pos_app.journal import Journal, JournalError, JournalStore
 from pos_app.receipts import load_templates
 from pos_app.services.checkout import Till
 from pos_app.services.providers import ProviderSlot, build_providers
+
+_log = logging.getLogger(__name__)
 
 
 def make_printer(config: Config) -> ReceiptPrinter:
@@ -29,6 +34,60 @@ def make_printer(config: Config) -> ReceiptPrinter:
         raise ConfigError(_("{file}: [printer] {problem}").format(file=config.source, problem=exc)) from None
 
 
+def open_journal(config: Config) -> JournalStore:
+    """The outlet's journal: SQLite (the default, one till), or the shop's PostgreSQL
+    server with ``[journal] url`` (its password, if any, from the keyring)."""
+    if not config.journal.url:
+        return Journal(config.journal_path(), config.outlet.id, config.outlet.till)
+    from pos_app.journal.postgres import PgJournal  # psycopg only where a server is configured
+
+    j = config.journal
+    outlet, till = config.outlet.id, config.outlet.till
+    password = journal_password(config)
+    if j.mode == "direct":
+        return PgJournal(j.url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
+                         statement_timeout_s=j.statement_timeout_s)
+    from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
+
+    url = j.url
+
+    def connect() -> Any:
+        return replay_store(url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
+                            statement_timeout_s=j.statement_timeout_s)
+
+    local = ForwardingJournal(config.journal_path(), outlet, till)
+    try:
+        if local.is_new():  # the first start here: go on from the till's numbers on the server
+            try:
+                server = connect()
+            except JournalError as exc:
+                raise JournalError(_("this till starts a new local journal for the journal server, and needs the "
+                                     "server once for that (to go on from this till's order numbers there): "
+                                     "{problem}").format(problem=exc)) from None
+            try:
+                local.take_over_counters(server)
+            finally:
+                server.close()
+    except BaseException:
+        local.close()
+        raise
+    local.forwarder = Forwarder(local, connect)
+    local.forwarder.start()
+    return local
+
+
+def journal_password(config: Config) -> str | None:
+    """The journal server's password from the keyring (None: none stored, or no
+    keyring: the server may trust the till, else it says the password is missing)."""
+    from pos_app.secrets import JOURNAL, JOURNAL_FIELD, SecretsError, get_secret
+
+    try:
+        return get_secret(config.outlet.id, JOURNAL, JOURNAL_FIELD, allow_insecure=config.keyring.allow_insecure)
+    except SecretsError as exc:
+        _log.warning("the journal server's password cannot be read from the keyring: %s", exc)
+        return None
+
+
 def open_till(
     config: Config,
     printer: ReceiptPrinter | None = None,
@@ -43,6 +102,6 @@ def open_till(
     catalog = load_catalog(config.catalog.path, config.outlet.currency)
     templates = load_templates(config.receipts, config.printer.width, config.printer.codepage)
     printer = printer or make_printer(config)
-    journal = Journal(config.journal_path(), config.outlet.id, config.outlet.till)
+    journal = open_journal(config)
     slots = providers if providers is not None else build_providers(config)
     return Till(config, catalog, journal, printer, templates, slots)

@@ -26,6 +26,7 @@ from pos_app.domain.order import Tender, TenderKind, TenderState
 from pos_app.domain.vat import format_rate
 from pos_app.providers import OpKind
 from pos_app.services.checkout import CheckoutError, Level, Notice, Outcome, Till
+from pos_app.services.journal_server import server_state
 from pos_app.services.results import Confirm
 from pos_app.services.digital import DigitalOffer
 from pos_app.ui.dialogs import AmountDialog, ConfirmDialog
@@ -289,8 +290,12 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
 
     # -- rendering ------------------------------------------------------------
     def _tick(self) -> None:
-        """The clock: redraws the title from what refresh_order read (no journal query)."""
+        """The clock: redraws the title from what refresh_order read (no journal query),
+        and the health line when the journal server came or went (read from memory)."""
         self._render_title()
+        server = server_state(self.till.journal, self.till.config.journal.url)
+        if (None if server is None else (server.online, server.conflict)) != getattr(self, "_server_shown", None):
+            self._render_health()
 
     def _render_title(self) -> None:
         cfg = self.till.config
@@ -425,6 +430,11 @@ class CheckoutScreen(ReportsWorkerErrors, Screen[None]):
         if scanner is not None:
             health.append(" " + _("Scanner") + " ")
             health.append("●", style=dot(scanner[0]))
+        server = server_state(self.till.journal, self.till.config.journal.url)
+        self._server_shown = None if server is None else (server.online, server.conflict)
+        if server is not None:  # red: offline, selling on the local journal (F12 says more)
+            health.append(" " + (_("Server") if server.online is not False else _("Offline")) + " ")
+            health.append("●", style=dot(False if server.conflict else server.online))
         show(self.query_one("#health", Plain), health)
 
     def _selectable(self) -> list[tuple[str, int]]:

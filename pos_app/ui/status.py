@@ -19,6 +19,7 @@ from pos_app.ui.errors import ReportsWorkerErrors, explain
 from pos_app.ui.plain import Plain
 from pos_app.services import journaled, wording
 from pos_app.services.checkout import Till
+from pos_app.services.journal_server import server_state
 
 
 def dot(ok: bool | None) -> tuple[str, str]:
@@ -132,6 +133,28 @@ class StatusScreen(ReportsWorkerErrors, ModalScreen[None]):
         t.append(f"  {self.keyring_info}\n", style="yellow" if "!" in self.keyring_info else "")
         t.append("\n" + _("Journal") + "\n", style="bold underline")
         t.append(f"  {till.journal.path}\n")
+        server = server_state(till.journal, cfg.journal.url, count=True)
+        if server is not None:
+            symbol, colour = dot(False if server.conflict else server.online)
+            t.append("  ")
+            t.append(symbol, style=colour)
+            if server.conflict:
+                t.append(" " + _("server {url}: forwarding stopped — {problem}. The till keeps selling on its own "
+                                 "journal; call support.").format(url=server.url, problem=server.conflict) + "\n",
+                         style="bold red")
+            elif server.online:
+                t.append(" " + _("server {url}: online").format(url=server.url))
+                if server.backlog:
+                    t.append(" — " + ngettext("{count} change being forwarded", "{count} changes being forwarded",
+                                              server.backlog).format(count=server.backlog))
+                t.append("\n")
+            else:
+                t.append(" " + _("server {url}: OFFLINE — selling on this till's own journal; {count} changes "
+                                 "are forwarded when the server is back").format(
+                                     url=server.url, count=server.backlog or 0), style="red")
+                if server.error:
+                    t.append(f" ({server.error})", style="red")
+                t.append("\n")
         if note:
             t.append(f"\n{note}\n", style="bold")
         self.query_one("#report", Static).update(t)

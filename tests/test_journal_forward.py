@@ -1,0 +1,377 @@
+"""A till with a journal server journals locally first and forwards every change
+(issue 18, "the server goes away"): exactly once, in order, idempotent by the
+call's UUID; it keeps selling while the server is away and says so."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pos_app.config import load_config
+from pos_app.journal import JournalWriteError
+from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
+from pos_app.services.journal_server import server_state
+from pos_app.services.setup import open_till
+from tests.conftest import CROISSANT, MERLOT
+from tests.test_journal_backends import CHF, sell
+
+# What must be the same at the till and on the server, row by row, ids aside.
+DUMP = {
+    "orders": "SELECT number, status, currency, voided_at IS NOT NULL AS voided FROM orders"
+              " WHERE outlet=? AND till=? ORDER BY id",
+    "lines": "SELECT o.number, l.ean, l.quantity, l.unit_minor, l.voided_at IS NOT NULL AS voided FROM lines l"
+             " JOIN orders o ON o.id = l.order_id WHERE o.outlet=? AND o.till=? ORDER BY l.id",
+    "tenders": "SELECT o.number, t.kind, t.amount_minor, t.state, t.refs FROM tenders t"
+               " JOIN orders o ON o.id = t.order_id WHERE o.outlet=? AND o.till=? ORDER BY t.id",
+    "receipts": "SELECT kind, text, escpos, printed_at IS NOT NULL AS printed FROM receipts"
+                " WHERE outlet=? AND till=? ORDER BY id",
+    "ops": "SELECT reference, operation, state, refs, result, error FROM provider_ops WHERE outlet=? AND till=?"
+           " ORDER BY id",
+    "events": "SELECT kind FROM events WHERE outlet=? AND till=? ORDER BY id",
+}
+
+
+def dump(store: Any) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row.values())
+                   if isinstance(row, dict) else tuple(row) for row in store._query(sql, store._scope)]
+            for name, sql in DUMP.items()}
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Any:
+    store = ForwardingJournal(tmp_path / "till.sqlite", "o", "1")
+    yield store
+    store.close()
+
+
+def work(store: Any, sales: int = 3) -> None:
+    """Sales, a provider call from intent to outcome, a printed receipt, a void, an event."""
+    for _ in range(sales):
+        sell(store, 2)
+    order_id = store.open_order_id()
+    op_id, _ref, _tender = store.begin_op(provider="eguma", operation="authorize", code="V1", currency=CHF,
+                                            order_id=order_id, new_tender=None)
+    store.finish_op(op_id, "ok", refs={"redeem_token": "T1"}, result={"balance": 100})
+    store.mark_printed(store.last_receipt().id)
+    store.void_closed_order(store.last_closed_order_id(), "VOID", b"\x1b@void")
+    store.record("drawer_opened", {"why": "no sale"})
+
+
+def test_every_change_is_forwarded_once_in_order(local: Any, pg_url: str) -> None:
+    work(local)
+    waiting = local.backlog()
+    assert waiting > 10
+    forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
+    assert forwarder.forward() == waiting and local.backlog() == 0
+    server = forwarder._server
+    assert dump(server) == dump(local)
+    assert forwarder.forward() == 0
+    # The till killed after the server's commit, before it noted it: all sent again, none applied twice.
+    local._db.execute("UPDATE outbox SET sent_at = NULL")
+    assert forwarder.forward() == 0 and local.backlog() == 0 and dump(server) == dump(local)
+    work(local, sales=1)  # and what comes after goes on where it was
+    assert forwarder.forward() > 0 and dump(server) == dump(local)
+    assert [o["number"] for o in server._query("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY id")] \
+        == [1, 2, 3, 4]
+    forwarder.stop()
+
+
+def test_an_outage_of_10000_journaled_operations_is_forwarded_without_duplicates(local: Any, pg_url: str) -> None:
+    reachable = False
+
+    def connect() -> Any:
+        if not reachable:
+            raise JournalWriteError("the server cannot be reached", "offline")
+        return replay_store(pg_url, "o", "1")
+
+    forwarder = Forwarder(local, connect, batch=1000)
+    sell(local)
+    for index in range(10_000 - 5):
+        local.record("no_sale", {"index": index})
+    sell(local)
+    assert local.backlog() == 10_000
+    with pytest.raises(JournalWriteError):
+        forwarder.forward()
+    reachable = True
+    started = time.monotonic()
+    assert forwarder.forward() == 10_000
+    took = time.monotonic() - started
+    server = forwarder._server
+    assert dump(server) == dump(local) and local.backlog() == 0
+    rows = server._query("SELECT COUNT(*) AS n, COUNT(DISTINCT uuid) AS u FROM forwarded")
+    assert rows[0]["n"] == rows[0]["u"] == 10_000
+    indexes = [e["detail"]["index"] for e in server.events() if e["kind"] == "no_sale"]
+    assert indexes == list(range(10_000 - 5))  # in order, none twice, none lost
+    local._db.execute("UPDATE outbox SET sent_at = NULL WHERE seq > 9000")
+    assert forwarder.forward() == 0 and len(server.events()) == len(local.events())
+    print(f"forwarded 10,000 operations in {took:.1f} s")
+    forwarder.stop()
+
+
+async def test_the_till_keeps_selling_while_the_server_is_down(write_config: Callable[..., Path]) -> None:
+    """A real till ([journal] url, forwarding): the server is killed with a sale open; the
+    sale closes, more follow, the till says it is offline; the server comes back and
+    gets every sale, numbered as at the till, once."""
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = open_till(load_config(write_config(f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 1\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s, forwarder.max_backoff_s = 0.05, 0.2
+        try:
+            till.scan(CROISSANT)
+            assert (await till.pay_cash(till.order.cash_due)).closed is not None
+            wait_for(lambda: till.journal.backlog() == 0)
+            assert server_state(till.journal, url).online is True
+            till.scan(MERLOT)
+            server.kill()
+            started = time.monotonic()
+            numbers = []
+            for code in (CROISSANT, MERLOT, CROISSANT):
+                outcome = await till.pay_cash(till.order.cash_due)
+                numbers.append(outcome.closed.number)
+                till.scan(code)
+            assert time.monotonic() - started < 2  # the till never waits on the server
+            assert numbers == ["1-0002", "1-0003", "1-0004"]
+            wait_for(lambda: server_state(till.journal, url).online is False)
+            state = server_state(till.journal, url, count=True)
+            assert state.backlog and state.backlog > 0 and state.error
+            server.start()
+            wait_for(lambda: till.journal.backlog() == 0, timeout=30)
+            assert server_state(till.journal, url).online is True
+            import psycopg
+
+            with psycopg.connect(url) as conn:
+                got = conn.execute("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY number").fetchall()
+            assert [n for (n,) in got] == [1, 2, 3, 4]
+        finally:
+            till.journal.close()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+async def test_a_new_till_goes_on_from_its_numbers_on_the_server(
+        pg_url: str, write_config: Callable[..., Path], data_dir: Path) -> None:
+    """A till that sold on the server ("direct") and is switched to "forward" (or set up
+    again on a new machine) starts its new local journal from its counters there, and
+    its first start needs the server for that."""
+    direct = open_till(load_config(write_config(f'\n[journal]\nurl = "{pg_url}"\nmode = "direct"\n')))
+    for _ in range(2):
+        direct.scan(CROISSANT)
+        await direct.pay_cash(direct.order.cash_due)
+    direct.journal.close()
+    offline = write_config('\n[journal]\nurl = "postgresql://pos@127.0.0.1:1/none"\nconnect_timeout_s = 1\n',
+                           name="offline.toml")
+    from pos_app.journal import JournalError
+
+    with pytest.raises(JournalError, match="needs the server once"):
+        open_till(load_config(offline))
+    till = open_till(load_config(write_config(f'\n[journal]\nurl = "{pg_url}"\n', name="forward.toml")))
+    try:
+        till.scan(MERLOT)
+        outcome = await till.pay_cash(till.order.cash_due)
+        assert outcome.closed is not None and outcome.closed.number == "1-0003"
+        till.journal.forwarder.wake()
+        wait_for(lambda: till.journal.backlog() == 0)
+        assert till.journal.forwarder.conflict is None
+        import psycopg
+
+        with psycopg.connect(pg_url) as conn:
+            got = conn.execute("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY number").fetchall()
+        assert [n for (n,) in got] == [1, 2, 3]
+    finally:
+        till.journal.close()
+
+
+async def test_the_screen_says_offline_and_f12_what_waits(write_config: Callable[..., Path]) -> None:
+    """The real app: the health line shows the server; killed, it turns to a red
+    'Offline' dot while the cashier sells on; F12 says how many changes wait; back, it
+    forwards them and the line shows the server again."""
+    from pos_app.ui.app import PosApp
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+    from tests.uihelpers import scan, screen_text, settle, text, wait_until
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = open_till(load_config(write_config(f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 1\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s, forwarder.max_backoff_s = 0.05, 0.2
+        try:
+            app = PosApp(till)
+            async with app.run_test(size=(100, 30)) as pilot:
+                await scan(pilot, CROISSANT)
+                await wait_until(pilot, lambda: forwarder.online is True, 10)
+                await wait_until(pilot, lambda: "Server ●" in text(pilot, "#health"), 5)
+                server.kill()
+                await pilot.press("f3", "enter")  # cash, the amount due: the sale closes offline
+                await settle(pilot)
+                assert "Order 1-0001 closed" in text(pilot, "#status")
+                await wait_until(pilot, lambda: "Offline ●" in text(pilot, "#health"), 10)
+                await pilot.press("f12")
+                await settle(pilot)
+                shown = screen_text(pilot)
+                assert "OFFLINE" in shown and "forwarded when the server is back" in shown
+                await pilot.press("escape")
+                server.start()
+                await wait_until(pilot, lambda: till.journal.backlog() == 0, 30)
+                await wait_until(pilot, lambda: "Server ●" in text(pilot, "#health"), 10)
+        finally:
+            till.journal.close()
+
+
+def test_forwarded_changes_leave_the_outbox_after_a_week(local: Any, pg_url: str) -> None:
+    work(local, sales=2)
+    forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
+    forwarder.forward()
+    total = local._query("SELECT COUNT(*) AS n, MAX(seq) AS top FROM outbox")[0]
+    local._db.execute("UPDATE outbox SET sent_at = '2020-01-01T00:00:00.000+00:00'")
+    sell(local)
+    forwarder.forward()
+    left = local._query("SELECT seq FROM outbox ORDER BY seq")
+    assert [r["seq"] for r in left] == [total["top"] + 1, total["top"] + 2]  # the old ones gone, the new kept
+    local.record("no_sale", {})
+    assert forwarder.forward() == 1  # and the next gets a sequence never given before
+    forwarder.stop()
+
+
+def test_every_store_method_that_writes_is_forwarded() -> None:
+    """A new writing method of the store (a Z report's, say) must be forwarded too:
+    add it to forward.FORWARDED (and its id arguments to ID_ARGS)."""
+    import inspect
+
+    from pos_app.journal import Journal
+    from pos_app.journal.forward import FORWARDED, LOCAL_ONLY
+
+    writing = {name for name, member in inspect.getmembers(Journal, inspect.isfunction)
+               if not name.startswith("_") and "self._tx()" in inspect.getsource(member)}
+    assert writing == set(FORWARDED) | set(LOCAL_ONLY) and not set(FORWARDED) & set(LOCAL_ONLY)
+
+
+async def test_voucher_payments_work_while_the_server_is_away(
+        write_config: Callable[..., Path], till_factory: Callable[..., Any]) -> None:
+    """Voucher payments need the provider, not the journal server: with the server
+    killed, a sale is paid by an E-GUMA voucher (intent journaled before the request,
+    locally), and the provider call and its outcome reach the server once it is back."""
+    from tests.conftest import ESPRESSO, SIM_EGUMA, sim_of
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = till_factory(load_config(write_config(
+            SIM_EGUMA.format(timeout=2) + f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 1\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s, forwarder.max_backoff_s = 0.05, 0.2
+        wait_for(lambda: forwarder.online is True)
+        server.kill()
+        till.scan(ESPRESSO)  # 14.90
+        await till.vouchers.pay(await till.vouchers.check("L4FU5LQTKJR3"))  # 50.00 -> 35.10: the sale closes
+        assert till.last_closed is not None
+        assert int(sim_of(till).voucher("L4FU5LQTKJR3").balance_in_cents) == 35_10
+        wait_for(lambda: forwarder.online is False)
+        server.start()
+        wait_for(lambda: till.journal.backlog() == 0, timeout=30)
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            ops = conn.execute("SELECT operation, state, amount_minor FROM provider_ops").fetchall()
+            closed = conn.execute("SELECT number FROM orders WHERE status = 'closed'").fetchall()
+        assert [(op, amount) for op, _state, amount in ops] == [(o.operation, o.amount.minor)
+                                                                for o in till.journal.ops()]
+        assert [state for _op, state, _a in ops] == [o.state for o in till.journal.ops()] and closed == [(1,)]
+
+
+def test_tills_in_separate_processes_forward_at_once(pg_url: str, tmp_path: Path) -> None:
+    """Three tills (processes) sell on their own journals and forward to one server at
+    the same time: on the server each till's orders are numbered 1..n without a gap,
+    each change applied once, each sale with its receipt."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from pos_app.journal.postgres import PgJournal
+
+    PgJournal(pg_url, "o", "0").close()
+    sales, tills = 30, ("1", "2", "3")
+    root = Path(__file__).resolve().parents[1]
+    start_at = time.time() + 2.0
+    children = [subprocess.Popen([sys.executable, "-m", "tests.pg_seller", pg_url, "o", till, str(sales),
+                                  str(start_at), str(tmp_path / f"till-{till}.sqlite")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root,
+                                 env={**os.environ, "PYTHONPATH": str(root)})
+                for till in tills]
+    for child in children:
+        out, err = child.communicate(timeout=240)
+        assert child.returncode == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["numbers"] == list(range(1, sales + 1))
+    with psycopg.connect(pg_url) as conn:
+        got = conn.execute("SELECT till, array_agg(number ORDER BY number) FROM orders WHERE status = 'closed'"
+                           " GROUP BY till ORDER BY till").fetchall()
+        receipts = conn.execute("SELECT COUNT(*) FROM receipts WHERE kind = 'sale'").fetchone()[0]
+        applied = conn.execute("SELECT till, COUNT(*), COUNT(DISTINCT uuid) FROM forwarded GROUP BY till"
+                               " ORDER BY till").fetchall()
+    assert got == [(till, list(range(1, sales + 1))) for till in tills] and receipts == 3 * sales
+    import sqlite3
+
+    made = []
+    for till in tills:
+        with sqlite3.connect(tmp_path / f"till-{till}.sqlite") as db:
+            made.append((till, *db.execute("SELECT COUNT(*), COUNT(*) FROM outbox").fetchone()))
+    assert applied == made  # every change of every till once (6 per sale)
+
+
+def test_an_x_and_a_z_report_stay_at_the_till_and_forwarding_goes_on(local: Any, pg_url: str) -> None:
+    """An X or Z report (issue 17) is the till's own record: neither it nor its
+    receipt's printing marks go to the server, and forwarding goes on after it (a
+    forwarded mark of a receipt the server never had would stop it)."""
+    from pos_app.journal.reporting import Period
+
+    work(local, sales=2)
+
+    def build(number: int, period: Period, start: str | None, end: str, rows: Any) -> tuple[str, str, bytes]:
+        return '{"sales": 2}', f"Z REPORT {number}", b"\x1b@z"
+
+    x = local.save_report("X", build)
+    local.mark_printed(x.receipt_id)
+    z = local.save_report("Z", build)
+    local.mark_print_failed(z.receipt_id, "paper out")
+    sell(local, 1)  # the next day
+    forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
+    assert forwarder.forward() > 0 and local.backlog() == 0
+    server = forwarder._server
+    kinds = [r["kind"] for r in server._query("SELECT kind FROM receipts WHERE outlet=? AND till=?", server._scope)]
+    assert "report" not in kinds and kinds.count("sale") == 3
+    assert [o["number"] for o in server._query("SELECT number FROM orders WHERE number IS NOT NULL ORDER BY id")] \
+        == [1, 2, 3]
+    assert local.last_z() is not None and local.last_z().number == 1  # at the till
+
+
+def test_a_till_writing_straight_to_the_server_says_reports_are_not_available(pg_url: str) -> None:
+    from pos_app.journal import JournalError
+    from pos_app.journal.postgres import PgJournal
+
+    store = PgJournal(pg_url, "o", "1")
+    try:
+        with pytest.raises(JournalError, match=r'mode = "direct" they are not available yet'):
+            store.save_report("X", lambda *a: ("{}", "", b""))
+        assert store.schema_version() == 7 and store.last_z() is None  # migration 7's tables are there
+    finally:
+        store.close()
