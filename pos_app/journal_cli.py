@@ -104,6 +104,14 @@ def run_journal(args: argparse.Namespace) -> int:
         print(text.format(path=path, copy=result.path, count=result.orders, last=result.highest))
         return EXIT_OK
     report = inspect_journal(path, outlet, till)
+    if config.journal.url and report.read:  # forward mode: what the server does not have yet
+        from pos_app.journal.forward import unsent_count
+
+        waiting = unsent_count(path)
+        if waiting is not None:
+            report.notes.append(ngettext("{count} change not forwarded to the journal server yet",
+                                         "{count} changes not forwarded to the journal server yet",
+                                         waiting).format(count=waiting))
     print("\n".join(report.lines()))
     return EXIT_OK if report.ok else EXIT_FAILED
 

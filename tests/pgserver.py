@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ from pathlib import Path
 PASSWORD_ROLE = "pos_pw"
 SKIP_REASON = ("no PostgreSQL server binaries (initdb, pg_ctl) found: install Debian's `postgresql` package "
                "(apt install postgresql) or set POS_PG_BINDIR to run the PostgreSQL journal tests")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "(Z)"
 
 
 def find_bindir() -> Path | None:
@@ -95,18 +103,32 @@ class PgServer:
     def start(self) -> None:
         options = (f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
                    "-c max_connections=60 -c shared_buffers=32MB")
-        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
-                 "-w", "-t", "60", "start")
+        for attempt in range(4):  # after a kill the port or shared memory may take a moment to be free
+            try:
+                self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
+                         str(self.root / "log"), "-w", "-t", "60", "start")
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 3:
+                    log = (self.root / "log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"the test PostgreSQL server did not start:\n{log}") from None
+                time.sleep(1.0)
 
     def stop(self, mode: str = "fast") -> None:
         with contextlib.suppress(subprocess.SubprocessError):
             self.run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def kill(self) -> None:
-        """The server dies at once (SIGKILL of the postmaster and its children)."""
-        pid = int((self.data / "postmaster.pid").read_text().split()[0])
-        subprocess.run(["pkill", "-KILL", "-P", str(pid)], check=False)
-        os.kill(pid, 9)
+        """The server dies at once (SIGKILL of the postmaster and its children); returns
+        once they are all gone (a new server would find their shared memory in use)."""
+        pids = self._pids()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{pid}").exists() and "(Z)" not in _state(pid) for pid in pids) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         with contextlib.suppress(FileNotFoundError):
             (self.data / "postmaster.pid").unlink()
 

@@ -129,7 +129,7 @@ async def test_the_till_keeps_selling_while_the_server_is_down(write_config: Cal
             till.scan(CROISSANT)
             assert (await till.pay_cash(till.order.cash_due)).closed is not None
             wait_for(lambda: till.journal.backlog() == 0)
-            assert server_state(till.journal, url).online is True
+            wait_for(lambda: server_state(till.journal, url).online is True)
             till.scan(MERLOT)
             server.kill()
             started = time.monotonic()
@@ -145,7 +145,7 @@ async def test_the_till_keeps_selling_while_the_server_is_down(write_config: Cal
             assert state.backlog and state.backlog > 0 and state.error
             server.start()
             wait_for(lambda: till.journal.backlog() == 0, timeout=30)
-            assert server_state(till.journal, url).online is True
+            wait_for(lambda: server_state(till.journal, url).online is True)
             import psycopg
 
             with psycopg.connect(url) as conn:
@@ -375,3 +375,19 @@ def test_a_till_writing_straight_to_the_server_says_reports_are_not_available(pg
         assert store.schema_version() == 7 and store.last_z() is None  # migration 7's tables are there
     finally:
         store.close()
+
+
+def test_pos_journal_check_says_what_the_server_does_not_have_yet(
+        write_config: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from pos_app import journal_cli
+
+    path = write_config('\n[journal]\nurl = "postgresql://pos@127.0.0.1:1/none"\n')
+    config = load_config(path)
+    local = ForwardingJournal(config.journal_path(), config.outlet.id, config.outlet.till)
+    sell(local)
+    local.close()
+    parser = journal_cli.argparse.ArgumentParser()
+    journal_cli.add_journal_parser(parser.add_subparsers(dest="command"))
+    assert journal_cli.run_journal(parser.parse_args(["journal", "check", "--config", str(path)])) == 0
+    out = capsys.readouterr().out
+    assert "note: 3 changes not forwarded to the journal server yet" in out and "journal OK" in out

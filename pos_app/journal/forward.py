@@ -181,14 +181,18 @@ class ForwardingJournal(Journal):
 
     @contextmanager
     def _tx(self) -> Iterator[_Tx]:
+        recorded = False
         with super()._tx() as tx:
             yield tx
             call = self._call
             if call is not None:  # in the call's own transaction: both or neither
                 self._call = None
+                recorded = True
                 tx._run("INSERT INTO outbox (uuid, method, args, created, at) VALUES (?,?,?,?,?)",
                         (str(uuid.uuid4()), call.method, json.dumps(encode(call.args)),
                          json.dumps(tx.created), _now()))
+        if recorded and self.forwarder is not None:  # committed: on its way at once
+            self.forwarder.wake()
 
     forwarder: Forwarder | None = None
 
@@ -443,6 +447,7 @@ class Forwarder:
             self.local.mark_sent(entries[-1][0])
             self.forwarded += len(entries)
             self._contact = time.monotonic()
+            self.online, self.error = True, None
 
     def status(self) -> dict[str, Any]:
         return {"online": self.online, "backlog": self.local.backlog(), "error": self.error,
@@ -486,3 +491,15 @@ class Forwarder:
             self._wake.wait(backoff if not self.online else self.interval_s)
             self._wake.clear()
         time.sleep(0)
+
+
+def unsent_count(path: Path) -> int | None:
+    """How many changes in the journal file ``path`` are not on the server yet, read
+    without writing (None: it has no outbox)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as db:
+            return int(db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0])
+    except sqlite3.Error:
+        return None
