@@ -227,6 +227,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, frozenset[str]]]] = {
         "x_title": (False, frozenset()),
         "z_title": (False, frozenset()),
         "liability_title": (False, frozenset()),
+        "store_title": (False, frozenset()),
         "liability_note": (True, frozenset()),
         "footer": (True, frozenset()),
     },
@@ -254,6 +255,7 @@ DEFAULTS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "x_title": N_("X REPORT {number}"),
         "z_title": N_("Z REPORT {number}"),
         "liability_title": N_("VOUCHER LIABILITY"),
+        "store_title": N_("STORE REPORT, ALL TILLS"),
         "liability_note": (),
         "footer": (),
     },
@@ -680,7 +682,7 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
     values = _values(config, str(f["number"]), when, currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
-    title = "z_title" if f["kind"] == "Z" else "x_title"
+    title = {"Z": "z_title", "S": "store_title"}.get(str(f["kind"]), "x_title")
     r.add(templates.line("report.toml", title, **values), "center", bold=True)
     _dated(r, values)
     r.pair(_("From"), _moment(f.get("period_from")))

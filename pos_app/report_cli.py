@@ -9,6 +9,8 @@
   payments of the sales of those days (both included).
 * ``pos report liability --from ... --to ...``: vouchers sold or issued, redeemed
   here and net outstanding, per provider, from this outlet's own operations.
+* ``pos report store --from ... --to ...``: the figures of every till of the outlet
+  (with ``[journal] url``: read on the server, all its tills); changes nothing.
 
 Exit codes: 0 done; 1 refused or failed (said why); 2 usage, configuration or a bad date.
 """
@@ -60,7 +62,9 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     z.add_argument("--csv", metavar="FILE", help=_("with --number: write its lines and payments as CSV ('-': "
                                                    "standard output)"))
     for name, text in (("sales", _("the lines and payments of the sales of a period, as CSV")),
-                       ("liability", _("vouchers sold, redeemed here and outstanding, per provider"))):
+                       ("liability", _("vouchers sold, redeemed here and outstanding, per provider")),
+                       ("store", _("the figures of every till of the outlet over a period (with a journal "
+                                   "server: all its tills); changes nothing"))):
         action = actions.add_parser(name, parents=[common], help=text)
         action.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD",
                             help=_("the first day (included)"))
@@ -94,7 +98,7 @@ def run_report(args: argparse.Namespace) -> int:
     use_outlet_language(config)
     try:
         start = end = None
-        if args.report_command in ("sales", "liability"):
+        if args.report_command in ("sales", "liability", "store"):
             start, end = parse_day(args.start), parse_day(args.end)
             if end < start:
                 raise ReportInputError(_("the period ends ({end}) before it starts ({start})").format(
@@ -105,6 +109,12 @@ def run_report(args: argparse.Namespace) -> int:
             raise ReportInputError(_("--csv needs --number N: the CSV of a Z report already made"))
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
+    if args.report_command == "store" and config.journal.url:
+        return _store_from_server(config, templates, start, end)
+    if config.journal.url and config.journal.mode == "direct":  # no journal of the till's own
+        from pos_app.journal.postgres import no_reports_in_direct_mode
+
+        return _say(no_reports_in_direct_mode(), EXIT_FAILED)
     path = config.journal_path()
     csv_file = getattr(args, "csv", None)
     if csv_file and csv_file != "-" and _journal_file(Path(csv_file), path):
@@ -130,6 +140,28 @@ def run_report(args: argparse.Namespace) -> int:
                     EXIT_FAILED)
     finally:
         journal.close()
+
+
+def _store_from_server(config: Config, templates: Any, start: date | None, end: date | None) -> int:
+    """``pos report store`` with a journal server: every till's figures, read on the server."""
+    from pos_app.journal.postgres import PgJournal
+    from pos_app.services.setup import journal_password
+
+    assert start is not None and end is not None
+    try:
+        server = PgJournal(config.journal.url or "", config.outlet.id, config.outlet.till,
+                           password=journal_password(config), connect_timeout_s=config.journal.connect_timeout_s,
+                           statement_timeout_s=max(config.journal.statement_timeout_s, 60.0))
+    except JournalError as exc:
+        return _say(str(exc), EXIT_FAILED)
+    try:
+        desk = ReportDesk(config, server, templates, _paper(config))
+        print(desk.render(desk.store_report(start, end))[0], end="")
+        return EXIT_OK
+    except JournalError as exc:
+        return _say(str(exc), EXIT_FAILED)
+    finally:
+        server.close()
 
 
 def _journal_file(target: Path, journal: Path) -> bool:
@@ -209,6 +241,9 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
         if args.csv != "-":
             print(_("Sales {start} to {end}: {count} rows written to {file}").format(
                 start=start.isoformat(), end=end.isoformat(), count=_rows(text), file=args.csv))
+        return EXIT_OK
+    if command == "store":  # a till's own journal: the tills that journal in this file (one)
+        print(desk.render(desk.store_report(start, end))[0], end="")
         return EXIT_OK
     rows = desk.liability(start, end)
     # the days as the outlet writes a date, like the From and To of the X and Z reports (02.12.2026)

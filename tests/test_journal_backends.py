@@ -530,3 +530,27 @@ def test_a_hung_server_does_not_hold_a_write_for_ever(pg_server: Any) -> None:
         store.add_line(order_id, product(990))
         assert [ln.unit_price.minor for ln in store.load_order(order_id).lines] == [990]
         store.close()
+
+
+# -- the store report: every till of the outlet (issue 18 with issue 17's figures) ---------------
+def test_the_store_report_sums_every_till_of_the_outlet(make_store: Callable[..., Any]) -> None:
+    """The same sales give the same figures on SQLite and on the server: every till of
+    the outlet, none of another outlet, the storno apart, VAT per order as on the receipt,
+    plain integers (the server sums integers as numeric)."""
+    from pos_app.journal.reporting import Period
+
+    one, two, other = make_store("o", "1"), make_store("o", "2"), make_store("p", "1")
+    sell(one, 2)  # 2.01, VAT 2.6 %: 0.05
+    sell(two, 1)  # 1.00: 0.03
+    sell(two, 3)  # 3.03: 0.08, voided below
+    sell(other, 4)  # another outlet: not in this store's report
+    two.void_closed_order(two.last_closed_order_id(), "VOID", b"\x1b@void")
+    figures = one.store_report_data(Period(start="2000-01-01T00:00:00", end="2999-01-01T00:00:00"))
+    assert figures["sales"]["orders"] == 3 and figures["stornos"]["orders"] == 1
+    assert figures["sales"]["vat"] == [["2.6", 604, 16, 6]]  # rate, gross, VAT, lines
+    assert figures["stornos"]["vat"] == [["2.6", 303, 8, 3]]
+    assert figures["sales"]["tenders"] == [["cash", "", 3, 604, 0]]
+    assert all(type(v) is int for row in figures["sales"]["vat"] for v in row[1:])
+    assert (figures["undecided"], figures["open_orders"]) == (0, 0)
+    assert one.store_report_data(Period(start="2999-01-01T00:00:00", end="2999-01-02T00:00:00"))["sales"] == {
+        **figures["sales"], "orders": 0, "vat": [], "tenders": [], "lines": [], "tenders_voided": [0, 0]}

@@ -229,3 +229,36 @@ def test_a_csv_is_never_written_over_the_journal(sold: tuple[Path, Till], capsys
             assert code == 2 and "one of the till's journal files" in err
     assert name.read_bytes() == before
     assert till.journal.pragma("integrity_check") == "ok"
+
+
+def test_store_report_on_a_till_journal(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str]) -> None:
+    path, _till = sold
+    today = date.today().isoformat()
+    code, out, _ = run(capsys, "--config", str(path), "report", "store", "--from", today, "--to", today)
+    assert code == 0 and "STORE REPORT, ALL TILLS" in out and "Sales closed (2)" in out and "43.00" in out
+    code, _out, err = run(capsys, "--config", str(path), "report", "store", "--from", today, "--to", "2020-01-01")
+    assert code == 2 and "before it starts" in err
+
+
+def test_store_report_on_the_journal_server_sums_every_till(
+        pg_url: str, write_config: Callable[..., Path], till_factory: Callable[..., Till],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Two tills of the outlet write to the journal server (mode "direct"); `pos report
+    store` reads every till's sales there; a till's own X/Z is not available in direct mode."""
+    tills = []
+    for till_id in ("1", "2"):
+        path = write_config(f'\n[journal]\nurl = "{pg_url}"\nmode = "direct"\n', name=f"till{till_id}.toml")
+        path.write_text(path.read_text(encoding="utf-8").replace('till = "1"', f'till = "{till_id}"'),
+                        encoding="utf-8")
+        tills.append((path, till_factory(load_config(path))))
+    (path_one, one), (_path_two, two) = tills
+    one.scan(MERLOT)
+    asyncio.run(one.pay_cash(one.parse_amount("40")))
+    two.scan(f"2*{CROISSANT}")
+    asyncio.run(two.pay_card(two.parse_amount("5")))
+    today = date.today().isoformat()
+    code, out, err = run(capsys, "--config", str(path_one), "report", "store", "--from", today, "--to", today)
+    assert code == 0, err
+    assert "STORE REPORT, ALL TILLS" in out and "Sales closed (2)" in out and "43.00" in out
+    code, _out, err = run(capsys, "--config", str(path_one), "report", "x")
+    assert code == 1 and "not available" in err

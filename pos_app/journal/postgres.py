@@ -30,6 +30,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -79,6 +80,11 @@ def pg_ddl(script: str) -> list[str]:
     for pattern, replacement in _DDL:
         script = pattern.sub(replacement, script)
     return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def no_reports_in_direct_mode() -> str:
+    return _("X and Z reports are made from the till's own journal: with [journal] mode = \"direct\" they are "
+             "not available yet. Use mode = \"forward\" (the default).")
 
 
 def is_server_url(url: str | None) -> bool:
@@ -305,10 +311,48 @@ class PgJournal(Journal):
     # triggers there); a till that writes straight to the server (mode "direct") cannot
     # make them yet: said, never figures of nothing. In forward mode (the default) they work.
     def _no_reports(self, *args: Any, **kwargs: Any) -> Any:
-        raise JournalError(_("X and Z reports are made from the till's own journal: with [journal] mode = "
-                             "\"direct\" they are not available yet. Use mode = \"forward\" (the default)."))
+        raise JournalError(no_reports_in_direct_mode())
 
     report_data = csv_data = running_totals = open_state = save_report = _no_reports  # type: ignore[assignment]
+
+    def store_report_data(self, period: Any) -> dict[str, Any]:
+        """The store report's rows (every till of the outlet on this server) over ``period``."""
+        from pos_app.journal import reporting
+
+        with self._lock:
+            try:
+                with self._pool.connection() as conn, self.watch(conn):
+                    return reporting.raw_figures(_Reads(conn), period, self.outlet, None)
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                raise self._failed(exc) from None
+
+
+class _Reads:
+    """A server connection as the report SQL (``pos_app.journal.reporting``, written for
+    sqlite3) reads it: ``execute(sql, args)`` with the store's SQL translated, rows as
+    tuples of plain ints (PostgreSQL sums integers as numeric)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> _Rows:
+        return _Rows(self._conn.execute(pg_sql(sql), args))
+
+
+class _Rows:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    @staticmethod
+    def _plain(row: Any) -> tuple[Any, ...]:
+        return tuple(int(v) if isinstance(v, Decimal) and v == v.to_integral_value() else v for v in row)
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._cursor.fetchone()
+        return None if row is None else self._plain(row)
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return [self._plain(row) for row in self._cursor.fetchall()]
 
 
 def init_server(url: str, password: str | None = None, connect_timeout_s: float = 5.0) -> tuple[int, int]:

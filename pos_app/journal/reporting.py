@@ -41,20 +41,28 @@ class Period:
         return "id > ? AND id <= ?", (self.after, self.upto)
 
 
-def _set(kind: str, period: Period, outlet: str, till: str) -> tuple[str, tuple[Any, ...]]:
+def _set(kind: str, period: Period, outlet: str, till: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The orders with event ``kind`` in ``period`` of one till (``till`` None: of every
+    till of the outlet, the store report over a journal server; by times only)."""
     where, args = period.where()
+    if till is None:
+        return (f"s AS (SELECT order_id, at FROM events WHERE outlet=? AND kind='{kind}' AND {where})",
+                (outlet, *args))
     return (f"s AS (SELECT order_id, at FROM events INDEXED BY events_kind WHERE outlet=? AND till=?"
             f" AND kind='{kind}' AND {where})", (outlet, till, *args))
 
 
-def block(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: str) -> dict[str, Any]:
+def block(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: str | None) -> dict[str, Any]:
     """The sums of the orders with event ``kind`` in ``period``: orders, VAT by rate
     (gross, VAT, lines), value lines and tenders by kind and provider, lines and payments
     voided before the close."""
     cte, args = _set(kind, period, outlet, till)
     orders = db.execute(f"WITH {cte} SELECT COUNT(*) FROM s", args).fetchone()[0]
     vat = db.execute(
-        f"WITH {cte}, g AS (SELECT l.order_id, l.vat_rate AS rate, SUM(l.quantity * l.unit_minor) AS gross, COUNT(*) AS n"
+        # BIGINT: an integer on both backends (PostgreSQL's SUM of integers is numeric, and
+        # the VAT below needs integer division)
+        f"WITH {cte}, g AS (SELECT l.order_id, l.vat_rate AS rate, CAST(SUM(l.quantity * l.unit_minor) AS BIGINT)"
+        f" AS gross, COUNT(*) AS n"
         f" FROM s JOIN lines l ON l.order_id = s.order_id WHERE l.voided_at IS NULL AND l.kind = 'product'"
         f" GROUP BY l.order_id, l.vat_rate)"
         f" SELECT g.rate, SUM(g.gross), SUM({_VAT}), SUM(g.n) FROM g GROUP BY g.rate", args).fetchall()
@@ -78,7 +86,7 @@ def block(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: 
     }
 
 
-def cancelled(db: sqlite3.Connection, period: Period, outlet: str, till: str) -> tuple[int, int]:
+def cancelled(db: sqlite3.Connection, period: Period, outlet: str, till: str | None) -> tuple[int, int]:
     """Orders cancelled in ``period``: how many, and the total of their lines."""
     cte, args = _set("order_cancelled", period, outlet, till)
     count = db.execute(f"WITH {cte} SELECT COUNT(*) FROM s", args).fetchone()[0]
@@ -87,15 +95,23 @@ def cancelled(db: sqlite3.Connection, period: Period, outlet: str, till: str) ->
     return count, total
 
 
-def count_events(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: str) -> int:
+def count_events(db: sqlite3.Connection, kind: str, period: Period, outlet: str, till: str | None) -> int:
     cte, args = _set(kind, period, outlet, till)
     return int(db.execute(f"WITH {cte} SELECT COUNT(*) FROM s", args).fetchone()[0])
 
 
-def now_state(db: sqlite3.Connection, outlet: str, till: str) -> dict[str, int]:
+def now_state(db: sqlite3.Connection, outlet: str, till: str | None) -> dict[str, int]:
     """What stands open at this moment: receipts of sales, voids and cancels not printed
     (what F7 prints first), provider operations not decided, open orders with something
-    on them."""
+    on them (``till`` None: at every till of the outlet)."""
+    if till is None:
+        return {"unprinted": _one(db, "SELECT COUNT(*) FROM receipts WHERE outlet=? AND printed_at IS NULL"
+                                      " AND order_id IS NOT NULL", (outlet,)),
+                "undecided": _one(db, "SELECT COUNT(*) FROM provider_ops WHERE outlet=? AND state IN (?, ?)",
+                                  (outlet, *OPEN_OP_STATES)),
+                "open_orders": _one(db, "SELECT COUNT(*) FROM orders o WHERE o.outlet=? AND o.status='open' AND"
+                                        " EXISTS (SELECT 1 FROM lines l WHERE l.order_id = o.id"
+                                        " AND l.voided_at IS NULL)", (outlet,))}
     unprinted = db.execute(
         "SELECT COUNT(*) FROM receipts INDEXED BY receipts_unprinted WHERE outlet=? AND till=?"
         " AND printed_at IS NULL AND order_id IS NOT NULL", (outlet, till)).fetchone()[0]
@@ -110,7 +126,11 @@ def now_state(db: sqlite3.Connection, outlet: str, till: str) -> dict[str, int]:
     return {"unprinted": unprinted, "undecided": undecided, "open_orders": open_orders}
 
 
-def raw_figures(db: sqlite3.Connection, period: Period, outlet: str, till: str) -> dict[str, Any]:
+def _one(db: Any, sql: str, args: tuple[Any, ...]) -> int:
+    return int(db.execute(sql, args).fetchone()[0])
+
+
+def raw_figures(db: Any, period: Period, outlet: str, till: str | None) -> dict[str, Any]:
     """Every row a report is made of, for ``period``."""
     count, total = cancelled(db, period, outlet, till)
     return {

@@ -1003,6 +1003,12 @@ class Journal:
         with self._lock:
             return reporting.raw_figures(self._db, period, *self._scope)
 
+    def store_report_data(self, period: Period) -> dict[str, Any]:
+        """The rows of a report over ``period`` (by times) for every till of the outlet
+        that journals here: the store report (on a journal server, all its tills)."""
+        with self._lock:
+            return reporting.raw_figures(self._db, period, self.outlet, None)
+
     def csv_data(self, period: Period) -> dict[str, Any]:
         """The lines and payments of the sales closed and voided in ``period``."""
         with self._lock:

@@ -344,6 +344,14 @@ class ReportDesk:
     def _number(self, number: int | None) -> str:
         return self.journal.format_number(number) if number is not None else ""
 
+    def store_report(self, start: date, end: date) -> Figures:
+        """The store report: the figures of every till of the outlet in the days
+        ``start``..``end`` (on a journal server, all its tills; on a till's own journal,
+        that till). It changes nothing: each till closes its own day with its Z."""
+        raw = self.journal.store_report_data(day_period(start, end))
+        return build_figures(raw, currency=self.currency, kind="S", number=0, period_from=day_period(
+            start, end).start, period_to=day_period(start, end).end, issuer_names=self.issuer_names)
+
     def liability(self, start: date, end: date) -> dict[str, Any]:
         """Per provider, from this outlet's own operations in the days ``start``..``end``:
         vouchers sold or issued (less those taken back by a storno), redeemed here (less
