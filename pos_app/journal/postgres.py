@@ -69,13 +69,27 @@ _DDL = [
 ]
 
 
+# A migration that cannot be written in the SQL both speak (SQLite triggers, say: on
+# PostgreSQL a trigger runs a function) gets its PostgreSQL statements here, by its index
+# in schema.MIGRATIONS (0-based), instead of the translation.
+PG_MIGRATIONS: dict[int, list[str]] = {}
+
+
+def pg_migration(index: int) -> list[str]:
+    """The statements PostgreSQL runs for migration ``index`` (0-based)."""
+    if index in PG_MIGRATIONS:
+        return PG_MIGRATIONS[index]
+    return pg_ddl(MIGRATIONS[index])
+
+
 def pg_ddl(script: str) -> list[str]:
     """A migration script of ``schema.MIGRATIONS`` (written for SQLite), as the
     statements PostgreSQL runs: row ids become identity columns, INTEGER
     BIGINT, BLOB BYTEA, ``json_object`` ``json_build_object``. Migrations are
-    written in the SQL both speak; this is the whole difference, but for a part
-    after ``schema.SQLITE_ONLY`` (issue 17's running totals, kept by SQLite
-    triggers for the till's own reports), which the server does not run."""
+    written in the SQL both speak; this is the whole difference (else see
+    ``PG_MIGRATIONS``), but for a part after ``schema.SQLITE_ONLY`` (issue 17's
+    running totals, kept by SQLite triggers for the till's own reports), which
+    the server does not run."""
     script = script.split(SQLITE_ONLY, 1)[0]
     for pattern, replacement in _DDL:
         script = pattern.sub(replacement, script)
@@ -173,7 +187,7 @@ def migrate(conn: Any, url: str) -> tuple[int, int]:
                 conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
                 conn.execute("DELETE FROM schema_version")
                 conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-            for statement in pg_ddl(MIGRATIONS[version]):
+            for statement in pg_migration(version):
                 conn.execute(statement)
             identities = [r[0] for r in conn.execute(
                 "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema()"

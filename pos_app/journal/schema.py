@@ -5,8 +5,10 @@ where a ``schema_version`` table is the index): write a migration once, in
 the SQL both speak. ``postgres.pg_ddl`` translates only ``INTEGER PRIMARY
 KEY`` (an identity column), ``INTEGER`` (BIGINT), ``BLOB`` (BYTEA) and
 ``json_object(`` (``json_build_object(``); anything else SQLite-only (PRAGMA,
-``strftime``, ``INDEXED BY`` in a migration) must not appear. The tests run
-every migration on a real server (tests/test_journal_backends.py).
+``strftime``, ``INDEXED BY`` in a migration) must not appear, or the
+migration gets its PostgreSQL statements in ``postgres.PG_MIGRATIONS`` (a
+trigger, say). The tests run every migration on a real server
+(tests/test_journal_backends.py).
 """
 
 # What follows this line in a migration runs on SQLite only (issue 17's running
