@@ -73,6 +73,9 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
         if name == "sales":
             action.add_argument("--csv", metavar="FILE", default="-",
                                 help=_("the CSV file to write (default '-': standard output)"))
+        if name == "liability":
+            action.add_argument("--store", action="store_true",
+                                help=_("of every till of the outlet (with a journal server: all its tills)"))
     return report
 
 
@@ -109,8 +112,8 @@ def run_report(args: argparse.Namespace) -> int:
             raise ReportInputError(_("--csv needs --number N: the CSV of a Z report already made"))
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
-    if args.report_command == "store" and config.journal.url:
-        return _store_from_server(config, templates, start, end)
+    if config.journal.url and (args.report_command == "store" or getattr(args, "store", False)):
+        return _store_from_server(config, templates, start, end, liability=args.report_command == "liability")
     if config.journal.url and config.journal.mode == "direct":  # no journal of the till's own
         from pos_app.journal.postgres import no_reports_in_direct_mode
 
@@ -142,8 +145,10 @@ def run_report(args: argparse.Namespace) -> int:
         journal.close()
 
 
-def _store_from_server(config: Config, templates: Any, start: date | None, end: date | None) -> int:
-    """``pos report store`` with a journal server: every till's figures, read on the server."""
+def _store_from_server(config: Config, templates: Any, start: date | None, end: date | None, *,
+                       liability: bool = False) -> int:
+    """``pos report store`` (or ``liability --store``) with a journal server: every
+    till's figures, read on the server."""
     from pos_app.journal.postgres import PgJournal
     from pos_app.services.setup import journal_password
 
@@ -156,7 +161,10 @@ def _store_from_server(config: Config, templates: Any, start: date | None, end: 
         return _say(str(exc), EXIT_FAILED)
     try:
         desk = ReportDesk(config, server, templates, _paper(config))
-        print(desk.render(desk.store_report(start, end))[0], end="")
+        if liability:
+            _print_liability(desk, config, start, end, store=True)
+        else:
+            print(desk.render(desk.store_report(start, end))[0], end="")
         return EXIT_OK
     except JournalError as exc:
         return _say(str(exc), EXIT_FAILED)
@@ -245,8 +253,12 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
     if command == "store":  # a till's own journal: the tills that journal in this file (one)
         print(desk.render(desk.store_report(start, end))[0], end="")
         return EXIT_OK
-    rows = desk.liability(start, end)
+    _print_liability(desk, config, start, end, store=getattr(args, "store", False))
+    return EXIT_OK
+
+
+def _print_liability(desk: ReportDesk, config: Config, start: date, end: date, *, store: bool) -> None:
+    rows = desk.liability(start, end, store=store)
     # the days as the outlet writes a date, like the From and To of the X and Z reports (02.12.2026)
     receipt = liability_receipt(rows, i18n.date(start), i18n.date(end), config, desk.templates, datetime.now())
     print(receipt.text(), end="")
-    return EXIT_OK

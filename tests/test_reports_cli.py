@@ -17,7 +17,7 @@ import pytest
 from pos_app.cli import main
 from pos_app.config import load_config
 from pos_app.services.checkout import Till
-from tests.conftest import CROISSANT, MERLOT
+from tests.conftest import CROISSANT, MERLOT, SIM_EGUMA
 
 
 @pytest.fixture
@@ -247,7 +247,8 @@ def test_store_report_on_the_journal_server_sums_every_till(
     store` reads every till's sales there; a till's own X/Z is not available in direct mode."""
     tills = []
     for till_id in ("1", "2"):
-        path = write_config(f'\n[journal]\nurl = "{pg_url}"\nmode = "direct"\n', name=f"till{till_id}.toml")
+        path = write_config(SIM_EGUMA.format(timeout=2) + f'\n[journal]\nurl = "{pg_url}"\nmode = "direct"\n',
+                            name=f"till{till_id}.toml")
         path.write_text(path.read_text(encoding="utf-8").replace('till = "1"', f'till = "{till_id}"'),
                         encoding="utf-8")
         tills.append((path, till_factory(load_config(path))))
@@ -256,9 +257,20 @@ def test_store_report_on_the_journal_server_sums_every_till(
     asyncio.run(one.pay_cash(one.parse_amount("40")))
     two.scan(f"2*{CROISSANT}")
     asyncio.run(two.pay_card(two.parse_amount("5")))
+    two.scan(MERLOT)  # 38.00, paid by an E-GUMA voucher (50.00 on it) at till 2
+
+    async def pay_voucher() -> None:
+        check = await two.vouchers.check("L4FU5LQTKJR3")
+        await two.vouchers.pay(check)
+
+    asyncio.run(pay_voucher())
     today = date.today().isoformat()
     code, out, err = run(capsys, "--config", str(path_one), "report", "store", "--from", today, "--to", today)
     assert code == 0, err
-    assert "STORE REPORT, ALL TILLS" in out and "Sales closed (2)" in out and "43.00" in out
+    assert "STORE REPORT, ALL TILLS" in out and "Sales closed (3)" in out and "81.00" in out
+    code, out, err = run(capsys, "--config", str(path_one), "report", "liability", "--store", "--from", today,
+                         "--to", today)
+    assert code == 0, err
+    assert "E-GUMA" in out and "38.00" in out  # redeemed at till 2, read from till 1's configuration
     code, _out, err = run(capsys, "--config", str(path_one), "report", "x")
     assert code == 1 and "not available" in err

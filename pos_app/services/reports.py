@@ -352,11 +352,13 @@ class ReportDesk:
         return build_figures(raw, currency=self.currency, kind="S", number=0, period_from=day_period(
             start, end).start, period_to=day_period(start, end).end, issuer_names=self.issuer_names)
 
-    def liability(self, start: date, end: date) -> dict[str, Any]:
+    def liability(self, start: date, end: date, *, store: bool = False) -> dict[str, Any]:
         """Per provider, from this outlet's own operations in the days ``start``..``end``:
         vouchers sold or issued (less those taken back by a storno), redeemed here (less
-        those given back), and the net outstanding (sold - redeemed)."""
-        raw = self.journal.report_data(day_period(start, end))
+        those given back), and the net outstanding (sold - redeemed). ``store``: of every
+        till of the outlet (on a journal server, all its tills), else of this till."""
+        period = day_period(start, end)
+        raw = self.journal.store_report_data(period) if store else self.journal.report_data(period)
         figures = build_figures(raw, currency=self.currency, kind="L", number=0, period_from=start.isoformat(),
                                 period_to=end.isoformat(), issuer_names=self.issuer_names)
         return liability_rows(figures)
