@@ -114,20 +114,17 @@ def run_report(args: argparse.Namespace) -> int:
         return _say(str(exc), EXIT_USAGE)
     if config.journal.url and (args.report_command == "store" or getattr(args, "store", False)):
         return _store_from_server(config, templates, start, end, liability=args.report_command == "liability")
-    if config.journal.url and config.journal.mode == "direct":  # no journal of the till's own
-        from pos_app.journal.postgres import no_reports_in_direct_mode
-
-        return _say(no_reports_in_direct_mode(), EXIT_FAILED)
     path = config.journal_path()
     csv_file = getattr(args, "csv", None)
     if csv_file and csv_file != "-" and _journal_file(Path(csv_file), path):
         return _say(_("{file} is one of the till's journal files: the CSV would destroy the record of every "
                       "sale. Name another file.").format(file=csv_file), EXIT_USAGE)
-    if not path.exists():
+    direct = bool(config.journal.url) and config.journal.mode == "direct"  # the till's journal is the server
+    if not direct and not path.exists():
         return _say(_("there is no journal at {path} yet: nothing was sold at this till").format(path=path),
                     EXIT_FAILED)
     try:
-        journal = Journal(path, config.outlet.id, config.outlet.till)
+        journal = _server(config) if direct else Journal(path, config.outlet.id, config.outlet.till)
     except JournalError as exc:
         return _say(str(exc), EXIT_FAILED)
     try:
@@ -149,14 +146,9 @@ def _store_from_server(config: Config, templates: Any, start: date | None, end: 
                        liability: bool = False) -> int:
     """``pos report store`` (or ``liability --store``) with a journal server: every
     till's figures, read on the server."""
-    from pos_app.journal.postgres import PgJournal
-    from pos_app.services.setup import journal_password
-
     assert start is not None and end is not None
     try:
-        server = PgJournal(config.journal.url or "", config.outlet.id, config.outlet.till,
-                           password=journal_password(config), connect_timeout_s=config.journal.connect_timeout_s,
-                           statement_timeout_s=max(config.journal.statement_timeout_s, 60.0))
+        server = _server(config)
     except JournalError as exc:
         return _say(str(exc), EXIT_FAILED)
     try:
@@ -170,6 +162,17 @@ def _store_from_server(config: Config, templates: Any, start: date | None, end: 
         return _say(str(exc), EXIT_FAILED)
     finally:
         server.close()
+
+
+def _server(config: Config) -> Any:
+    """The journal server of ``[journal] url``, as this till (a report may take a while:
+    a minute per statement)."""
+    from pos_app.journal.postgres import PgJournal
+    from pos_app.services.setup import journal_password
+
+    return PgJournal(config.journal.url or "", config.outlet.id, config.outlet.till,
+                     password=journal_password(config), connect_timeout_s=config.journal.connect_timeout_s,
+                     statement_timeout_s=max(config.journal.statement_timeout_s, 60.0))
 
 
 def _journal_file(target: Path, journal: Path) -> bool:

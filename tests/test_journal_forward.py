@@ -364,17 +364,47 @@ def test_an_x_and_a_z_report_stay_at_the_till_and_forwarding_goes_on(local: Any,
     assert local.last_z() is not None and local.last_z().number == 1  # at the till
 
 
-def test_a_till_writing_straight_to_the_server_says_reports_are_not_available(pg_url: str) -> None:
-    from pos_app.journal import JournalError
+def test_a_till_writing_straight_to_the_server_makes_its_x_and_z_there(pg_url: str, tmp_path: Path) -> None:
+    """Direct mode: the rows of a Z are summed from the orders on the server (no running
+    totals there) and are those the same sales give on SQLite; a Z is refused with an
+    order open, numbered without gaps, and the next day starts after it."""
+    from pos_app.journal import DayCloseRefused, Journal
     from pos_app.journal.postgres import PgJournal
 
-    store = PgJournal(pg_url, "o", "1")
+    server, local = PgJournal(pg_url, "o", "1"), Journal(tmp_path / "same.sqlite", "o", "1")
     try:
-        with pytest.raises(JournalError, match=r'mode = "direct" they are not available yet'):
-            store.save_report("X", lambda *a: ("{}", "", b""))
-        assert store.schema_version() == 7 and store.last_z() is None  # migration 7's tables are there
+        seen: dict[str, list[Any]] = {}
+
+        def build(number: int, period: Any, start: Any, end: str, rows: Any) -> tuple[str, str, bytes]:
+            seen.setdefault(store_name, []).append(rows)  # the Z's, then the X's
+            return "{}", f"Z {number}", b"z"
+
+        for store_name, store in (("pg", server), ("sqlite", local)):
+            sell(store, 2)
+            sell(store, 1)
+            store.void_closed_order(store.last_closed_order_id(), "VOID", b"v")
+            store.add_line(store.open_order_id(), sell.__globals__["product"](250))
+            with pytest.raises(DayCloseRefused):
+                store.save_report("Z", build)
+            store.void_line(store.open_order_id(), store.load_order(store.open_order_id()).lines[0].id)
+            assert store.save_report("Z", build).number == 1
+            assert store.save_report("X", build).number == 1
+        assert server.schema_version() == 7 and server.last_z() is not None
+        (pg_z, pg_x), (sqlite_z, sqlite_x) = seen["pg"], seen["sqlite"]
+        assert pg_z["sales"] == sqlite_z["sales"] and pg_z["sales"]["orders"] == 2
+        assert pg_z["stornos"] == sqlite_z["stornos"] and pg_z["stornos"]["orders"] == 1
+        assert pg_x["sales"] == sqlite_x["sales"] and pg_x["sales"]["orders"] == 0
+        assert server.running_totals()["sales"]["orders"] == 0  # the next day
+        assert server.report_data(reporting_period())["sales"]["orders"] == 2
     finally:
-        store.close()
+        server.close()
+        local.close()
+
+
+def reporting_period() -> Any:
+    from pos_app.journal.reporting import Period
+
+    return Period(start="2000-01-01T00:00:00", end="2999-01-01T00:00:00")
 
 
 def test_pos_journal_check_says_what_the_server_does_not_have_yet(

@@ -272,5 +272,12 @@ def test_store_report_on_the_journal_server_sums_every_till(
                          "--to", today)
     assert code == 0, err
     assert "E-GUMA" in out and "38.00" in out  # redeemed at till 2, read from till 1's configuration
-    code, _out, err = run(capsys, "--config", str(path_one), "report", "x")
-    assert code == 1 and "not available" in err
+    # direct mode: a till's own X and Z are made on the server, of its own sales only
+    code, out, err = run(capsys, "--config", str(path_one), "report", "x")
+    assert code == 0 and "X REPORT 1" in out and "Sales closed (1)" in out and "38.00" in out, err
+    code, out, err = run(capsys, "--config", str(path_one), "report", "z", "--yes")
+    assert code == 0 and "Z REPORT 1" in out and "38.00" in out, err
+    code, out, _ = run(capsys, "--config", str(path_one), "report", "x")
+    assert "X REPORT 2" in out and "Sales closed (0)" in out  # till 1's next day
+    code, out, _ = run(capsys, "--config", str(_path_two), "report", "x")
+    assert "X REPORT 1" in out and "Sales closed (2)" in out and "43.00" in out  # till 2's own day goes on

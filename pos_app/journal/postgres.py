@@ -29,7 +29,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from contextlib import contextmanager
 from typing import Any
@@ -37,6 +37,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pos_app.i18n import _
 from pos_app.journal.records import JournalError, JournalWriteError
+from pos_app.journal import reporting
 from pos_app.journal.schema import MIGRATIONS, SQLITE_ONLY
 from pos_app.journal.store import Journal, _inserted_table, _tables, _Tx
 
@@ -94,11 +95,6 @@ def pg_ddl(script: str) -> list[str]:
     for pattern, replacement in _DDL:
         script = pattern.sub(replacement, script)
     return [statement.strip() for statement in script.split(";") if statement.strip()]
-
-
-def no_reports_in_direct_mode() -> str:
-    return _("X and Z reports are made from the till's own journal: with [journal] mode = \"direct\" they are "
-             "not available yet. Use mode = \"forward\" (the default).")
 
 
 def is_server_url(url: str | None) -> bool:
@@ -321,24 +317,48 @@ class PgJournal(Journal):
             return schema_version(conn)
 
     # -- X and Z reports (issue 17) ---------------------------------------------------------
-    # The till's reports are summed from its own SQLite journal (running totals kept by
-    # triggers there); a till that writes straight to the server (mode "direct") cannot
-    # make them yet: said, never figures of nothing. In forward mode (the default) they work.
-    def _no_reports(self, *args: Any, **kwargs: Any) -> Any:
-        raise JournalError(no_reports_in_direct_mode())
-
-    report_data = csv_data = running_totals = open_state = save_report = _no_reports  # type: ignore[assignment]
-
-    def store_report_data(self, period: Any) -> dict[str, Any]:
-        """The store report's rows (every till of the outlet on this server) over ``period``."""
-        from pos_app.journal import reporting
-
+    # The same report SQL (pos_app.journal.reporting) through the server connection. The
+    # server runs no running-total triggers (schema.SQLITE_ONLY): a report's rows are
+    # summed from the orders of its period, which the tests show gives the same figures.
+    def _read(self, read: Callable[[Any], Any]) -> Any:
         with self._lock:
             try:
                 with self._pool.connection() as conn, self.watch(conn):
-                    return reporting.raw_figures(_Reads(conn), period, self.outlet, None)
+                    return read(_Reads(conn))
             except (PoolTimeout, psycopg.OperationalError) as exc:
                 raise self._failed(exc) from None
+
+    def store_report_data(self, period: Any) -> dict[str, Any]:
+        """The store report's rows (every till of the outlet on this server) over ``period``."""
+        return self._read(lambda db: reporting.raw_figures(db, period, self.outlet, None))
+
+    def report_data(self, period: Any) -> dict[str, Any]:
+        return self._read(lambda db: reporting.raw_figures(db, period, *self._scope))
+
+    def csv_data(self, period: Any) -> dict[str, Any]:
+        return self._read(lambda db: {"sales": reporting.csv_rows(db, "order_closed", period, *self._scope),
+                                      "stornos": reporting.csv_rows(db, "order_voided", period, *self._scope)})
+
+    def open_state(self) -> dict[str, int]:
+        return self._read(lambda db: reporting.now_state(db, *self._scope))
+
+    def running_totals(self) -> dict[str, Any]:
+        def since_last_z(db: Any) -> dict[str, Any]:
+            last = db.execute("SELECT to_event FROM reports WHERE outlet=? AND till=? AND kind='Z'"
+                              " ORDER BY number DESC LIMIT 1", self._scope).fetchone()
+            upto = db.execute("SELECT MAX(id) FROM events WHERE outlet=? AND till=?", self._scope).fetchone()
+            period = reporting.Period(after=int(last[0]) if last else 0, upto=int(upto[0] or 0))
+            return reporting.raw_figures(db, period, *self._scope)
+        return self._read(since_last_z)
+
+    def _reads(self, tx: _Tx) -> Any:
+        return _TxReads(tx)
+
+    def _day_rows(self, db: Any, period: Any) -> dict[str, Any]:
+        return reporting.raw_figures(db, period, *self._scope)
+
+    def _reset_day(self, db: Any) -> None:
+        """Nothing to empty: the server keeps no running totals."""
 
 
 class _Reads:
@@ -351,6 +371,16 @@ class _Reads:
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> _Rows:
         return _Rows(self._conn.execute(pg_sql(sql), args))
+
+
+class _TxReads:
+    """The same, inside one of the store's transactions (a Z reads what it closes)."""
+
+    def __init__(self, tx: _Tx) -> None:
+        self._tx = tx
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> _Rows:
+        return _Rows(self._tx._run(sql, args))
 
 
 class _Rows:

@@ -997,6 +997,18 @@ class Journal:
         ]
 
     # -- reports (X, Z; issue 17) -----------------------------------------------
+    # Three hooks a server journal (postgres.PgJournal) answers its own way: the report
+    # SQL's connection inside a transaction, the rows of the day (here the running
+    # totals the triggers keep; there summed from the rows), and the Z's reset.
+    def _reads(self, tx: _Tx) -> Any:
+        return self._db
+
+    def _day_rows(self, db: Any, period: Period) -> dict[str, Any]:
+        return reporting.totals(db, *self._scope)
+
+    def _reset_day(self, db: Any) -> None:
+        reporting.reset_totals(db, *self._scope)
+
     def report_data(self, period: Period) -> dict[str, Any]:
         """The rows of a report over ``period``, summed from the orders' own rows (see
         :mod:`pos_app.journal.reporting`): dates, and the cross-check of the totals."""
@@ -1057,7 +1069,7 @@ class Journal:
         (:class:`DayCloseRefused`, nothing written) while a provider operation is
         undecided or an open order has something on it."""
         with self._tx() as tx:
-            db = self._db
+            db = self._reads(tx)
             if kind == "Z":
                 state = reporting.now_state(db, *self._scope)
                 if state["undecided"] or state["open_orders"]:
@@ -1074,9 +1086,9 @@ class Journal:
                                    self._scope).fetchone()
                 period_from = first[0] if first else None
             period = Period(after=after, upto=upto)
-            figures, text, data = build(number, period, period_from, now, reporting.totals(db, *self._scope))
+            figures, text, data = build(number, period, period_from, now, self._day_rows(db, period))
             if kind == "Z":
-                reporting.reset_totals(db, *self._scope)
+                self._reset_day(db)
             receipt_id = tx.insert_receipt(None, "report", text, data)
             report_id = tx.insert(
                 "INSERT INTO reports (outlet, till, kind, number, from_event, to_event, period_from, period_to,"
