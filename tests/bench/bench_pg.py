@@ -11,9 +11,8 @@ tests do, tests/pgserver.py); without them it says so and prints no table.
 * one sale's close (a 3-line cash sale: the close with its payment, receipt
   and the next order, one transaction) on the server ("direct") against
   SQLite, as a ratio measured in the same run;
-* a store Z report's query over 4 tills x 100,000 orders (the takings per
-  till and tender kind of one outlet). The report itself is issue 17's; this
-  is the server's share of it with the journal's indexes.
+* the store report (``pos report store``: every till of the outlet, summed on
+  the server) over a day of 4 tills x 100,000 orders.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from pos_app.journal import Journal
 
 FORWARD = "Forwarding {n} journaled operations after an outage"
 CLOSE = "One 3-line cash sale's close, PostgreSQL (direct) / SQLite"
-ZREPORT = "Store Z report query over 4 tills x {n} orders"
+ZREPORT = "Store report (all tills) over 4 tills x {n} orders"
 
 
 def row(measure: str, figure: str, target: str = "none set (issue 18)", met: str = "-") -> str:
@@ -97,9 +96,13 @@ def bench_close(url: str, folder: Path, sales: int) -> tuple[str, str]:
 
 
 def bench_zreport(url: str, n: int) -> str:
+    """``pos report store`` over one day of 4 tills x ``n`` orders (each a line and a
+    payment, closed): the store report's own code (``PgJournal.store_report_data``, the
+    report SQL summed on the server), not a query of its own."""
     import psycopg
 
     from pos_app.journal.postgres import PgJournal
+    from pos_app.journal.reporting import Period
 
     PgJournal(url, "z", "0").close()  # the schema
     with psycopg.connect(url) as conn:
@@ -109,20 +112,29 @@ def bench_zreport(url: str, n: int) -> str:
                 " SELECT 'z', %s, 'CHF', 'closed', g, '2026-12-02T08:00:00', '2026-12-02T08:01:00'"
                 " FROM generate_series(1, %s) g", (till, n))
         conn.execute(
+            "INSERT INTO lines (order_id, kind, ean, name, quantity, unit_minor, vat_rate, added_at)"
+            " SELECT id, 'product', '7610000000028', 'Croissant', 1, 100 + id % 5000,"
+            " CASE WHEN id % 2 = 0 THEN '2.6' ELSE '8.1' END, '2026-12-02T08:00:30' FROM orders WHERE outlet = 'z'")
+        conn.execute(
             "INSERT INTO tenders (order_id, kind, state, amount_minor, added_at)"
             " SELECT id, CASE WHEN id % 3 = 0 THEN 'card' ELSE 'cash' END, 'captured', 100 + id % 5000,"
             " '2026-12-02T08:01:00' FROM orders WHERE outlet = 'z'")
+        conn.execute(
+            "INSERT INTO events (at, order_id, kind, outlet, till)"
+            " SELECT '2026-12-02T08:01:00', id, 'order_closed', outlet, till FROM orders WHERE outlet = 'z'")
         conn.execute("ANALYZE")
         conn.commit()
-        query = ("SELECT o.till, t.kind, COUNT(*), SUM(t.amount_minor) FROM orders o JOIN tenders t"
-                 " ON t.order_id = o.id AND t.voided_at IS NULL WHERE o.outlet = 'z' AND o.status = 'closed'"
-                 " GROUP BY o.till, t.kind ORDER BY o.till, t.kind")
-        times = []
+    store = PgJournal(url, "z", "1", statement_timeout_s=120)
+    day = Period(start="2026-12-02T00:00:00", end="2026-12-03T00:00:00")
+    times = []
+    try:
         for _ in range(5):
             started = time.perf_counter()
-            rows = conn.execute(query).fetchall()
+            rows = store.store_report_data(day)
             times.append(time.perf_counter() - started)
-        assert sum(r[2] for r in rows) == 4 * n
+    finally:
+        store.close()
+    assert rows["sales"]["orders"] == 4 * n, rows["sales"]["orders"]
     return f"{statistics.median(times) * 1000:.0f} ms (median of 5)"
 
 
