@@ -419,6 +419,8 @@ class Forwarder:
     def forward(self) -> int:
         """Send every unsent call, in order; how many the server applied now. Raises
         JournalWriteError (offline) or ForwardConflict; what was sent before stays sent."""
+        import psycopg  # a forwarder exists only with [journal] url: the driver is there
+
         done = 0
         if self._server is None:  # also with nothing to send: the status says what is known
             self._server = self._connect()
@@ -434,16 +436,8 @@ class Forwarder:
                 with self._server.batch(len(entries)):
                     for entry in entries:
                         done += apply(self._server, self.local.origin, entry)
-            except ForwardConflict:
-                raise
-            except JournalError:
-                raise
-            except Exception as exc:  # psycopg errors of the batch (connection lost while committing)
-                import psycopg
-
-                if isinstance(exc, psycopg.OperationalError):
-                    raise JournalWriteError(str(exc), "offline") from None
-                raise
+            except psycopg.OperationalError as exc:  # the connection lost while committing the batch
+                raise JournalWriteError(str(exc), "offline") from None
             self.local.mark_sent(entries[-1][0])
             self.forwarded += len(entries)
             self._contact = time.monotonic()
@@ -469,6 +463,14 @@ class Forwarder:
             self._server.close()
             self._server = None
 
+    def _drop_server(self) -> None:
+        if self._server is not None:
+            try:
+                self._server.close()
+            except (JournalError, OSError) as close_error:  # it is gone anyway
+                _log.debug("closing the journal server's pool: %s", close_error)
+            self._server = None
+
     def _run(self) -> None:
         backoff = self.interval_s
         while not self._stop.is_set():
@@ -479,14 +481,17 @@ class Forwarder:
                 self.online, self.conflict = True, str(exc)
                 _log.error("journal forwarding stopped: %s", exc)
                 return
-            except Exception as exc:  # noqa: BLE001 - offline: said on the status screen, retried
+            except JournalError as exc:  # offline (or refused): said on the status screen, retried
                 self.online, self.error = False, str(exc).strip().splitlines()[0] if str(exc) else repr(exc)
-                if self._server is not None:
-                    try:
-                        self._server.close()
-                    except Exception as close_error:  # noqa: BLE001 - it is gone anyway
-                        _log.debug("closing the journal server's pool: %s", close_error)
-                    self._server = None
+                self._drop_server()
+                backoff = min(backoff * 2, self.max_backoff_s)
+            except Exception:  # noqa: BLE001 - a bug must not end the thread silently: logged, said, retried
+                _log.exception("journal forwarding failed")
+                self.online, self.error = False, _(
+                    "forwarding to the journal server failed unexpectedly (see the log); the till keeps selling "
+                    "on its own journal and tries again — if this stays, restart the till")
+                self._drop_server()
+                backoff = min(backoff * 2, self.max_backoff_s)
                 backoff = min(backoff * 2, self.max_backoff_s)
             self._wake.wait(backoff if not self.online else self.interval_s)
             self._wake.clear()

@@ -149,7 +149,7 @@ def _cut(conn: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
         finally:
             sock.close()
-    except Exception as exc:  # noqa: BLE001 - already closed: nothing to cut
+    except (OSError, psycopg.Error) as exc:  # already closed: nothing to cut
         _log.debug("cutting the journal connection: %s", exc)
 
 
