@@ -198,11 +198,22 @@ class JournalConfig(_Section):
     # Every till of the shop on one PostgreSQL server: "postgresql://user@host:5432/db".
     # The password is never written here: `pos keys set --journal` keeps it in the keyring.
     url: str | None = None
-    # "forward": the till journals locally first and forwards every change to the server
-    # (it keeps selling while the server is away); "direct": every write goes to the server.
-    mode: Literal["forward", "direct"] = "forward"
+    # The till journals every step locally first and forwards it to the server: it keeps
+    # selling while the server is away and never waits on it. "forward" is the only mode
+    # (a "direct" mode, every write on the server, was dropped: the screen waited on the
+    # network for each step and the till stopped without the server).
+    mode: Literal["forward"] = "forward"
     connect_timeout_s: float = Field(default=3.0, gt=0, le=60)
     statement_timeout_s: float = Field(default=5.0, gt=0, le=300)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _only_forward(cls, mode: object) -> object:
+        if mode == "direct":
+            raise ValueError(_('mode = "direct" is no longer offered: the till journals every step locally and '
+                               'forwards it to the server, so a slow or absent server never stops or freezes '
+                               'it. Remove the line (the till goes on from its order numbers on the server)'))
+        return mode
 
     @field_validator("url")
     @classmethod

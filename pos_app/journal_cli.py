@@ -85,12 +85,6 @@ def run_journal(args: argparse.Namespace) -> int:
     path, outlet, till = config.journal_path(), config.outlet.id, config.outlet.till
     if args.journal_command == "init":
         return _init(config)
-    if config.journal.url and config.journal.mode == "direct":
-        from pos_app.journal.postgres import shown_url
-
-        return _say(_("the journal is on the PostgreSQL server {url}: back it up and check it with the server's "
-                      "own tools (pg_dump, pg_amcheck); `pos journal init` creates or upgrades its tables.").format(
-                          url=shown_url(config.journal.url)), EXIT_SETUP)
     if args.journal_command == "backup":
         try:
             result = backup_journal(path, args.dest, outlet, till)

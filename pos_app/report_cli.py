@@ -119,12 +119,11 @@ def run_report(args: argparse.Namespace) -> int:
     if csv_file and csv_file != "-" and _journal_file(Path(csv_file), path):
         return _say(_("{file} is one of the till's journal files: the CSV would destroy the record of every "
                       "sale. Name another file.").format(file=csv_file), EXIT_USAGE)
-    direct = bool(config.journal.url) and config.journal.mode == "direct"  # the till's journal is the server
-    if not direct and not path.exists():
+    if not path.exists():
         return _say(_("there is no journal at {path} yet: nothing was sold at this till").format(path=path),
                     EXIT_FAILED)
     try:
-        journal = _server(config) if direct else Journal(path, config.outlet.id, config.outlet.till)
+        journal = Journal(path, config.outlet.id, config.outlet.till)
     except JournalError as exc:
         return _say(str(exc), EXIT_FAILED)
     try:

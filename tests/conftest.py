@@ -82,13 +82,29 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def config(write_config: Callable[..., Path], request: pytest.FixtureRequest) -> Config:
-    """The outlet's configuration. POS_TEST_JOURNAL=direct or =forward runs the tests that
-    use it with the journal on a PostgreSQL server (a new database each; issue 18)."""
-    mode = os.environ.get("POS_TEST_JOURNAL", "sqlite")
-    if mode in ("direct", "forward"):
+    """The outlet's configuration. POS_TEST_JOURNAL=forward runs the tests that use it with
+    the journal forwarded to a PostgreSQL server (a new database each; issue 18)."""
+    if os.environ.get("POS_TEST_JOURNAL", "sqlite") == "forward":
         url = request.getfixturevalue("pg_url")
-        return load_config(write_config(f'\n[journal]\nurl = "{url}"\nmode = "{mode}"\n'))
+        return load_config(write_config(f'\n[journal]\nurl = "{url}"\n'))
     return load_config(write_config())
+
+
+def server_till(config: Config) -> Till:
+    """A till whose store is the journal server itself (PgJournal, no local journal): the
+    journal suite's PostgreSQL backend under a whole till. The app never runs so (it
+    journals locally and forwards); tests use it to put sales on the server directly."""
+    from pos_app.config import load_catalog
+    from pos_app.journal.postgres import PgJournal
+    from pos_app.receipts import load_templates
+    from pos_app.services.providers import build_providers
+    from pos_app.services.setup import make_printer
+
+    assert config.journal.url
+    journal = PgJournal(config.journal.url, config.outlet.id, config.outlet.till)
+    templates = load_templates(config.receipts, config.printer.width, config.printer.codepage)
+    return Till(config, load_catalog(config.catalog.path, config.outlet.currency), journal,
+                make_printer(config), templates, build_providers(config))
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ from pos_app.journal import Journal, JournalError, JournalWriteError, OpState
 from pos_app.journal.schema import MIGRATIONS
 from pos_app.journal.store import _tables
 from pos_app.services.setup import open_till
-from tests.conftest import CROISSANT, MERLOT
+from tests.conftest import CROISSANT, MERLOT, server_till
 
 CHF = "CHF"
 BACKENDS = ["sqlite", "postgres"]
@@ -264,21 +264,22 @@ def test_a_till_reads_and_settles_only_its_own_rows(make_store: Callable[..., An
 
 
 # -- the whole till on each backend ---------------------------------------------------------
-@pytest.fixture(params=["sqlite", "direct", "forward"])
-def till_on(request: pytest.FixtureRequest, write_config: Callable[..., Path]) -> Iterator[Any]:
-    """A till on SQLite, on the server ("direct"), or on SQLite forwarding to the server."""
+@pytest.fixture(params=["sqlite", "server", "forward"])
+def till_on(request: pytest.FixtureRequest, write_config: Callable[..., Path]) -> Iterator[tuple[str, Any]]:
+    """A till on SQLite, with the store on the server itself (the journal suite's
+    PostgreSQL backend under a whole till), or on SQLite forwarding to the server (the app)."""
     body = ""
     if request.param != "sqlite":
-        body = f'\n[journal]\nurl = "{request.getfixturevalue("pg_url")}"\nmode = "{request.param}"\n'
-    till = open_till(load_config(write_config(body)))
-    yield till
+        body = f'\n[journal]\nurl = "{request.getfixturevalue("pg_url")}"\n'
+    config = load_config(write_config(body))
+    till = server_till(config) if request.param == "server" else open_till(config)
+    yield request.param, till
     till.journal.close()
 
 
-async def test_a_till_sells_on_each_backend(till_on: Any) -> None:
-    till = till_on
-    mode = till.config.journal.mode if till.config.journal.url else "sqlite"
-    assert type(till.journal).__name__ == {"sqlite": "Journal", "direct": "PgJournal",
+async def test_a_till_sells_on_each_backend(till_on: tuple[str, Any]) -> None:
+    mode, till = till_on
+    assert type(till.journal).__name__ == {"sqlite": "Journal", "server": "PgJournal",
                                            "forward": "ForwardingJournal"}[mode]
     for expected in ("1-0001", "1-0002"):
         till.scan(CROISSANT)
@@ -312,6 +313,21 @@ def test_the_configuration_never_holds_the_journal_password(write_config: Callab
         load_config(write_config('\n[journal]\nurl = "mysql://pos@db/pos"\n'))
     config = load_config(write_config('\n[journal]\nurl = "postgresql://pos@db:5432/pos"\n'))
     assert config.journal.url == "postgresql://pos@db:5432/pos" and config.journal.statement_timeout_s == 5.0
+
+
+def test_direct_mode_is_refused_with_what_to_do(write_config: Callable[..., Path]) -> None:
+    """The till never writes to the server in its event loop: "direct" mode (every write
+    on the server, the screen waiting on the network) is gone, and a configuration that
+    still names it says what to do instead of starting something else silently."""
+    from pos_app.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r'mode = "direct" is no longer offered.*Remove the line') as refused:
+        load_config(write_config('\n[journal]\nurl = "postgresql://pos@db:5432/pos"\nmode = "direct"\n'))
+    assert "never stops or freezes" in str(refused.value)
+    with pytest.raises(ConfigError, match="mode"):
+        load_config(write_config('\n[journal]\nurl = "postgresql://pos@db:5432/pos"\nmode = "fast"\n'))
+    config = load_config(write_config('\n[journal]\nurl = "postgresql://pos@db:5432/pos"\nmode = "forward"\n'))
+    assert config.journal.mode == "forward"
 
 
 def test_tills_starting_at_once_migrate_the_server_once(pg_url: str) -> None:
@@ -451,7 +467,7 @@ def test_the_server_password_is_kept_in_the_keyring_and_the_till_uses_it(
     from pos_app import journal_cli, keys_cli
 
     url = pg_server.password_url(pg_server.create_db().rsplit("/", 1)[1], "s3cret-pass")
-    path = write_config(f'\n[journal]\nurl = "{url}"\nmode = "direct"\n')
+    path = write_config(f'\n[journal]\nurl = "{url}"\n')
 
     def keys(*argv: str, stdin: str = "") -> int:
         sys.stdin = io.StringIO(stdin)
@@ -476,10 +492,19 @@ def test_the_server_password_is_kept_in_the_keyring_and_the_till_uses_it(
     assert f"tables created (schema {len(MIGRATIONS)})" in capsys.readouterr().out
     assert journal_cli.run_journal(parser.parse_args(["journal", "init", "--config", str(path)])) == 0
     assert "already up to date" in capsys.readouterr().out
-    till = open_till(load_config(path))
-    assert type(till.journal).__name__ == "PgJournal" and till.journal.highest_number() == 0
-    assert "s3cret" not in str(till.journal.path)
-    till.journal.close()
+    till = open_till(load_config(path))  # its first start took its counters from the server, with the password
+    try:
+        assert type(till.journal).__name__ == "ForwardingJournal" and till.journal.highest_number() == 0
+        till.scan(CROISSANT)
+        assert asyncio.run(till.pay_cash(till.order.cash_due)).closed is not None
+        till.journal.forwarder.wake()
+        deadline = time.monotonic() + 15
+        while till.journal.backlog():  # forwarded with the password from the keyring
+            assert time.monotonic() < deadline and till.journal.forwarder.error is None
+            time.sleep(0.05)
+        assert "s3cret" not in str(till.journal.path) and "s3cret" not in str(till.journal.forwarder.status())
+    finally:
+        till.journal.close()
 
 
 def test_the_server_killed_mid_sale_and_restarted(pg_server: Any) -> None:

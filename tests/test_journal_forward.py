@@ -16,7 +16,7 @@ from pos_app.journal import JournalWriteError
 from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
 from pos_app.services.journal_server import server_state
 from pos_app.services.setup import open_till
-from tests.conftest import CROISSANT, MERLOT
+from tests.conftest import CROISSANT, MERLOT, server_till
 from tests.test_journal_backends import CHF, sell
 
 # What must be the same at the till and on the server, row by row, ids aside.
@@ -164,10 +164,10 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
 
 async def test_a_new_till_goes_on_from_its_numbers_on_the_server(
         pg_url: str, write_config: Callable[..., Path], data_dir: Path) -> None:
-    """A till that sold on the server ("direct") and is switched to "forward" (or set up
-    again on a new machine) starts its new local journal from its counters there, and
-    its first start needs the server for that."""
-    direct = open_till(load_config(write_config(f'\n[journal]\nurl = "{pg_url}"\nmode = "direct"\n')))
+    """A till set up again on a new machine (its sales on the server, no local journal)
+    starts its new local journal from its counters there, and its first start needs the
+    server for that."""
+    direct = server_till(load_config(write_config(f'\n[journal]\nurl = "{pg_url}"\n', name="server.toml")))
     for _ in range(2):
         direct.scan(CROISSANT)
         await direct.pay_cash(direct.order.cash_due)

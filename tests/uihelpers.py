@@ -44,7 +44,7 @@ async def settle(pilot: Pilot) -> None:
 
 def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """Rows straight from a journal file, as a shop owner's SQLite tool would see them
-    (or from the journal server, where the till writes there: POS_TEST_JOURNAL=direct)."""
+    (or from the journal server, given its ``postgresql://`` address)."""
     if str(db).startswith(("postgresql:", "postgres:")):
         import psycopg
 

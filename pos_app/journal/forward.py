@@ -208,8 +208,8 @@ class ForwardingJournal(Journal):
 
     def take_over_counters(self, server: Any) -> dict[str, int]:
         """A new local journal goes on from the till's counters on the server (order
-        numbers, references), so a till set up again, or moved from "direct" to
-        "forward", does not number from 1 again. The counters it took."""
+        numbers, references), so a till set up again does not number from 1 again.
+        The counters it took."""
         counters = {"order_number": 0, "reference": 0}  # kept even at 0: taken over once
         counters.update({r["name"]: int(r["value"]) for r in server._query(
             "SELECT name, value FROM sequences WHERE outlet=? AND till=?", (self.outlet, self.till))})
@@ -491,7 +491,6 @@ class Forwarder:
                     "forwarding to the journal server failed unexpectedly (see the log); the till keeps selling "
                     "on its own journal and tries again — if this stays, restart the till")
                 self._drop_server()
-                backoff = min(backoff * 2, self.max_backoff_s)
                 backoff = min(backoff * 2, self.max_backoff_s)
             self._wake.wait(backoff if not self.online else self.interval_s)
             self._wake.clear()

@@ -35,18 +35,15 @@ def make_printer(config: Config) -> ReceiptPrinter:
 
 
 def open_journal(config: Config) -> JournalStore:
-    """The outlet's journal: SQLite (the default, one till), or the shop's PostgreSQL
-    server with ``[journal] url`` (its password, if any, from the keyring)."""
+    """The outlet's journal: SQLite (the default, one till); with ``[journal] url`` the
+    till's own SQLite journal that forwards every change to the shop's PostgreSQL
+    server (its password, if any, from the keyring). The till never writes to the
+    server in its event loop: a slow or absent server cannot freeze the screen."""
     if not config.journal.url:
         return Journal(config.journal_path(), config.outlet.id, config.outlet.till)
-    from pos_app.journal.postgres import PgJournal  # psycopg only where a server is configured
-
     j = config.journal
     outlet, till = config.outlet.id, config.outlet.till
     password = journal_password(config)
-    if j.mode == "direct":
-        return PgJournal(j.url, outlet, till, password=password, connect_timeout_s=j.connect_timeout_s,
-                         statement_timeout_s=j.statement_timeout_s)
     from pos_app.journal.forward import Forwarder, ForwardingJournal, replay_store
 
     url = j.url

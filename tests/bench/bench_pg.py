@@ -9,7 +9,7 @@ tests do, tests/pgserver.py); without them it says so and prints no table.
 * forwarding: a till's outbox of N journaled operations (an outage) replayed
   on the server, operations per second;
 * one sale's close (a 3-line cash sale: the close with its payment, receipt
-  and the next order, one transaction) on the server ("direct") against
+  and the next order, one transaction) on the server (PgJournal, the store the forwarder replays through) against
   SQLite, as a ratio measured in the same run;
 * the store report (``pos report store``: every till of the outlet, summed on
   the server) over a day of 4 tills x 100,000 orders.
@@ -32,7 +32,7 @@ from pos_app.domain.order import Line, Tender, TenderKind
 from pos_app.journal import Journal
 
 FORWARD = "Forwarding {n} journaled operations after an outage"
-CLOSE = "One 3-line cash sale's close, PostgreSQL (direct) / SQLite"
+CLOSE = "One 3-line cash sale's close, PostgreSQL / SQLite"
 ZREPORT = "Store report (all tills) over 4 tills x {n} orders"
 
 
