@@ -233,6 +233,51 @@ async def test_the_screen_says_offline_and_f12_what_waits(write_config: Callable
             till.journal.close()
 
 
+async def test_a_hung_server_never_freezes_the_screen(write_config: Callable[..., Path]) -> None:
+    """The real app with the server hung (SIGSTOP: connected, never answering) and a
+    30-second statement timeout: the forwarder is stuck in its call, and the cashier
+    still scans, pays and gets the receipt at once (the till writes its own journal;
+    nothing in the event loop waits on the server). Once the server answers again the
+    sale is forwarded."""
+    from pos_app.ui.app import PosApp
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+    from tests.uihelpers import scan, settle, text, wait_until
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        till = open_till(load_config(write_config(
+            f'\n[journal]\nurl = "{url}"\nconnect_timeout_s = 30\nstatement_timeout_s = 30\n')))
+        forwarder = till.journal.forwarder
+        forwarder.interval_s = 0.05
+        try:
+            async with PosApp(till).run_test(size=(100, 30)) as pilot:
+                await wait_until(pilot, lambda: forwarder.online is True, 10)
+                server.pause()
+                try:
+                    started = time.monotonic()
+                    await scan(pilot, CROISSANT)
+                    await scan(pilot, MERLOT)
+                    await pilot.press("f3", "enter")  # cash, the amount due
+                    await settle(pilot)
+                    took = time.monotonic() - started
+                    assert "Order 1-0001 closed" in text(pilot, "#status")
+                    assert till.journal.backlog() > 0 and forwarder.error is None  # stuck on the server
+                    assert took < 15, f"the screen waited {took:.1f} s on a hung server"  # it would wait 30+ s
+                    assert till.journal.unprinted_receipts() == []  # the receipt printed meanwhile
+                finally:
+                    server.resume()
+                await wait_until(pilot, lambda: till.journal.backlog() == 0, 40)
+        finally:
+            till.journal.close()
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            got = conn.execute("SELECT number FROM orders WHERE number IS NOT NULL").fetchall()
+        assert got == [(1,)]
+
+
 def test_forwarded_changes_leave_the_outbox_after_a_week(local: Any, pg_url: str) -> None:
     work(local, sales=2)
     forwarder = Forwarder(local, lambda: replay_store(pg_url, "o", "1"))
