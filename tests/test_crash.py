@@ -79,28 +79,57 @@ def undecided_cases(kit: CrashKit) -> list[tuple[CrashKit, str, str]]:
 # App bugs these cases show, marked until fixed (strict: a fix makes them fail as XPASS).
 KNOWN_BUGS: dict[tuple[str, str], str] = {}  # (provider, operation) -> the app bug, while not fixed
 
-# Scenarios of a provider run only with the slow tests (`python3 tasks.py soak`), to keep
-# the default run short: each kills at an (operation, point) another scenario of the same
-# provider already kills by default. JTL: order_cancel's undo points are deactivate's,
-# and close runs no provider operation at all (the same for every provider).
-SLOW_SCENARIOS: dict[str, set[str]] = {"jtl": {"order_cancel", "close"}}
-# Single cases run only with the slow tests: (provider, scenario, crash point or undecided kind).
-# CSQ: the close points are the core's (no provider step at the close itself), the refused
-# purchase's after_send is its after_response with a slow answer, and its undecided case
-# (held 3 s) is the sold one's with another result code.
-SLOW_CASES: set[tuple[str, str, str]] = {
-    ("csq", "digital", "close:before_commit"), ("csq", "digital", "close:after_commit"),
+# The close points are the core's (the commit of the close, no provider step in it):
+# the same for every provider, they run by default for this one only.
+CLOSE_KIT = "eguma"
+# Exceptions to the rule below, run only with the slow tests. JTL: order_cancel's undo
+# points are deactivate's. CSQ: the refused purchase's after_send is its after_response
+# with a slow answer, and its undecided case (held 3 s) is the sold one's with another
+# result code.
+SLOW_SCENARIOS: set[tuple[str, str]] = {("jtl", "order_cancel")}  # (provider, scenario)
+SLOW_CASES: set[tuple[str, str, str]] = {  # (provider, scenario, crash point or undecided kind)
     ("csq", "digital_refused", "create:after_send"), ("csq", "digital_refused", "create"),
 }
 
 
+def default_case(kit: CrashKit, scenario: str, what: str) -> bool:
+    """Whether a case runs by default; the others run only with the slow tests
+    (`pytest -m slow`, `python3 tasks.py soak`), to keep the default run short.
+
+    ``what`` is a crash point (``kind:point``) or, for an undecided case, the kind alone.
+    Per provider, for each operation of each scenario, the default run keeps:
+
+    * the after_send case (the request went out and its answer was lost: the case the
+      restart must decide) and the undecided case;
+    * before_send and after_response only for the provider's first operation (redeem's
+      authorize; CSQ, without tenders: the digital purchase's create). Elsewhere they
+      repeat, at another operation, the core's "never sent" and "answered, not yet
+      recorded" recovery, and run with the slow tests;
+    * every point of an operation that has no after_send case (JTL's void of a hold
+      sends nothing): what it has;
+    * the close points (close:before_commit/after_commit) for CLOSE_KIT only;
+
+    except the cases in SLOW_SCENARIOS and SLOW_CASES."""
+    if (kit.name, scenario) in SLOW_SCENARIOS or (kit.name, scenario, what) in SLOW_CASES:
+        return False
+    kind, _, point = what.partition(":")
+    if kind == "close":
+        return kit.name == CLOSE_KIT
+    if point in ("", "after_send"):  # "": undecided
+        return True
+    if (scenario, kind) == (("redeem", "authorize") if kit.tenders else DIGITAL_STEPS[0]):
+        return True
+    return (kit, scenario, f"{kind}:after_send") not in crash_cases(kit)
+
+
 def marked(cases: list[tuple[CrashKit, str, str]], kind_of: Callable[[str], str], suffix: str = "") -> list[Any]:
-    """The cases as pytest params with their ids; one that shows a known bug is xfail."""
+    """The cases as pytest params with their ids; one that shows a known bug is xfail,
+    one not run by default (default_case) is slow."""
     params = []
     for kit, scenario, what in cases:
         bug = KNOWN_BUGS.get((kit.name, kind_of(what)))
         marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
-        if scenario in SLOW_SCENARIOS.get(kit.name, set()) or (kit.name, scenario, what) in SLOW_CASES:
+        if not default_case(kit, scenario, what):
             marks.append(pytest.mark.slow)
         params.append(pytest.param(kit, scenario, what, marks=marks, id=f"{kit.name}-{scenario}-{what}{suffix}"))
     return params
