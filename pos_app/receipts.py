@@ -31,7 +31,7 @@ from pos_app.domain.money import Money, sum_money
 from pos_app.domain.order import Line, LineKind, Order, Tender, TenderKind
 from pos_app.domain.vat import format_rate, vat_letters
 from pos_app import i18n
-from pos_app.i18n import N_, _
+from pos_app.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:
     from escpos.escpos import Escpos
@@ -228,6 +228,7 @@ SCHEMA: dict[str, dict[str, tuple[bool, frozenset[str]]]] = {
         "z_title": (False, frozenset()),
         "liability_title": (False, frozenset()),
         "store_title": (False, frozenset()),
+        "store_z_title": (False, frozenset()),
         "liability_note": (True, frozenset()),
         "footer": (True, frozenset()),
     },
@@ -256,6 +257,7 @@ DEFAULTS: dict[str, dict[str, str | tuple[str, ...]]] = {
         "z_title": N_("Z REPORT {number}"),
         "liability_title": N_("VOUCHER LIABILITY"),
         "store_title": N_("STORE REPORT, ALL TILLS"),
+        "store_z_title": N_("STORE Z REPORT {number}"),
         "liability_note": (),
         "footer": (),
     },
@@ -682,11 +684,23 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
     values = _values(config, str(f["number"]), when, currency)
     r = Receipt(config.printer.width)
     _header(r, templates, values)
-    title = {"Z": "z_title", "S": "store_title"}.get(str(f["kind"]), "x_title")
+    kind = str(f["kind"])
+    title = {"Z": "z_title", "S": "store_title", "SZ": "store_z_title"}.get(kind, "x_title")
     r.add(templates.line("report.toml", title, **values), "center", bold=True)
-    _dated(r, values)
+    if kind in ("S", "SZ"):  # every till of the outlet, wherever it was made
+        r.pair(f"{values['date']} {values['time']}", _("All tills"))
+    else:
+        _dated(r, values)
     r.pair(_("From"), _moment(f.get("period_from")))
     r.pair(_("To"), _moment(f.get("period_to")))
+    if kind == "SZ":  # the till Z reports it adds up
+        r.rule()
+        r.add(_("TILL Z REPORTS"), bold=True)
+        numbers: dict[str, list[str]] = {}
+        for till, number in f["tills"]:
+            numbers.setdefault(str(till), []).append(str(number))
+        for till, zs in numbers.items():
+            r.pair(_("Till {till}").format(till=till), _("Z {numbers}").format(numbers=", ".join(zs)))
     sales, stornos = f["sales"], f["stornos"]
     r.rule()
     r.add(_("SALES BY VAT RATE ({currency})").format(currency=currency), bold=True)
@@ -766,6 +780,12 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
     r.pair(_("Operations undecided"), str(f["undecided"]))
     if f["kind"] == "X" and f.get("open_orders"):
         r.pair(_("Orders open"), str(f["open_orders"]))
+    if f.get("not_closed"):  # a store Z: sales after a till's last Z wait for its next Z
+        r.rule()
+        r.add(_("NOT IN THIS STORE Z (no Z report yet)"), bold=True)
+        for till, count in f["not_closed"].items():
+            r.pair(_("Till {till}").format(till=till), ngettext("{count} sale", "{count} sales", count).format(
+                count=count))
     footer = _fill(templates.lines("report.toml", "footer"), values)
     if footer:
         r.rule()

@@ -11,6 +11,9 @@
   here and net outstanding, per provider, from this outlet's own operations.
 * ``pos report store --from ... --to ...``: the figures of every till of the outlet
   (with ``[journal] url``: read on the server, all its tills); changes nothing.
+* ``pos report store-z``: close the store's day (journal server): one report adding up
+  the Z reports every till made since the last store Z (asks first; ``--yes``);
+  ``--number N`` shows store Z N again.
 
 Exit codes: 0 done; 1 refused or failed (said why); 2 usage, configuration or a bad date.
 """
@@ -29,8 +32,9 @@ from typing import Any
 from pos_app import i18n
 from pos_app.config import Config, ConfigError, default_config_path, load_config, use_outlet_language
 from pos_app.files import PRIVATE_UMASK
-from pos_app.i18n import _
+from pos_app.i18n import _, ngettext
 from pos_app.journal import Journal, JournalError
+from pos_app.journal.records import NothingToClose
 from pos_app.receipts import Receipt, liability_receipt, load_templates
 from pos_app.services.reports import ReportDesk, ReportInputError, parse_day
 from pos_app.services.results import CheckoutError
@@ -61,6 +65,14 @@ def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
     z.add_argument("--number", type=int, metavar="N", help=_("show Z report N again instead of closing the day"))
     z.add_argument("--csv", metavar="FILE", help=_("with --number: write its lines and payments as CSV ('-': "
                                                    "standard output)"))
+    store_z = actions.add_parser(
+        "store-z", parents=[common],
+        help=_("close the store's day: one report adding up every till's Z reports (journal server)"),
+        description=_("Adds up the Z reports every till of the outlet made since the last store Z (each "
+                      "till closes its own day first, F10 z), numbered per outlet; asks first. With "
+                      "--number: show that store Z report again."))
+    store_z.add_argument("--yes", action="store_true", help=_("close the store's day without asking (for scripts)"))
+    store_z.add_argument("--number", type=int, metavar="N", help=_("show store Z report N again"))
     for name, text in (("sales", _("the lines and payments of the sales of a period, as CSV")),
                        ("liability", _("vouchers sold, redeemed here and outstanding, per provider")),
                        ("store", _("the figures of every till of the outlet over a period (with a journal "
@@ -112,6 +124,8 @@ def run_report(args: argparse.Namespace) -> int:
             raise ReportInputError(_("--csv needs --number N: the CSV of a Z report already made"))
     except ReportInputError as exc:
         return _say(str(exc), EXIT_USAGE)
+    if args.report_command == "store-z":
+        return _store_z(config, templates, args)
     if config.journal.url and (args.report_command == "store" or getattr(args, "store", False)):
         return _store_from_server(config, templates, start, end, liability=args.report_command == "liability")
     path = config.journal_path()
@@ -123,7 +137,7 @@ def run_report(args: argparse.Namespace) -> int:
         return _say(_("there is no journal at {path} yet: nothing was sold at this till").format(path=path),
                     EXIT_FAILED)
     try:
-        journal = Journal(path, config.outlet.id, config.outlet.till)
+        journal = _till_journal(config, path)
     except JournalError as exc:
         return _say(str(exc), EXIT_FAILED)
     try:
@@ -161,6 +175,83 @@ def _store_from_server(config: Config, templates: Any, start: date | None, end: 
         return _say(str(exc), EXIT_FAILED)
     finally:
         server.close()
+
+
+def _till_journal(config: Config, path: Path) -> Journal:
+    """The till's own journal. With a journal server, as the till keeps it: a Z made here
+    also waits in its outbox, forwarded by the till (running or at its next start)."""
+    if not config.journal.url:
+        return Journal(path, config.outlet.id, config.outlet.till)
+    from pos_app.journal.forward import ForwardingJournal
+
+    return ForwardingJournal(path, config.outlet.id, config.outlet.till)
+
+
+def _nothing_to_close(last: int) -> str:
+    if last:
+        return _("no till has closed its day since store Z report {number}: close each till's day with its Z "
+                 "report first (F10, z), then the store's").format(number=last)
+    return _("no till has closed its day yet: close each till's day with its Z report first (F10, z), then the "
+             "store's")
+
+
+def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
+    """``pos report store-z``: close the store's day on the journal server, or show one again."""
+    if not config.journal.url:
+        return _say(_("a store Z adds up the Z reports of every till on the journal server: set [journal] url "
+                      "(README, \"PostgreSQL journal\"); a single till closes its day with `pos report z`"),
+                    EXIT_USAGE)
+    if args.number is not None and not 1 <= args.number <= SQLITE_MAX:
+        return _say(_("a store Z report number is 1 or more"), EXIT_USAGE)
+    try:
+        server = _server(config)
+    except JournalError as exc:
+        return _say(str(exc), EXIT_FAILED)
+    try:
+        desk = ReportDesk(config, server, templates, _paper(config))
+        if args.number is not None:
+            record = server.store_z(args.number)
+            if record is None:
+                return _say(_("there is no store Z report number {number} for outlet {outlet}").format(
+                    number=args.number, outlet=config.outlet.id), EXIT_FAILED)
+            print(desk.store_z_text(record), end="")
+            return EXIT_OK
+        day = desk.store_day()
+        if not day["open"]:
+            return _say(_nothing_to_close(day["last"]), EXIT_FAILED)
+        if not args.yes and not _confirm_store_z(day):
+            print(_("Store day not closed."), file=sys.stderr)
+            return EXIT_FAILED
+        record, _figures = desk.store_z_report()
+        print(desk.store_z_text(record), end="")
+        return EXIT_OK
+    except NothingToClose as exc:  # another store Z took them meanwhile
+        return _say(_nothing_to_close(exc.last), EXIT_FAILED)
+    except (JournalError, ReportInputError) as exc:
+        return _say(str(exc), EXIT_FAILED)
+    finally:
+        server.close()
+
+
+def _confirm_store_z(day: dict[str, Any]) -> bool:
+    """The question before a store Z, on stderr (the report alone goes to stdout)."""
+    numbers: dict[str, list[str]] = {}
+    for z in day["open"]:
+        numbers.setdefault(z.till, []).append(str(z.number))
+    lines = [_("Close the store's day with store Z report {number}? It adds up:").format(number=day["last"] + 1)]
+    lines += [_("  till {till}: Z {numbers}").format(till=till, numbers=", ".join(zs)) for till, zs in numbers.items()]
+    if day["not_closed"]:
+        lines.append(_("Not in it (sold after their last Z: in a later store Z, once they close their day):"))
+        lines += [_("  till {till}: {sales}").format(till=till, sales=ngettext("{count} sale", "{count} sales",
+                                                                               count).format(count=count))
+                  for till, count in day["not_closed"].items()]
+    print("\n".join(lines), file=sys.stderr)
+    print(_("[y/N] "), end="", file=sys.stderr, flush=True)
+    try:
+        answer = input()
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in (_("y"), _("yes"), "y", "yes")
 
 
 def _server(config: Config) -> Any:

@@ -59,7 +59,7 @@ def test_a_schema_3_journal_is_migrated_whole(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
     schema_3_journal(path)
     journal = Journal(path, "shop", "1")
-    assert journal.pragma("user_version") == len(MIGRATIONS) == 7
+    assert journal.pragma("user_version") == len(MIGRATIONS) == 8
     assert journal.pragma("integrity_check") == "ok"
     ops = journal.ops()
     assert [(o.id, o.operation, o.state) for o in ops] == [

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import time
 from collections.abc import Callable
 from datetime import date
@@ -289,3 +290,73 @@ def test_store_report_on_the_journal_server_sums_every_till(
     assert code == 0 and "X REPORT 1" in out and "Sales closed (1)" in out and "38.00" in out, err
     code, out, _ = run(capsys, "--config", str(path_two), "report", "x")
     assert "X REPORT 1" in out and "Sales closed (2)" in out and "43.00" in out
+
+
+def test_store_z_adds_up_the_z_report_of_every_till(
+        pg_url: str, write_config: Callable[..., Path], till_factory: Callable[..., Till],
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each till closes its own day (its Z, forwarded by the till); `pos report store-z`
+    closes the store's: one report numbered per outlet adding up the till Z reports no
+    store Z holds yet, each in exactly one; a till that sold after its last Z is named
+    and waits for a later store Z; a store Z is shown again the same."""
+    import psycopg
+
+    paths, tills = [], []
+    for till_id in ("1", "2"):
+        path = write_config(f'\n[journal]\nurl = "{pg_url}"\n', name=f"till{till_id}.toml")
+        path.write_text(path.read_text(encoding="utf-8").replace('till = "1"', f'till = "{till_id}"'),
+                        encoding="utf-8")
+        paths.append(str(path))
+        tills.append(till_factory(load_config(path)))
+    (one, two), (path_one, path_two) = tills, paths
+    one.scan(MERLOT)
+    asyncio.run(one.pay_cash(one.parse_amount("40")))
+    two.scan(f"2*{CROISSANT}")
+    asyncio.run(two.pay_card(two.parse_amount("5")))
+    forwarded(one, two)
+    code, _out, err = run(capsys, "--config", path_one, "report", "store-z", "--yes")
+    assert code == 1 and "no till has closed its day yet" in err
+
+    for path in paths:  # each till's day, closed from the command line: the Z waits in the till's outbox
+        code, out, err = run(capsys, "--config", path, "report", "z", "--yes")
+        assert code == 0 and "Z REPORT 1" in out, err
+    forwarded(one, two)  # the running tills forward them
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    code, out, err = run(capsys, "--config", path_two, "report", "store-z")
+    assert code == 1 and out == "" and "Store day not closed" in err
+    assert "store Z report 1? It adds up:" in err and "till 1: Z 1" in err and "till 2: Z 1" in err
+
+    code, first, err = run(capsys, "--config", path_two, "report", "store-z", "--yes")
+    assert code == 0, err
+    assert "STORE Z REPORT 1" in first and "All tills" in first and "TILL Z REPORTS" in first
+    assert "Sales closed (2)" in first and "43.00" in first and "NOT IN THIS STORE Z" not in first
+    with psycopg.connect(pg_url) as conn:
+        store = json.loads(conn.execute("SELECT figures FROM store_z_reports WHERE number=1").fetchone()[0])
+        till_zs = [json.loads(f) for (f,) in conn.execute(
+            "SELECT figures FROM till_z_reports WHERE store_z=1 ORDER BY till").fetchall()]
+    assert [z["sales"]["gross"] for z in till_zs] == [3800, 500] and store["sales"]["gross"] == 4300
+    assert store["net_vat"] == {"2.6": [487, 13, 500], "8.1": [3515, 285, 3800]}
+    assert store["sales"]["tenders"] == {"card:": [1, 500], "cash:": [1, 3800]}
+    assert store["tills"] == [["1", 1], ["2", 1]]
+    code, _out, err = run(capsys, "--config", path_one, "report", "store-z", "--yes")
+    assert code == 1 and "no till has closed its day since store Z report 1" in err
+
+    one.scan(CROISSANT)  # till 1 sells on, without a Z; till 2 closes an empty day
+    asyncio.run(one.pay_cash(one.parse_amount("2.50")))
+    code, _out, err = run(capsys, "--config", path_two, "report", "z", "--yes")
+    assert code == 0, err
+    forwarded(one, two)
+    code, second, err = run(capsys, "--config", path_one, "report", "store-z", "--yes")
+    assert code == 0, err
+    assert "STORE Z REPORT 2" in second and "Sales closed (0)" in second
+    assert "NOT IN THIS STORE Z (no Z report yet)" in second and "1 sale" in second
+    code, again, _err = run(capsys, "--config", path_one, "report", "store-z", "--number", "1")
+    assert code == 0 and again == first  # the same figures, dated when it was made
+    code, _out, err = run(capsys, "--config", path_one, "report", "store-z", "--number", "3")
+    assert code == 1 and "no store Z report number 3" in err
+
+
+def test_store_z_needs_the_journal_server(sold: tuple[Path, Till], capsys: pytest.CaptureFixture[str]) -> None:
+    path, _till = sold
+    code, out, err = run(capsys, "--config", str(path), "report", "store-z", "--yes")
+    assert code == 2 and out == "" and "[journal] url" in err and "pos report z" in err

@@ -46,7 +46,7 @@ from pos_app.domain.money import Money
 from pos_app.domain.order import Line, LineKind, Tender, TenderKind, TenderState
 from pos_app.i18n import _
 from pos_app.journal.records import JournalError, JournalWriteError
-from pos_app.journal.store import Journal, _Tx
+from pos_app.journal.store import Journal, _Tx, pinned_clock
 
 _log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ FORWARDED = (
     "mark_print_failed", "record",
 )
 # Writing methods the till keeps to itself: an X or Z report is the till's own record, its
-# figures summed from its own journal (issue 17); the server's reports are summed from
-# the forwarded orders. Its receipt's printing marks are not forwarded either.
+# figures summed from its own journal (issue 17), its receipt and printing marks too. A Z
+# goes to the server all the same, as its figures (``file_z_report``): the store Z sums them.
 LOCAL_ONLY = ("save_report",)
 # Arguments that name a row of the journal: mapped from the till's ids to the server's.
 ID_ARGS = {"order_id": "orders", "line_id": "lines", "tender_id": "tenders", "op_id": "provider_ops",
@@ -161,6 +161,8 @@ def decode(value: Any) -> Any:
 class _Call:
     method: str
     args: dict[str, Any]
+    at: str  # when it was made: every time it writes, here and on the server
+    rows: bool = True  # the rows the call creates here are made on the server too (their ids mapped)
 
 
 class ForwardingJournal(Journal):
@@ -190,7 +192,7 @@ class ForwardingJournal(Journal):
                 recorded = True
                 tx._run("INSERT INTO outbox (uuid, method, args, created, at) VALUES (?,?,?,?,?)",
                         (str(uuid.uuid4()), call.method, json.dumps(encode(call.args)),
-                         json.dumps(tx.created), _now()))
+                         json.dumps(tx.created if call.rows else []), call.at))
         if recorded and self.forwarder is not None:  # committed: on its way at once
             self.forwarder.wake()
 
@@ -208,11 +210,14 @@ class ForwardingJournal(Journal):
 
     def take_over_counters(self, server: Any) -> dict[str, int]:
         """A new local journal goes on from the till's counters on the server (order
-        numbers, references), so a till set up again does not number from 1 again.
-        The counters it took."""
+        numbers, references, Z reports), so a till set up again does not number from 1
+        again. The counters it took."""
         counters = {"order_number": 0, "reference": 0}  # kept even at 0: taken over once
         counters.update({r["name"]: int(r["value"]) for r in server._query(
             "SELECT name, value FROM sequences WHERE outlet=? AND till=?", (self.outlet, self.till))})
+        filed = server._query("SELECT MAX(number) AS n FROM till_z_reports WHERE outlet=? AND till=?",
+                              (self.outlet, self.till))
+        counters["z_report"] = max(counters.get("z_report", 0), int(filed[0]["n"] or 0))
         with self._lock:
             if not self.is_new():
                 raise RuntimeError("the local journal is not new: its counters are its own")
@@ -221,6 +226,29 @@ class ForwardingJournal(Journal):
                     tx.execute("INSERT INTO sequences (outlet, till, name, value) VALUES (?,?,?,?)",
                                (self.outlet, self.till, name, value))
         return counters
+
+    def save_report(self, kind: str,
+                    build: Callable[[int, Any, str | None, str, dict[str, Any]], tuple[str, str, bytes]]
+                    ) -> Any:
+        """An X or Z report of this till (its own record). A Z is also filed on the
+        server, in the same local transaction as the Z (both or neither): its number,
+        period and figures as made here, for the store Z (``file_z_report``)."""
+        if kind != "Z":
+            return super().save_report(kind, build)
+        filed: dict[str, Any] = {}
+
+        def capture(number: int, period: Any, period_from: str | None, period_to: str,
+                    rows: dict[str, Any]) -> tuple[str, str, bytes]:
+            figures, text, data = build(number, period, period_from, period_to, rows)
+            filed.update(number=number, period_from=period_from, period_to=period_to, figures=figures)
+            return figures, text, data
+
+        with self._lock, pinned_clock() as at:
+            self._call = _Call("file_z_report", filed, at, rows=False)
+            try:
+                return super().save_report(kind, capture)
+            finally:
+                self._call = None
 
     def _local_receipt(self, receipt_id: int) -> bool:
         """A receipt made by a call that is not forwarded (an X or Z report's)."""
@@ -232,12 +260,12 @@ class ForwardingJournal(Journal):
         rows = self._query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
         return int(rows[0]["n"])
 
-    def unsent(self, limit: int) -> list[tuple[int, str, str, Any, list[tuple[str, int]]]]:
-        """The oldest changes not forwarded yet: (seq, uuid, method, args, created)."""
-        rows = self._query("SELECT seq, uuid, method, args, created FROM outbox WHERE sent_at IS NULL"
+    def unsent(self, limit: int) -> list[tuple[int, str, str, Any, list[tuple[str, int]], str]]:
+        """The oldest changes not forwarded yet: (seq, uuid, method, args, created, at)."""
+        rows = self._query("SELECT seq, uuid, method, args, created, at FROM outbox WHERE sent_at IS NULL"
                            " ORDER BY seq LIMIT ?", (limit,))
         return [(r["seq"], r["uuid"], r["method"], decode(json.loads(r["args"])),
-                 [tuple(c) for c in json.loads(r["created"])]) for r in rows]
+                 [tuple(c) for c in json.loads(r["created"])], r["at"]) for r in rows]
 
     def mark_sent(self, up_to: int) -> None:
         """The changes up to ``up_to`` are on the server. Those sent more than KEEP_SENT_DAYS
@@ -279,11 +307,12 @@ def _recorded(name: str) -> Callable[..., Any]:
                     return str(recorded["reference"])
 
                 arguments["reference"] = reference
-            self._call = _Call(name, recorded)
-            try:
-                return base(self, **arguments)
-            finally:
-                self._call = None
+            with pinned_clock() as at:
+                self._call = _Call(name, recorded, at)
+                try:
+                    return base(self, **arguments)
+                finally:
+                    self._call = None
 
     method.__name__ = name
     method.__doc__ = base.__doc__
@@ -356,6 +385,20 @@ def replay_store(url: str, outlet: str, till: str, **kwargs: Any) -> Any:
                 cur.execute(pg_sql(sql), args)
                 return cur.fetchall()
 
+        def file_z_report(self, number: int, period_from: str | None, period_to: str, figures: str) -> None:
+            """A Z report of the till as the till made it, kept for the store Z. The same
+            number with other figures (a till set up again that numbered its Z reports
+            anew) is refused: the store Z must not sum two different days as one."""
+            with self._tx() as tx:
+                tx.execute("INSERT INTO till_z_reports (outlet, till, number, period_from, period_to, figures)"
+                           " VALUES (?,?,?,?,?,?) ON CONFLICT (outlet, till, number) DO NOTHING",
+                           (self.outlet, self.till, number, period_from, period_to, figures))
+                kept = tx.one("SELECT figures FROM till_z_reports WHERE outlet=? AND till=? AND number=?",
+                              (self.outlet, self.till, number))
+                if kept != figures:
+                    raise ForwardConflict(_("Z report {number} of this till is on the server with other figures")
+                                          .format(number=number))
+
         def server_id(self, origin: str, table: str, local_id: int) -> int:
             row = self._conn.execute("SELECT server_id FROM forward_ids WHERE origin=%s AND tbl=%s AND local_id=%s",
                                      (origin, table, local_id)).fetchone()
@@ -367,9 +410,10 @@ def replay_store(url: str, outlet: str, till: str, **kwargs: Any) -> Any:
     return ReplayJournal()
 
 
-def apply(server: Any, origin: str, entry: tuple[int, str, str, Any, list[tuple[str, int]]]) -> bool:
-    """Replay one outbox call on ``server`` (inside its batch). False: it was there already."""
-    seq, key, method, args, created = entry
+def apply(server: Any, origin: str, entry: tuple[int, str, str, Any, list[tuple[str, int]], str]) -> bool:
+    """Replay one outbox call on ``server`` (inside its batch), at the till's time of the
+    call. False: it was there already."""
+    seq, key, method, args, created, at = entry
     args = dict(args)
     for name, table in ID_ARGS.items():
         if args.get(name) is not None:
@@ -384,7 +428,8 @@ def apply(server: Any, origin: str, entry: tuple[int, str, str, Any, list[tuple[
         args["reference"] = lambda _seq: reference
     server._entry = (origin, key, seq, method, created)
     try:
-        result = getattr(server, method)(**args)
+        with pinned_clock(at):
+            result = getattr(server, method)(**args)
     except _AlreadyForwarded:
         return False
     finally:

@@ -24,6 +24,7 @@ a psycopg 3 connection pool, transactions, timeouts, errors.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import re
@@ -36,10 +37,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pos_app.i18n import _
-from pos_app.journal.records import JournalError, JournalWriteError
+from pos_app.journal.records import JournalError, JournalWriteError, NothingToClose, StoreZRecord, TillZ
 from pos_app.journal import reporting
 from pos_app.journal.schema import MIGRATIONS, SQLITE_ONLY
-from pos_app.journal.store import Journal, _inserted_table, _tables, _Tx
+from pos_app.journal.store import Journal, _inserted_table, _now, _tables, _Tx
 
 try:  # an optional extra: `pip install 'pos-app[postgres]'`
     import psycopg
@@ -52,6 +53,7 @@ _log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'psycopg[binary]>=3.2,<4' 'psycopg-pool>=3.2,<4'  (the `postgres` extra)"
 LOCK_KEY = 0x706F735F6A6E6C  # pg_advisory_xact_lock key while migrating ("pos_jnl")
+STORE_Z_LOCK = 0x73745A  # with the outlet's hash: one store Z of an outlet at a time ("stZ")
 
 
 @functools.lru_cache(maxsize=512)
@@ -137,6 +139,7 @@ class _PgTx(_Tx):
 
 
 WATCHDOG_GRACE_S = 2.0
+
 
 
 def _cut(conn: Any) -> None:
@@ -353,6 +356,63 @@ class PgJournal(Journal):
 
     def _reads(self, tx: _Tx) -> Any:
         return _TxReads(tx)
+
+    # -- the store Z: the day of every till of the outlet (issue 18) --------------------------
+    # Each till closes its own day with its Z (F10, z), which the till forwards here
+    # (till_z_reports). A store Z sums the till Z reports of the outlet that no store Z
+    # holds yet, numbered per outlet without gaps, under a lock of the outlet: two store
+    # Z reports made at once are one after the other, and each till Z is in exactly one.
+    def store_day(self) -> dict[str, Any]:
+        """What a store Z would close now: ``open`` (the till Z reports no store Z holds,
+        as TillZ), ``last`` (the last store Z's number, 0: none) and ``not_closed`` (till
+        -> sales closed on the server after that till's last Z: in a later store Z)."""
+        return self._read(self._store_day)
+
+    def _store_day(self, db: Any) -> dict[str, Any]:
+        open_zs = [TillZ(str(t), int(n), a, str(b), str(f)) for t, n, a, b, f in db.execute(
+            "SELECT till, number, period_from, period_to, figures FROM till_z_reports"
+            " WHERE outlet=? AND store_z IS NULL ORDER BY till, number", (self.outlet,)).fetchall()]
+        last = db.execute("SELECT COALESCE(MAX(number), 0) FROM store_z_reports WHERE outlet=?",
+                          (self.outlet,)).fetchone()
+        not_closed = {str(t): int(n) for t, n in db.execute(
+            "SELECT e.till, COUNT(*) FROM events e WHERE e.outlet=? AND e.kind='order_closed' AND e.at >"
+            " COALESCE((SELECT MAX(z.period_to) FROM till_z_reports z WHERE z.outlet=e.outlet AND z.till=e.till), '')"
+            " GROUP BY e.till ORDER BY e.till", (self.outlet,)).fetchall()}
+        return {"open": open_zs, "last": int(last[0]) if last else 0, "not_closed": not_closed}
+
+    def close_store_day(self, build: Callable[[int, dict[str, Any]], str]) -> StoreZRecord:
+        """Make the next store Z in one server transaction: ``build(number, day)`` (day as
+        :meth:`store_day` says it) returns its figures (JSON); the till Z reports it sums
+        are marked as in it. NothingToClose when no till Z waits."""
+        with self._lock:
+            try:
+                with self._pool.connection() as conn, self.watch(conn), conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (STORE_Z_LOCK, self.outlet))
+                    day = self._store_day(_Reads(conn))
+                    if not day["open"]:
+                        raise NothingToClose(day["last"])
+                    number = day["last"] + 1
+                    figures = build(number, day)
+                    tills = tuple((z.till, z.number) for z in day["open"])
+                    now = _now()
+                    conn.execute("INSERT INTO store_z_reports (outlet, number, tills, figures, created_at)"
+                                 " VALUES (%s,%s,%s,%s,%s)", (self.outlet, number, json.dumps(tills), figures, now))
+                    for till, z in tills:  # exactly those summed (a till Z filed meanwhile waits for the next)
+                        conn.execute("UPDATE till_z_reports SET store_z=%s WHERE outlet=%s AND till=%s AND number=%s"
+                                     " AND store_z IS NULL", (number, self.outlet, till, z))
+                    return StoreZRecord(number, tills, figures, now)
+            except (PoolTimeout, psycopg.OperationalError) as exc:
+                raise self._failed(exc) from None
+
+    def store_z(self, number: int) -> StoreZRecord | None:
+        """Store Z report ``number`` of the outlet, as made."""
+        rows = self._query("SELECT number, tills, figures, created_at FROM store_z_reports WHERE outlet=? AND number=?",
+                           (self.outlet, number))
+        if not rows:
+            return None
+        row = rows[0]
+        return StoreZRecord(int(row["number"]), tuple((str(t), int(n)) for t, n in json.loads(row["tills"])),
+                            str(row["figures"]), str(row["created_at"]))
 
     def _day_rows(self, db: Any, period: Any) -> dict[str, Any]:
         return reporting.raw_figures(db, period, *self._scope)

@@ -131,3 +131,33 @@ class DayCloseRefused(JournalError):
         super().__init__(f"day close refused: {undecided} undecided, {open_orders} open")
         self.undecided = undecided
         self.open_orders = open_orders
+
+
+@dataclass(frozen=True, slots=True)
+class TillZ:
+    """A till's Z report as it reached the journal server (forwarded by the till)."""
+
+    till: str
+    number: int
+    period_from: str | None
+    period_to: str
+    figures: str  # JSON, as the till made it
+
+
+@dataclass(frozen=True, slots=True)
+class StoreZRecord:
+    """A store Z report: the sum of the till Z reports ``tills`` ((till, Z number), ...)
+    not in an earlier store Z of the outlet; numbered per outlet without gaps."""
+
+    number: int
+    tills: tuple[tuple[str, int], ...]
+    figures: str  # JSON
+    created_at: str
+
+
+class NothingToClose(JournalError):
+    """No till Z report waits for a store Z (``last``: the last store Z's number, 0: none)."""
+
+    def __init__(self, last: int) -> None:
+        super().__init__(f"no till Z report since store Z {last}")
+        self.last = last

@@ -374,3 +374,32 @@ MIGRATIONS.append(
          _trigger("report_totals_no_sales", "no_sale", [no_sales_sql(_new("no_sale"))])]
     )
 )
+
+MIGRATIONS.append(
+    # 8: the store Z (issue 18). Each till's Z report as it reached the journal server
+    # (forwarded by the till: its number, period and figures as the till made them), and
+    # the store Z reports of an outlet, numbered without gaps, each the sum of the till Z
+    # reports not in an earlier one (``store_z``: the store Z that holds it; NULL: not yet).
+    # On a till's own SQLite journal both stay empty: a store's day is closed on the server.
+    """
+    CREATE TABLE till_z_reports (
+        outlet      TEXT NOT NULL,
+        till        TEXT NOT NULL,
+        number      INTEGER NOT NULL,
+        period_from TEXT,
+        period_to   TEXT NOT NULL,
+        figures     TEXT NOT NULL,
+        store_z     INTEGER,
+        PRIMARY KEY (outlet, till, number)
+    );
+    CREATE INDEX till_z_reports_open ON till_z_reports (outlet, store_z);
+    CREATE TABLE store_z_reports (
+        outlet      TEXT NOT NULL,
+        number      INTEGER NOT NULL,
+        tills       TEXT NOT NULL,
+        figures     TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (outlet, number)
+    );
+    """
+)

@@ -8,6 +8,7 @@ source of truth, the in-memory order is derived from it).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -60,8 +61,26 @@ _TENDER_FIELDS = {
 }
 
 
+# The moment a forwarded call was made at the till: the server's rows get the till's
+# times, not the time they were forwarded (a day sold offline stays on its day).
+_PINNED: contextvars.ContextVar[str | None] = contextvars.ContextVar("journal_now", default=None)
+
+
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    """Now as the journal writes it (UTC, milliseconds); inside :func:`pinned_clock`, its moment."""
+    return _PINNED.get() or datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@contextmanager
+def pinned_clock(at: str | None = None) -> Iterator[str]:
+    """Every time the store writes in this block is ``at`` (default: now): one call's
+    rows share one moment, the same at the till and on the server that replays it."""
+    moment = at or _now()
+    token = _PINNED.set(moment)
+    try:
+        yield moment
+    finally:
+        _PINNED.reset(token)
 
 
 def _money(minor: int | None, currency: str) -> Money | None:

@@ -30,7 +30,7 @@ from pos_app.domain.money import Money
 from pos_app.domain.order import LineKind
 from pos_app.domain.vat import vat_of
 from pos_app.i18n import _, ngettext
-from pos_app.journal import DayCloseRefused, JournalStore, ReportRecord
+from pos_app.journal import DayCloseRefused, JournalStore, ReportRecord, StoreZRecord
 from pos_app.journal.reporting import Period
 from pos_app.providers import OpKind, registry
 from pos_app.receipts import Templates, report_receipt
@@ -115,6 +115,46 @@ def build_figures(raw: dict[str, Any], *, currency: str, kind: str, number: int,
         "undecided": raw["undecided"],
         "open_orders": raw["open_orders"],
     }
+
+
+def add_figures(total: Any, more: Any) -> Any:
+    """Two reports' counts and amounts added: numbers, lists of them (element by
+    element) and dicts of them (a key of either)."""
+    if isinstance(total, dict) and isinstance(more, dict):
+        summed = dict(total)
+        for key, value in more.items():
+            summed[key] = add_figures(summed[key], value) if key in summed else value
+        return summed
+    if isinstance(total, list) and isinstance(more, list) and len(total) == len(more):
+        return [add_figures(a, b) for a, b in zip(total, more, strict=True)]
+    if type(total) is int and type(more) is int:
+        return total + more
+    raise ValueError(f"figures that do not add up: {total!r} and {more!r}")
+
+
+_HEAD = ("kind", "number", "currency", "period_from", "period_to")
+
+
+def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: dict[str, int]) -> Figures:
+    """The store Z: the figures of the till Z reports ``till_zs`` (TillZ, as the tills
+    made them) added up, the tills and Z numbers it holds, and the tills that sold
+    after their last Z (``not_closed``: in a later store Z, once they close their day)."""
+    summed: Figures | None = None
+    for z in till_zs:
+        figures = json.loads(z.figures)
+        if figures.get("currency") != currency:
+            raise ReportInputError(_("Z report {number} of till {till} is in {other}, this outlet in {currency}: "
+                                     "a store Z adds one currency only").format(
+                                         number=z.number, till=z.till, other=figures.get("currency"),
+                                         currency=currency))
+        body = {k: v for k, v in figures.items() if k not in _HEAD}
+        summed = body if summed is None else add_figures(summed, body)
+    assert summed is not None, "a store Z holds one till Z at least"
+    starts = [z.period_from for z in till_zs if z.period_from]
+    return {**summed, "kind": "SZ", "number": number, "currency": currency,
+            "period_from": min(starts) if starts else None, "period_to": max(z.period_to for z in till_zs),
+            "tills": [[z.till, z.number] for z in till_zs],
+            "not_closed": dict(not_closed)}
 
 
 def tender_parts(key: str) -> tuple[str, str]:
@@ -352,6 +392,26 @@ class ReportDesk:
         return build_figures(raw, currency=self.currency, kind="S", number=0, period_from=day_period(
             start, end).start, period_to=day_period(start, end).end, issuer_names=self.issuer_names)
 
+    def store_day(self) -> dict[str, Any]:
+        """What a store Z would close now (on the journal server): see PgJournal.store_day."""
+        return self.journal.store_day()  # type: ignore[attr-defined,no-any-return]
+
+    def store_z_report(self) -> tuple[StoreZRecord, Figures]:
+        """Close the store's day: the store Z over the till Z reports no store Z holds
+        yet. NothingToClose (the last store Z's number) when there is none."""
+        made: dict[str, Figures] = {}
+
+        def build(number: int, day: dict[str, Any]) -> str:
+            made["figures"] = store_z_figures(number, self.currency, day["open"], day["not_closed"])
+            return json.dumps(made["figures"], sort_keys=True)
+
+        record = self.journal.close_store_day(build)  # type: ignore[attr-defined]
+        return record, made["figures"]
+
+    def store_z_text(self, record: StoreZRecord) -> str:
+        """A store Z report rendered from its own figures, dated when it was made."""
+        return self.render(json.loads(record.figures), _made_at(record))[0]
+
     def liability(self, start: date, end: date, *, store: bool = False) -> dict[str, Any]:
         """Per provider, from this outlet's own operations in the days ``start``..``end``:
         vouchers sold or issued (less those taken back by a storno), redeemed here (less
@@ -364,7 +424,7 @@ class ReportDesk:
         return liability_rows(figures)
 
 
-def _made_at(record: ReportRecord) -> datetime | None:
+def _made_at(record: ReportRecord | StoreZRecord) -> datetime | None:
     """When a report was made, as the till's local time (None: unreadable, then now)."""
     try:
         return datetime.fromisoformat(record.created_at).astimezone()
