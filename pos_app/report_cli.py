@@ -249,7 +249,8 @@ def _confirm_store_z(day: dict[str, Any]) -> bool:
     print(_("[y/N] "), end="", file=sys.stderr, flush=True)
     try:
         answer = input()
-    except EOFError:
+    except EOFError:  # no answer (a script without --yes): the reason on its own line
+        print(file=sys.stderr)
         answer = ""
     return answer.strip().lower() in (_("y"), _("yes"), "y", "yes")
 
