@@ -12,6 +12,8 @@ word outside ⟦…⟧ and fails the test with the screen it was on.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -77,10 +79,16 @@ def test_unmarked_text_is_found() -> None:
 
 async def test_every_text_on_screen_is_translated(write_config: Callable[..., Path],
                                                   till_factory: Callable[..., Till],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  request: pytest.FixtureRequest) -> None:
     # The outlet speaks the pseudo language from the moment the till is opened (it words
     # its printer and providers then), as it would speak its configured one.
     monkeypatch.setattr(setup, "use_outlet_language", lambda config: i18n.use(i18n.PSEUDO))
+    # The journal's path is shown on F12, wrapped where it is longer than the dialog: a
+    # short data folder keeps it on one line (pytest-xdist's temporary paths are long).
+    short = Path(tempfile.mkdtemp(prefix="pos-"))
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    monkeypatch.setenv("POS_DATA_DIR", str(short))
     till = till_factory(load_config(write_config(SIM_EGUMA_QUICK.format(timeout=0.5))))
     seen: dict[str, str] = {}
     async with PosApp(till).run_test(size=(120, 40)) as pilot:
