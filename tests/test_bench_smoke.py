@@ -76,7 +76,7 @@ def test_reports_bench_quick_run_prints_its_rows() -> None:
 
 def test_pg_bench_quick_run_prints_its_rows() -> None:
     """The PostgreSQL journal's benchmark (it starts its own server; skipped without one)."""
-    from tests.bench.bench_pg import CLOSE, FORWARD, ZREPORT
+    from tests.bench.bench_pg import CLOSE, FORWARD, STOREZ, ZREPORT
     from tests.pgserver import SKIP_REASON, find_bindir
 
     if find_bindir() is None:
@@ -89,6 +89,6 @@ def test_pg_bench_quick_run_prints_its_rows() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = table(proc.stdout)
-    for label in (FORWARD.format(n="500"), CLOSE, ZREPORT.format(n="1,000")):
+    for label in (FORWARD.format(n="500"), CLOSE, ZREPORT.format(n="1,000"), STOREZ.format(n="1,000")):
         assert label in rows, f"row {label!r} missing from:\n{proc.stdout}"
         assert re.search(r"\d", rows[label][1]), f"{label}: no number in {rows[label][1]!r}"

@@ -374,10 +374,12 @@ class PgJournal(Journal):
             " WHERE outlet=? AND store_z IS NULL ORDER BY till, number", (self.outlet,)).fetchall()]
         last = db.execute("SELECT COALESCE(MAX(number), 0) FROM store_z_reports WHERE outlet=?",
                           (self.outlet,)).fetchone()
+        # every till that numbered a sale has its counter; its sales after its last Z by the index
         not_closed = {str(t): int(n) for t, n in db.execute(
-            "SELECT e.till, COUNT(*) FROM events e WHERE e.outlet=? AND e.kind='order_closed' AND e.at >"
-            " COALESCE((SELECT MAX(z.period_to) FROM till_z_reports z WHERE z.outlet=e.outlet AND z.till=e.till), '')"
-            " GROUP BY e.till ORDER BY e.till", (self.outlet,)).fetchall()}
+            "SELECT s.till, (SELECT COUNT(*) FROM events e WHERE e.outlet=s.outlet AND e.till=s.till"
+            " AND e.kind='order_closed' AND e.at > COALESCE((SELECT MAX(z.period_to) FROM till_z_reports z"
+            " WHERE z.outlet=s.outlet AND z.till=s.till), '')) FROM sequences s"
+            " WHERE s.outlet=? AND s.name='order_number' ORDER BY s.till", (self.outlet,)).fetchall() if n}
         return {"open": open_zs, "last": int(last[0]) if last else 0, "not_closed": not_closed}
 
     def close_store_day(self, build: Callable[[int, dict[str, Any]], str]) -> StoreZRecord:

@@ -381,6 +381,7 @@ MIGRATIONS.append(
     # the store Z reports of an outlet, numbered without gaps, each the sum of the till Z
     # reports not in an earlier one (``store_z``: the store Z that holds it; NULL: not yet).
     # On a till's own SQLite journal both stay empty: a store's day is closed on the server.
+    # events_kind_at: a till's sales after its last Z (the store Z names them) without a scan.
     """
     CREATE TABLE till_z_reports (
         outlet      TEXT NOT NULL,
@@ -393,6 +394,7 @@ MIGRATIONS.append(
         PRIMARY KEY (outlet, till, number)
     );
     CREATE INDEX till_z_reports_open ON till_z_reports (outlet, store_z);
+    CREATE INDEX events_kind_at ON events (outlet, till, kind, at);
     CREATE TABLE store_z_reports (
         outlet      TEXT NOT NULL,
         number      INTEGER NOT NULL,

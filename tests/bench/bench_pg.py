@@ -12,7 +12,10 @@ tests do, tests/pgserver.py); without them it says so and prints no table.
   and the next order, one transaction) on the server (PgJournal, the store the forwarder replays through) against
   SQLite, as a ratio measured in the same run;
 * the store report (``pos report store``: every till of the outlet, summed on
-  the server) over a day of 4 tills x 100,000 orders.
+  the server) over a day of 4 tills x 100,000 orders;
+* the store Z (``pos report store-z``) over the same day: each till's Z (its
+  figures summed on the server, as the till sums its own) filed, then the store
+  Z adding them up and naming the tills that sold after their Z.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from pos_app.journal import Journal
 FORWARD = "Forwarding {n} journaled operations after an outage"
 CLOSE = "One 3-line cash sale's close, PostgreSQL / SQLite"
 ZREPORT = "Store report (all tills) over 4 tills x {n} orders"
+STOREZ = "Store Z (adds up 4 till Z reports) over 4 tills x {n} orders"
 
 
 def row(measure: str, figure: str, target: str = "none set (issue 18)", met: str = "-") -> str:
@@ -122,6 +126,8 @@ def bench_zreport(url: str, n: int) -> str:
         conn.execute(
             "INSERT INTO events (at, order_id, kind, outlet, till)"
             " SELECT '2026-12-02T08:01:00', id, 'order_closed', outlet, till FROM orders WHERE outlet = 'z'")
+        conn.execute("INSERT INTO sequences (outlet, till, name, value) SELECT 'z', t, 'order_number', %s"
+                     " FROM unnest(ARRAY['1', '2', '3', '4']) t", (n,))
         conn.execute("ANALYZE")
         conn.commit()
     store = PgJournal(url, "z", "1", statement_timeout_s=120)
@@ -132,9 +138,47 @@ def bench_zreport(url: str, n: int) -> str:
             started = time.perf_counter()
             rows = store.store_report_data(day)
             times.append(time.perf_counter() - started)
+        assert rows["sales"]["orders"] == 4 * n, rows["sales"]["orders"]
+        store_z = bench_store_z(url, store, day, n)
     finally:
         store.close()
-    assert rows["sales"]["orders"] == 4 * n, rows["sales"]["orders"]
+    return f"{statistics.median(times) * 1000:.0f} ms (median of 5)", store_z
+
+
+def bench_store_z(url: str, store: object, day: object, n: int) -> str:
+    """Each of the 4 tills files its Z of the day (figures summed on the server from its
+    rows), then ``close_store_day`` adds them up; 5 rounds (a new Z of each till per
+    round, the later ones empty), the store Z's own time."""
+    import json
+
+    import psycopg
+
+    from pos_app.journal.postgres import PgJournal
+    from pos_app.services.reports import build_figures, store_z_figures
+
+    tills = {till: PgJournal(url, "z", till, statement_timeout_s=120) for till in ("1", "2", "3", "4")}
+    times, first = [], None
+    try:
+        for number in range(1, 6):
+            with psycopg.connect(url) as conn:
+                for till, journal in tills.items():
+                    raw = journal.report_data(day) if number == 1 else journal.report_data(
+                        type(day)(start="2000-01-01", end="2000-01-02"))
+                    figures = build_figures(raw, currency="CHF", kind="Z", number=number,
+                                            period_from="2026-12-02T00:00:00", period_to=f"2026-12-02T2{number}:00:00",
+                                            issuer_names=frozenset())
+                    conn.execute("INSERT INTO till_z_reports (outlet, till, number, period_from, period_to, figures)"
+                                 " VALUES ('z', %s, %s, %s, %s, %s)", (till, number, figures["period_from"],
+                                                                       figures["period_to"], json.dumps(figures)))
+            started = time.perf_counter()
+            record = store.close_store_day(  # type: ignore[attr-defined]
+                lambda num, open_day: json.dumps(store_z_figures(num, "CHF", open_day["open"], open_day["not_closed"])))
+            times.append(time.perf_counter() - started)
+            first = first or json.loads(record.figures)
+    finally:
+        for journal in tills.values():
+            journal.close()
+    assert first is not None and first["sales"]["orders"] == 4 * n and first["not_closed"] == {}, first["not_closed"]
     return f"{statistics.median(times) * 1000:.0f} ms (median of 5)"
 
 
@@ -153,11 +197,12 @@ def main() -> int:
         print(f"bench_pg: PostgreSQL server {server.bindir} on port {server.port}", file=sys.stderr)
         forward = bench_forward(server.create_db(), folder, forward_n)
         ratio, detail = bench_close(server.create_db(), folder, sales)
-        zreport = bench_zreport(server.create_db(), orders)
+        zreport, store_z = bench_zreport(server.create_db(), orders)
     print("| Measure | Figure | Target | Met? |")
     print(row(FORWARD.format(n=f"{forward_n:,}"), forward))
     print(row(CLOSE, ratio))
     print(row(ZREPORT.format(n=f"{orders:,}"), zreport))
+    print(row(STOREZ.format(n=f"{orders:,}"), store_z))
     print()
     print(f"- close: {detail}; the server on 127.0.0.1 with fsync=off (the test server), SQLite with "
           "synchronous=FULL on the local disk: the ratio is the round trips' cost, not the disks'.")
