@@ -111,6 +111,12 @@ def run_report(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         return _say(str(exc), EXIT_USAGE)
     use_outlet_language(config)
+    # what goes wrong is logged in the till's log (redacted), not printed a second time
+    # next to the message (Python's last-resort handler would print bare log lines)
+    from pos_app.files import setup_log_file
+    from pos_app.providers.base import clean_log_text
+
+    setup_log_file(config.data_dir(), clean=clean_log_text)
     try:
         start = end = None
         if args.report_command in ("sales", "liability", "store"):
