@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import (
@@ -491,6 +493,23 @@ def explain(error: ValidationError, source: Path, prefix: tuple[str, ...] = ()) 
     return text + _more(len(problems) - min(len(problems), SHOWN_PROBLEMS))
 
 
+_QUERY_PASSWORD = re.compile(r"(password=)[^&]*", re.IGNORECASE)
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages and screens show it: without a password (``user:pw@`` becomes
+    ``user@``, ``password=…`` in the query ``password=***``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        netloc = f"{userinfo.split(':', 1)[0]}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc, query=_QUERY_PASSWORD.sub(r"\1***", parts.query)))
+
+
 def _problem(first: Any, prefix: tuple[str, ...]) -> str:
     """One problem of a file: ``[section] key: what is wrong (got …)``."""
     loc = tuple(str(p) for p in (*prefix, *first["loc"]))
@@ -510,6 +529,8 @@ def _problem(first: Any, prefix: tuple[str, ...]) -> str:
         message = _("is required but missing: {hint}").format(hint=_(hint)) if hint else \
             _("is required but missing")
     got = first.get("input")
+    if isinstance(got, str) and "://" in got:  # a URL refused for its password does not repeat it
+        got = shown_url(got)
     if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, dict):
         message = _("{problem} (got {value!r})").format(problem=message, value=got)
     return _("{where}: {problem}").format(where=where, problem=message)

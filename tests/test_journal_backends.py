@@ -307,8 +307,12 @@ async def test_a_till_sells_on_each_backend(till_on: tuple[str, Any]) -> None:
 def test_the_configuration_never_holds_the_journal_password(write_config: Callable[..., Path]) -> None:
     from pos_app.config import ConfigError
 
-    with pytest.raises(ConfigError, match="password"):
-        load_config(write_config('\n[journal]\nurl = "postgresql://pos:secret@db/pos"\n'))
+    with pytest.raises(ConfigError, match="password") as refused:
+        load_config(write_config('\n[journal]\nurl = "postgresql://pos:s3cretPW@db/pos"\n'))
+    assert "s3cretPW" not in str(refused.value) and "postgresql://pos@db/pos" in str(refused.value)
+    with pytest.raises(ConfigError, match="password") as refused:
+        load_config(write_config('\n[journal]\nurl = "postgresql://pos@db/pos?password=s3cretPW"\n'))
+    assert "s3cretPW" not in str(refused.value)
     with pytest.raises(ConfigError, match="PostgreSQL"):
         load_config(write_config('\n[journal]\nurl = "mysql://pos@db/pos"\n'))
     config = load_config(write_config('\n[journal]\nurl = "postgresql://pos@db:5432/pos"\n'))

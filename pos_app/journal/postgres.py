@@ -34,8 +34,9 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
+from pos_app.config import shown_url
 from pos_app.i18n import _
 from pos_app.journal.records import JournalError, JournalWriteError, NothingToClose, StoreZRecord, TillZ
 from pos_app.journal import reporting
@@ -102,15 +103,6 @@ def pg_ddl(script: str) -> list[str]:
 def is_server_url(url: str | None) -> bool:
     return bool(url) and urlsplit(str(url)).scheme in ("postgresql", "postgres")
 
-
-def shown_url(url: str) -> str:
-    """The URL without a password, for messages and the status screen."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
 def _require_driver() -> None:
