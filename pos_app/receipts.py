@@ -701,6 +701,13 @@ def report_receipt(figures: Mapping[str, object], config: Config, templates: Tem
             numbers.setdefault(str(till), []).append(str(number))
         for till, zs in numbers.items():
             r.pair(_("Till {till}").format(till=till), _("Z {numbers}").format(numbers=", ".join(zs)))
+        for till, before, count, total in f.get("gaps", []):  # on the server, in no till Z: added here
+            r.pair(_("Till {till}, before Z {number}").format(till=till, number=before),
+                   ngettext("{count} sale in no Z", "{count} sales in no Z", count).format(count=count))
+            r.pair(_("  added here"), m(total))
+        for till, number, other in f.get("other_currency", []):
+            r.pair(_("Till {till}").format(till=till), _("Z {number} in {currency}: not added").format(
+                number=number, currency=other))
     sales, stornos = f["sales"], f["stornos"]
     r.rule()
     r.add(_("SALES BY VAT RATE ({currency})").format(currency=currency), bold=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 from datetime import date, datetime
@@ -207,7 +208,7 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
         return _say(_("a store Z adds up the Z reports of every till on the journal server: set [journal] url "
                       "(README, \"PostgreSQL journal\"); a single till closes its day with `pos report z`"),
                     EXIT_USAGE)
-    if args.number is not None and not 1 <= args.number <= SQLITE_MAX:
+    if args.number is not None and args.number < 1:
         return _say(_("a store Z report number is 1 or more"), EXIT_USAGE)
     try:
         server = _server(config)
@@ -216,7 +217,7 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
     try:
         desk = ReportDesk(config, server, templates, _paper(config))
         if args.number is not None:
-            record = server.store_z(args.number)
+            record = server.store_z(args.number) if args.number <= SQLITE_MAX else None
             if record is None:
                 return _say(_("there is no store Z report number {number} for outlet {outlet}").format(
                     number=args.number, outlet=config.outlet.id), EXIT_FAILED)
@@ -225,10 +226,11 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
         day = desk.store_day()
         if not day["open"]:
             return _say(_nothing_to_close(day["last"]), EXIT_FAILED)
-        if not args.yes and not _confirm_store_z(day):
+        if not args.yes and not _confirm_store_z(day, config.outlet.currency):
             print(_("Store day not closed."), file=sys.stderr)
             return EXIT_FAILED
-        record, _figures = desk.store_z_report()
+        asked = None if args.yes else tuple((z.till, z.number) for z in day["open"])
+        record, _figures = desk.store_z_report(asked)
         print(desk.store_z_text(record), end="")
         return EXIT_OK
     except NothingToClose as exc:  # another store Z took them meanwhile
@@ -239,13 +241,25 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
         server.close()
 
 
-def _confirm_store_z(day: dict[str, Any]) -> bool:
+def _confirm_store_z(day: dict[str, Any], outlet_currency: str) -> bool:
     """The question before a store Z, on stderr (the report alone goes to stdout)."""
     numbers: dict[str, list[str]] = {}
     for z in day["open"]:
         numbers.setdefault(z.till, []).append(str(z.number))
     lines = [_("Close the store's day with store Z report {number}? It adds up:").format(number=day["last"] + 1)]
     lines += [_("  till {till}: Z {numbers}").format(till=till, numbers=", ".join(zs)) for till, zs in numbers.items()]
+    for z in day["open"]:
+        currency = json.loads(z.figures).get("currency")
+        if currency != outlet_currency:
+            lines.append(_("  till {till}: Z {number} is in {other}: held by this store Z but not added (this "
+                           "outlet counts in {currency})").format(till=z.till, number=z.number, other=currency,
+                                                                 currency=outlet_currency))
+    for gap in day["gaps"]:
+        lines.append(_("  till {till}: {sales} on the server in no Z, before its Z {number} (a till set up again): "
+                       "added from the server's rows").format(
+                           till=gap["till"], number=gap["before"],
+                           sales=ngettext("{count} sale", "{count} sales", gap["raw"]["sales"]["orders"]).format(
+                               count=gap["raw"]["sales"]["orders"])))
     if day["not_closed"]:
         lines.append(_("Not in it (sold after their last Z: in a later store Z, once they close their day):"))
         lines += [_("  till {till}: {sales}").format(till=till, sales=ngettext("{count} sale", "{count} sales",
@@ -257,6 +271,7 @@ def _confirm_store_z(day: dict[str, Any]) -> bool:
         answer = input()
     except EOFError:  # no answer (a script without --yes): the reason on its own line
         print(file=sys.stderr)
+        print(_("No answer: a script closes the store's day with --yes."), file=sys.stderr)
         answer = ""
     return answer.strip().lower() in (_("y"), _("yes"), "y", "yes")
 
@@ -341,6 +356,10 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
                 return EXIT_FAILED
         made = desk.z_report()
         print(desk.journal.receipt(made.record.receipt_id).text, end="")
+        if config.journal.url:  # it waits in the till's outbox, like its sales
+            print(_("Z report {number} goes to the journal server with the till's next forwarding (while the till "
+                    "runs, or when it starts again): a till that stays off is not in the store Z.").format(
+                        number=made.record.number), file=sys.stderr)
         return EXIT_OK
     assert start is not None and end is not None
     if command == "sales":

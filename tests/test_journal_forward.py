@@ -511,3 +511,72 @@ def test_pos_journal_check_says_what_the_server_does_not_have_yet(
     assert journal_cli.run_journal(parser.parse_args(["journal", "check", "--config", str(path)])) == 0
     out = capsys.readouterr().out
     assert "note: 3 changes not forwarded to the journal server yet" in out and "journal OK" in out
+
+
+def test_the_store_z_adds_sales_in_no_till_z_holds_other_currencies_apart_and_closes_what_was_asked(
+        local: Any, pg_url: str, tmp_path: Path) -> None:
+    """A till set up again loses the sales its old journal forwarded after its last Z:
+    they are on the server in no till Z, and the store Z adds them from the server's
+    rows (and says so). A till Z in another currency is held but not added (it does
+    not block every later store Z). A store Z closes exactly what the shop owner was
+    asked about, and only one store Z of an outlet is made at a time."""
+    import psycopg
+
+    from pos_app.journal.postgres import STORE_Z_LOCK, PgJournal
+    from pos_app.journal.records import StoreDayChanged
+    from pos_app.services.reports import build_figures, store_z_figures
+
+    def real(currency: str) -> Callable[..., tuple[str, str, bytes]]:
+        def build(number: int, period: Any, start: Any, end: str, rows: Any) -> tuple[str, str, bytes]:
+            figures = build_figures(rows, currency=currency, kind="Z", number=number, period_from=start,
+                                    period_to=end, issuer_names=frozenset())
+            return json.dumps(figures), f"Z {number}", b"z"
+        return build
+
+    def forward(store: Any, till: str = "1") -> None:
+        forwarder = Forwarder(store, lambda: replay_store(pg_url, "o", till))
+        forwarder.forward()
+        forwarder.stop()
+
+    sell(local, 1)  # 1.00
+    local.save_report("Z", real("CHF"))  # Z 1
+    sell(local, 2)  # 2.01, forwarded, then the till's journal is lost
+    forward(local)
+    server = PgJournal(pg_url, "o", "1")
+    again = ForwardingJournal(tmp_path / "again.sqlite", "o", "1")
+    euro = ForwardingJournal(tmp_path / "euro.sqlite", "o", "2")
+    try:
+        again.take_over_counters(server)
+        sell(again, 1)  # 1.00
+        assert again.save_report("Z", real("CHF")).number == 2
+        forward(again)
+        sell(euro, 1)
+        euro.save_report("Z", real("EUR"))
+        forward(euro, "2")
+
+        day = server.store_day()
+        assert [(z.till, z.number) for z in day["open"]] == [("1", 1), ("1", 2), ("2", 1)]
+        assert [(g["till"], g["before"], g["raw"]["sales"]["orders"]) for g in day["gaps"]] == [("1", 2, 1)]
+
+        def build(number: int, open_day: dict[str, Any]) -> str:
+            return json.dumps(store_z_figures(number, "CHF", open_day["open"], open_day["not_closed"],
+                                              open_day["gaps"], frozenset()))
+
+        with pytest.raises(StoreDayChanged, match="changed while you were asked"):
+            server.close_store_day(build, expect=(("1", 1), ("1", 2)))  # till 2's Z came meanwhile
+        with psycopg.connect(pg_url) as other:  # another store Z of the outlet under way
+            other.execute("BEGIN")
+            other.execute("SELECT pg_advisory_xact_lock(%s, hashtext('o'))", (STORE_Z_LOCK,))
+            with pytest.raises(StoreDayChanged, match="being made right now"):
+                server.close_store_day(build)
+        assert len(server.store_day()["open"]) == 3  # nothing closed by either
+
+        record = server.close_store_day(build, expect=(("1", 1), ("1", 2), ("2", 1)))
+        figures = json.loads(record.figures)
+        assert figures["sales"]["orders"] == 3 and figures["sales"]["total"] == 100 + 201 + 100
+        assert figures["gaps"] == [["1", 2, 1, 201]] and figures["other_currency"] == [["2", 1, "EUR"]]
+        assert record.tills == (("1", 1), ("1", 2), ("2", 1))
+        assert server.store_day()["open"] == [] and server.store_day()["gaps"] == []
+    finally:
+        for store in (again, euro, server):
+            store.close()

@@ -38,7 +38,14 @@ from urllib.parse import urlsplit
 
 from pos_app.config import shown_url
 from pos_app.i18n import _
-from pos_app.journal.records import JournalError, JournalWriteError, NothingToClose, StoreZRecord, TillZ
+from pos_app.journal.records import (
+    JournalError,
+    JournalWriteError,
+    NothingToClose,
+    StoreDayChanged,
+    StoreZRecord,
+    TillZ,
+)
 from pos_app.journal import reporting
 from pos_app.journal.schema import MIGRATIONS, SQLITE_ONLY
 from pos_app.journal.store import Journal, _inserted_table, _now, _tables, _Tx
@@ -372,19 +379,53 @@ class PgJournal(Journal):
             " AND e.kind='order_closed' AND e.at > COALESCE((SELECT MAX(z.period_to) FROM till_z_reports z"
             " WHERE z.outlet=s.outlet AND z.till=s.till), '')) FROM sequences s"
             " WHERE s.outlet=? AND s.name='order_number' ORDER BY s.till", (self.outlet,)).fetchall() if n}
-        return {"open": open_zs, "last": int(last[0]) if last else 0, "not_closed": not_closed}
+        return {"open": open_zs, "last": int(last[0]) if last else 0, "not_closed": not_closed,
+                "gaps": [gap for z in open_zs if (gap := self._gap_before(db, z)) is not None]}
 
-    def close_store_day(self, build: Callable[[int, dict[str, Any]], str]) -> StoreZRecord:
+    def _gap_before(self, db: Any, z: TillZ) -> dict[str, Any] | None:
+        """The rows of till ``z.till`` on the server between its previous Z and ``z`` that
+        no till Z holds: sales forwarded by a local journal the till lost (set up again),
+        or made on the server before it filed Z reports here. Normally none: each Z starts
+        where the last ended. None, or {till, before (z's number), raw (report rows)}."""
+        if not z.period_from:
+            return None
+        previous = db.execute("SELECT MAX(period_to) FROM till_z_reports WHERE outlet=? AND till=? AND number<?",
+                              (self.outlet, z.till, z.number)).fetchone()
+        start = previous[0] if previous and previous[0] else None
+        if start is None:  # its first Z here: after the last Z made on the server itself, if any
+            made = db.execute("SELECT MAX(period_to) FROM reports WHERE outlet=? AND till=? AND kind='Z'",
+                              (self.outlet, z.till)).fetchone()
+            start = made[0] if made and made[0] else ""
+        if start >= z.period_from:
+            return None
+        raw = reporting.raw_figures(db, reporting.Period(start=start, end=z.period_from), self.outlet, z.till)
+        if not (raw["sales"]["orders"] or raw["stornos"]["orders"] or raw["cancels"][0] or raw["no_sales"]):
+            return None
+        raw.update(unprinted=0, undecided=0, open_orders=0)  # the till's state now is its Z's, not the gap's
+        return {"till": z.till, "before": z.number, "raw": raw}
+
+    def close_store_day(self, build: Callable[[int, dict[str, Any]], str],
+                        expect: tuple[tuple[str, int], ...] | None = None) -> StoreZRecord:
         """Make the next store Z in one server transaction: ``build(number, day)`` (day as
         :meth:`store_day` says it) returns its figures (JSON); the till Z reports it sums
-        are marked as in it. NothingToClose when no till Z waits."""
+        are marked as in it. NothingToClose when no till Z waits; StoreDayChanged when
+        ``expect`` (the (till, Z number) the shop owner was asked about) is not what waits
+        now, or another store Z of the outlet is being made at this moment."""
         with self._lock:
             try:
                 with self._pool.connection() as conn, self.watch(conn), conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (STORE_Z_LOCK, self.outlet))
+                    locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))",
+                                          (STORE_Z_LOCK, self.outlet)).fetchone()[0]
+                    if not locked:
+                        raise StoreDayChanged(_("another store Z of outlet {outlet} is being made right now: wait "
+                                                "until it is done, then look again").format(outlet=self.outlet))
                     day = self._store_day(_Reads(conn))
                     if not day["open"]:
                         raise NothingToClose(day["last"])
+                    if expect is not None and tuple((z.till, z.number) for z in day["open"]) != expect:
+                        raise StoreDayChanged(_("the till Z reports changed while you were asked (a till closed its "
+                                                "day, or another store Z was made): nothing was closed; run it "
+                                                "again to see what it would add up now"))
                     number = day["last"] + 1
                     figures = build(number, day)
                     tills = tuple((z.till, z.number) for z in day["open"])

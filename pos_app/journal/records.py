@@ -161,3 +161,8 @@ class NothingToClose(JournalError):
     def __init__(self, last: int) -> None:
         super().__init__(f"no till Z report since store Z {last}")
         self.last = last
+
+
+class StoreDayChanged(JournalError):
+    """A store Z not made: what waits is not what the shop owner confirmed, or another
+    store Z of the outlet is being made (the message says which)."""

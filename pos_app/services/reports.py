@@ -135,26 +135,58 @@ def add_figures(total: Any, more: Any) -> Any:
 _HEAD = ("kind", "number", "currency", "period_from", "period_to")
 
 
-def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: dict[str, int]) -> Figures:
+def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: dict[str, int],
+                    gaps: list[dict[str, Any]] | None = None,
+                    issuer_names: frozenset[str] | None = None) -> Figures:
     """The store Z: the figures of the till Z reports ``till_zs`` (TillZ, as the tills
-    made them) added up, the tills and Z numbers it holds, and the tills that sold
-    after their last Z (``not_closed``: in a later store Z, once they close their day)."""
+    made them) added up, plus the rows on the server no till Z holds (``gaps``: a till
+    set up again; summed there), the tills and Z numbers it holds, the tills that sold
+    after their last Z (``not_closed``: in a later store Z). A till Z in another
+    currency is held but not added (``other_currency``: said on the report)."""
     summed: Figures | None = None
+    other: list[list[Any]] = []
+    added: set[str] = set()
+
+    def add(body: Figures, what: str) -> None:
+        nonlocal summed
+        try:
+            summed = body if summed is None else add_figures(summed, body)
+        except ValueError:
+            raise ReportInputError(_("{what} cannot be added to the others (its figures are laid out otherwise: "
+                                     "a till on another version of the software?); update that till, then make "
+                                     "the store Z again").format(what=what)) from None
+
     for z in till_zs:
         figures = json.loads(z.figures)
+        what = _("Z report {number} of till {till}").format(number=z.number, till=z.till)
         if figures.get("currency") != currency:
-            raise ReportInputError(_("Z report {number} of till {till} is in {other}, this outlet in {currency}: "
-                                     "a store Z adds one currency only").format(
-                                         number=z.number, till=z.till, other=figures.get("currency"),
-                                         currency=currency))
-        body = {k: v for k, v in figures.items() if k not in _HEAD}
-        summed = body if summed is None else add_figures(summed, body)
-    assert summed is not None, "a store Z holds one till Z at least"
+            other.append([z.till, z.number, str(figures.get("currency"))])
+            continue
+        added.add(z.till)
+        add({k: v for k, v in figures.items() if k not in _HEAD}, what)
+    gap_rows = []
+    for gap in gaps or []:
+        if gap["till"] not in added:
+            continue
+        figures = build_figures(gap["raw"], currency=currency, kind="G", number=0, period_from=None, period_to="",
+                                issuer_names=issuer_names)
+        add({k: v for k, v in figures.items() if k not in _HEAD},
+            _("the sales of till {till} before its Z report {number}").format(till=gap["till"], number=gap["before"]))
+        gap_rows.append([gap["till"], gap["before"], figures["sales"]["orders"], figures["sales"]["total"]])
+    if summed is None:  # only Z reports in another currency: nothing added, all named
+        summed = build_figures(_EMPTY_RAW, currency=currency, kind="SZ", number=number, period_from=None,
+                               period_to="", issuer_names=issuer_names)
+        summed = {k: v for k, v in summed.items() if k not in _HEAD}
     starts = [z.period_from for z in till_zs if z.period_from]
     return {**summed, "kind": "SZ", "number": number, "currency": currency,
             "period_from": min(starts) if starts else None, "period_to": max(z.period_to for z in till_zs),
-            "tills": [[z.till, z.number] for z in till_zs],
-            "not_closed": dict(not_closed)}
+            "tills": [[z.till, z.number] for z in till_zs], "not_closed": dict(not_closed),
+            "gaps": gap_rows, "other_currency": other}
+
+
+_EMPTY_BLOCK = {"orders": 0, "vat": [], "lines": [], "tenders": [], "tenders_voided": [0, 0]}
+_EMPTY_RAW = {"sales": _EMPTY_BLOCK, "stornos": _EMPTY_BLOCK, "cancels": [0, 0], "no_sales": 0, "unprinted": 0,
+              "undecided": 0, "open_orders": 0}
 
 
 def tender_parts(key: str) -> tuple[str, str]:
@@ -396,16 +428,18 @@ class ReportDesk:
         """What a store Z would close now (on the journal server): see PgJournal.store_day."""
         return self.journal.store_day()  # type: ignore[attr-defined,no-any-return]
 
-    def store_z_report(self) -> tuple[StoreZRecord, Figures]:
+    def store_z_report(self, expect: tuple[tuple[str, int], ...] | None = None) -> tuple[StoreZRecord, Figures]:
         """Close the store's day: the store Z over the till Z reports no store Z holds
-        yet. NothingToClose (the last store Z's number) when there is none."""
+        yet (``expect``: exactly these (till, Z number), else StoreDayChanged).
+        NothingToClose (the last store Z's number) when there is none."""
         made: dict[str, Figures] = {}
 
         def build(number: int, day: dict[str, Any]) -> str:
-            made["figures"] = store_z_figures(number, self.currency, day["open"], day["not_closed"])
+            made["figures"] = store_z_figures(number, self.currency, day["open"], day["not_closed"], day["gaps"],
+                                              self.issuer_names)
             return json.dumps(made["figures"], sort_keys=True)
 
-        record = self.journal.close_store_day(build)  # type: ignore[attr-defined]
+        record = self.journal.close_store_day(build, expect)  # type: ignore[attr-defined]
         return record, made["figures"]
 
     def store_z_text(self, record: StoreZRecord) -> str:
