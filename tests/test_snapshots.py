@@ -120,6 +120,11 @@ def test_screen(screen: str, size: str, language: str, snap_compare: Any, write_
         await settle(pilot)
         await steps(pilot)
         await settle(pilot)  # workers (the keyring on F12) have answered
+        # under load (the suite runs in several processes) a refresh scheduled by the last
+        # step may still be pending: let animations and those refreshes finish first
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.2)
+        await settle(pilot)
 
     try:
         assert snap_compare(PosApp(till), terminal_size=SIZES[size], run_before=run_before)
