@@ -26,6 +26,7 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -167,18 +168,29 @@ def _store_from_server(config: Config, templates: Any, start: date | None, end: 
     """``pos report store`` (or ``liability --store``) with a journal server: every
     till's figures, read on the server."""
     assert start is not None and end is not None
-    try:
-        server = _server(config)
-    except JournalError as exc:
-        return _say(str(exc), EXIT_FAILED)
-    try:
-        desk = ReportDesk(config, server, templates, _paper(config))
+
+    def show(desk: ReportDesk) -> int:
         if liability:
             _print_liability(desk, config, start, end, store=True)
         else:
             print(desk.render(desk.store_report(start, end))[0], end="")
         return EXIT_OK
+
+    return _on_server(config, templates, show)
+
+
+def _on_server(config: Config, templates: Any, work: Callable[[ReportDesk], int]) -> int:
+    """``work`` with a report desk on the journal server of ``[journal] url``; what goes
+    wrong there said in one line (exit 1), the connection closed."""
+    try:
+        server = _server(config)
     except JournalError as exc:
+        return _say(str(exc), EXIT_FAILED)
+    try:
+        return work(ReportDesk(config, server, templates, _paper(config)))
+    except NothingToClose as exc:  # a store Z: another one took them meanwhile
+        return _say(_nothing_to_close(exc.last), EXIT_FAILED)
+    except (JournalError, ReportInputError) as exc:
         return _say(str(exc), EXIT_FAILED)
     finally:
         server.close()
@@ -210,14 +222,9 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
                     EXIT_USAGE)
     if args.number is not None and args.number < 1:
         return _say(_("a store Z report number is 1 or more"), EXIT_USAGE)
-    try:
-        server = _server(config)
-    except JournalError as exc:
-        return _say(str(exc), EXIT_FAILED)
-    try:
-        desk = ReportDesk(config, server, templates, _paper(config))
+    def close(desk: ReportDesk) -> int:
         if args.number is not None:
-            record = server.store_z(args.number) if args.number <= SQLITE_MAX else None
+            record = desk.journal.store_z(args.number) if args.number <= SQLITE_MAX else None  # type: ignore[attr-defined]
             if record is None:
                 return _say(_("there is no store Z report number {number} for outlet {outlet}").format(
                     number=args.number, outlet=config.outlet.id), EXIT_FAILED)
@@ -233,12 +240,8 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
         record, _figures = desk.store_z_report(asked)
         print(desk.store_z_text(record), end="")
         return EXIT_OK
-    except NothingToClose as exc:  # another store Z took them meanwhile
-        return _say(_nothing_to_close(exc.last), EXIT_FAILED)
-    except (JournalError, ReportInputError) as exc:
-        return _say(str(exc), EXIT_FAILED)
-    finally:
-        server.close()
+
+    return _on_server(config, templates, close)
 
 
 def _confirm_store_z(day: dict[str, Any], outlet_currency: str) -> bool:
@@ -265,14 +268,19 @@ def _confirm_store_z(day: dict[str, Any], outlet_currency: str) -> bool:
         lines += [_("  till {till}: {sales}").format(till=till, sales=ngettext("{count} sale", "{count} sales",
                                                                                count).format(count=count))
                   for till, count in day["not_closed"].items()]
-    print("\n".join(lines), file=sys.stderr)
-    print(_("[y/N] "), end="", file=sys.stderr, flush=True)
+    lines.append(_("[y/N] "))
+    return _ask("\n".join(lines), _("No answer: a script closes the store's day with --yes."))
+
+
+def _ask(question: str, no_answer: str) -> bool:
+    """A yes/no question on stderr (with ``report z > z.txt`` it is seen, and only the
+    report is in the file); no answer at all (a script without --yes) is a no, said."""
+    print(question, end="", file=sys.stderr, flush=True)
     try:
         answer = input()
-    except EOFError:  # no answer (a script without --yes): the reason on its own line
-        print(file=sys.stderr)
-        print(_("No answer: a script closes the store's day with --yes."), file=sys.stderr)
-        answer = ""
+    except EOFError:
+        print("\n" + no_answer, file=sys.stderr)
+        return False
     return answer.strip().lower() in (_("y"), _("yes"), "y", "yes")
 
 
@@ -345,13 +353,7 @@ def _run(args: argparse.Namespace, config: Config, desk: ReportDesk, start: date
             number = (last.number if last else 0) + 1
             question = _("Close the day with Z report {number}? The next report starts after it. [y/N] ").format(
                 number=number)
-            # asked on stderr: with `report z > z.txt` the question is seen, and only the report is in the file
-            print(question, end="", file=sys.stderr, flush=True)
-            try:
-                answer = input()
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() not in (_("y"), _("yes"), "y", "yes"):
+            if not _ask(question, _("No answer: a script closes the day with --yes.")):
                 print(_("Day not closed."), file=sys.stderr)
                 return EXIT_FAILED
         made = desk.z_report()
