@@ -243,10 +243,17 @@ class ForwardingJournal(Journal):
             filed.update(number=number, period_from=period_from, period_to=period_to, figures=figures)
             return figures, text, data
 
+        with self._recording("file_z_report", filed, rows=False):
+            return super().save_report(kind, capture)
+
+    @contextmanager
+    def _recording(self, method: str, args: dict[str, Any], *, rows: bool = True) -> Iterator[None]:
+        """The store call in this block is recorded in the outbox as ``method(**args)``
+        (in its own transaction, see ``_tx``), every time it writes pinned to one moment."""
         with self._lock, pinned_clock() as at:
-            self._call = _Call("file_z_report", filed, at, rows=False)
+            self._call = _Call(method, args, at, rows)
             try:
-                return super().save_report(kind, capture)
+                yield
             finally:
                 self._call = None
 
@@ -307,12 +314,8 @@ def _recorded(name: str) -> Callable[..., Any]:
                     return str(recorded["reference"])
 
                 arguments["reference"] = reference
-            with pinned_clock() as at:
-                self._call = _Call(name, recorded, at)
-                try:
-                    return base(self, **arguments)
-                finally:
-                    self._call = None
+            with self._recording(name, recorded):
+                return base(self, **arguments)
 
     method.__name__ = name
     method.__doc__ = base.__doc__

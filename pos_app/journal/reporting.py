@@ -159,14 +159,20 @@ def csv_rows(db: sqlite3.Connection, kind: str, period: Period, outlet: str, til
     return {"lines": [list(r) for r in lines], "tenders": [list(r) for r in tenders]}
 
 
+def empty_rows() -> dict[str, Any]:
+    """The rows of a period with nothing in it (no orders, no events, nothing open)."""
+    return {**{name: {"orders": 0, "tenders_voided": [0, 0], "vat": [], "lines": [], "tenders": []}
+               for name in ("sales", "stornos")},
+            "cancels": [0, 0], "no_sales": 0, "unprinted": 0, "undecided": 0, "open_orders": 0}
+
+
 def totals(db: sqlite3.Connection, outlet: str, till: str) -> dict[str, Any]:
     """The same rows as :func:`raw_figures` for the period since the last Z, read from
     the running totals the journal's triggers keep (schema migration 7): a few rows,
     however many orders the day had."""
-    blocks: dict[str, dict[str, Any]] = {
-        name: {"orders": 0, "tenders_voided": [0, 0], "vat": [], "lines": [], "tenders": []}
-        for name in ("sales", "stornos")}
-    cancels, no_sales = [0, 0], 0
+    empty = empty_rows()
+    blocks: dict[str, dict[str, Any]] = {name: empty[name] for name in ("sales", "stornos")}
+    cancels, no_sales = empty["cancels"], 0
     rows = db.execute("SELECT section, kind, provider, rate, voided, count, amount, vat, rounding"
                       " FROM report_totals WHERE outlet=? AND till=? ORDER BY section, kind, provider, rate, voided",
                       (outlet, till)).fetchall()

@@ -31,7 +31,7 @@ from pos_app.domain.order import LineKind
 from pos_app.domain.vat import vat_of
 from pos_app.i18n import _, ngettext
 from pos_app.journal import DayCloseRefused, JournalStore, ReportRecord, StoreZRecord
-from pos_app.journal.reporting import Period
+from pos_app.journal.reporting import Period, empty_rows
 from pos_app.providers import OpKind, registry
 from pos_app.receipts import Templates, report_receipt
 from pos_app.services.results import CheckoutError
@@ -174,7 +174,7 @@ def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: 
             _("the sales of till {till} before its Z report {number}").format(till=gap["till"], number=gap["before"]))
         gap_rows.append([gap["till"], gap["before"], figures["sales"]["orders"], figures["sales"]["total"]])
     if summed is None:  # only Z reports in another currency: nothing added, all named
-        summed = build_figures(_EMPTY_RAW, currency=currency, kind="SZ", number=number, period_from=None,
+        summed = build_figures(empty_rows(), currency=currency, kind="SZ", number=number, period_from=None,
                                period_to="", issuer_names=issuer_names)
         summed = {k: v for k, v in summed.items() if k not in _HEAD}
     starts = [z.period_from for z in till_zs if z.period_from]
@@ -182,11 +182,6 @@ def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: 
             "period_from": min(starts) if starts else None, "period_to": max(z.period_to for z in till_zs),
             "tills": [[z.till, z.number] for z in till_zs], "not_closed": dict(not_closed),
             "gaps": gap_rows, "other_currency": other}
-
-
-_EMPTY_BLOCK = {"orders": 0, "vat": [], "lines": [], "tenders": [], "tenders_voided": [0, 0]}
-_EMPTY_RAW = {"sales": _EMPTY_BLOCK, "stornos": _EMPTY_BLOCK, "cancels": [0, 0], "no_sales": 0, "unprinted": 0,
-              "undecided": 0, "open_orders": 0}
 
 
 def tender_parts(key: str) -> tuple[str, str]:
