@@ -580,3 +580,37 @@ def test_the_store_z_adds_sales_in_no_till_z_holds_other_currencies_apart_and_cl
     finally:
         for store in (again, euro, server):
             store.close()
+
+
+def test_a_store_z_whose_answer_is_lost_is_not_called_undone(local: Any) -> None:
+    """The server stops answering while a store Z is written: the message says it may
+    have been made and how to look (a lost answer is not a "no"); asked again, the
+    store Z is made once, with the number it would have had."""
+    from pos_app.journal import JournalWriteError
+    from pos_app.journal.postgres import PgJournal
+    from tests.pgserver import SKIP_REASON, find_bindir, running_server
+
+    if find_bindir() is None:
+        pytest.skip(SKIP_REASON)
+    with running_server() as server:
+        url = server.create_db()
+        sell(local, 1)
+        local.save_report("Z", z_build)
+        Forwarder(local, lambda: replay_store(url, "o", "1")).forward()
+        store = PgJournal(url, "o", "1", statement_timeout_s=1, connect_timeout_s=1, pool_timeout_s=2)
+        try:
+            def hang(number: int, day: dict[str, Any]) -> str:
+                server.pause()  # the INSERT of the store Z never gets an answer
+                return '{"kind": "SZ"}'
+
+            try:
+                with pytest.raises(JournalWriteError, match=r"store Z report 1 was being made: it may have been made"
+                                   r".*--number 1"):
+                    store.close_store_day(hang)
+            finally:
+                server.resume()
+            assert store.store_z(1) is None  # not made this time: the owner is told how to see that
+            assert store.close_store_day(lambda number, day: '{"kind": "SZ"}').number == 1
+            assert store.store_day()["open"] == []
+        finally:
+            store.close()

@@ -111,7 +111,6 @@ def is_server_url(url: str | None) -> bool:
     return bool(url) and urlsplit(str(url)).scheme in ("postgresql", "postgres")
 
 
-
 def _require_driver() -> None:
     if psycopg is None:
         raise JournalError(_("the journal is on a PostgreSQL server, but its driver is not installed: {hint}").format(
@@ -138,7 +137,6 @@ class _PgTx(_Tx):
 
 
 WATCHDOG_GRACE_S = 2.0
-
 
 
 def _cut(conn: Any) -> None:
@@ -411,6 +409,7 @@ class PgJournal(Journal):
         are marked as in it. NothingToClose when no till Z waits; StoreDayChanged when
         ``expect`` (the (till, Z number) the shop owner was asked about) is not what waits
         now, or another store Z of the outlet is being made at this moment."""
+        number: int | None = None  # set once the store Z is being written
         with self._lock:
             try:
                 with self._pool.connection() as conn, self.watch(conn), conn.transaction():
@@ -437,7 +436,14 @@ class PgJournal(Journal):
                                      " AND store_z IS NULL", (number, self.outlet, till, z))
                     return StoreZRecord(number, tills, figures, now)
             except (PoolTimeout, psycopg.OperationalError) as exc:
-                raise self._failed(exc) from None
+                if number is None:  # lost before anything was written: nothing made
+                    raise self._failed(exc) from None
+                # lost while writing or committing: the commit may have reached the server, not a "no"
+                _log.error("store Z: the journal server's answer was lost: %s", exc)
+                raise JournalWriteError(_(
+                    "the journal server {url} did not answer while store Z report {number} was being made: it may "
+                    "have been made. Run `pos report store-z --number {number}` to see it; if there is none, run "
+                    "`pos report store-z` again").format(url=self.path, number=number), "offline") from None
 
     def store_z(self, number: int) -> StoreZRecord | None:
         """Store Z report ``number`` of the outlet, as made."""
