@@ -237,7 +237,7 @@ def _store_z(config: Config, templates: Any, args: argparse.Namespace) -> int:
             print(_("Store day not closed."), file=sys.stderr)
             return EXIT_FAILED
         asked = None if args.yes else tuple((z.till, z.number) for z in day["open"])
-        record, _figures = desk.store_z_report(asked)
+        record = desk.store_z_report(asked)
         print(desk.store_z_text(record), end="")
         return EXIT_OK
 

@@ -135,6 +135,11 @@ def add_figures(total: Any, more: Any) -> Any:
 _HEAD = ("kind", "number", "currency", "period_from", "period_to")
 
 
+def _body(figures: Figures) -> Figures:
+    """A report's counts and amounts, without what names it (kind, number, currency, period)."""
+    return {k: v for k, v in figures.items() if k not in _HEAD}
+
+
 def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: dict[str, int],
                     gaps: list[dict[str, Any]] | None = None,
                     issuer_names: frozenset[str] | None = None) -> Figures:
@@ -163,20 +168,19 @@ def store_z_figures(number: int, currency: str, till_zs: list[Any], not_closed: 
             other.append([z.till, z.number, str(figures.get("currency"))])
             continue
         added.add(z.till)
-        add({k: v for k, v in figures.items() if k not in _HEAD}, what)
+        add(_body(figures), what)
     gap_rows = []
     for gap in gaps or []:
         if gap["till"] not in added:
             continue
         figures = build_figures(gap["raw"], currency=currency, kind="G", number=0, period_from=None, period_to="",
                                 issuer_names=issuer_names)
-        add({k: v for k, v in figures.items() if k not in _HEAD},
+        add(_body(figures),
             _("the sales of till {till} before its Z report {number}").format(till=gap["till"], number=gap["before"]))
         gap_rows.append([gap["till"], gap["before"], figures["sales"]["orders"], figures["sales"]["total"]])
     if summed is None:  # only Z reports in another currency: nothing added, all named
-        summed = build_figures(empty_rows(), currency=currency, kind="SZ", number=number, period_from=None,
-                               period_to="", issuer_names=issuer_names)
-        summed = {k: v for k, v in summed.items() if k not in _HEAD}
+        summed = _body(build_figures(empty_rows(), currency=currency, kind="SZ", number=number, period_from=None,
+                                     period_to="", issuer_names=issuer_names))
     starts = [z.period_from for z in till_zs if z.period_from]
     return {**summed, "kind": "SZ", "number": number, "currency": currency,
             "period_from": min(starts) if starts else None, "period_to": max(z.period_to for z in till_zs),
@@ -423,19 +427,16 @@ class ReportDesk:
         """What a store Z would close now (on the journal server): see PgJournal.store_day."""
         return self.journal.store_day()  # type: ignore[attr-defined,no-any-return]
 
-    def store_z_report(self, expect: tuple[tuple[str, int], ...] | None = None) -> tuple[StoreZRecord, Figures]:
+    def store_z_report(self, expect: tuple[tuple[str, int], ...] | None = None) -> StoreZRecord:
         """Close the store's day: the store Z over the till Z reports no store Z holds
         yet (``expect``: exactly these (till, Z number), else StoreDayChanged).
         NothingToClose (the last store Z's number) when there is none."""
-        made: dict[str, Figures] = {}
 
         def build(number: int, day: dict[str, Any]) -> str:
-            made["figures"] = store_z_figures(number, self.currency, day["open"], day["not_closed"], day["gaps"],
-                                              self.issuer_names)
-            return json.dumps(made["figures"], sort_keys=True)
+            return json.dumps(store_z_figures(number, self.currency, day["open"], day["not_closed"], day["gaps"],
+                                              self.issuer_names), sort_keys=True)
 
-        record = self.journal.close_store_day(build, expect)  # type: ignore[attr-defined]
-        return record, made["figures"]
+        return self.journal.close_store_day(build, expect)  # type: ignore[attr-defined,no-any-return]
 
     def store_z_text(self, record: StoreZRecord) -> str:
         """A store Z report rendered from its own figures, dated when it was made."""
