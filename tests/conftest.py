@@ -90,6 +90,21 @@ def config(write_config: Callable[..., Path], request: pytest.FixtureRequest) ->
     return load_config(write_config())
 
 
+def forwarded(*tills: Till, timeout_s: float = 20) -> None:
+    """Wait until each till's journal is on the server (its forwarder woken); a
+    forwarding error fails at once, with the forwarder's status."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    for till in tills:
+        forwarder = till.journal.forwarder
+        forwarder.wake()
+        while till.journal.backlog():
+            assert time.monotonic() < deadline and forwarder.error is None and forwarder.conflict is None, \
+                forwarder.status()
+            time.sleep(0.05)
+
+
 def server_till(config: Config) -> Till:
     """A till whose store is the journal server itself (PgJournal, no local journal): the
     journal suite's PostgreSQL backend under a whole till. The app never runs so (it

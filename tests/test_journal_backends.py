@@ -32,7 +32,7 @@ from pos_app.journal import Journal, JournalError, JournalWriteError, OpState
 from pos_app.journal.schema import MIGRATIONS
 from pos_app.journal.store import _tables
 from pos_app.services.setup import open_till
-from tests.conftest import CROISSANT, MERLOT, server_till
+from tests.conftest import CROISSANT, MERLOT, forwarded, server_till
 
 CHF = "CHF"
 BACKENDS = ["sqlite", "postgres"]
@@ -501,11 +501,7 @@ def test_the_server_password_is_kept_in_the_keyring_and_the_till_uses_it(
         assert type(till.journal).__name__ == "ForwardingJournal" and till.journal.highest_number() == 0
         till.scan(CROISSANT)
         assert asyncio.run(till.pay_cash(till.order.cash_due)).closed is not None
-        till.journal.forwarder.wake()
-        deadline = time.monotonic() + 15
-        while till.journal.backlog():  # forwarded with the password from the keyring
-            assert time.monotonic() < deadline and till.journal.forwarder.error is None
-            time.sleep(0.05)
+        forwarded(till)  # with the password from the keyring
         assert "s3cret" not in str(till.journal.path) and "s3cret" not in str(till.journal.forwarder.status())
     finally:
         till.journal.close()

@@ -9,7 +9,6 @@ import asyncio
 import csv
 import io
 import json
-import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from pos_app.cli import main
 from pos_app.config import load_config
 from pos_app.services.checkout import Till
-from tests.conftest import CROISSANT, MERLOT, SIM_EGUMA
+from tests.conftest import CROISSANT, MERLOT, SIM_EGUMA, forwarded
 
 
 @pytest.fixture
@@ -240,16 +239,6 @@ def test_store_report_on_a_till_journal(sold: tuple[Path, Till], capsys: pytest.
     assert code == 0 and "STORE REPORT, ALL TILLS" in out and "Sales closed (2)" in out and "43.00" in out
     code, _out, err = run(capsys, "--config", str(path), "report", "store", "--from", today, "--to", "2020-01-01")
     assert code == 2 and "before it starts" in err
-
-
-def forwarded(*tills: Till) -> None:
-    """Wait until each till's journal is on the server."""
-    deadline = time.monotonic() + 20
-    for till in tills:
-        till.journal.forwarder.wake()
-        while till.journal.backlog():
-            assert time.monotonic() < deadline, till.journal.forwarder.status()
-            time.sleep(0.05)
 
 
 def test_store_report_on_the_journal_server_sums_every_till(
